@@ -1,0 +1,121 @@
+//! The change event: what the source emits for every create, update and
+//! delete of a watched object, and what flows through dedup and plugins.
+
+use std::fmt;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What happened to the object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeType {
+    /// The object appeared.
+    Added,
+    /// The object changed.
+    Modified,
+    /// The object is gone.
+    Deleted,
+}
+
+impl ChangeType {
+    /// Lower-case name, as used in config and envelopes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeType::Added => "added",
+            ChangeType::Modified => "modified",
+            ChangeType::Deleted => "deleted",
+        }
+    }
+}
+
+impl fmt::Display for ChangeType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ChangeType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "added" => Ok(ChangeType::Added),
+            "modified" => Ok(ChangeType::Modified),
+            "deleted" => Ok(ChangeType::Deleted),
+            other => Err(format!(
+                "unknown change type {other:?}: expected added, modified or deleted"
+            )),
+        }
+    }
+}
+
+/// Group, version and kind of a watched type (`group` is empty for core).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Gvk {
+    /// API group, empty for the core group.
+    pub group: String,
+    /// API version, e.g. `v1`.
+    pub version: String,
+    /// Kind, e.g. `Deployment`.
+    pub kind: String,
+}
+
+impl fmt::Display for Gvk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.group.is_empty() {
+            write!(f, "{}/{}", self.version, self.kind)
+        } else {
+            write!(f, "{}/{}/{}", self.group, self.version, self.kind)
+        }
+    }
+}
+
+/// One change of one object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeEvent {
+    /// Added, modified or deleted.
+    pub change: ChangeType,
+    /// The watched type the object belongs to.
+    pub gvk: Gvk,
+    /// The object as it is now (for deletes: its last state).
+    pub object: Value,
+    /// The previous state from the cache, for modified and deleted events.
+    pub old: Option<Value>,
+    /// When herald saw the change.
+    pub observed_at: SystemTime,
+}
+
+impl ChangeEvent {
+    /// A change observed now.
+    pub fn new(change: ChangeType, gvk: Gvk, object: Value, old: Option<Value>) -> Self {
+        ChangeEvent {
+            change,
+            gvk,
+            object,
+            old,
+            observed_at: SystemTime::now(),
+        }
+    }
+
+    /// `metadata.namespace`, if any.
+    pub fn namespace(&self) -> Option<&str> {
+        self.object.pointer("/metadata/namespace").and_then(Value::as_str)
+    }
+
+    /// `metadata.name`, or empty.
+    pub fn name(&self) -> &str {
+        self.object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
+    /// `metadata.uid`, or empty.
+    pub fn uid(&self) -> &str {
+        self.object
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+}

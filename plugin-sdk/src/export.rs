@@ -1,0 +1,69 @@
+//! The glue between the WIT exports and a [`Plugin`]; used by
+//! [`export_plugin!`](crate::export_plugin).
+
+use crate::bindings::herald::plugin::types as wit;
+use crate::{Event, Plugin, Verdict};
+
+/// `init`: installs the panic hook and builds the plugin from its config.
+pub fn init<P: Plugin>(config: &str) -> Result<P, String> {
+    crate::log::install_panic_hook();
+    crate::build::<P>(config)
+}
+
+/// `handle`: one verdict per event, in order.
+pub fn handle<P: Plugin>(plugin: &P, events: &[wit::Event]) -> Vec<wit::Verdict> {
+    events
+        .iter()
+        .map(|e| match plugin.handle(&mut Event::host(e)) {
+            Verdict::Pass => wit::Verdict::Pass,
+            Verdict::Drop(reason) => wit::Verdict::Drop(reason),
+            Verdict::Route(sinks) => wit::Verdict::Route(sinks),
+        })
+        .collect()
+}
+
+/// Exports a [`Plugin`] type as the herald plugin of this crate.
+///
+/// ```ignore
+/// herald_plugin_sdk::export_plugin!(MyPlugin);
+/// ```
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        const _: () = {
+            struct __HeraldPlugin;
+
+            ::std::thread_local! {
+                static __HERALD_INSTANCE: ::std::cell::OnceCell<$plugin> =
+                    const { ::std::cell::OnceCell::new() };
+            }
+
+            impl $crate::__private::Guest for __HeraldPlugin {
+                fn init(
+                    config: ::std::string::String,
+                ) -> ::std::result::Result<(), ::std::string::String> {
+                    let plugin = $crate::__private::init::<$plugin>(&config)?;
+                    __HERALD_INSTANCE.with(|cell| {
+                        cell.set(plugin)
+                            .map_err(|_| ::std::string::String::from("init called twice"))
+                    })
+                }
+
+                fn handle(
+                    events: ::std::vec::Vec<$crate::__private::herald::plugin::types::Event>,
+                ) -> ::std::vec::Vec<$crate::__private::herald::plugin::types::Verdict> {
+                    __HERALD_INSTANCE.with(|cell| match cell.get() {
+                        ::std::option::Option::Some(plugin) => {
+                            $crate::__private::handle(plugin, &events)
+                        }
+                        ::std::option::Option::None => {
+                            ::std::panic!("herald called handle before init")
+                        }
+                    })
+                }
+            }
+
+            $crate::__private::bindings::__herald_export!(__HeraldPlugin with_types_in $crate::__private::bindings);
+        };
+    };
+}
