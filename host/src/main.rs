@@ -1,1 +1,58 @@
-fn main() {}
+//! The `herald` binary.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use herald::cli::plugin_test::{self, PluginTestArgs};
+
+/// herald: Kubernetes change notifications through sandboxed WebAssembly plugins.
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with plugins.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Run a plugin on one event; print the verdict and the resulting object.
+    Test(PluginTestArgs),
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("HERALD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Plugin {
+            command: PluginCommand::Test(args),
+        } => plugin_test::run(&args).map(|report| {
+            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -265,26 +265,12 @@ impl TestEvent {
     }
 
     fn remove(&mut self, pointer: &str) -> bool {
-        let Ok(ptr) = jsonptr::Pointer::parse(pointer) else {
-            return false;
-        };
-        if ptr.is_root() {
-            return false;
-        }
-        ptr.delete(&mut self.object).is_some()
+        crate::pointer::remove(&mut self.object, pointer).is_some()
     }
 
     fn set(&mut self, pointer: &str, json: &str) -> Result<(), String> {
         let value: Value =
             serde_json::from_str(json).map_err(|e| format!("invalid JSON for {pointer}: {e}"))?;
-        let ptr = jsonptr::Pointer::parse(pointer)
-            .map_err(|e| format!("invalid JSON pointer {pointer:?}: {e}"))?;
-        if ptr.is_root() {
-            self.object = value;
-            return Ok(());
-        }
-        jsonptr::assign::Assign::assign(&mut self.object, ptr, value)
-            .map(|_| ())
-            .map_err(|e| format!("cannot set {pointer}: {e}"))
+        crate::pointer::set(&mut self.object, pointer, value, &mut Vec::new())
     }
 }

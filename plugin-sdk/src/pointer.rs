@@ -26,3 +26,199 @@ where
     }
     out
 }
+
+use serde_json::Value;
+
+/// How to take back one [`remove`] or [`set`]; the host keeps these so that a
+/// plugin that fails half-way leaves the event as it found it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Undo {
+    /// Put `value` back under `token` of the container at `parent`
+    /// (at `index` when the container is an array).
+    Reinsert {
+        /// Pointer to the container.
+        parent: String,
+        /// Object key (unescaped) when the container is an object.
+        token: String,
+        /// Array position when the container is an array.
+        index: Option<usize>,
+        /// The removed value.
+        value: Value,
+    },
+    /// Put `value` back at `pointer` (which exists).
+    Replace {
+        /// Pointer to the replaced value.
+        pointer: String,
+        /// The value before.
+        value: Value,
+    },
+    /// Remove what a set created at `pointer`.
+    Delete {
+        /// Pointer to the created value.
+        pointer: String,
+    },
+    /// Restore the whole object.
+    Root(Value),
+}
+
+/// Unescapes one reference token.
+fn unescape(token: &str) -> String {
+    token.replace("~1", "/").replace("~0", "~")
+}
+
+/// Splits `/a/b/c` into (`/a/b`, `c` unescaped). `None` for the root pointer
+/// and for text that is not a pointer.
+fn split_last(pointer: &str) -> Option<(&str, String)> {
+    if !pointer.starts_with('/') {
+        return None;
+    }
+    let cut = pointer.rfind('/')?;
+    Some((&pointer[..cut], unescape(&pointer[cut + 1..])))
+}
+
+fn array_index(token: &str, len: usize) -> Option<usize> {
+    if token.len() > 1 && token.starts_with('0') {
+        return None;
+    }
+    token.parse::<usize>().ok().filter(|i| *i < len)
+}
+
+/// Removes the value at `pointer` if it exists. The root cannot be removed.
+pub fn remove(target: &mut Value, pointer: &str) -> Option<Undo> {
+    let (parent, token) = split_last(pointer)?;
+    match target.pointer_mut(parent)? {
+        Value::Object(map) => map.remove(&token).map(|value| Undo::Reinsert {
+            parent: parent.to_string(),
+            token,
+            index: None,
+            value,
+        }),
+        Value::Array(items) => {
+            let i = array_index(&token, items.len())?;
+            Some(Undo::Reinsert {
+                parent: parent.to_string(),
+                token,
+                index: Some(i),
+                value: items.remove(i),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Sets `pointer` to `value`, creating missing parents as objects; `-` or
+/// the length appends to an array. Every step is pushed onto `undo`.
+pub fn set(target: &mut Value, pointer: &str, value: Value, undo: &mut Vec<Undo>) -> Result<(), String> {
+    if pointer.is_empty() {
+        undo.push(Undo::Root(std::mem::replace(target, value)));
+        return Ok(());
+    }
+    let (parent, token) =
+        split_last(pointer).ok_or_else(|| format!("invalid JSON pointer {pointer:?}: must start with /"))?;
+    if target.pointer(parent).is_none() {
+        set(target, parent, Value::Object(Default::default()), undo)?;
+    }
+    match target.pointer_mut(parent) {
+        Some(Value::Object(map)) => {
+            match map.insert(token, value) {
+                Some(old) => undo.push(Undo::Replace {
+                    pointer: pointer.to_string(),
+                    value: old,
+                }),
+                None => undo.push(Undo::Delete {
+                    pointer: pointer.to_string(),
+                }),
+            }
+            Ok(())
+        }
+        Some(Value::Array(items)) => {
+            let len = items.len();
+            if token == "-" || token == len.to_string() {
+                items.push(value);
+                undo.push(Undo::Delete {
+                    pointer: format!("{parent}/{len}"),
+                });
+                Ok(())
+            } else if let Some(i) = array_index(&token, len) {
+                let old = std::mem::replace(&mut items[i], value);
+                undo.push(Undo::Replace {
+                    pointer: pointer.to_string(),
+                    value: old,
+                });
+                Ok(())
+            } else {
+                Err(format!("cannot set {pointer}: index {token:?} is out of bounds for an array of {len}"))
+            }
+        }
+        Some(_) => Err(format!("cannot set {pointer}: {parent:?} is not an object or array")),
+        None => Err(format!("cannot set {pointer}: parent {parent:?} is missing")),
+    }
+}
+
+/// Takes back every step in `log`, newest first.
+pub fn undo(target: &mut Value, log: Vec<Undo>) {
+    for step in log.into_iter().rev() {
+        match step {
+            Undo::Root(v) => *target = v,
+            Undo::Replace { pointer, value } => {
+                if let Some(slot) = target.pointer_mut(&pointer) {
+                    *slot = value;
+                }
+            }
+            Undo::Delete { pointer } => {
+                remove(target, &pointer);
+            }
+            Undo::Reinsert {
+                parent,
+                token,
+                index,
+                value,
+            } => match (target.pointer_mut(&parent), index) {
+                (Some(Value::Object(map)), None) => {
+                    map.insert(token, value);
+                }
+                (Some(Value::Array(items)), Some(i)) if i <= items.len() => items.insert(i, value),
+                _ => {}
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn remove_then_undo_restores_objects_and_arrays() {
+        let orig = json!({"a": {"b/c": 1, "d": [1, 2, 3]}, "e": 2});
+        let mut v = orig.clone();
+        let mut log = vec![];
+        log.extend(remove(&mut v, "/a/b~1c"));
+        log.extend(remove(&mut v, "/a/d/1"));
+        log.extend(remove(&mut v, "/e"));
+        assert!(remove(&mut v, "/nope").is_none());
+        assert!(remove(&mut v, "/a/d/9").is_none());
+        assert!(remove(&mut v, "").is_none());
+        assert_eq!(v, json!({"a": {"d": [1, 3]}}));
+        undo(&mut v, log);
+        assert_eq!(v, orig);
+    }
+
+    #[test]
+    fn set_creates_parents_appends_and_undoes() {
+        let orig = json!({"a": [1], "b": {"c": 1}});
+        let mut v = orig.clone();
+        let mut log = vec![];
+        set(&mut v, "/x/y/z", json!(true), &mut log).unwrap();
+        set(&mut v, "/a/-", json!(2), &mut log).unwrap();
+        set(&mut v, "/a/0", json!(0), &mut log).unwrap();
+        set(&mut v, "/b/c", json!(5), &mut log).unwrap();
+        assert_eq!(v, json!({"a": [0, 2], "b": {"c": 5}, "x": {"y": {"z": true}}}));
+        assert!(set(&mut v, "/a/7", json!(1), &mut log).is_err());
+        assert!(set(&mut v, "/b/c/d", json!(1), &mut log).is_err());
+        assert!(set(&mut v, "nope", json!(1), &mut log).is_err());
+        undo(&mut v, log);
+        assert_eq!(v, orig);
+    }
+}

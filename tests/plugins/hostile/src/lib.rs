@@ -1,0 +1,73 @@
+//! A misbehaving test plugin (not shipped). Its config picks what it does to
+//! events whose name starts with `when` (default: every event); other events
+//! pass, so tests can check the host keeps serving after the misbehaviour.
+//!
+//! Modes: `pass`, `loop` (runs forever), `alloc` (allocates without bound),
+//! `panic` (panics with `message`), `set` (sets `/hostile` then panics, to
+//! check rollback), `wrong-count` (returns a verdict too many is not possible
+//! through the SDK, so it drops instead), `init-error`.
+
+use std::cell::RefCell;
+
+use herald_plugin_sdk::{Event, Plugin, Verdict};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Config {
+    pub mode: String,
+    #[serde(default)]
+    pub when: String,
+    #[serde(default = "default_message")]
+    pub message: String,
+}
+
+fn default_message() -> String {
+    "hostile plugin was asked to panic".into()
+}
+
+pub struct Hostile {
+    config: Config,
+}
+
+thread_local! {
+    static HOARD: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Plugin for Hostile {
+    type Config = Config;
+
+    fn new(config: Config) -> Result<Self, String> {
+        match config.mode.as_str() {
+            "init-error" => Err(format!("refusing to start: {}", config.message)),
+            "pass" | "loop" | "alloc" | "panic" | "set" => Ok(Hostile { config }),
+            other => Err(format!("unknown mode {other:?}")),
+        }
+    }
+
+    fn handle(&self, event: &mut Event<'_>) -> Verdict {
+        if !event.name().starts_with(&self.config.when) {
+            return Verdict::Pass;
+        }
+        match self.config.mode.as_str() {
+            "loop" => {
+                let mut i: u64 = 0;
+                loop {
+                    i = std::hint::black_box(i.wrapping_add(1));
+                }
+            }
+            "alloc" => loop {
+                HOARD.with(|h| h.borrow_mut().push(vec![1u8; 1 << 20]));
+            },
+            "panic" => panic!("{}", self.config.message),
+            "set" => {
+                let _ = event.set("/hostile", &true);
+                event.remove(&["/metadata/labels"]);
+                panic!("{}", self.config.message)
+            }
+            _ => Verdict::Pass,
+        }
+    }
+}
+
+herald_plugin_sdk::export_plugin!(Hostile);

@@ -1,0 +1,3 @@
+//! The `herald` command line.
+
+pub mod plugin_test;

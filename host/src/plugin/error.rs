@@ -1,0 +1,83 @@
+//! Errors of the plugin runtime.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A plugin file could not be loaded. Carries the file.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("{path}: cannot read plugin: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid WebAssembly component.
+    #[error("{path}: not a WebAssembly component: {message}")]
+    Compile { path: PathBuf, message: String },
+    /// The component imports something outside the allow-list.
+    #[error(
+        "{path}: import `{import}` is not allowed; herald plugins may import only \
+         herald:plugin/types, log, wasi:io, wasi:cli and wasi:random{granted}"
+    )]
+    ForbiddenImport {
+        path: PathBuf,
+        import: String,
+        granted: String,
+    },
+    /// The component does not export the herald world.
+    #[error("{path}: not a herald plugin: missing export `{export}` (a plugin exports `init` and `handle` of herald:plugin/plugin@0.1.0)")]
+    MissingExport { path: PathBuf, export: String },
+    /// The component's imports or exports have the wrong types.
+    #[error("{path}: not a herald plugin: {message}")]
+    Incompatible { path: PathBuf, message: String },
+    /// `init` returned an error (for example a bad config).
+    #[error("plugin `{plugin}`: init failed: {message}")]
+    Init { plugin: String, message: String },
+    /// Instantiation or `init` itself failed (trap, limits).
+    #[error("plugin `{plugin}`: cannot start: {source}")]
+    Start {
+        plugin: String,
+        #[source]
+        source: PluginError,
+    },
+    /// The engine could not be set up.
+    #[error("wasm engine: {0}")]
+    Engine(String),
+}
+
+/// One call into a plugin failed; the instance is torn down.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PluginError {
+    /// The call ran past its epoch deadline.
+    #[error("ran past its deadline of {0:?}")]
+    Deadline(Duration),
+    /// The plugin tried to grow its memory past its cap.
+    #[error("exceeded its memory limit of {limit} bytes (asked for {asked})")]
+    Memory { limit: usize, asked: usize },
+    /// The plugin panicked; the message is the panic's.
+    #[error("panicked: {0}")]
+    Panicked(String),
+    /// Any other trap.
+    #[error("trapped: {0}")]
+    Trap(String),
+    /// The plugin broke the contract (wrong number of verdicts, kept events).
+    #[error("broke the plugin contract: {0}")]
+    Contract(String),
+}
+
+/// Raised by the memory limiter so the call's error names the cap.
+#[derive(Debug)]
+pub(crate) struct MemoryLimitExceeded {
+    pub limit: usize,
+    pub asked: usize,
+}
+
+impl std::fmt::Display for MemoryLimitExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "memory limit of {} bytes exceeded (asked for {})", self.limit, self.asked)
+    }
+}
+
+impl std::error::Error for MemoryLimitExceeded {}

@@ -1,0 +1,428 @@
+//! One live instance of a plugin: its store, limits and the call protocol.
+
+use std::sync::Arc;
+
+use wasmtime::component::{Resource, ResourceTable};
+use wasmtime::{Store, Trap};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::Plugin as PluginBindings;
+use super::bindings::herald::plugin::types::{self as wit, Change as WitChange, Level};
+use super::error::{LoadError, MemoryLimitExceeded, PluginError};
+use super::event::{EventData, EventState};
+use super::load::LoadedPlugin;
+use super::settings::{PluginSettings, Verdict};
+use crate::change::ChangeType;
+
+/// How much of a plugin's stderr is kept for error reports.
+const STDERR_CAPACITY: usize = 64 << 10;
+/// Longest log line taken from a plugin.
+const MAX_LOG_LINE: usize = 4 << 10;
+/// Marker the SDK puts before a panic message (see `herald_plugin_sdk`).
+const PANIC_PREFIX: &str = "plugin panicked: ";
+
+/// Store data of one plugin instance.
+pub(crate) struct HostState {
+    plugin: Arc<str>,
+    table: ResourceTable,
+    wasi: WasiCtx,
+    limiter: Limiter,
+    stderr: MemoryOutputPipe,
+    /// Events the plugin handed back (dropped) during the current call.
+    returned: Vec<EventState>,
+    last_panic: Option<String>,
+}
+
+/// The memory cap. Growing past it traps with [`MemoryLimitExceeded`] so the
+/// error says what happened.
+struct Limiter {
+    memory: usize,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory {
+            return Err(wasmtime::Error::new(MemoryLimitExceeded {
+                limit: self.memory,
+                asked: desired,
+            }));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl HostState {
+    fn event(&self, r: &Resource<EventState>) -> wasmtime::Result<&EventState> {
+        Ok(self.table.get(r)?)
+    }
+    fn event_mut(&mut self, r: &Resource<EventState>) -> wasmtime::Result<&mut EventState> {
+        Ok(self.table.get_mut(r)?)
+    }
+}
+
+impl super::bindings::PluginImports for HostState {
+    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        let mut message = message;
+        if message.len() > MAX_LOG_LINE {
+            let mut cut = MAX_LOG_LINE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str("…");
+        }
+        let plugin = &*self.plugin;
+        match level {
+            Level::Trace => tracing::trace!(plugin, "{message}"),
+            Level::Debug => tracing::debug!(plugin, "{message}"),
+            Level::Info => tracing::info!(plugin, "{message}"),
+            Level::Warn => tracing::warn!(plugin, "{message}"),
+            Level::Error => tracing::error!(plugin, "{message}"),
+        }
+        if let Some(rest) = message.strip_prefix(PANIC_PREFIX) {
+            self.last_panic = Some(rest.to_string());
+        }
+        Ok(())
+    }
+}
+
+impl wit::Host for HostState {}
+
+impl wit::HostEvent for HostState {
+    fn change(&mut self, e: Resource<EventState>) -> wasmtime::Result<WitChange> {
+        Ok(match self.event(&e)?.data.change {
+            ChangeType::Added => WitChange::Added,
+            ChangeType::Modified => WitChange::Modified,
+            ChangeType::Deleted => WitChange::Deleted,
+        })
+    }
+
+    fn api_version(&mut self, e: Resource<EventState>) -> wasmtime::Result<String> {
+        Ok(self.event(&e)?.string_at("/apiVersion").unwrap_or_default())
+    }
+
+    fn kind(&mut self, e: Resource<EventState>) -> wasmtime::Result<String> {
+        Ok(self.event(&e)?.string_at("/kind").unwrap_or_default())
+    }
+
+    fn namespace(&mut self, e: Resource<EventState>) -> wasmtime::Result<Option<String>> {
+        Ok(self.event(&e)?.string_at("/metadata/namespace"))
+    }
+
+    fn name(&mut self, e: Resource<EventState>) -> wasmtime::Result<String> {
+        Ok(self.event(&e)?.string_at("/metadata/name").unwrap_or_default())
+    }
+
+    fn get(&mut self, e: Resource<EventState>, pointer: String) -> wasmtime::Result<Option<String>> {
+        Ok(self
+            .event(&e)?
+            .data
+            .object
+            .pointer(&pointer)
+            .map(|v| v.to_string()))
+    }
+
+    fn get_string(
+        &mut self,
+        e: Resource<EventState>,
+        pointer: String,
+    ) -> wasmtime::Result<Option<String>> {
+        Ok(self.event(&e)?.string_at(&pointer))
+    }
+
+    fn get_old(
+        &mut self,
+        e: Resource<EventState>,
+        pointer: String,
+    ) -> wasmtime::Result<Option<String>> {
+        Ok(self
+            .event(&e)?
+            .data
+            .old
+            .as_ref()
+            .and_then(|o| o.pointer(&pointer))
+            .map(|v| v.to_string()))
+    }
+
+    fn remove(&mut self, e: Resource<EventState>, pointers: Vec<String>) -> wasmtime::Result<u32> {
+        Ok(self.event_mut(&e)?.remove(&pointers))
+    }
+
+    fn set(
+        &mut self,
+        e: Resource<EventState>,
+        pointer: String,
+        json: String,
+    ) -> wasmtime::Result<Result<(), String>> {
+        Ok(self.event_mut(&e)?.set(&pointer, &json))
+    }
+
+    fn to_json(&mut self, e: Resource<EventState>) -> wasmtime::Result<String> {
+        Ok(self.event(&e)?.data.object.to_string())
+    }
+
+    fn old_to_json(&mut self, e: Resource<EventState>) -> wasmtime::Result<Option<String>> {
+        Ok(self.event(&e)?.data.old.as_ref().map(|o| o.to_string()))
+    }
+
+    fn drop(&mut self, e: Resource<EventState>) -> wasmtime::Result<()> {
+        // The plugin hands the event back: keep it for the chain.
+        let state = self.table.delete(e)?;
+        self.returned.push(state);
+        Ok(())
+    }
+}
+
+/// What one `handle` call produced.
+#[derive(Debug)]
+pub struct CallOutcome {
+    /// The events, in order, with the plugin's changes (or rolled back on error).
+    pub events: Vec<EventData>,
+    /// One verdict per event on success; the error otherwise.
+    pub verdicts: Result<Vec<Verdict>, PluginError>,
+}
+
+struct Live {
+    store: Store<HostState>,
+    bindings: PluginBindings,
+}
+
+/// A plugin with its settings, instantiated lazily and again after a failure.
+pub struct PluginInstance {
+    plugin: Arc<LoadedPlugin>,
+    settings: PluginSettings,
+    live: Option<Live>,
+    /// How many times the instance was torn down after a failure.
+    restarts: u64,
+}
+
+impl PluginInstance {
+    /// Instantiates the plugin and runs `init` with its config.
+    ///
+    /// # Errors
+    /// [`LoadError::Init`] when the plugin rejects its config, and
+    /// [`LoadError::Start`] when instantiation or `init` traps.
+    pub fn new(plugin: Arc<LoadedPlugin>, settings: PluginSettings) -> Result<Self, LoadError> {
+        let mut inst = PluginInstance {
+            plugin,
+            settings,
+            live: None,
+            restarts: 0,
+        };
+        inst.start()?;
+        Ok(inst)
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        self.plugin.name()
+    }
+
+    /// The loaded plugin this instance runs.
+    pub fn plugin(&self) -> &Arc<LoadedPlugin> {
+        &self.plugin
+    }
+
+    /// The settings this instance runs with.
+    pub fn settings(&self) -> &PluginSettings {
+        &self.settings
+    }
+
+    /// How many times the instance was torn down after a failure.
+    pub fn restarts(&self) -> u64 {
+        self.restarts
+    }
+
+    fn start(&mut self) -> Result<(), LoadError> {
+        let name = self.plugin.name().to_string();
+        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
+        let state = HostState {
+            plugin: Arc::from(name.as_str()),
+            table: ResourceTable::new(),
+            wasi,
+            limiter: Limiter {
+                memory: self.settings.memory_limit,
+            },
+            stderr,
+            returned: Vec::new(),
+            last_panic: None,
+        };
+        let mut store = Store::new(self.plugin.engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        self.arm_deadline(&mut store);
+        let start_err = |e: wasmtime::Error, store: &Store<HostState>| LoadError::Start {
+            plugin: name.clone(),
+            source: classify(e, store, self.settings.deadline),
+        };
+        let bindings = match self.plugin.pre().instantiate(&mut store) {
+            Ok(b) => b,
+            Err(e) => return Err(start_err(e, &store)),
+        };
+        self.arm_deadline(&mut store);
+        match bindings.call_init(&mut store, &self.settings.config) {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => {
+                return Err(LoadError::Init {
+                    plugin: name,
+                    message,
+                });
+            }
+            Err(e) => return Err(start_err(e, &store)),
+        }
+        self.live = Some(Live { store, bindings });
+        Ok(())
+    }
+
+    fn arm_deadline(&self, store: &mut Store<HostState>) {
+        store.set_epoch_deadline(self.plugin.runtime_ticks(self.settings.deadline));
+    }
+
+    /// Runs `handle` on a batch of events.
+    ///
+    /// On any failure the instance is torn down (the next call starts a fresh
+    /// one), the events come back exactly as they went in, and the error says
+    /// what happened.
+    pub fn handle(&mut self, events: Vec<EventData>) -> CallOutcome {
+        if self.live.is_none()
+            && let Err(e) = self.start()
+        {
+            self.restarts += 1;
+            let err = match e {
+                LoadError::Start { source, .. } => source,
+                other => PluginError::Trap(other.to_string()),
+            };
+            return CallOutcome {
+                events,
+                verdicts: Err(err),
+            };
+        }
+        let deadline = self.settings.deadline;
+        let ticks = self.plugin.runtime_ticks(deadline);
+        let Some(live) = self.live.as_mut() else {
+            unreachable!("instance started above")
+        };
+        let store = &mut live.store;
+        store.set_epoch_deadline(ticks);
+        let n = events.len();
+        let mut handles = Vec::with_capacity(n);
+        let mut reps = Vec::with_capacity(n);
+        for (i, data) in events.into_iter().enumerate() {
+            match store.data_mut().table.push(EventState::new(i, data)) {
+                Ok(r) => {
+                    reps.push(r.rep());
+                    handles.push(r);
+                }
+                Err(e) => unreachable!("resource table full with {i} events: {e}"),
+            }
+        }
+        let result = live.bindings.call_handle(&mut *store, &handles);
+        // Collect the events: those handed back, then any the plugin kept.
+        let state = store.data_mut();
+        let mut back: Vec<Option<EventState>> = (0..n).map(|_| None).collect();
+        for ev in state.returned.drain(..) {
+            let i = ev.index;
+            back[i] = Some(ev);
+        }
+        let mut kept = 0;
+        for rep in reps {
+            let r = Resource::<EventState>::new_own(rep);
+            if let Ok(ev) = state.table.delete(r) {
+                kept += 1;
+                let i = ev.index;
+                back[i] = Some(ev);
+            }
+        }
+        let mut verdicts = match result {
+            Ok(v) if v.len() != n => Err(PluginError::Contract(format!(
+                "returned {} verdicts for {n} events",
+                v.len()
+            ))),
+            Ok(_) if kept > 0 => Err(PluginError::Contract(format!(
+                "kept {kept} of {n} events after handle returned"
+            ))),
+            Ok(v) => Ok(v.into_iter().map(Verdict::from).collect()),
+            Err(e) => Err(classify(e, store, deadline)),
+        };
+        let mut out = Vec::with_capacity(n);
+        for ev in back {
+            match ev {
+                Some(mut ev) => {
+                    if verdicts.is_err() {
+                        ev.rollback();
+                    }
+                    out.push(ev.data);
+                }
+                None => {
+                    verdicts = Err(PluginError::Contract("an event was lost".into()));
+                }
+            }
+        }
+        if verdicts.is_err() {
+            self.live = None;
+            self.restarts += 1;
+        }
+        CallOutcome {
+            events: out,
+            verdicts,
+        }
+    }
+}
+
+impl From<wit::Verdict> for Verdict {
+    fn from(v: wit::Verdict) -> Self {
+        match v {
+            wit::Verdict::Pass => Verdict::Pass,
+            wit::Verdict::Drop(r) => Verdict::Drop(r),
+            wit::Verdict::Route(s) => Verdict::Route(s),
+        }
+    }
+}
+
+/// Names what went wrong in a failed call.
+fn classify(e: wasmtime::Error, store: &Store<HostState>, deadline: std::time::Duration) -> PluginError {
+    if let Some(m) = e.downcast_ref::<MemoryLimitExceeded>() {
+        return PluginError::Memory {
+            limit: m.limit,
+            asked: m.asked,
+        };
+    }
+    if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
+        return PluginError::Deadline(deadline);
+    }
+    let state = store.data();
+    if let Some(p) = &state.last_panic {
+        return PluginError::Panicked(p.clone());
+    }
+    let stderr = String::from_utf8_lossy(&state.stderr.contents()).to_string();
+    if let Some(line) = stderr.lines().find(|l| l.contains("panicked at")) {
+        let rest: Vec<&str> = stderr.lines().skip_while(|l| *l != line).take(2).collect();
+        return PluginError::Panicked(rest.join(" "));
+    }
+    PluginError::Trap(format!("{e:#}"))
+}

@@ -1,0 +1,218 @@
+//! Compile → validate → pre-instantiate, with compiled artifacts cached on
+//! disk by content hash and the engine's compatibility hash.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+use wasmtime::component::types::ComponentItem;
+
+use super::bindings::PluginPre;
+use super::error::LoadError;
+use super::runtime::Runtime;
+use super::settings::Capability;
+
+/// Imports every plugin may use. Versions are ignored.
+const ALLOWED: &[&str] = &[
+    "herald:plugin/types",
+    "log",
+    "wasi:io/error",
+    "wasi:io/streams",
+    "wasi:io/poll",
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+];
+
+/// Types the world re-exports from `herald:plugin/types`.
+const WORLD_TYPES: &[&str] = &["event", "verdict", "level", "change"];
+
+/// Imports allowed when the plugin's config grants [`Capability::Clocks`].
+const CLOCKS: &[&str] = &["wasi:clocks/monotonic-clock", "wasi:clocks/wall-clock"];
+
+/// A compiled, validated plugin version, ready to instantiate.
+pub struct LoadedPlugin {
+    name: String,
+    path: PathBuf,
+    hash: String,
+    runtime: Runtime,
+    pre: PluginPre<super::instance::HostState>,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("hash", &self.hash)
+            .finish()
+    }
+}
+
+impl LoadedPlugin {
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The file it came from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// SHA-256 of the component bytes, hex.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+    pub(crate) fn engine(&self) -> &Engine {
+        self.runtime.engine()
+    }
+    pub(crate) fn pre(&self) -> &PluginPre<super::instance::HostState> {
+        &self.pre
+    }
+    pub(crate) fn runtime_ticks(&self, d: Duration) -> u64 {
+        self.runtime.ticks(d)
+    }
+}
+
+fn base_name(import: &str) -> &str {
+    import.split('@').next().unwrap_or(import)
+}
+
+pub(crate) fn load(
+    rt: &Runtime,
+    name: &str,
+    path: &Path,
+    bytes: &[u8],
+    allow: &[Capability],
+) -> Result<LoadedPlugin, LoadError> {
+    let hash = hex::encode(Sha256::digest(bytes));
+    let component = compile_cached(rt, path, bytes, &hash)?;
+    validate(rt.engine(), path, &component, allow)?;
+    let instance_pre = rt
+        .inner
+        .linker
+        .instantiate_pre(&component)
+        .map_err(|e| LoadError::Incompatible {
+            path: path.to_path_buf(),
+            message: format!("{e:#}"),
+        })?;
+    let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::Incompatible {
+        path: path.to_path_buf(),
+        message: format!("{e:#}"),
+    })?;
+    Ok(LoadedPlugin {
+        name: name.to_string(),
+        path: path.to_path_buf(),
+        hash,
+        runtime: rt.clone(),
+        pre,
+    })
+}
+
+fn validate(
+    engine: &Engine,
+    path: &Path,
+    component: &Component,
+    allow: &[Capability],
+) -> Result<(), LoadError> {
+    let ty = component.component_type();
+    for (import, item) in ty.imports(engine) {
+        let base = base_name(import);
+        // The world's `use types.{..}` shows up as plain type imports; types
+        // carry no capability.
+        let world_type = WORLD_TYPES.contains(&import)
+            && matches!(item.ty, ComponentItem::Type(_) | ComponentItem::Resource(_));
+        let ok = world_type
+            || ALLOWED.contains(&base)
+            || (allow.contains(&Capability::Clocks) && CLOCKS.contains(&base));
+        if !ok {
+            let granted = if allow.is_empty() {
+                String::new()
+            } else {
+                format!(" plus {allow:?}")
+            };
+            return Err(LoadError::ForbiddenImport {
+                path: path.to_path_buf(),
+                import: import.to_string(),
+                granted,
+            });
+        }
+    }
+    let exports: Vec<(String, bool)> = ty
+        .exports(engine)
+        .map(|(n, item)| (n.to_string(), matches!(item.ty, ComponentItem::ComponentFunc(_))))
+        .collect();
+    for want in ["init", "handle"] {
+        if !exports.iter().any(|(n, is_func)| n == want && *is_func) {
+            return Err(LoadError::MissingExport {
+                path: path.to_path_buf(),
+                export: want.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn engine_hash(engine: &Engine) -> String {
+    let mut h = std::hash::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+/// Compiles `bytes`, or loads the artifact compiled earlier for the same
+/// bytes by a compatible engine.
+fn compile_cached(
+    rt: &Runtime,
+    path: &Path,
+    bytes: &[u8],
+    hash: &str,
+) -> Result<Component, LoadError> {
+    let engine = rt.engine();
+    let compile_err = |e: wasmtime::Error| LoadError::Compile {
+        path: path.to_path_buf(),
+        message: format!("{e:#}"),
+    };
+    let Some(dir) = &rt.inner.config.cache_dir else {
+        return Component::new(engine, bytes).map_err(compile_err);
+    };
+    let file = dir.join(format!("{hash}-{}.cwasm", engine_hash(engine)));
+    if file.exists() {
+        // SAFETY: the file is one this process family wrote (below) into
+        // herald's own cache directory, named by the hash of the source
+        // bytes and the engine's compatibility hash; wasmtime checks the
+        // header and the compatibility of the artifact before using it.
+        match unsafe { Component::deserialize_file(engine, &file) } {
+            Ok(c) => return Ok(c),
+            Err(e) => {
+                tracing::warn!(file = %file.display(), "ignoring unusable cached component: {e:#}");
+            }
+        }
+    }
+    let component = Component::new(engine, bytes).map_err(compile_err)?;
+    match component.serialize() {
+        Ok(art) => {
+            let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+            let written = std::fs::create_dir_all(dir)
+                .and_then(|_| std::fs::write(&tmp, &art))
+                .and_then(|_| std::fs::rename(&tmp, &file));
+            if let Err(e) = written {
+                tracing::warn!(dir = %dir.display(), "cannot cache compiled component: {e}");
+                let _ = std::fs::remove_file(&tmp);
+            }
+        }
+        Err(e) => tracing::warn!("cannot serialise compiled component: {e:#}"),
+    }
+    Ok(component)
+}

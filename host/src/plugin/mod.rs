@@ -1,0 +1,29 @@
+//! The sandboxed WebAssembly plugin runtime.
+//!
+//! Where to start: [`Runtime`] compiles and validates a component file into a
+//! [`LoadedPlugin`] (compile → validate → pre-instantiate, cached on disk by
+//! content hash); a [`PluginInstance`] runs it with its config, memory cap and
+//! deadline; a [`Chain`] runs several in order and combines their verdicts.
+//!
+//! # Errors
+//! Nothing a plugin does can crash the host: a trap, a deadline overrun, a
+//! memory overrun or a panic tears the instance down (it is re-instantiated
+//! on the next call) and the plugin's [`OnError`] policy decides the fate of
+//! that call's events.
+
+mod bindings;
+mod chain;
+mod error;
+mod event;
+mod instance;
+mod load;
+mod runtime;
+mod settings;
+
+pub use chain::{Chain, ChainOutcome, Fate};
+pub use error::{LoadError, PluginError};
+pub use event::EventData;
+pub use instance::{CallOutcome, PluginInstance};
+pub use load::LoadedPlugin;
+pub use runtime::{Runtime, RuntimeConfig};
+pub use settings::{Capability, OnError, PluginSettings, Verdict};

@@ -1,0 +1,161 @@
+//! The one wasmtime engine of the process, its epoch ticker and linker.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::error::LoadError;
+use super::instance::HostState;
+use super::load::{self, LoadedPlugin};
+use super::settings::Capability;
+
+/// Engine-wide settings.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where compiled components are cached; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+    /// Resolution of call deadlines.
+    pub epoch_tick: Duration,
+    /// Most instances alive at once (pooling allocator slots).
+    pub max_instances: u32,
+    /// Largest memory cap any plugin may be given.
+    pub max_memory: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            cache_dir: None,
+            // 5 ms: a deadline overrun is noticed within one tick; the ticker
+            // thread costs nothing measurable.
+            epoch_tick: Duration::from_millis(5),
+            max_instances: 256,
+            max_memory: 1 << 30,
+        }
+    }
+}
+
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<HostState>,
+    pub(crate) config: RuntimeConfig,
+    _ticker: Ticker,
+}
+
+/// The plugin runtime: one engine (pooling allocator, epoch interruption),
+/// one linker, a disk cache of compiled components. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Runtime {
+    /// Builds the engine and starts its epoch ticker.
+    pub fn new(config: RuntimeConfig) -> Result<Self, LoadError> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(config.max_instances)
+            .total_core_instances(config.max_instances * 4)
+            .total_memories(config.max_instances * 2)
+            .total_tables(config.max_instances * 4)
+            .max_memory_size(config.max_memory);
+        let mut wc = Config::new();
+        wc.wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wc).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        super::bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        // Components are checked against the allow-list before they are
+        // linked, so only allowed WASI interfaces are ever reachable; the
+        // context has no preopens, env, args or network.
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let engine = engine.clone();
+            let stop = stop.clone();
+            let tick = config.epoch_tick;
+            std::thread::Builder::new()
+                .name("herald-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(tick);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| LoadError::Engine(format!("cannot start epoch ticker: {e}")))?
+        };
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                config,
+                _ticker: Ticker {
+                    stop,
+                    thread: Some(thread),
+                },
+            }),
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Reads, compiles (or loads from the cache), validates and
+    /// pre-instantiates the component at `path` as plugin `name`.
+    ///
+    /// # Errors
+    /// A [`LoadError`] naming the file and, where it applies, the offending
+    /// import or missing export.
+    pub fn load(
+        &self,
+        name: &str,
+        path: &Path,
+        allow: &[Capability],
+    ) -> Result<Arc<LoadedPlugin>, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        self.load_bytes(name, path, &bytes, allow)
+    }
+
+    /// Like [`Runtime::load`] for bytes already read; `path` names them in errors.
+    pub fn load_bytes(
+        &self,
+        name: &str,
+        path: &Path,
+        bytes: &[u8],
+        allow: &[Capability],
+    ) -> Result<Arc<LoadedPlugin>, LoadError> {
+        load::load(self, name, path, bytes, allow).map(Arc::new)
+    }
+
+    /// Epoch ticks that make up `d` (at least one).
+    pub(crate) fn ticks(&self, d: Duration) -> u64 {
+        let tick = self.inner.config.epoch_tick.as_nanos().max(1);
+        (d.as_nanos().div_ceil(tick) as u64).max(1)
+    }
+}
