@@ -128,6 +128,18 @@ fn validate(
     allow: &[Capability],
 ) -> Result<(), LoadError> {
     let ty = component.component_type();
+    let exports: Vec<(String, bool)> = ty
+        .exports(engine)
+        .map(|(n, item)| (n.to_string(), matches!(item.ty, ComponentItem::ComponentFunc(_))))
+        .collect();
+    for want in ["init", "handle"] {
+        if !exports.iter().any(|(n, is_func)| n == want && *is_func) {
+            return Err(LoadError::MissingExport {
+                path: path.to_path_buf(),
+                export: want.to_string(),
+            });
+        }
+    }
     for (import, item) in ty.imports(engine) {
         let base = base_name(import);
         // The world's `use types.{..}` shows up as plain type imports; types
@@ -147,18 +159,6 @@ fn validate(
                 path: path.to_path_buf(),
                 import: import.to_string(),
                 granted,
-            });
-        }
-    }
-    let exports: Vec<(String, bool)> = ty
-        .exports(engine)
-        .map(|(n, item)| (n.to_string(), matches!(item.ty, ComponentItem::ComponentFunc(_))))
-        .collect();
-    for want in ["init", "handle"] {
-        if !exports.iter().any(|(n, is_func)| n == want && *is_func) {
-            return Err(LoadError::MissingExport {
-                path: path.to_path_buf(),
-                export: want.to_string(),
             });
         }
     }

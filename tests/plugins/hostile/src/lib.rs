@@ -4,8 +4,7 @@
 //!
 //! Modes: `pass`, `loop` (runs forever), `alloc` (allocates without bound),
 //! `panic` (panics with `message`), `set` (sets `/hostile` then panics, to
-//! check rollback), `wrong-count` (returns a verdict too many is not possible
-//! through the SDK, so it drops instead), `init-error`.
+//! check rollback), `route` (routes to `sinks`), `init-error`.
 
 use std::cell::RefCell;
 
@@ -20,6 +19,8 @@ pub struct Config {
     pub when: String,
     #[serde(default = "default_message")]
     pub message: String,
+    #[serde(default)]
+    pub sinks: Vec<String>,
 }
 
 fn default_message() -> String {
@@ -40,7 +41,7 @@ impl Plugin for Hostile {
     fn new(config: Config) -> Result<Self, String> {
         match config.mode.as_str() {
             "init-error" => Err(format!("refusing to start: {}", config.message)),
-            "pass" | "loop" | "alloc" | "panic" | "set" => Ok(Hostile { config }),
+            "pass" | "loop" | "alloc" | "panic" | "set" | "route" => Ok(Hostile { config }),
             other => Err(format!("unknown mode {other:?}")),
         }
     }
@@ -65,6 +66,7 @@ impl Plugin for Hostile {
                 event.remove(&["/metadata/labels"]);
                 panic!("{}", self.config.message)
             }
+            "route" => Verdict::Route(self.config.sinks.clone()),
             _ => Verdict::Pass,
         }
     }

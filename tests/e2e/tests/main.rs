@@ -1,0 +1,4 @@
+//! herald's end-to-end tests: one binary, one module per area.
+
+mod cli;
+mod plugins;

@@ -1,0 +1,262 @@
+//! The plugin runtime with real components: containment of hostile plugins,
+//! onError policies, chains, the allow-list and the compile cache.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use herald::change::ChangeType;
+use herald::plugin::{
+    Chain, EventData, Fate, LoadError, LoadedPlugin, OnError, PluginError, PluginInstance,
+    PluginSettings, Runtime, RuntimeConfig, Verdict,
+};
+use herald_e2e::wasm;
+use serde_json::{Value, json};
+
+fn runtime() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| Runtime::new(RuntimeConfig::default()).expect("runtime"))
+}
+
+fn load(file: &str) -> Arc<LoadedPlugin> {
+    runtime()
+        .load(file, &wasm(file), &[])
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn instance(file: &str, config: Value, on_error: OnError) -> PluginInstance {
+    PluginInstance::new(
+        load(file),
+        PluginSettings {
+            config: config.to_string(),
+            deadline: Duration::from_millis(100),
+            memory_limit: 16 << 20,
+            on_error,
+            ..PluginSettings::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn pod(name: &str, app: &str) -> EventData {
+    EventData::new(
+        ChangeType::Added,
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "labels": {"app": app},
+                         "managedFields": [{"manager": "kubectl"}]},
+            "status": {"phase": "Running"}
+        }),
+        None,
+    )
+}
+
+/// After a failure the same instance serves good events again, and a
+/// well-behaved plugin in the same process is unaffected.
+fn assert_recovers(hostile: &mut PluginInstance) {
+    let out = hostile.handle(vec![pod("good-1", "web"), pod("good-2", "db")]);
+    assert_eq!(out.verdicts, Ok(vec![Verdict::Pass, Verdict::Pass]));
+    assert_eq!(hostile.restarts(), 1);
+    let mut filter = instance("label_filter", json!({"labels": {"app": "web"}}), OnError::Pass);
+    let out = filter.handle(vec![pod("a", "web"), pod("b", "db")]);
+    assert_eq!(
+        out.verdicts,
+        Ok(vec![Verdict::Pass, Verdict::Drop("label app=db, want web".into())])
+    );
+}
+
+#[test]
+fn a_plugin_that_loops_is_stopped_at_its_deadline() {
+    let mut p = instance("hostile_plugin", json!({"mode": "loop", "when": "bad"}), OnError::Pass);
+    let started = std::time::Instant::now();
+    let out = p.handle(vec![pod("good", "web"), pod("bad", "web")]);
+    assert_eq!(out.verdicts, Err(PluginError::Deadline(Duration::from_millis(100))));
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert_eq!(out.events.len(), 2, "events come back even when the plugin fails");
+    assert_recovers(&mut p);
+}
+
+#[test]
+fn a_plugin_that_allocates_without_bound_hits_its_memory_cap() {
+    let mut p = instance("hostile_plugin", json!({"mode": "alloc", "when": "bad"}), OnError::Pass);
+    let out = p.handle(vec![pod("bad", "web")]);
+    match out.verdicts {
+        Err(PluginError::Memory { limit, asked }) => {
+            assert_eq!(limit, 16 << 20);
+            assert!(asked > limit);
+        }
+        other => panic!("expected a memory error, got {other:?}"),
+    }
+    assert_recovers(&mut p);
+}
+
+#[test]
+fn a_panic_is_reported_with_its_message() {
+    let mut p = instance(
+        "hostile_plugin",
+        json!({"mode": "panic", "when": "bad", "message": "the answer is 42"}),
+        OnError::Pass,
+    );
+    let out = p.handle(vec![pod("bad", "web")]);
+    match out.verdicts {
+        Err(PluginError::Panicked(msg)) => {
+            assert!(msg.contains("the answer is 42"), "{msg}");
+            assert!(msg.contains("hostile/src/lib.rs"), "location missing: {msg}");
+        }
+        other => panic!("expected a panic, got {other:?}"),
+    }
+    assert_recovers(&mut p);
+}
+
+#[test]
+fn a_plugin_importing_wasi_sockets_is_rejected_at_load() {
+    let err = runtime()
+        .load("sockets", &wasm("sockets_plugin"), &[])
+        .expect_err("must be rejected");
+    match &err {
+        LoadError::ForbiddenImport { path, import, .. } => {
+            assert!(import.starts_with("wasi:sockets/"), "{import}");
+            assert!(path.ends_with("sockets_plugin.wasm"));
+        }
+        other => panic!("expected ForbiddenImport, got {other:?}"),
+    }
+    assert!(err.to_string().contains("sockets_plugin.wasm"), "{err}");
+}
+
+#[test]
+fn a_component_that_is_not_a_herald_plugin_is_rejected_naming_the_export() {
+    let err = runtime()
+        .load("nh", &wasm("not-herald"), &[])
+        .expect_err("must be rejected");
+    assert!(
+        matches!(&err, LoadError::MissingExport { export, .. } if export == "init"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("not-herald.wasm"), "{err}");
+}
+
+#[test]
+fn bytes_that_are_not_wasm_are_rejected_with_the_file_name() {
+    let err = runtime()
+        .load_bytes("x", std::path::Path::new("/plugins/x.wasm"), b"not wasm", &[])
+        .expect_err("must be rejected");
+    assert!(matches!(err, LoadError::Compile { .. }), "{err:?}");
+    assert!(err.to_string().starts_with("/plugins/x.wasm: "), "{err}");
+}
+
+#[test]
+fn a_bad_config_fails_init_with_the_serde_message() {
+    let err = PluginInstance::new(
+        load("label_filter"),
+        PluginSettings {
+            config: json!({"labelz": {}}).to_string(),
+            ..PluginSettings::default()
+        },
+    )
+    .err()
+    .expect("init must fail");
+    let text = err.to_string();
+    assert!(matches!(err, LoadError::Init { .. }), "{err:?}");
+    assert!(text.contains("unknown field `labelz`"), "{text}");
+}
+
+#[test]
+fn on_error_policies_decide_the_fate_and_changes_are_rolled_back() {
+    let hostile = json!({"mode": "set", "when": "bad"});
+    let events = || vec![pod("bad", "web"), pod("fine", "web")];
+
+    // pass: events go on exactly as they were before the failing plugin.
+    let mut chain = Chain::new(vec![instance("hostile_plugin", hostile.clone(), OnError::Pass)]);
+    let before = events();
+    let out = chain.run(events());
+    assert_eq!(out.len(), 2);
+    for (o, b) in out.iter().zip(&before) {
+        assert_eq!(o.fate, Fate::Deliver { routes: vec![] });
+        assert_eq!(o.event, *b, "a failed call's changes are undone");
+    }
+
+    // drop
+    let mut chain = Chain::new(vec![instance("hostile_plugin", hostile.clone(), OnError::Drop)]);
+    let out = chain.run(events());
+    assert!(out.iter().all(|o| matches!(&o.fate, Fate::Dropped { plugin, reason }
+        if plugin == "hostile_plugin" && reason.contains("panicked"))));
+
+    // route to a dead-letter sink
+    let mut chain = Chain::new(vec![instance(
+        "hostile_plugin",
+        hostile,
+        OnError::Route("dead-letters".into()),
+    )]);
+    let out = chain.run(events());
+    assert!(out.iter().all(|o| matches!(&o.fate, Fate::DeadLetter { sink, error: PluginError::Panicked(_), .. }
+        if sink == "dead-letters")));
+}
+
+#[test]
+fn chain_first_drop_wins_routes_accumulate_and_changes_are_visible_downstream() {
+    let mut chain = Chain::new(vec![
+        instance("hostile_plugin", json!({"mode": "route", "sinks": ["a", "b"]}), OnError::Pass),
+        instance("prune", json!({"remove": ["/status", "/metadata/managedFields"]}), OnError::Pass),
+        instance("hostile_plugin", json!({"mode": "route", "sinks": ["b", "c"]}), OnError::Pass),
+        instance("label_filter", json!({"labels": {"app": "web"}}), OnError::Pass),
+        // Never sees the dropped event: would route it to "z".
+        instance("hostile_plugin", json!({"mode": "route", "sinks": ["z"]}), OnError::Pass),
+    ]);
+    let out = chain.run(vec![pod("w", "web"), pod("d", "db")]);
+    assert_eq!(out.len(), 2);
+    assert_eq!(
+        out[0].fate,
+        Fate::Deliver {
+            routes: vec!["a".into(), "b".into(), "c".into(), "z".into()]
+        }
+    );
+    assert_eq!(out[0].event.object.pointer("/status"), None, "prune applied");
+    assert_eq!(out[0].event.object.pointer("/metadata/managedFields"), None);
+    assert_eq!(
+        out[1].fate,
+        Fate::Dropped {
+            plugin: "label_filter".into(),
+            reason: "label app=db, want web".into()
+        }
+    );
+
+    // A removal by one plugin is what the next one reads.
+    let mut chain = Chain::new(vec![
+        instance("prune", json!({"remove": ["/metadata/labels"]}), OnError::Pass),
+        instance("label_filter", json!({"labels": {"app": "web"}}), OnError::Pass),
+    ]);
+    let out = chain.run(vec![pod("w", "web")]);
+    assert_eq!(
+        out[0].fate,
+        Fate::Dropped {
+            plugin: "label_filter".into(),
+            reason: "label app missing, want web".into()
+        }
+    );
+}
+
+#[test]
+fn compiled_components_are_cached_on_disk_by_content_and_engine() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = Runtime::new(RuntimeConfig {
+        cache_dir: Some(dir.path().to_path_buf()),
+        max_instances: 8,
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime");
+    let first = rt.load("prune", &wasm("prune"), &[]).expect("load");
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read cache")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+    assert!(name.starts_with(first.hash()) && name.ends_with(".cwasm"), "{name}");
+
+    // A second load uses the artifact; a corrupt artifact is recompiled.
+    let again = rt.load("prune", &wasm("prune"), &[]).expect("load cached");
+    assert_eq!(again.hash(), first.hash());
+    std::fs::write(&files[0], b"garbage").expect("corrupt");
+    let third = rt.load("prune", &wasm("prune"), &[]).expect("recompile");
+    let mut p = PluginInstance::new(third, PluginSettings::default()).expect("init");
+    assert_eq!(p.handle(vec![pod("x", "web")]).verdicts, Ok(vec![Verdict::Pass]));
+}
