@@ -188,12 +188,14 @@ fn compile_cached(
         return Component::new(engine, bytes).map_err(compile_err);
     };
     let file = dir.join(format!("{hash}-{}.cwasm", engine_hash(engine)));
-    if file.exists() {
-        // SAFETY: the file is one this process family wrote (below) into
-        // herald's own cache directory, named by the hash of the source
-        // bytes and the engine's compatibility hash; wasmtime checks the
-        // header and the compatibility of the artifact before using it.
-        match unsafe { Component::deserialize_file(engine, &file) } {
+    // Read into memory rather than mmap: a cache file truncated or replaced
+    // under a running process must not take the process down with SIGBUS.
+    if let Ok(artifact) = std::fs::read(&file) {
+        // SAFETY: the file is one herald wrote (below) into its own cache
+        // directory, named by the hash of the source bytes and the engine's
+        // compatibility hash; wasmtime checks the header and the engine
+        // compatibility of the artifact before using it.
+        match unsafe { Component::deserialize(engine, &artifact) } {
             Ok(c) => return Ok(c),
             Err(e) => {
                 tracing::warn!(file = %file.display(), "ignoring unusable cached component: {e:#}");

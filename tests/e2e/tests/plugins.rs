@@ -257,6 +257,10 @@ fn compiled_components_are_cached_on_disk_by_content_and_engine() {
     assert_eq!(again.hash(), first.hash());
     std::fs::write(&files[0], b"garbage").expect("corrupt");
     let third = rt.load("prune", &wasm("prune"), &[]).expect("recompile");
-    let mut p = PluginInstance::new(third, PluginSettings::default()).expect("init");
+    let settings = PluginSettings {
+        config: json!({"remove": ["/status"]}).to_string(),
+        ..PluginSettings::default()
+    };
+    let mut p = PluginInstance::new(third, settings).expect("init");
     assert_eq!(p.handle(vec![pod("x", "web")]).verdicts, Ok(vec![Verdict::Pass]));
 }
