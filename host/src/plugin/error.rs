@@ -7,7 +7,7 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file could not be read.
-    #[error("{path}: cannot read plugin: {source}")]
+    #[error("{path}: cannot read plugin")]
     Read {
         path: PathBuf,
         #[source]
@@ -36,7 +36,7 @@ pub enum LoadError {
     #[error("plugin `{plugin}`: init failed: {message}")]
     Init { plugin: String, message: String },
     /// Instantiation or `init` itself failed (trap, limits).
-    #[error("plugin `{plugin}`: cannot start: {source}")]
+    #[error("plugin `{plugin}`: cannot start")]
     Start {
         plugin: String,
         #[source]
