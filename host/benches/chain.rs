@@ -123,11 +123,34 @@ fn main() {
     };
     let us = |d: Duration| d.as_nanos() as f64 / 1000.0;
     let ratio = |d: Duration| us(d) / us(native_t);
-    println!("chain: label-filter -> prune -> label-filter on a {} byte pod", bytes.len());
+    println!(
+        "chain: label-filter -> prune -> label-filter on a {} byte pod",
+        bytes.len()
+    );
     println!("{:<44} {:>10} {:>12}", "case", "µs/event", "vs native");
-    println!("{:<44} {:>10.2} {:>12}", "JSON parse alone", us(parse_only), "-");
-    println!("{:<44} {:>10.2} {:>11.2}x", "native Rust (parse + filter/prune/filter)", us(native_t), 1.0);
-    println!("{:<44} {:>10.2} {:>11.2}x", "wasm chain, 1 event per call", us(wasm_1), ratio(wasm_1));
-    println!("{:<44} {:>10.2} {:>11.2}x", format!("wasm chain, {BATCH} events per call"), us(batch_t), ratio(batch_t));
+    println!(
+        "{:<44} {:>10.2} {:>12}",
+        "JSON parse alone",
+        us(parse_only),
+        "-"
+    );
+    println!(
+        "{:<44} {:>10.2} {:>11.2}x",
+        "native Rust (parse + filter/prune/filter)",
+        us(native_t),
+        1.0
+    );
+    println!(
+        "{:<44} {:>10.2} {:>11.2}x",
+        "wasm chain, 1 event per call",
+        us(wasm_1),
+        ratio(wasm_1)
+    );
+    println!(
+        "{:<44} {:>10.2} {:>11.2}x",
+        format!("wasm chain, {BATCH} events per call"),
+        us(batch_t),
+        ratio(batch_t)
+    );
     println!("target: wasm chain <= 1.30x native");
 }

@@ -84,6 +84,9 @@ pub struct ChangeEvent {
     pub old: Option<Value>,
     /// When herald saw the change.
     pub observed_at: SystemTime,
+    /// Id of the watch that saw the change (`crate::source::WatchSpec::id`); it picks
+    /// the watch's plugins and sinks. Empty for events not made by a source.
+    pub watch: String,
 }
 
 impl ChangeEvent {
@@ -95,12 +98,21 @@ impl ChangeEvent {
             object,
             old,
             observed_at: SystemTime::now(),
+            watch: String::new(),
         }
+    }
+
+    /// The same event, attributed to the watch `id`.
+    pub fn with_watch(mut self, id: impl Into<String>) -> Self {
+        self.watch = id.into();
+        self
     }
 
     /// `metadata.namespace`, if any.
     pub fn namespace(&self) -> Option<&str> {
-        self.object.pointer("/metadata/namespace").and_then(Value::as_str)
+        self.object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
     }
 
     /// `metadata.name`, or empty.

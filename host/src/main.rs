@@ -16,6 +16,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run herald against the built-in API-server simulator with a scripted
+    /// workload and print what a log sink receives.
+    Demo(herald::demo::DemoArgs),
     /// Work with plugins.
     Plugin {
         #[command(subcommand)]
@@ -29,9 +32,9 @@ enum PluginCommand {
     Test(PluginTestArgs),
 }
 
-fn init_logging() {
+fn init_logging(default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("HERALD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("HERALD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -40,12 +43,22 @@ fn init_logging() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The demo's output is the notifications; keep herald's own log quiet.
+    init_logging(match cli.command {
+        Command::Demo(_) => "warn",
+        _ => "info",
+    });
     let result = match cli.command {
+        Command::Demo(args) => tokio::runtime::Runtime::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(herald::demo::run(&args))),
         Command::Plugin {
             command: PluginCommand::Test(args),
         } => plugin_test::run(&args).map(|report| {
-            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            );
         }),
     };
     match result {

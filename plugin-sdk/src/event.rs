@@ -158,10 +158,7 @@ impl<'a> Event<'a> {
                 let list: Vec<String> = pointers.iter().map(|p| p.as_ref().to_string()).collect();
                 e.remove(&list)
             }
-            Inner::Memory(m) => pointers
-                .iter()
-                .filter(|p| m.remove(p.as_ref()))
-                .count() as u32,
+            Inner::Memory(m) => pointers.iter().filter(|p| m.remove(p.as_ref())).count() as u32,
         }
     }
 

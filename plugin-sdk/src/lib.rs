@@ -90,7 +90,11 @@ impl<'de> serde::Deserialize<'de> for NoConfig {
 ///
 /// An empty text means "no config" and is read as `{}`.
 pub(crate) fn build<P: Plugin>(config: &str) -> Result<P, String> {
-    let text = if config.trim().is_empty() { "{}" } else { config };
+    let text = if config.trim().is_empty() {
+        "{}"
+    } else {
+        config
+    };
     let config: P::Config =
         serde_json::from_str(text).map_err(|e| format!("invalid plugin config: {e}"))?;
     P::new(config)

@@ -108,13 +108,18 @@ pub fn remove(target: &mut Value, pointer: &str) -> Option<Undo> {
 
 /// Sets `pointer` to `value`, creating missing parents as objects; `-` or
 /// the length appends to an array. Every step is pushed onto `undo`.
-pub fn set(target: &mut Value, pointer: &str, value: Value, undo: &mut Vec<Undo>) -> Result<(), String> {
+pub fn set(
+    target: &mut Value,
+    pointer: &str,
+    value: Value,
+    undo: &mut Vec<Undo>,
+) -> Result<(), String> {
     if pointer.is_empty() {
         undo.push(Undo::Root(std::mem::replace(target, value)));
         return Ok(());
     }
-    let (parent, token) =
-        split_last(pointer).ok_or_else(|| format!("invalid JSON pointer {pointer:?}: must start with /"))?;
+    let (parent, token) = split_last(pointer)
+        .ok_or_else(|| format!("invalid JSON pointer {pointer:?}: must start with /"))?;
     if target.pointer(parent).is_none() {
         set(target, parent, Value::Object(Default::default()), undo)?;
     }
@@ -147,11 +152,17 @@ pub fn set(target: &mut Value, pointer: &str, value: Value, undo: &mut Vec<Undo>
                 });
                 Ok(())
             } else {
-                Err(format!("cannot set {pointer}: index {token:?} is out of bounds for an array of {len}"))
+                Err(format!(
+                    "cannot set {pointer}: index {token:?} is out of bounds for an array of {len}"
+                ))
             }
         }
-        Some(_) => Err(format!("cannot set {pointer}: {parent:?} is not an object or array")),
-        None => Err(format!("cannot set {pointer}: parent {parent:?} is missing")),
+        Some(_) => Err(format!(
+            "cannot set {pointer}: {parent:?} is not an object or array"
+        )),
+        None => Err(format!(
+            "cannot set {pointer}: parent {parent:?} is missing"
+        )),
     }
 }
 
@@ -214,7 +225,10 @@ mod tests {
         set(&mut v, "/a/-", json!(2), &mut log).unwrap();
         set(&mut v, "/a/0", json!(0), &mut log).unwrap();
         set(&mut v, "/b/c", json!(5), &mut log).unwrap();
-        assert_eq!(v, json!({"a": [0, 2], "b": {"c": 5}, "x": {"y": {"z": true}}}));
+        assert_eq!(
+            v,
+            json!({"a": [0, 2], "b": {"c": 5}, "x": {"y": {"z": true}}})
+        );
         assert!(set(&mut v, "/a/7", json!(1), &mut log).is_err());
         assert!(set(&mut v, "/b/c/d", json!(1), &mut log).is_err());
         assert!(set(&mut v, "nope", json!(1), &mut log).is_err());

@@ -36,9 +36,11 @@ fn read_json(path: &Path, what: &str) -> Result<Value> {
     let text = if path == Path::new("-") {
         std::io::read_to_string(std::io::stdin()).context("reading standard input")?
     } else {
-        std::fs::read_to_string(path).with_context(|| format!("reading {what} {}", path.display()))?
+        std::fs::read_to_string(path)
+            .with_context(|| format!("reading {what} {}", path.display()))?
     };
-    serde_json::from_str(&text).with_context(|| format!("{what} {} is not valid JSON", path.display()))
+    serde_json::from_str(&text)
+        .with_context(|| format!("{what} {} is not valid JSON", path.display()))
 }
 
 /// Reads a plugin config file (YAML or JSON) into JSON text.
@@ -56,7 +58,11 @@ pub fn run(args: &PluginTestArgs) -> Result<Value> {
     if !object.is_object() {
         bail!("event {} must be a JSON object", args.event.display());
     }
-    let old = args.old.as_deref().map(|p| read_json(p, "old object")).transpose()?;
+    let old = args
+        .old
+        .as_deref()
+        .map(|p| read_json(p, "old object"))
+        .transpose()?;
     let change = args.change.unwrap_or(if old.is_some() {
         ChangeType::Modified
     } else {

@@ -70,10 +70,7 @@ impl Chain {
             if active.is_empty() {
                 break;
             }
-            let batch: Vec<EventData> = active
-                .iter()
-                .filter_map(|i| slots[*i].take())
-                .collect();
+            let batch: Vec<EventData> = active.iter().filter_map(|i| slots[*i].take()).collect();
             let out = plugin.handle(batch);
             for (i, data) in active.iter().zip(out.events) {
                 slots[*i] = Some(data);

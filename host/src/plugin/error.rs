@@ -27,7 +27,9 @@ pub enum LoadError {
         granted: String,
     },
     /// The component does not export the herald world.
-    #[error("{path}: not a herald plugin: missing export `{export}` (a plugin exports `init` and `handle` of herald:plugin/plugin@0.1.0)")]
+    #[error(
+        "{path}: not a herald plugin: missing export `{export}` (a plugin exports `init` and `handle` of herald:plugin/plugin@0.1.0)"
+    )]
     MissingExport { path: PathBuf, export: String },
     /// The component's imports or exports have the wrong types.
     #[error("{path}: not a herald plugin: {message}")]
@@ -76,7 +78,11 @@ pub(crate) struct MemoryLimitExceeded {
 
 impl std::fmt::Display for MemoryLimitExceeded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "memory limit of {} bytes exceeded (asked for {})", self.limit, self.asked)
+        write!(
+            f,
+            "memory limit of {} bytes exceeded (asked for {})",
+            self.limit, self.asked
+        )
     }
 }
 

@@ -93,7 +93,7 @@ impl super::bindings::PluginImports for HostState {
                 cut -= 1;
             }
             message.truncate(cut);
-            message.push_str("…");
+            message.push('…');
         }
         let plugin = &*self.plugin;
         match level {
@@ -134,10 +134,17 @@ impl wit::HostEvent for HostState {
     }
 
     fn name(&mut self, e: Resource<EventState>) -> wasmtime::Result<String> {
-        Ok(self.event(&e)?.string_at("/metadata/name").unwrap_or_default())
+        Ok(self
+            .event(&e)?
+            .string_at("/metadata/name")
+            .unwrap_or_default())
     }
 
-    fn get(&mut self, e: Resource<EventState>, pointer: String) -> wasmtime::Result<Option<String>> {
+    fn get(
+        &mut self,
+        e: Resource<EventState>,
+        pointer: String,
+    ) -> wasmtime::Result<Option<String>> {
         Ok(self
             .event(&e)?
             .data
@@ -405,7 +412,11 @@ impl From<wit::Verdict> for Verdict {
 }
 
 /// Names what went wrong in a failed call.
-fn classify(e: wasmtime::Error, store: &Store<HostState>, deadline: std::time::Duration) -> PluginError {
+fn classify(
+    e: wasmtime::Error,
+    store: &Store<HostState>,
+    deadline: std::time::Duration,
+) -> PluginError {
     if let Some(m) = e.downcast_ref::<MemoryLimitExceeded>() {
         return PluginError::Memory {
             limit: m.limit,

@@ -100,14 +100,14 @@ pub(crate) fn load(
     let hash = hex::encode(Sha256::digest(bytes));
     let component = compile_cached(rt, path, bytes, &hash)?;
     validate(rt.engine(), path, &component, allow)?;
-    let instance_pre = rt
-        .inner
-        .linker
-        .instantiate_pre(&component)
-        .map_err(|e| LoadError::Incompatible {
-            path: path.to_path_buf(),
-            message: format!("{e:#}"),
-        })?;
+    let instance_pre =
+        rt.inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Incompatible {
+                path: path.to_path_buf(),
+                message: format!("{e:#}"),
+            })?;
     let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::Incompatible {
         path: path.to_path_buf(),
         message: format!("{e:#}"),
@@ -130,7 +130,12 @@ fn validate(
     let ty = component.component_type();
     let exports: Vec<(String, bool)> = ty
         .exports(engine)
-        .map(|(n, item)| (n.to_string(), matches!(item.ty, ComponentItem::ComponentFunc(_))))
+        .map(|(n, item)| {
+            (
+                n.to_string(),
+                matches!(item.ty, ComponentItem::ComponentFunc(_)),
+            )
+        })
         .collect();
     for want in ["init", "handle"] {
         if !exports.iter().any(|(n, is_func)| n == want && *is_func) {

@@ -63,7 +63,10 @@ mod tests {
     #[test]
     fn passes_matching_and_drops_others_with_reason() {
         let f = testing::init::<LabelFilter>(r#"{"labels":{"app":"web"}}"#).unwrap();
-        assert_eq!(testing::run(&f, &mut pod(json!({"app": "web"}))), Verdict::Pass);
+        assert_eq!(
+            testing::run(&f, &mut pod(json!({"app": "web"}))),
+            Verdict::Pass
+        );
         assert_eq!(
             testing::run(&f, &mut pod(json!({"app": "db"}))),
             Verdict::drop("label app=db, want web")
@@ -76,9 +79,13 @@ mod tests {
 
     #[test]
     fn bad_config_is_an_init_error_with_serde_message() {
-        let err = testing::init::<LabelFilter>(r#"{"label":{"app":"web"}}"#).err().unwrap();
+        let err = testing::init::<LabelFilter>(r#"{"label":{"app":"web"}}"#)
+            .err()
+            .unwrap();
         assert!(err.contains("unknown field `label`"), "{err}");
-        let err = testing::init::<LabelFilter>(r#"{"labels":{}}"#).err().unwrap();
+        let err = testing::init::<LabelFilter>(r#"{"labels":{}}"#)
+            .err()
+            .unwrap();
         assert!(err.contains("at least one label"), "{err}");
     }
 }

@@ -25,7 +25,9 @@ impl Plugin for Prune {
     fn new(config: Config) -> Result<Self, String> {
         for p in &config.remove {
             if !p.starts_with('/') {
-                return Err(format!("remove: {p:?} is not a JSON pointer (must start with /)"));
+                return Err(format!(
+                    "remove: {p:?} is not a JSON pointer (must start with /)"
+                ));
             }
         }
         Ok(Prune {
@@ -49,8 +51,9 @@ mod tests {
 
     #[test]
     fn removes_present_pointers_and_ignores_absent_ones() {
-        let p = testing::init::<Prune>(r#"{"remove":["/status","/metadata/managedFields","/nope"]}"#)
-            .unwrap();
+        let p =
+            testing::init::<Prune>(r#"{"remove":["/status","/metadata/managedFields","/nope"]}"#)
+                .unwrap();
         let mut e = TestEvent::added(json!({
             "kind": "Pod",
             "metadata": {"name": "a", "managedFields": [{}]},
@@ -62,7 +65,9 @@ mod tests {
 
     #[test]
     fn rejects_non_pointers() {
-        let err = testing::init::<Prune>(r#"{"remove":["status"]}"#).err().unwrap();
+        let err = testing::init::<Prune>(r#"{"remove":["status"]}"#)
+            .err()
+            .unwrap();
         assert!(err.contains("not a JSON pointer"), "{err}");
     }
 }

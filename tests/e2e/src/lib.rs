@@ -23,7 +23,9 @@ pub fn wasm(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
-    let path = target.join("wasm32-wasip2/plugin").join(format!("{name}.wasm"));
+    let path = target
+        .join("wasm32-wasip2/plugin")
+        .join(format!("{name}.wasm"));
     assert!(
         path.exists(),
         "{} is missing: build the plugins with scripts/build-plugins (scripts/test does)",

@@ -39,8 +39,12 @@ fn plugin_test_prints_the_verdict_and_the_object() {
     std::fs::write(&cfg, "labels:\n  app: web\n").expect("write");
     let plugin = wasm("label_filter");
     let (code, out, err) = herald(&[
-        "plugin", "test", plugin.to_str().unwrap_or_default(), &pod,
-        "--config", cfg.to_str().unwrap_or_default(),
+        "plugin",
+        "test",
+        plugin.to_str().unwrap_or_default(),
+        &pod,
+        "--config",
+        cfg.to_str().unwrap_or_default(),
     ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out["verdict"], "pass");
@@ -49,8 +53,14 @@ fn plugin_test_prints_the_verdict_and_the_object() {
 
     std::fs::write(&cfg, "labels:\n  app: db\n").expect("write");
     let (code, out, err) = herald(&[
-        "plugin", "test", plugin.to_str().unwrap_or_default(), &pod,
-        "--config", cfg.to_str().unwrap_or_default(), "--change", "deleted",
+        "plugin",
+        "test",
+        plugin.to_str().unwrap_or_default(),
+        &pod,
+        "--config",
+        cfg.to_str().unwrap_or_default(),
+        "--change",
+        "deleted",
     ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out["verdict"], "drop");
@@ -59,7 +69,12 @@ fn plugin_test_prints_the_verdict_and_the_object() {
 
     let prune = write(&dir, "prune.json", &json!({"remove": ["/status"]}));
     let (code, out, err) = herald(&[
-        "plugin", "test", wasm("prune").to_str().unwrap_or_default(), &pod, "--config", &prune,
+        "plugin",
+        "test",
+        wasm("prune").to_str().unwrap_or_default(),
+        &pod,
+        "--config",
+        &prune,
     ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out["object"].get("status"), None);
@@ -68,24 +83,44 @@ fn plugin_test_prints_the_verdict_and_the_object() {
 #[test]
 fn plugin_test_fails_clearly_on_what_is_not_a_herald_plugin() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let pod = write(&dir, "pod.json", &json!({"kind": "Pod", "metadata": {"name": "a"}}));
-    let (code, _, err) = herald(&["plugin", "test", wasm("not-herald").to_str().unwrap_or_default(), &pod]);
+    let pod = write(
+        &dir,
+        "pod.json",
+        &json!({"kind": "Pod", "metadata": {"name": "a"}}),
+    );
+    let (code, _, err) = herald(&[
+        "plugin",
+        "test",
+        wasm("not-herald").to_str().unwrap_or_default(),
+        &pod,
+    ]);
     assert_ne!(code, 0);
     assert!(err.contains("missing export `init`"), "{err}");
     assert!(err.contains("not-herald.wasm"), "{err}");
 
-    let (code, _, err) = herald(&["plugin", "test", wasm("sockets_plugin").to_str().unwrap_or_default(), &pod]);
+    let (code, _, err) = herald(&[
+        "plugin",
+        "test",
+        wasm("sockets_plugin").to_str().unwrap_or_default(),
+        &pod,
+    ]);
     assert_ne!(code, 0);
     assert!(err.contains("import `wasi:sockets/"), "{err}");
 
     let (code, _, err) = herald(&["plugin", "test", "/nonexistent.wasm", &pod]);
     assert_ne!(code, 0);
-    assert!(err.contains("/nonexistent.wasm: cannot read plugin"), "{err}");
+    assert!(
+        err.contains("/nonexistent.wasm: cannot read plugin"),
+        "{err}"
+    );
 
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, "{not json").expect("write");
     let (code, _, err) = herald(&[
-        "plugin", "test", wasm("prune").to_str().unwrap_or_default(), bad.to_str().unwrap_or_default(),
+        "plugin",
+        "test",
+        wasm("prune").to_str().unwrap_or_default(),
+        bad.to_str().unwrap_or_default(),
     ]);
     assert_ne!(code, 0);
     assert!(err.contains("bad.json is not valid JSON"), "{err}");
@@ -94,10 +129,23 @@ fn plugin_test_fails_clearly_on_what_is_not_a_herald_plugin() {
 #[test]
 fn plugin_test_reports_a_panicking_plugin_and_exits_non_zero() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let pod = write(&dir, "pod.json", &json!({"kind": "Pod", "metadata": {"name": "a"}}));
-    let cfg = write(&dir, "cfg.json", &json!({"mode": "panic", "message": "kaboom"}));
+    let pod = write(
+        &dir,
+        "pod.json",
+        &json!({"kind": "Pod", "metadata": {"name": "a"}}),
+    );
+    let cfg = write(
+        &dir,
+        "cfg.json",
+        &json!({"mode": "panic", "message": "kaboom"}),
+    );
     let (code, _, err) = herald(&[
-        "plugin", "test", wasm("hostile_plugin").to_str().unwrap_or_default(), &pod, "--config", &cfg,
+        "plugin",
+        "test",
+        wasm("hostile_plugin").to_str().unwrap_or_default(),
+        &pod,
+        "--config",
+        &cfg,
     ]);
     assert_ne!(code, 0);
     assert!(err.contains("panicked: kaboom"), "{err}");

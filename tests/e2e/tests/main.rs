@@ -1,4 +1,5 @@
 //! herald's end-to-end tests: one binary, one module per area.
 
 mod cli;
+mod demo;
 mod plugins;

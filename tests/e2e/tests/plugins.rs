@@ -56,28 +56,54 @@ fn assert_recovers(hostile: &mut PluginInstance) {
     let out = hostile.handle(vec![pod("good-1", "web"), pod("good-2", "db")]);
     assert_eq!(out.verdicts, Ok(vec![Verdict::Pass, Verdict::Pass]));
     assert_eq!(hostile.restarts(), 1);
-    let mut filter = instance("label_filter", json!({"labels": {"app": "web"}}), OnError::Pass);
+    let mut filter = instance(
+        "label_filter",
+        json!({"labels": {"app": "web"}}),
+        OnError::Pass,
+    );
     let out = filter.handle(vec![pod("a", "web"), pod("b", "db")]);
     assert_eq!(
         out.verdicts,
-        Ok(vec![Verdict::Pass, Verdict::Drop("label app=db, want web".into())])
+        Ok(vec![
+            Verdict::Pass,
+            Verdict::Drop("label app=db, want web".into())
+        ])
     );
 }
 
 #[test]
 fn a_plugin_that_loops_is_stopped_at_its_deadline() {
-    let mut p = instance("hostile_plugin", json!({"mode": "loop", "when": "bad"}), OnError::Pass);
+    let mut p = instance(
+        "hostile_plugin",
+        json!({"mode": "loop", "when": "bad"}),
+        OnError::Pass,
+    );
     let started = std::time::Instant::now();
     let out = p.handle(vec![pod("good", "web"), pod("bad", "web")]);
-    assert_eq!(out.verdicts, Err(PluginError::Deadline(Duration::from_millis(100))));
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
-    assert_eq!(out.events.len(), 2, "events come back even when the plugin fails");
+    assert_eq!(
+        out.verdicts,
+        Err(PluginError::Deadline(Duration::from_millis(100)))
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        out.events.len(),
+        2,
+        "events come back even when the plugin fails"
+    );
     assert_recovers(&mut p);
 }
 
 #[test]
 fn a_plugin_that_allocates_without_bound_hits_its_memory_cap() {
-    let mut p = instance("hostile_plugin", json!({"mode": "alloc", "when": "bad"}), OnError::Pass);
+    let mut p = instance(
+        "hostile_plugin",
+        json!({"mode": "alloc", "when": "bad"}),
+        OnError::Pass,
+    );
     let out = p.handle(vec![pod("bad", "web")]);
     match out.verdicts {
         Err(PluginError::Memory { limit, asked }) => {
@@ -100,7 +126,10 @@ fn a_panic_is_reported_with_its_message() {
     match out.verdicts {
         Err(PluginError::Panicked(msg)) => {
             assert!(msg.contains("the answer is 42"), "{msg}");
-            assert!(msg.contains("hostile/src/lib.rs"), "location missing: {msg}");
+            assert!(
+                msg.contains("hostile/src/lib.rs"),
+                "location missing: {msg}"
+            );
         }
         other => panic!("expected a panic, got {other:?}"),
     }
@@ -137,7 +166,12 @@ fn a_component_that_is_not_a_herald_plugin_is_rejected_naming_the_export() {
 #[test]
 fn bytes_that_are_not_wasm_are_rejected_with_the_file_name() {
     let err = runtime()
-        .load_bytes("x", std::path::Path::new("/plugins/x.wasm"), b"not wasm", &[])
+        .load_bytes(
+            "x",
+            std::path::Path::new("/plugins/x.wasm"),
+            b"not wasm",
+            &[],
+        )
         .expect_err("must be rejected");
     assert!(matches!(err, LoadError::Compile { .. }), "{err:?}");
     assert!(err.to_string().starts_with("/plugins/x.wasm: "), "{err}");
@@ -165,7 +199,11 @@ fn on_error_policies_decide_the_fate_and_changes_are_rolled_back() {
     let events = || vec![pod("bad", "web"), pod("fine", "web")];
 
     // pass: events go on exactly as they were before the failing plugin.
-    let mut chain = Chain::new(vec![instance("hostile_plugin", hostile.clone(), OnError::Pass)]);
+    let mut chain = Chain::new(vec![instance(
+        "hostile_plugin",
+        hostile.clone(),
+        OnError::Pass,
+    )]);
     let before = events();
     let out = chain.run(events());
     assert_eq!(out.len(), 2);
@@ -175,10 +213,17 @@ fn on_error_policies_decide_the_fate_and_changes_are_rolled_back() {
     }
 
     // drop
-    let mut chain = Chain::new(vec![instance("hostile_plugin", hostile.clone(), OnError::Drop)]);
+    let mut chain = Chain::new(vec![instance(
+        "hostile_plugin",
+        hostile.clone(),
+        OnError::Drop,
+    )]);
     let out = chain.run(events());
-    assert!(out.iter().all(|o| matches!(&o.fate, Fate::Dropped { plugin, reason }
-        if plugin == "hostile_plugin" && reason.contains("panicked"))));
+    assert!(
+        out.iter()
+            .all(|o| matches!(&o.fate, Fate::Dropped { plugin, reason }
+        if plugin == "hostile_plugin" && reason.contains("panicked")))
+    );
 
     // route to a dead-letter sink
     let mut chain = Chain::new(vec![instance(
@@ -187,19 +232,41 @@ fn on_error_policies_decide_the_fate_and_changes_are_rolled_back() {
         OnError::Route("dead-letters".into()),
     )]);
     let out = chain.run(events());
-    assert!(out.iter().all(|o| matches!(&o.fate, Fate::DeadLetter { sink, error: PluginError::Panicked(_), .. }
-        if sink == "dead-letters")));
+    assert!(out.iter().all(
+        |o| matches!(&o.fate, Fate::DeadLetter { sink, error: PluginError::Panicked(_), .. }
+        if sink == "dead-letters")
+    ));
 }
 
 #[test]
 fn chain_first_drop_wins_routes_accumulate_and_changes_are_visible_downstream() {
     let mut chain = Chain::new(vec![
-        instance("hostile_plugin", json!({"mode": "route", "sinks": ["a", "b"]}), OnError::Pass),
-        instance("prune", json!({"remove": ["/status", "/metadata/managedFields"]}), OnError::Pass),
-        instance("hostile_plugin", json!({"mode": "route", "sinks": ["b", "c"]}), OnError::Pass),
-        instance("label_filter", json!({"labels": {"app": "web"}}), OnError::Pass),
+        instance(
+            "hostile_plugin",
+            json!({"mode": "route", "sinks": ["a", "b"]}),
+            OnError::Pass,
+        ),
+        instance(
+            "prune",
+            json!({"remove": ["/status", "/metadata/managedFields"]}),
+            OnError::Pass,
+        ),
+        instance(
+            "hostile_plugin",
+            json!({"mode": "route", "sinks": ["b", "c"]}),
+            OnError::Pass,
+        ),
+        instance(
+            "label_filter",
+            json!({"labels": {"app": "web"}}),
+            OnError::Pass,
+        ),
         // Never sees the dropped event: would route it to "z".
-        instance("hostile_plugin", json!({"mode": "route", "sinks": ["z"]}), OnError::Pass),
+        instance(
+            "hostile_plugin",
+            json!({"mode": "route", "sinks": ["z"]}),
+            OnError::Pass,
+        ),
     ]);
     let out = chain.run(vec![pod("w", "web"), pod("d", "db")]);
     assert_eq!(out.len(), 2);
@@ -209,7 +276,11 @@ fn chain_first_drop_wins_routes_accumulate_and_changes_are_visible_downstream() 
             routes: vec!["a".into(), "b".into(), "c".into(), "z".into()]
         }
     );
-    assert_eq!(out[0].event.object.pointer("/status"), None, "prune applied");
+    assert_eq!(
+        out[0].event.object.pointer("/status"),
+        None,
+        "prune applied"
+    );
     assert_eq!(out[0].event.object.pointer("/metadata/managedFields"), None);
     assert_eq!(
         out[1].fate,
@@ -221,8 +292,16 @@ fn chain_first_drop_wins_routes_accumulate_and_changes_are_visible_downstream() 
 
     // A removal by one plugin is what the next one reads.
     let mut chain = Chain::new(vec![
-        instance("prune", json!({"remove": ["/metadata/labels"]}), OnError::Pass),
-        instance("label_filter", json!({"labels": {"app": "web"}}), OnError::Pass),
+        instance(
+            "prune",
+            json!({"remove": ["/metadata/labels"]}),
+            OnError::Pass,
+        ),
+        instance(
+            "label_filter",
+            json!({"labels": {"app": "web"}}),
+            OnError::Pass,
+        ),
     ]);
     let out = chain.run(vec![pod("w", "web")]);
     assert_eq!(
@@ -249,8 +328,15 @@ fn compiled_components_are_cached_on_disk_by_content_and_engine() {
         .map(|e| e.expect("entry").path())
         .collect();
     assert_eq!(files.len(), 1, "{files:?}");
-    let name = files[0].file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-    assert!(name.starts_with(first.hash()) && name.ends_with(".cwasm"), "{name}");
+    let name = files[0]
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        name.starts_with(first.hash()) && name.ends_with(".cwasm"),
+        "{name}"
+    );
 
     // A second load uses the artifact; a corrupt artifact is recompiled.
     let again = rt.load("prune", &wasm("prune"), &[]).expect("load cached");
@@ -262,5 +348,8 @@ fn compiled_components_are_cached_on_disk_by_content_and_engine() {
         ..PluginSettings::default()
     };
     let mut p = PluginInstance::new(third, settings).expect("init");
-    assert_eq!(p.handle(vec![pod("x", "web")]).verdicts, Ok(vec![Verdict::Pass]));
+    assert_eq!(
+        p.handle(vec![pod("x", "web")]).verdicts,
+        Ok(vec![Verdict::Pass])
+    );
 }

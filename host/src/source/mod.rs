@@ -1,0 +1,23 @@
+//! The source: list-watch of the configured types, turning every change into a
+//! [`ChangeEvent`](crate::change::ChangeEvent) and keeping the [`cache`](crate::cache).
+//!
+//! Start with [`Sources`]: build a client with [`client`], create `Sources` with a
+//! channel for the changes, and [`Sources::add`] a [`WatchSpec`] per type.
+
+mod activity;
+mod client;
+mod diff;
+mod error;
+mod resolve;
+mod settings;
+mod sources;
+mod spec;
+mod status;
+mod watch;
+
+pub use client::{client, client_with_context};
+pub use error::{Error, Result};
+pub use settings::{InitialList, RetryBackoff, SourceSettings, defaults};
+pub use sources::Sources;
+pub use spec::WatchSpec;
+pub use status::{ResourceInfo, ScopeReport, WatchState, WatchStatus};
