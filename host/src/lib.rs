@@ -2,8 +2,12 @@
 //!
 //! The modules follow the data flow:
 //!
+//! - [`source`]: list-watch of the configured types (kube-rs), emitting changes.
+//! - [`cache`]: the stores the watches fill, read by the query API.
 //! - [`change`]: the change event every stage passes on.
 //! - [`plugin`]: the sandboxed WebAssembly plugin runtime and plugin chains.
+//! - [`api`]: the HTTP query and admin APIs over the cache and the watches.
+//! - [`run`]: `herald run`, the main job: sources → plugins → log sink.
 //! - [`cli`]: the `herald` command line; [`demo`]: `herald demo`.
 
 pub mod api;
