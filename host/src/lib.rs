@@ -16,4 +16,5 @@ pub mod change;
 pub mod cli;
 pub mod demo;
 pub mod plugin;
+pub mod run;
 pub mod source;

@@ -19,6 +19,8 @@ enum Command {
     /// Run herald against the built-in API-server simulator with a scripted
     /// workload and print what a log sink receives.
     Demo(herald::demo::DemoArgs),
+    /// Watch the configured types and notify: herald's main job.
+    Run(herald::run::RunArgs),
     /// Work with plugins.
     Plugin {
         #[command(subcommand)]
@@ -32,13 +34,21 @@ enum PluginCommand {
     Test(PluginTestArgs),
 }
 
+/// Logs go to stderr; stdout is for output (notifications, reports).
+/// `HERALD_LOG` sets the filter (e.g. `debug`, `herald=debug`),
+/// `HERALD_LOG_FORMAT=json` writes JSON lines.
 fn init_logging(default: &str) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("HERALD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if std::env::var("HERALD_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
 }
 
 fn main() -> ExitCode {
@@ -52,6 +62,9 @@ fn main() -> ExitCode {
         Command::Demo(args) => tokio::runtime::Runtime::new()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(herald::demo::run(&args))),
+        Command::Run(args) => tokio::runtime::Runtime::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(herald::run::run(&args))),
         Command::Plugin {
             command: PluginCommand::Test(args),
         } => plugin_test::run(&args).map(|report| {

@@ -1,0 +1,314 @@
+//! `herald run`: the main job. Reads the config, watches the configured
+//! types, runs each change through its watch's plugin chain, and writes every
+//! notification as one JSON line to standard output (the log sink), while
+//! serving the query and admin APIs.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::change::ChangeEvent;
+use crate::plugin::{
+    Capability, Chain, EventData, Fate, OnError, PluginInstance, PluginSettings, Runtime,
+    RuntimeConfig,
+};
+use crate::source::{self, SourceSettings, Sources, WatchSpec};
+
+/// herald's config file.
+///
+/// ```yaml
+/// cluster: prod-eu-1
+/// watch:
+///   - group: apps
+///     version: v1
+///     kind: Deployment
+///     plugins: [prune-noise]
+/// plugins:
+///   dir: /plugins
+///   config:
+///     prune-noise: { remove: ["/metadata/managedFields", "/status"] }
+///   policy:
+///     prune-noise: { file: prune.wasm, onError: pass, deadline: 200ms }
+/// api:
+///   listen: 0.0.0.0:8080
+/// ```
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Config {
+    /// Name of the cluster, put on every notification. Example: `prod-eu-1`
+    #[serde(default)]
+    pub cluster: String,
+    /// Kubeconfig to use; default: `KUBECONFIG`, `~/.kube/config`, in-cluster.
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Source-wide settings (initial list, stall timeout, discovery refresh).
+    #[serde(default)]
+    pub source: SourceSettings,
+    /// The watched types.
+    pub watch: Vec<WatchSpec>,
+    /// The plugins.
+    #[serde(default)]
+    pub plugins: PluginsConfig,
+    /// The query and admin APIs.
+    #[serde(default)]
+    pub api: Option<ApiConfig>,
+}
+
+/// Where plugins come from and how each runs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// Directory of `.wasm` files. Example: `/plugins`
+    #[serde(default)]
+    pub dir: PathBuf,
+    /// Directory for compiled components; none compiles at every start.
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
+    /// Each plugin's own config, by plugin name. Example: `prune-noise: {remove: [/status]}`
+    #[serde(default)]
+    pub config: BTreeMap<String, Value>,
+    /// How each plugin runs, by plugin name.
+    #[serde(default)]
+    pub policy: BTreeMap<String, PluginPolicy>,
+}
+
+/// How one plugin runs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PluginPolicy {
+    /// The `.wasm` file in the plugin directory; default `<name>.wasm`.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// Fate of the events of a failed call: `pass`, `drop` or `{route: sink}`.
+    #[serde(default)]
+    pub on_error: OnError,
+    /// Longest one call may run. Example: `200ms`
+    #[serde(default, with = "humantime_serde")]
+    pub deadline: Option<Duration>,
+    /// Memory cap in MiB. Example: `64`
+    #[serde(default)]
+    pub memory_limit_mib: Option<usize>,
+    /// Extra capabilities. Example: `[clocks]`
+    #[serde(default)]
+    pub allow: Vec<Capability>,
+}
+
+/// The HTTP APIs.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address to listen on. Example: `0.0.0.0:8080`
+    pub listen: SocketAddr,
+}
+
+/// Arguments of `herald run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The config file (YAML or JSON).
+    #[arg(long, env = "HERALD_CONFIG")]
+    pub config: PathBuf,
+    /// Kubeconfig; overrides the config file's.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// Reads and checks a config file. Errors name the file, the line and
+/// column, and the field path.
+pub fn load_config(path: &Path) -> Result<Config> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read config", path.display()))?;
+    let de = serde_yaml_ng::Deserializer::from_str(&text);
+    let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        anyhow::anyhow!("{}: {}: {}", path.display(), field, e.inner())
+    })?;
+    for (i, w) in config.watch.iter().enumerate() {
+        w.validate()
+            .map_err(|e| anyhow::anyhow!("{}: watch[{i}]: {e}", path.display()))?;
+        for p in &w.plugins {
+            let file = config.plugin_file(p);
+            if !file.exists() {
+                bail!(
+                    "{}: watch[{i}].plugins: plugin `{p}` has no file {}",
+                    path.display(),
+                    file.display()
+                );
+            }
+        }
+    }
+    Ok(config)
+}
+
+impl Config {
+    fn plugin_file(&self, name: &str) -> PathBuf {
+        let file = self
+            .plugins
+            .policy
+            .get(name)
+            .and_then(|p| p.file.clone())
+            .unwrap_or_else(|| format!("{name}.wasm"));
+        self.plugins.dir.join(file)
+    }
+
+    fn chains(&self, rt: &Runtime) -> Result<BTreeMap<String, Chain>> {
+        let mut chains = BTreeMap::new();
+        for w in &self.watch {
+            let mut instances = Vec::new();
+            for name in &w.plugins {
+                let policy = self.plugins.policy.get(name);
+                let allow = policy.map(|p| p.allow.clone()).unwrap_or_default();
+                let plugin = rt.load(name, &self.plugin_file(name), &allow)?;
+                let defaults = PluginSettings::default();
+                let settings = PluginSettings {
+                    config: self
+                        .plugins
+                        .config
+                        .get(name)
+                        .map(Value::to_string)
+                        .unwrap_or_else(|| "{}".into()),
+                    memory_limit: policy
+                        .and_then(|p| p.memory_limit_mib)
+                        .map(|m| m << 20)
+                        .unwrap_or(defaults.memory_limit),
+                    deadline: policy.and_then(|p| p.deadline).unwrap_or(defaults.deadline),
+                    on_error: policy.map(|p| p.on_error.clone()).unwrap_or_default(),
+                    allow,
+                };
+                instances.push(PluginInstance::new(plugin, settings)?);
+            }
+            chains.insert(w.id(), Chain::new(instances));
+        }
+        Ok(chains)
+    }
+}
+
+/// The log sink's line for one notification.
+fn envelope(cluster: &str, ev: &ChangeEvent, object: &Value, routes: &[String]) -> Value {
+    json!({
+        "cluster": cluster,
+        "change": ev.change,
+        "apiVersion": object.get("apiVersion").cloned().unwrap_or(Value::Null),
+        "kind": ev.gvk.kind,
+        "namespace": ev.namespace(),
+        "name": ev.name(),
+        "uid": ev.uid(),
+        "resourceVersion": object.pointer("/metadata/resourceVersion"),
+        "watch": ev.watch,
+        "routes": routes,
+        "object": object,
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs until SIGTERM or Ctrl-C.
+pub async fn run(args: &RunArgs) -> Result<()> {
+    let config = load_config(&args.config)?;
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: config.plugins.cache_dir.clone(),
+        ..RuntimeConfig::default()
+    })?;
+    let mut chains = config.chains(&runtime)?;
+    let kubeconfig = args.kubeconfig.clone().or(config.kubeconfig.clone());
+    let client = source::client(kubeconfig.as_deref()).await?;
+    let (tx, mut rx) = mpsc::channel::<ChangeEvent>(4096);
+    let sources = Sources::new(client, config.source.clone(), tx);
+    for w in &config.watch {
+        let status = sources.add(w.clone()).await?;
+        tracing::info!(watch = %status.id, state = ?status.state, "watch added");
+    }
+    if let Some(api) = &config.api {
+        let listener = tokio::net::TcpListener::bind(api.listen)
+            .await
+            .with_context(|| format!("api.listen: cannot listen on {}", api.listen))?;
+        tracing::info!(addr = %listener.local_addr()?, "query and admin APIs listening");
+        let router = crate::api::query_router(sources.cache())
+            .merge(crate::api::admin_router(sources.clone()));
+        tokio::spawn(async move {
+            if let Err(e) = crate::api::serve(listener, router, shutdown_signal()).await {
+                tracing::error!("api server: {e}");
+            }
+        });
+    }
+    let cluster = config.cluster.clone();
+    // Plugins are synchronous and fast: run them on a thread of their own.
+    let pipeline = std::thread::Builder::new()
+        .name("herald-pipeline".into())
+        .spawn(move || {
+            use std::io::Write;
+            let stdout = std::io::stdout();
+            while let Some(ev) = rx.blocking_recv() {
+                let data = EventData::new(ev.change, ev.object.clone(), ev.old.clone());
+                let outcome = match chains.get_mut(&ev.watch) {
+                    Some(chain) => chain.run(vec![data]).pop(),
+                    None => Some(crate::plugin::ChainOutcome {
+                        event: data,
+                        fate: Fate::Deliver { routes: vec![] },
+                    }),
+                };
+                let Some(o) = outcome else { continue };
+                let line = match &o.fate {
+                    Fate::Deliver { routes } => envelope(&cluster, &ev, &o.event.object, routes),
+                    Fate::Dropped { plugin, reason } => {
+                        tracing::debug!(plugin, name = ev.name(), "dropped: {reason}");
+                        continue;
+                    }
+                    Fate::DeadLetter {
+                        sink,
+                        plugin,
+                        error,
+                    } => {
+                        let mut v =
+                            envelope(&cluster, &ev, &o.event.object, std::slice::from_ref(sink));
+                        v["deadLetter"] = json!({"plugin": plugin, "error": error.to_string()});
+                        v
+                    }
+                };
+                let mut out = stdout.lock();
+                if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+                    break;
+                }
+            }
+        })
+        .context("starting the pipeline thread")?;
+    let ready_wait = async {
+        while !sources.ready() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tracing::info!("initial lists synced; ready");
+    };
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        _ = async { ready_wait.await; shutdown_signal().await } => {}
+    }
+    tracing::info!("shutting down");
+    drop(sources);
+    let _ = tokio::task::spawn_blocking(move || pipeline.join()).await;
+    Ok(())
+}
