@@ -158,12 +158,27 @@ impl Config {
 
     fn chains(&self, rt: &Runtime) -> Result<BTreeMap<String, Chain>> {
         let mut chains = BTreeMap::new();
+        // One compiled plugin (one InstancePre) per file, shared by every
+        // watch that uses it; each watch gets instances of its own.
+        let mut loaded: std::collections::HashMap<
+            (PathBuf, Vec<Capability>),
+            std::sync::Arc<crate::plugin::LoadedPlugin>,
+        > = std::collections::HashMap::new();
         for w in &self.watch {
             let mut instances = Vec::new();
             for name in &w.plugins {
                 let policy = self.plugins.policy.get(name);
                 let allow = policy.map(|p| p.allow.clone()).unwrap_or_default();
-                let plugin = rt.load(name, &self.plugin_file(name), &allow)?;
+                let file = self.plugin_file(name);
+                let key = (file, allow.clone());
+                let plugin = match loaded.get(&key) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p = rt.load(name, &key.0, &allow)?;
+                        loaded.insert(key, p.clone());
+                        p
+                    }
+                };
                 let defaults = PluginSettings::default();
                 let settings = PluginSettings {
                     config: self
