@@ -33,3 +33,114 @@ pub fn wasm(name: &str) -> PathBuf {
     );
     path
 }
+
+/// A `herald` process started by a test; killed on drop. Its stdout lines
+/// (notifications from the log sink) arrive parsed on [`HeraldProcess::next`].
+pub struct HeraldProcess {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<serde_json::Value>,
+}
+
+impl Drop for HeraldProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl HeraldProcess {
+    /// Starts `bin run --config config` with its log at warn level.
+    pub fn run(bin: &str, config: &std::path::Path) -> HeraldProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(bin)
+            .args(["run", "--config"])
+            .arg(config)
+            .env("HERALD_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("start herald run");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let v = serde_json::from_str(&line).unwrap_or_else(|e| {
+                    panic!("herald wrote a line that is not JSON ({e}): {line}")
+                });
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        HeraldProcess { child, lines }
+    }
+
+    /// The next notification; panics after 20 s.
+    pub fn next(&self) -> serde_json::Value {
+        self.lines
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("a notification within 20s")
+    }
+
+    /// The next notification within `wait`, if any.
+    pub fn next_within(&self, wait: std::time::Duration) -> Option<serde_json::Value> {
+        self.lines.recv_timeout(wait).ok()
+    }
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// GET `url` over a real socket; the status and the body parsed as JSON
+/// (`Null` when it is not JSON).
+pub async fn http_get(url: &str) -> Result<(u16, serde_json::Value), String> {
+    use http_body_util::{BodyExt, Empty};
+    use hyper::body::Bytes;
+    let uri: hyper::Uri = url.parse().map_err(|e| format!("{e}"))?;
+    let addr = format!(
+        "{}:{}",
+        uri.host().unwrap_or("127.0.0.1"),
+        uri.port_u16().unwrap_or(80)
+    );
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let req = hyper::Request::get(uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
+        .header("host", "localhost")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let resp = send.send_request(req).await.map_err(|e| e.to_string())?;
+    let code = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((
+        code,
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+    ))
+}
+
+/// Waits until `url` answers 200, for at most 10 s.
+pub async fn wait_http_ok(url: &str) -> bool {
+    for _ in 0..200 {
+        if let Ok((200, _)) = http_get(url).await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
