@@ -30,6 +30,10 @@ pub fn handle<P: Plugin>(plugin: &P, events: &[wit::Event]) -> Vec<wit::Verdict>
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
+        // Only a wasm build exports the world: natively the crate is a plain
+        // library (unit tests, benchmarks), and several plugins can link into
+        // one native binary without clashing `init`/`handle` symbols.
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct __HeraldPlugin;
 
