@@ -21,10 +21,24 @@ enum Command {
     Demo(herald::demo::DemoArgs),
     /// Watch the configured types and notify: herald's main job.
     Run(herald::run::RunArgs),
+    /// Work with config files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Work with plugins.
     Plugin {
         #[command(subcommand)]
         command: PluginCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a config file without starting; errors name file, field and line.
+    Check {
+        /// The config file (YAML or JSON).
+        file: std::path::PathBuf,
     },
 }
 
@@ -62,6 +76,16 @@ fn main() -> ExitCode {
         Command::Demo(args) => tokio::runtime::Runtime::new()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(herald::demo::run(&args))),
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => herald::run::load_config(&file).map(|c| {
+            println!(
+                "{}: ok ({} watched types, {} configured plugins)",
+                file.display(),
+                c.watch.len(),
+                c.plugins.config.len().max(c.plugins.policy.len())
+            );
+        }),
         Command::Run(args) => tokio::runtime::Runtime::new()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(herald::run::run(&args))),

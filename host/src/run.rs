@@ -131,15 +131,13 @@ pub fn load_config(path: &Path) -> Result<Config> {
     for (i, w) in config.watch.iter().enumerate() {
         w.validate()
             .map_err(|e| anyhow::anyhow!("{}: watch[{i}]: {e}", path.display()))?;
-        for p in &w.plugins {
-            let file = config.plugin_file(p);
-            if !file.exists() {
-                bail!(
-                    "{}: watch[{i}].plugins: plugin `{p}` has no file {}",
-                    path.display(),
-                    file.display()
-                );
-            }
+        if w.plugins.iter().any(|p| p.trim().is_empty()) {
+            bail!("{}: watch[{i}].plugins: a plugin name is empty", path.display());
+        }
+    }
+    for name in config.plugins.policy.keys().chain(config.plugins.config.keys()) {
+        if !config.watch.iter().any(|w| w.plugins.contains(name)) {
+            tracing::warn!(plugin = name, "plugin is configured but no watch uses it");
         }
     }
     Ok(config)

@@ -1,6 +1,7 @@
 //! herald's end-to-end tests: one binary, one module per area.
 
 mod cli;
+mod config;
 mod demo;
 mod plugins;
 mod run;

@@ -1,0 +1,69 @@
+//! `herald config check` on the shipped example configs and on broken ones.
+
+use std::process::Command;
+
+fn check(path: &std::path::Path) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["config", "check"])
+        .arg(path)
+        .env("HERALD_LOG", "error")
+        .output()
+        .expect("run herald config check");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_example_config_in_deploy_passes() {
+    let dir = herald_e2e::workspace_root().join("deploy/examples");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("deploy/examples") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "yaml" || e == "json") {
+            let (ok, out, err) = check(&path);
+            assert!(ok, "{}: {err}", path.display());
+            assert!(out.contains(": ok ("), "{out}");
+            seen += 1;
+        }
+    }
+    assert!(seen >= 1, "no example configs in {}", dir.display());
+}
+
+#[test]
+fn a_broken_config_is_reported_with_file_line_and_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = [
+        (
+            "typo.yaml",
+            "cluster: c\nwatch:\n  - kind: Pod\n    labelSelectr: a=b\n",
+            vec!["typo.yaml", "watch[0]", "unknown field `labelSelectr`", "line 4"],
+        ),
+        (
+            "type.yaml",
+            "watch:\n  - kind: Pod\nplugins:\n  policy:\n    p: { deadline: soon }\n",
+            vec!["type.yaml", "plugins.policy.p.deadline", "line 5"],
+        ),
+        (
+            "missing.yaml",
+            "cluster: c\n",
+            vec!["missing.yaml", "missing field `watch`"],
+        ),
+        (
+            "selector.yaml",
+            "watch:\n  - kind: Pod\n    labelSelector: 'a in (b'\n",
+            vec!["selector.yaml", "watch[0]"],
+        ),
+    ];
+    for (name, text, wants) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        let (ok, _, err) = check(&path);
+        assert!(!ok, "{name} must be rejected");
+        for want in wants {
+            assert!(err.contains(want), "{name}: missing {want:?} in: {err}");
+        }
+    }
+}
