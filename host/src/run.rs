@@ -132,10 +132,18 @@ pub fn load_config(path: &Path) -> Result<Config> {
         w.validate()
             .map_err(|e| anyhow::anyhow!("{}: watch[{i}]: {e}", path.display()))?;
         if w.plugins.iter().any(|p| p.trim().is_empty()) {
-            bail!("{}: watch[{i}].plugins: a plugin name is empty", path.display());
+            bail!(
+                "{}: watch[{i}].plugins: a plugin name is empty",
+                path.display()
+            );
         }
     }
-    for name in config.plugins.policy.keys().chain(config.plugins.config.keys()) {
+    for name in config
+        .plugins
+        .policy
+        .keys()
+        .chain(config.plugins.config.keys())
+    {
         if !config.watch.iter().any(|w| w.plugins.contains(name)) {
             tracing::warn!(plugin = name, "plugin is configured but no watch uses it");
         }
