@@ -39,7 +39,12 @@ fn a_broken_config_is_reported_with_file_line_and_field() {
         (
             "typo.yaml",
             "cluster: c\nwatch:\n  - kind: Pod\n    labelSelectr: a=b\n",
-            vec!["typo.yaml", "watch[0]", "unknown field `labelSelectr`", "line 4"],
+            vec![
+                "typo.yaml",
+                "watch[0]",
+                "unknown field `labelSelectr`",
+                "line 4",
+            ],
         ),
         (
             "type.yaml",
