@@ -39,6 +39,8 @@ pub struct Event<'a> {
 
 enum Inner<'a> {
     Host(&'a wit::Event),
+    // Native builds only: keeps the in-memory backend out of plugin .wasm files.
+    #[cfg(not(target_arch = "wasm32"))]
     Memory(&'a mut TestEvent),
 }
 
@@ -53,6 +55,7 @@ impl<'a> Event<'a> {
     pub fn change(&self) -> Change {
         match &self.inner {
             Inner::Host(e) => e.change().into(),
+            #[cfg(not(target_arch = "wasm32"))]
             Inner::Memory(m) => m.change,
         }
     }
@@ -61,6 +64,7 @@ impl<'a> Event<'a> {
     pub fn api_version(&self) -> String {
         match &self.inner {
             Inner::Host(e) => e.api_version(),
+            #[cfg(not(target_arch = "wasm32"))]
             Inner::Memory(m) => m.string_at("/apiVersion").unwrap_or_default(),
         }
     }
@@ -69,6 +73,7 @@ impl<'a> Event<'a> {
     pub fn kind(&self) -> String {
         match &self.inner {
             Inner::Host(e) => e.kind(),
+            #[cfg(not(target_arch = "wasm32"))]
             Inner::Memory(m) => m.string_at("/kind").unwrap_or_default(),
         }
     }
@@ -77,6 +82,7 @@ impl<'a> Event<'a> {
     pub fn namespace(&self) -> Option<String> {
         match &self.inner {
             Inner::Host(e) => e.namespace(),
+            #[cfg(not(target_arch = "wasm32"))]
             Inner::Memory(m) => m.string_at("/metadata/namespace"),
         }
     }
@@ -85,6 +91,7 @@ impl<'a> Event<'a> {
     pub fn name(&self) -> String {
         match &self.inner {
             Inner::Host(e) => e.name(),
+            #[cfg(not(target_arch = "wasm32"))]
             Inner::Memory(m) => m.string_at("/metadata/name").unwrap_or_default(),
         }
     }
@@ -93,6 +100,7 @@ impl<'a> Event<'a> {
     pub fn get_json(&self, pointer: &str) -> Option<String> {
         match &self.inner {
             Inner::Host(e) => e.get(pointer),
+            #[cfg(not(target_arch = "wasm32"))]
             Inner::Memory(m) => m.object.pointer(pointer).map(Value::to_string),
         }
     }
@@ -115,6 +123,7 @@ impl<'a> Event<'a> {
     pub fn get_str(&self, pointer: &str) -> Option<String> {
         match &self.inner {
             Inner::Host(e) => e.get_string(pointer),
+            #[cfg(not(target_arch = "wasm32"))]
             Inner::Memory(m) => m.string_at(pointer),
         }
     }
@@ -137,6 +146,7 @@ impl<'a> Event<'a> {
     pub fn get_old_json(&self, pointer: &str) -> Option<String> {
         match &self.inner {
             Inner::Host(e) => e.get_old(pointer),
+            #[cfg(not(target_arch = "wasm32"))]
             Inner::Memory(m) => m
                 .old
                 .as_ref()
@@ -158,6 +168,7 @@ impl<'a> Event<'a> {
                 let list: Vec<String> = pointers.iter().map(|p| p.as_ref().to_string()).collect();
                 e.remove(&list)
             }
+            #[cfg(not(target_arch = "wasm32"))]
             Inner::Memory(m) => pointers.iter().filter(|p| m.remove(p.as_ref())).count() as u32,
         }
     }
@@ -172,6 +183,7 @@ impl<'a> Event<'a> {
     pub fn set_json(&mut self, pointer: &str, json: &str) -> Result<(), String> {
         match &mut self.inner {
             Inner::Host(e) => e.set(pointer, json),
+            #[cfg(not(target_arch = "wasm32"))]
             Inner::Memory(m) => m.set(pointer, json),
         }
     }
@@ -180,6 +192,7 @@ impl<'a> Event<'a> {
     pub fn to_json(&self) -> String {
         match &self.inner {
             Inner::Host(e) => e.to_json(),
+            #[cfg(not(target_arch = "wasm32"))]
             Inner::Memory(m) => m.object.to_string(),
         }
     }
@@ -193,6 +206,7 @@ impl<'a> Event<'a> {
     pub fn old_object(&self) -> Option<Value> {
         let text = match &self.inner {
             Inner::Host(e) => e.old_to_json(),
+            #[cfg(not(target_arch = "wasm32"))]
             Inner::Memory(m) => m.old.as_ref().map(Value::to_string),
         }?;
         serde_json::from_str(&text).ok()
@@ -200,7 +214,8 @@ impl<'a> Event<'a> {
 }
 
 /// An in-memory event for native unit tests: the same [`Event`] API with no
-/// host and no wasm.
+/// host and no wasm. (Not in wasm builds.)
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Debug, Clone, PartialEq)]
 pub struct TestEvent {
     /// Added, modified or deleted.
@@ -211,6 +226,7 @@ pub struct TestEvent {
     pub old: Option<Value>,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl TestEvent {
     /// An event of `change` for `object`.
     pub fn new(change: Change, object: Value) -> Self {

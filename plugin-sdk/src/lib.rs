@@ -49,10 +49,13 @@ mod event;
 mod export;
 mod log;
 pub mod pointer;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 mod verdict;
 
-pub use event::{Change, Event, TestEvent};
+#[cfg(not(target_arch = "wasm32"))]
+pub use event::TestEvent;
+pub use event::{Change, Event};
 pub use log::{debug, error, info, warn};
 pub use verdict::Verdict;
 

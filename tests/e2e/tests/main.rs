@@ -5,3 +5,4 @@ mod config;
 mod demo;
 mod plugins;
 mod run;
+mod shipped;

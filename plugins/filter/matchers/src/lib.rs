@@ -1,0 +1,10 @@
+//! Matching code shared by the `filter`, `route` and `noise` plugins:
+//!
+//! - [`selector`]: Kubernetes label selectors (`a=b`, `a in (x,y)`, `!a`, ...).
+//! - [`glob`]: namespace globs (`*`, `?`).
+//!
+//! The `filter` crate re-exports both as `filter::selector` and
+//! `filter::glob`.
+
+pub mod glob;
+pub mod selector;
