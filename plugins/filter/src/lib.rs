@@ -57,41 +57,33 @@ use crate::glob::GlobSet;
 use crate::selector::Selector;
 
 /// The plugin's config; see the crate doc.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+///
+/// Read from JSON by hand rather than with serde's derive: the derived
+/// visitors cost ~10 KB of .wasm, and this plugin must stay under 200 KB.
+#[derive(Debug, Default)]
 pub struct Config {
     /// Only these namespaces (names or globs). Example: `[payments, "web-*"]`
-    #[serde(default)]
     pub namespaces: Vec<String>,
     /// Never these namespaces (names or globs). Example: `[kube-system]`
-    #[serde(default)]
     pub ignore_namespaces: Vec<String>,
     /// A Kubernetes label selector. Example: `"tier=frontend,env in (prod)"`
-    #[serde(default)]
     pub label_selector: Option<String>,
     /// Only these kinds, case-insensitive. Example: `[Deployment]`
-    #[serde(default)]
     pub kinds: Vec<String>,
     /// Only these change types. Example: `[added, deleted]`
-    #[serde(default)]
     pub changes: Vec<ChangeName>,
     /// Field conditions. Example: `[{pointer: /spec/replicas, equals: 5}]`
-    #[serde(default)]
     pub fields: Vec<FieldConfig>,
 }
 
 /// A change type as written in config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeName {
     /// `added`
-    #[serde(alias = "ADDED")]
     Added,
     /// `modified`
-    #[serde(alias = "MODIFIED")]
     Modified,
     /// `deleted`
-    #[serde(alias = "DELETED")]
     Deleted,
 }
 
@@ -117,25 +109,167 @@ impl fmt::Display for ChangeName {
 
 /// One field condition: a pointer and exactly one of `equals`, `exists`,
 /// `regex`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct FieldConfig {
     /// RFC 6901 pointer. Example: `/spec/replicas`
     pub pointer: String,
     /// The value must equal this JSON (`null` included). Example: `5`
-    #[serde(default, deserialize_with = "present")]
     pub equals: Option<Value>,
     /// The value must exist (`true`) or be absent (`false`).
-    #[serde(default)]
     pub exists: Option<bool>,
     /// The string value must match this regex. Example: `"^api-"`
-    #[serde(default)]
     pub regex: Option<String>,
 }
 
-/// Keeps an explicit `equals: null` apart from a missing `equals`.
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
+// === impl Deserialize, by hand ===
+
+type Map = serde_json::Map<String, Value>;
+
+fn object(v: Value, what: &str) -> Result<Map, String> {
+    match v {
+        Value::Object(m) => Ok(m),
+        other => Err(format!(
+            "invalid type: {}, expected {what}",
+            kind_of(&other)
+        )),
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a sequence",
+        Value::Object(_) => "a map",
+    }
+}
+
+fn no_unknown(m: &Map, known: &[&str]) -> Result<(), String> {
+    match m.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(format!(
+            "unknown field `{k}`, expected one of `{}`",
+            known.join("`, `")
+        )),
+        None => Ok(()),
+    }
+}
+
+fn string(v: Value, field: &str) -> Result<String, String> {
+    match v {
+        Value::String(s) => Ok(s),
+        other => Err(format!(
+            "{field}: invalid type: {}, expected a string",
+            kind_of(&other)
+        )),
+    }
+}
+
+fn strings(v: Option<Value>, field: &str) -> Result<Vec<String>, String> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items.into_iter().map(|i| string(i, field)).collect(),
+        Some(other) => Err(format!(
+            "{field}: invalid type: {}, expected a sequence",
+            kind_of(&other)
+        )),
+    }
+}
+
+impl ChangeName {
+    fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "added" | "ADDED" => Ok(ChangeName::Added),
+            "modified" | "MODIFIED" => Ok(ChangeName::Modified),
+            "deleted" | "DELETED" => Ok(ChangeName::Deleted),
+            other => Err(format!(
+                "unknown variant `{other}`, expected one of `added`, `modified`, `deleted`"
+            )),
+        }
+    }
+}
+
+impl FieldConfig {
+    fn from_value(v: Value) -> Result<Self, String> {
+        let mut m = object(v, "a field condition")?;
+        no_unknown(&m, &["pointer", "equals", "exists", "regex"])?;
+        let pointer = match m.remove("pointer") {
+            Some(p) => string(p, "pointer")?,
+            None => return Err("missing field `pointer`".into()),
+        };
+        let exists = match m.remove("exists") {
+            None => None,
+            Some(Value::Bool(b)) => Some(b),
+            Some(other) => {
+                return Err(format!(
+                    "exists: invalid type: {}, expected a boolean",
+                    kind_of(&other)
+                ));
+            }
+        };
+        let regex = m.remove("regex").map(|r| string(r, "regex")).transpose()?;
+        Ok(FieldConfig {
+            pointer,
+            // An explicit `equals: null` is kept apart from a missing `equals`.
+            equals: m.remove("equals"),
+            exists,
+            regex,
+        })
+    }
+}
+
+impl Config {
+    fn from_value(v: Value) -> Result<Self, String> {
+        let mut m = object(v, "the filter config (a map)")?;
+        no_unknown(
+            &m,
+            &[
+                "namespaces",
+                "ignoreNamespaces",
+                "labelSelector",
+                "kinds",
+                "changes",
+                "fields",
+            ],
+        )?;
+        let label_selector = match m.remove("labelSelector") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(string(v, "labelSelector")?),
+        };
+        let changes = strings(m.remove("changes"), "changes")?
+            .iter()
+            .map(|c| ChangeName::parse(c))
+            .collect::<Result<_, _>>()?;
+        let fields = match m.remove("fields") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, f)| FieldConfig::from_value(f).map_err(|e| format!("fields[{i}]: {e}")))
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
+                return Err(format!(
+                    "fields: invalid type: {}, expected a sequence",
+                    kind_of(&other)
+                ));
+            }
+        };
+        Ok(Config {
+            namespaces: strings(m.remove("namespaces"), "namespaces")?,
+            ignore_namespaces: strings(m.remove("ignoreNamespaces"), "ignoreNamespaces")?,
+            label_selector,
+            kinds: strings(m.remove("kinds"), "kinds")?,
+            changes,
+            fields,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Config {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Config::from_value(Value::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
 }
 
 /// A compiled field condition.

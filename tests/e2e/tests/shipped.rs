@@ -205,3 +205,16 @@ api:
         json!(["ops"])
     );
 }
+
+#[test]
+fn every_shipped_plugin_is_at_most_200_kb() {
+    for name in ["filter", "prune", "noise", "diff", "route", "label_filter"] {
+        let path = herald_e2e::wasm(name);
+        let size = std::fs::metadata(&path).expect("metadata").len();
+        assert!(
+            size <= 200_000,
+            "{} is {size} bytes, over the 200 KB budget",
+            path.display()
+        );
+    }
+}
