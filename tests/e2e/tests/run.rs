@@ -132,3 +132,49 @@ fn run_rejects_a_bad_config_naming_file_and_field() {
     assert!(err.contains("unknown field `nmespaces`"), "{err}");
     assert!(err.contains("line 4"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_stops_cleanly_on_sigterm() {
+    let sim = herald_sim::Simulator::builder()
+        .start()
+        .await
+        .expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let api_port = free_port();
+    let config = dir.path().join("herald.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "kubeconfig: {}\nwatch:\n  - {{ version: v1, kind: ConfigMap }}\napi:\n  listen: 127.0.0.1:{api_port}\n",
+            kubeconfig.display()
+        ),
+    )
+    .expect("write config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("HERALD_LOG", "warn")
+        .spawn()
+        .expect("start herald");
+    let url = format!("http://127.0.0.1:{api_port}/api/v1/resources");
+    assert!(wait_http_ok(&url).await, "herald never answered");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(code) = child.try_wait().expect("wait") {
+            assert!(code.success(), "herald exited with {code}");
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("herald did not stop within 10 s of SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
