@@ -270,7 +270,8 @@ pub async fn run(args: &RunArgs) -> Result<()> {
             .with_context(|| format!("api.listen: cannot listen on {}", api.listen))?;
         tracing::info!(addr = %listener.local_addr()?, "query and admin APIs listening");
         let router = crate::api::query_router(sources.cache())
-            .merge(crate::api::admin_router(sources.clone()));
+            .merge(crate::api::admin_router(sources.clone()))
+            .merge(crate::api::health_router(sources.clone()));
         tokio::spawn(async move {
             if let Err(e) = crate::api::serve(listener, router, shutdown_signal()).await {
                 tracing::error!("api server: {e}");

@@ -6,6 +6,7 @@
 mod admin;
 mod body;
 mod error;
+mod health;
 mod page;
 mod query;
 mod relations;
@@ -17,6 +18,7 @@ use tokio::net::TcpListener;
 
 pub use admin::{ADMIN_PREFIX, admin_router};
 pub use error::ApiError;
+pub use health::{health_router, unready_reasons};
 pub use query::{PREFIX, query_router};
 
 /// Serves `router` on `listener` until `shutdown` completes, then finishes the

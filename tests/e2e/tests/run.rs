@@ -178,3 +178,58 @@ async fn run_stops_cleanly_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_turns_unready_while_the_api_server_is_silent_and_ready_after() {
+    let sim = herald_sim::Simulator::builder()
+        .bookmark_interval(Duration::from_millis(100))
+        .start()
+        .await
+        .expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let api_port = free_port();
+    let config = dir.path().join("herald.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "kubeconfig: {}\nsource:\n  stallTimeout: 1s\n  backoff: {{ min: 100ms, max: 300ms }}\n\
+             watch:\n  - {{ version: v1, kind: ConfigMap }}\napi:\n  listen: 127.0.0.1:{api_port}\n",
+            kubeconfig.display()
+        ),
+    )
+    .expect("write config");
+    let _herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &config);
+    let base = format!("http://127.0.0.1:{api_port}");
+    assert!(wait_http_ok(&format!("{base}/readyz")).await, "never ready");
+    let (code, body) = http_get(&format!("{base}/healthz")).await.expect("healthz");
+    assert_eq!((code, &body["status"]), (200, &json!("ok")));
+
+    // The API server goes away: connections are refused.
+    sim.stop().await;
+    let mut unready = None;
+    for _ in 0..100 {
+        let (code, body) = http_get(&format!("{base}/readyz")).await.expect("readyz");
+        if code == 503 {
+            unready = Some(body);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let body = unready.expect("/readyz never turned unready during the outage");
+    assert_eq!(body["ready"], false);
+    assert!(
+        body["reasons"][0]
+            .as_str()
+            .is_some_and(|r| r.contains("configmap.v1.core") && r.contains("nothing heard")),
+        "{body}"
+    );
+
+    // It comes back: ready again.
+    sim.resume().await.expect("resume");
+    assert!(
+        wait_http_ok(&format!("{base}/readyz")).await,
+        "/readyz did not recover"
+    );
+}
