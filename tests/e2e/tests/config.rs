@@ -72,3 +72,24 @@ fn a_broken_config_is_reported_with_file_line_and_field() {
         }
     }
 }
+
+#[test]
+fn the_readme_config_example_passes() {
+    let readme =
+        std::fs::read_to_string(herald_e2e::workspace_root().join("README.md")).expect("README.md");
+    let section = readme
+        .split("## Running herald")
+        .nth(1)
+        .expect("README has a 'Running herald' section");
+    let yaml = section
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a yaml block in 'Running herald'");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("readme.yaml");
+    std::fs::write(&path, yaml).expect("write");
+    let (ok, out, err) = check(&path);
+    assert!(ok, "README's config example fails: {err}");
+    assert!(out.contains("1 watched types"), "{out}");
+}
