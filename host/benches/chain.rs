@@ -6,7 +6,7 @@
 //! Run: `scripts/build-plugins && cargo bench -p herald --bench chain`
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use herald::change::ChangeType;
 use herald::plugin::{
@@ -14,30 +14,15 @@ use herald::plugin::{
 };
 use serde_json::{Value, json};
 
-const ROUNDS: usize = 7;
+mod common;
+
+use common::{micros, per_event};
+
 const PER_ROUND: usize = 3_000;
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-/// Median time per event over ROUNDS rounds of PER_ROUND events.
-fn measure(mut f: impl FnMut()) -> Duration {
-    for _ in 0..PER_ROUND / 4 {
-        f();
-    }
-    median(
-        (0..ROUNDS)
-            .map(|_| {
-                let t = Instant::now();
-                for _ in 0..PER_ROUND {
-                    f();
-                }
-                t.elapsed() / PER_ROUND as u32
-            })
-            .collect(),
-    )
+/// Median time per event, one event per call.
+fn measure(f: impl FnMut()) -> Duration {
+    per_event(PER_ROUND, 1, f)
 }
 
 const PRUNE: [&str; 2] = ["/metadata/managedFields", "/status"];
@@ -106,22 +91,13 @@ fn main() {
         black_box(chain.run(vec![ev]));
     });
     const BATCH: usize = 64;
-    let batch_t = {
-        let rounds: Vec<Duration> = (0..ROUNDS)
-            .map(|_| {
-                let t = Instant::now();
-                for _ in 0..PER_ROUND / BATCH {
-                    let evs = (0..BATCH)
-                        .map(|_| EventData::new(ChangeType::Added, parse(&bytes), None))
-                        .collect();
-                    black_box(chain.run(evs));
-                }
-                t.elapsed() / ((PER_ROUND / BATCH) * BATCH) as u32
-            })
+    let batch_t = per_event(PER_ROUND, BATCH, || {
+        let evs = (0..BATCH)
+            .map(|_| EventData::new(ChangeType::Added, parse(&bytes), None))
             .collect();
-        median(rounds)
-    };
-    let us = |d: Duration| d.as_nanos() as f64 / 1000.0;
+        black_box(chain.run(evs));
+    });
+    let us = micros;
     let ratio = |d: Duration| us(d) / us(native_t);
     println!(
         "chain: label-filter -> prune -> label-filter on a {} byte pod",

@@ -7,7 +7,7 @@
 //! Run: `scripts/build-plugins && cargo bench -p herald --bench shipped`
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use herald::change::ChangeType;
 use herald::plugin::{
@@ -16,7 +16,10 @@ use herald::plugin::{
 use herald_plugin_sdk::{Plugin, TestEvent, Verdict, testing};
 use serde_json::{Value, json};
 
-const ROUNDS: usize = 7;
+mod common;
+
+use common::{micros, per_event};
+
 const PER_ROUND: usize = 2_000;
 
 fn configs() -> [(&'static str, Value); 5] {
@@ -38,26 +41,9 @@ fn configs() -> [(&'static str, Value); 5] {
     ]
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn measure(mut f: impl FnMut()) -> Duration {
-    for _ in 0..PER_ROUND / 4 {
-        f();
-    }
-    median(
-        (0..ROUNDS)
-            .map(|_| {
-                let t = Instant::now();
-                for _ in 0..PER_ROUND {
-                    f();
-                }
-                t.elapsed() / PER_ROUND as u32
-            })
-            .collect(),
-    )
+/// Median time per event, one event per call.
+fn measure(f: impl FnMut()) -> Duration {
+    per_event(PER_ROUND, 1, f)
 }
 
 /// The same five plugins, natively: the SDK's in-memory event, no sandbox.
@@ -173,7 +159,7 @@ fn main() {
     let wasm_t = measure(|| {
         black_box(chain.run(vec![wasm_event(black_box(&old_b), black_box(&new_b))]));
     });
-    let us = |d: Duration| d.as_nanos() as f64 / 1000.0;
+    let us = micros;
     println!(
         "chain: filter -> noise -> prune -> diff -> route, MODIFIED event, {} byte pod",
         new_b.len()

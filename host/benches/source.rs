@@ -14,6 +14,9 @@
 //!
 //! Run: `cargo bench -p herald --bench source`
 
+mod common;
+
+use common::median;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -109,11 +112,6 @@ fn mib(bytes: u64) -> f64 {
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 /// `VmHWM` and `VmRSS` of this process, in bytes.

@@ -4,7 +4,7 @@
 //! shipped plugins, and prints what a log sink would receive while a scripted
 //! workload rolls out a Deployment, churns Pods and rotates a Secret.
 
-use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,10 +13,9 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::change::ChangeEvent;
-use crate::plugin::{
-    Chain, EventData, Fate, OnError, PluginInstance, PluginSettings, Runtime, RuntimeConfig,
-};
-use crate::source::{self, SourceSettings, Sources, WatchSpec};
+use crate::pipeline::{self, Outcome};
+use crate::plugin::{Fate, Runtime, RuntimeConfig};
+use crate::source::{self, Sources};
 
 /// Arguments of `herald demo`.
 #[derive(Debug, clap::Args)]
@@ -29,41 +28,22 @@ pub struct DemoArgs {
     pub step: Duration,
 }
 
-/// One chain per watched kind, as a config file would declare them.
-fn chains(rt: &Runtime, dir: &Path) -> Result<BTreeMap<String, Chain>> {
-    let inst = |file: &str, config: Value| -> Result<PluginInstance> {
-        let plugin = rt.load(file, &dir.join(format!("{file}.wasm")), &[])?;
-        Ok(PluginInstance::new(
-            plugin,
-            PluginSettings {
-                config: config.to_string(),
-                on_error: OnError::Pass,
-                ..PluginSettings::default()
-            },
-        )?)
-    };
-    let noise = json!({"remove": ["/metadata/managedFields", "/status"]});
-    let mut chains = BTreeMap::new();
-    chains.insert(
-        "Deployment".to_string(),
-        Chain::new(vec![inst("prune", noise.clone())?]),
-    );
-    chains.insert(
-        "Pod".to_string(),
-        Chain::new(vec![
-            inst("label_filter", json!({"labels": {"app": "web"}}))?,
-            inst("prune", noise)?,
-        ]),
-    );
-    chains.insert(
-        "Secret".to_string(),
-        Chain::new(vec![inst(
-            "prune",
-            json!({"remove": ["/data", "/stringData", "/metadata/managedFields"]}),
-        )?]),
-    );
-    Ok(chains)
-}
+/// The demo's config, as a user would write it (the plugin directory comes
+/// from `--plugins`).
+const CONFIG: &str = r#"
+cluster: demo
+watch:
+  - { group: apps, version: v1, kind: Deployment, plugins: [prune] }
+  - { version: v1, kind: Pod, plugins: [label_filter, prune] }
+  - { version: v1, kind: Secret, plugins: [secret-prune] }
+plugins:
+  config:
+    label_filter: { labels: { app: web } }
+    prune: { remove: [/metadata/managedFields, /status] }
+    secret-prune: { remove: [/data, /stringData, /metadata/managedFields] }
+  policy:
+    secret-prune: { file: prune.wasm }
+"#;
 
 /// What changed between two states, as JSON pointers, leaving out what the
 /// chain pruned and bookkeeping fields.
@@ -88,24 +68,24 @@ fn changed_paths(old: &Value, new: &Value) -> Vec<String> {
         .collect()
 }
 
-fn print_outcome(ev: &ChangeEvent, fate: &Fate, object: &Value) {
+fn print_outcome(o: &Outcome) {
     let who = format!(
         "{} {}/{}",
-        ev.gvk.kind,
-        ev.namespace().unwrap_or("-"),
-        ev.name()
+        o.gvk.kind,
+        o.namespace.as_deref().unwrap_or("-"),
+        o.name
     );
-    let change = ev.change.as_str().to_uppercase();
-    match fate {
+    let change = o.change.as_str().to_uppercase();
+    match &o.fate {
         Fate::Deliver { routes } => {
             let sinks = if routes.is_empty() {
                 "log".to_string()
             } else {
                 routes.join(",")
             };
-            let detail = match &ev.old {
-                Some(old) if ev.change == crate::change::ChangeType::Modified => {
-                    let paths = changed_paths(old, object);
+            let detail = match &o.old {
+                Some(old) if o.change == crate::change::ChangeType::Modified => {
+                    let paths = changed_paths(old, &o.object);
                     if paths.is_empty() {
                         "changed: nothing a sink sees (status/bookkeeping only)".to_string()
                     } else {
@@ -116,12 +96,12 @@ fn print_outcome(ev: &ChangeEvent, fate: &Fate, object: &Value) {
             };
             let line = json!({
                 "sink": sinks,
-                "change": ev.change,
-                "apiVersion": object.get("apiVersion"),
-                "kind": ev.gvk.kind,
-                "namespace": ev.namespace(),
-                "name": ev.name(),
-                "keys": object.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()),
+                "change": o.change,
+                "apiVersion": o.object.get("apiVersion"),
+                "kind": o.gvk.kind,
+                "namespace": o.namespace,
+                "name": o.name,
+                "keys": o.object.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()),
             });
             println!("→ {change:<8} {who:<36} {detail}");
             println!("    {line}");
@@ -218,11 +198,13 @@ async fn workload(sim: &herald_sim::Sim, step: Duration) -> Result<()> {
 
 /// Runs the demo to the end of its workload.
 pub async fn run(args: &DemoArgs) -> Result<()> {
+    let mut config = crate::run::parse_config(CONFIG, Path::new("<demo config>"))?;
+    config.plugins.dir = args.plugins.clone();
     let runtime = Runtime::new(RuntimeConfig {
         max_instances: 16,
         ..RuntimeConfig::default()
     })?;
-    let mut chains = chains(&runtime, &args.plugins).with_context(|| {
+    let chains = config.chains(&runtime).with_context(|| {
         format!(
             "loading the demo plugins from {} (build them with scripts/build-plugins)",
             args.plugins.display()
@@ -243,15 +225,10 @@ pub async fn run(args: &DemoArgs) -> Result<()> {
     );
 
     let client = source::client(Some(&kubeconfig)).await?;
-    let (tx, mut rx) = mpsc::channel::<ChangeEvent>(1024);
-    let sources = Sources::new(client, SourceSettings::default(), tx);
-    for kind in [
-        ("apps", "v1", "Deployment"),
-        ("", "v1", "Pod"),
-        ("", "v1", "Secret"),
-    ] {
-        let spec = WatchSpec::new(kind.0, kind.1, kind.2);
-        sources.add(spec).await?;
+    let (tx, rx) = mpsc::channel::<ChangeEvent>(1024);
+    let sources = Sources::new(client, config.source.clone(), tx);
+    for spec in &config.watch {
+        sources.add(spec.clone()).await?;
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !sources.ready() {
@@ -265,23 +242,15 @@ pub async fn run(args: &DemoArgs) -> Result<()> {
         "watching Deployments, Pods and Secrets; plugins: Pod: label_filter(app=web) → prune; Deployment: prune; Secret: prune(data)"
     );
 
-    // Plugins are synchronous and fast: run them on a thread of their own.
     let (done_tx, done_rx) = std::sync::mpsc::channel::<usize>();
-    let pipeline = std::thread::spawn(move || {
-        let mut seen = 0;
-        while let Some(ev) = rx.blocking_recv() {
-            seen += 1;
-            let data = EventData::new(ev.change, ev.object.clone(), ev.old.clone());
-            let outcome = match chains.get_mut(&ev.gvk.kind) {
-                Some(chain) => chain.run(vec![data]).pop(),
-                None => None,
-            };
-            if let Some(o) = outcome {
-                print_outcome(&ev, &o.fate, &o.event.object);
-            }
-            let _ = done_tx.send(seen);
-        }
-    });
+    let mut seen = 0;
+    let pipeline = pipeline::spawn(rx, chains, move |o| {
+        seen += 1;
+        print_outcome(&o);
+        let _ = done_tx.send(seen);
+        ControlFlow::Continue(())
+    })
+    .context("starting the pipeline thread")?;
 
     workload(&sim, args.step).await?;
     let changes = sim.change_log().len();

@@ -6,6 +6,7 @@
 //! - [`cache`]: the stores the watches fill, read by the query API.
 //! - [`change`]: the change event every stage passes on.
 //! - [`plugin`]: the sandboxed WebAssembly plugin runtime and plugin chains.
+//! - [`pipeline`]: the thread that runs each change through its watch's chain.
 //! - [`api`]: the HTTP query and admin APIs over the cache and the watches.
 //! - [`run`]: `herald run`, the main job: sources → plugins → log sink.
 //! - [`cli`]: the `herald` command line; [`demo`]: `herald demo`.
@@ -15,6 +16,7 @@ pub mod cache;
 pub mod change;
 pub mod cli;
 pub mod demo;
+pub mod pipeline;
 pub mod plugin;
 pub mod run;
 pub mod source;

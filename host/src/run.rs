@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,9 +15,9 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::change::ChangeEvent;
+use crate::pipeline::{self, Outcome};
 use crate::plugin::{
-    Capability, Chain, EventData, Fate, OnError, PluginInstance, PluginSettings, Runtime,
-    RuntimeConfig,
+    Capability, Chain, Fate, OnError, PluginInstance, PluginSettings, Runtime, RuntimeConfig,
 };
 use crate::source::{self, SourceSettings, Sources, WatchSpec};
 
@@ -123,7 +124,12 @@ pub struct RunArgs {
 pub fn load_config(path: &Path) -> Result<Config> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read config", path.display()))?;
-    let de = serde_yaml_ng::Deserializer::from_str(&text);
+    parse_config(&text, path)
+}
+
+/// Parses and checks config text; `path` names it in errors.
+pub fn parse_config(text: &str, path: &Path) -> Result<Config> {
+    let de = serde_yaml_ng::Deserializer::from_str(text);
     let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
         anyhow::anyhow!("{}: {}: {}", path.display(), field, e.inner())
@@ -162,7 +168,8 @@ impl Config {
         self.plugins.dir.join(file)
     }
 
-    fn chains(&self, rt: &Runtime) -> Result<BTreeMap<String, Chain>> {
+    /// One chain per watch, keyed by watch id.
+    pub fn chains(&self, rt: &Runtime) -> Result<BTreeMap<String, Chain>> {
         let mut chains = BTreeMap::new();
         // One compiled plugin (one InstancePre) per file, shared by every
         // watch that uses it; each watch gets instances of its own.
@@ -210,19 +217,19 @@ impl Config {
 }
 
 /// The log sink's line for one notification.
-fn envelope(cluster: &str, ev: &ChangeEvent, object: &Value, routes: &[String]) -> Value {
+fn envelope(cluster: &str, o: &Outcome, routes: &[String]) -> Value {
     json!({
         "cluster": cluster,
-        "change": ev.change,
-        "apiVersion": object.get("apiVersion").cloned().unwrap_or(Value::Null),
-        "kind": ev.gvk.kind,
-        "namespace": ev.namespace(),
-        "name": ev.name(),
-        "uid": ev.uid(),
-        "resourceVersion": object.pointer("/metadata/resourceVersion"),
-        "watch": ev.watch,
+        "change": o.change,
+        "apiVersion": o.object.get("apiVersion").cloned().unwrap_or(Value::Null),
+        "kind": o.gvk.kind,
+        "namespace": o.namespace,
+        "name": o.name,
+        "uid": o.uid,
+        "resourceVersion": o.object.pointer("/metadata/resourceVersion"),
+        "watch": o.watch,
         "routes": routes,
-        "object": object,
+        "object": o.object,
     })
 }
 
@@ -255,10 +262,10 @@ pub async fn run(args: &RunArgs) -> Result<()> {
         cache_dir: config.plugins.cache_dir.clone(),
         ..RuntimeConfig::default()
     })?;
-    let mut chains = config.chains(&runtime)?;
+    let chains = config.chains(&runtime)?;
     let kubeconfig = args.kubeconfig.clone().or(config.kubeconfig.clone());
     let client = source::client(kubeconfig.as_deref()).await?;
-    let (tx, mut rx) = mpsc::channel::<ChangeEvent>(4096);
+    let (tx, rx) = mpsc::channel::<ChangeEvent>(4096);
     let sources = Sources::new(client, config.source.clone(), tx);
     for w in &config.watch {
         let status = sources.add(w.clone()).await?;
@@ -279,46 +286,32 @@ pub async fn run(args: &RunArgs) -> Result<()> {
         });
     }
     let cluster = config.cluster.clone();
-    // Plugins are synchronous and fast: run them on a thread of their own.
-    let pipeline = std::thread::Builder::new()
-        .name("herald-pipeline".into())
-        .spawn(move || {
-            use std::io::Write;
-            let stdout = std::io::stdout();
-            while let Some(ev) = rx.blocking_recv() {
-                let data = EventData::new(ev.change, ev.object.clone(), ev.old.clone());
-                let outcome = match chains.get_mut(&ev.watch) {
-                    Some(chain) => chain.run(vec![data]).pop(),
-                    None => Some(crate::plugin::ChainOutcome {
-                        event: data,
-                        fate: Fate::Deliver { routes: vec![] },
-                    }),
-                };
-                let Some(o) = outcome else { continue };
-                let line = match &o.fate {
-                    Fate::Deliver { routes } => envelope(&cluster, &ev, &o.event.object, routes),
-                    Fate::Dropped { plugin, reason } => {
-                        tracing::debug!(plugin, name = ev.name(), "dropped: {reason}");
-                        continue;
-                    }
-                    Fate::DeadLetter {
-                        sink,
-                        plugin,
-                        error,
-                    } => {
-                        let mut v =
-                            envelope(&cluster, &ev, &o.event.object, std::slice::from_ref(sink));
-                        v["deadLetter"] = json!({"plugin": plugin, "error": error.to_string()});
-                        v
-                    }
-                };
-                let mut out = stdout.lock();
-                if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
-                    break;
-                }
+    let stdout = std::io::stdout();
+    let pipeline = pipeline::spawn(rx, chains, move |o| {
+        use std::io::Write;
+        let line = match &o.fate {
+            Fate::Deliver { routes } => envelope(&cluster, &o, routes),
+            Fate::Dropped { plugin, reason } => {
+                tracing::debug!(plugin, name = o.name, "dropped: {reason}");
+                return ControlFlow::Continue(());
             }
-        })
-        .context("starting the pipeline thread")?;
+            Fate::DeadLetter {
+                sink,
+                plugin,
+                error,
+            } => {
+                let mut v = envelope(&cluster, &o, std::slice::from_ref(sink));
+                v["deadLetter"] = json!({"plugin": plugin, "error": error.to_string()});
+                v
+            }
+        };
+        let mut out = stdout.lock();
+        match writeln!(out, "{line}").and_then(|_| out.flush()) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(_) => ControlFlow::Break(()),
+        }
+    })
+    .context("starting the pipeline thread")?;
     let ready_wait = async {
         while !sources.ready() {
             tokio::time::sleep(Duration::from_millis(100)).await;

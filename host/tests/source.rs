@@ -71,22 +71,12 @@ async fn harness(sim: Sim, settings: SourceSettings) -> Harness {
     }
 }
 
-/// Waits until `check` returns `Ok`, or panics with its last error.
-async fn eventually<F, Fut>(what: &str, mut check: F)
+async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), String>>,
 {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        match check().await {
-            Ok(()) => return,
-            Err(e) if tokio::time::Instant::now() >= deadline => {
-                panic!("{what}: not reached in {WAIT:?}: {e}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    }
+    herald_sim::check::eventually(what, WAIT, check).await
 }
 
 async fn ready(sources: &Sources) {
@@ -201,25 +191,10 @@ fn cache_state(sources: &Sources, watch: &str) -> BTreeMap<String, u64> {
 
 async fn converge(h: &Harness, resource: &str, watch: &str, step: &str) {
     eventually(step, || async {
-        let want = sim_state(&h.sim, resource).await;
-        let got = cache_state(&h.sources, watch);
-        if want == got {
-            Ok(())
-        } else {
-            let missing: Vec<_> = want
-                .iter()
-                .filter(|(k, v)| got.get(*k) != Some(v))
-                .take(3)
-                .collect();
-            let extra: Vec<_> = got
-                .iter()
-                .filter(|(k, v)| want.get(*k) != Some(v))
-                .take(3)
-                .collect();
-            Err(format!(
-                "cache differs: missing/stale {missing:?}, extra/stale {extra:?}"
-            ))
-        }
+        herald_sim::check::same_state(
+            &sim_state(&h.sim, resource).await,
+            &cache_state(&h.sources, watch),
+        )
     })
     .await;
 }

@@ -78,30 +78,6 @@ const SECRET_PATHS: [&str; 2] = ["/data/*", "/stringData/*"];
 const LAST_APPLIED: &str =
     "/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration";
 
-/// A change type, as written in `changes`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangeName {
-    /// ADDED: the patch builds the object from `{}`.
-    Added,
-    /// MODIFIED: old → new.
-    Modified,
-    /// DELETED: the patch takes the last state to `{}`.
-    Deleted,
-}
-
-impl ChangeName {
-    /// Parses `added`, `modified` or `deleted`. By hand: a serde enum would
-    /// cost more .wasm than the whole check.
-    fn parse(text: &str) -> Option<Self> {
-        match text {
-            "added" => Some(ChangeName::Added),
-            "modified" => Some(ChangeName::Modified),
-            "deleted" => Some(ChangeName::Deleted),
-            _ => None,
-        }
-    }
-}
-
 /// The plugin's config.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -156,7 +132,7 @@ pub struct Diff {
     at: String,
     truncated_at: String,
     ignore: Vec<Pattern>,
-    changes: Vec<ChangeName>,
+    changes: Vec<Change>,
     max_bytes: usize,
     mask_redacted: bool,
     /// Values hidden for every kind (`secrets`).
@@ -214,7 +190,7 @@ impl Plugin for Diff {
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                ChangeName::parse(t).ok_or_else(|| {
+                Change::from_name(t).ok_or_else(|| {
                     format!("changes[{i}]: {t:?} is not a change (added, modified, deleted)")
                 })
             })
@@ -250,19 +226,15 @@ impl Plugin for Diff {
     }
 
     fn handle(&self, event: &mut Event<'_>) -> Verdict {
-        let change = match event.change() {
-            Change::Added => ChangeName::Added,
-            Change::Modified => ChangeName::Modified,
-            Change::Deleted => ChangeName::Deleted,
-        };
+        let change = event.change();
         if !self.changes.contains(&change) {
             return Verdict::Pass;
         }
         let object = event.object();
         let (mut old, mut new) = match change {
-            ChangeName::Added => (Value::Object(Map::new()), object),
-            ChangeName::Deleted => (object, Value::Object(Map::new())),
-            ChangeName::Modified => match event.old_object() {
+            Change::Added => (Value::Object(Map::new()), object),
+            Change::Deleted => (object, Value::Object(Map::new())),
+            Change::Modified => match event.old_object() {
                 Some(old) => (old, object),
                 None => return Verdict::Pass,
             },

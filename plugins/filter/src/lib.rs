@@ -71,40 +71,9 @@ pub struct Config {
     /// Only these kinds, case-insensitive. Example: `[Deployment]`
     pub kinds: Vec<String>,
     /// Only these change types. Example: `[added, deleted]`
-    pub changes: Vec<ChangeName>,
+    pub changes: Vec<Change>,
     /// Field conditions. Example: `[{pointer: /spec/replicas, equals: 5}]`
     pub fields: Vec<FieldConfig>,
-}
-
-/// A change type as written in config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangeName {
-    /// `added`
-    Added,
-    /// `modified`
-    Modified,
-    /// `deleted`
-    Deleted,
-}
-
-impl ChangeName {
-    fn of(change: Change) -> Self {
-        match change {
-            Change::Added => ChangeName::Added,
-            Change::Modified => ChangeName::Modified,
-            Change::Deleted => ChangeName::Deleted,
-        }
-    }
-}
-
-impl fmt::Display for ChangeName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ChangeName::Added => "added",
-            ChangeName::Modified => "modified",
-            ChangeName::Deleted => "deleted",
-        })
-    }
 }
 
 /// One field condition: a pointer and exactly one of `equals`, `exists`,
@@ -177,17 +146,17 @@ fn strings(v: Option<Value>, field: &str) -> Result<Vec<String>, String> {
     }
 }
 
-impl ChangeName {
-    fn parse(s: &str) -> Result<Self, String> {
-        match s {
-            "added" | "ADDED" => Ok(ChangeName::Added),
-            "modified" | "MODIFIED" => Ok(ChangeName::Modified),
-            "deleted" | "DELETED" => Ok(ChangeName::Deleted),
-            other => Err(format!(
-                "unknown variant `{other}`, expected one of `added`, `modified`, `deleted`"
-            )),
-        }
-    }
+/// `added`, `modified`, `deleted`; the upper-case watch-event spellings too.
+fn change_name(s: &str) -> Result<Change, String> {
+    let upper = match s {
+        "ADDED" => Some(Change::Added),
+        "MODIFIED" => Some(Change::Modified),
+        "DELETED" => Some(Change::Deleted),
+        _ => None,
+    };
+    Change::from_name(s).or(upper).ok_or_else(|| {
+        format!("unknown variant `{s}`, expected one of `added`, `modified`, `deleted`")
+    })
 }
 
 impl FieldConfig {
@@ -239,7 +208,7 @@ impl Config {
         };
         let changes = strings(m.remove("changes"), "changes")?
             .iter()
-            .map(|c| ChangeName::parse(c))
+            .map(|c| change_name(c))
             .collect::<Result<_, _>>()?;
         let fields = match m.remove("fields") {
             None | Some(Value::Null) => Vec::new(),
@@ -293,7 +262,7 @@ pub struct Filter {
     ignore_namespaces: GlobSet,
     selector: Selector,
     kinds: Vec<String>,
-    changes: Vec<ChangeName>,
+    changes: Vec<Change>,
     fields: Vec<Field>,
 }
 
@@ -361,7 +330,7 @@ impl Filter {
     /// `Err(reason)` for the first condition that fails.
     fn check(&self, event: &Event<'_>) -> Result<(), String> {
         if !self.changes.is_empty() {
-            let change = ChangeName::of(event.change());
+            let change = event.change();
             if !self.changes.contains(&change) {
                 return Err(format!(
                     "change {change} is not in changes {}",

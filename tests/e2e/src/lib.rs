@@ -144,3 +144,62 @@ pub async fn wait_http_ok(url: &str) -> bool {
     }
     false
 }
+
+/// The directory the built plugins are in.
+pub fn plugin_dir() -> PathBuf {
+    let any = wasm("prune");
+    any.parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("{} has no parent", any.display()))
+}
+
+/// An API-server simulator, a kubeconfig for it, a scratch directory and a
+/// free port for herald's API: what every `herald run` test starts from.
+pub struct Cluster {
+    /// The simulator.
+    pub sim: herald_sim::Sim,
+    /// Scratch directory (kubeconfig, config files); removed on drop.
+    pub dir: tempfile::TempDir,
+    /// The simulator's kubeconfig.
+    pub kubeconfig: PathBuf,
+    /// The port herald's API listens on (written into [`Cluster::config`]).
+    pub api_port: u16,
+}
+
+impl Cluster {
+    /// Starts a simulator with this bookmark interval.
+    pub async fn start(bookmark_interval: std::time::Duration) -> Cluster {
+        let sim = herald_sim::Simulator::builder()
+            .bookmark_interval(bookmark_interval)
+            .start()
+            .await
+            .expect("simulator");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kubeconfig = dir.path().join("kubeconfig");
+        sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+        Cluster {
+            sim,
+            dir,
+            kubeconfig,
+            api_port: free_port(),
+        }
+    }
+
+    /// Writes `herald.yaml`: `body` (top-level keys other than `kubeconfig`
+    /// and `api`) plus this cluster's kubeconfig and API address.
+    pub fn config(&self, body: &str) -> PathBuf {
+        let path = self.dir.path().join("herald.yaml");
+        let text = format!(
+            "kubeconfig: {}\napi:\n  listen: 127.0.0.1:{}\n{body}",
+            self.kubeconfig.display(),
+            self.api_port
+        );
+        std::fs::write(&path, text).expect("write config");
+        path
+    }
+
+    /// The URL of `path` on herald's API.
+    pub fn api(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.api_port)
+    }
+}

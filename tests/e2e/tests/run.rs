@@ -4,29 +4,17 @@
 use std::process::Command;
 use std::time::Duration;
 
-use herald_e2e::{HeraldProcess, free_port, http_get, wait_http_ok};
+use herald_e2e::{Cluster, HeraldProcess, http_get, plugin_dir, wait_http_ok};
 
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_watches_filters_prunes_and_notifies_and_serves_queries() {
-    let sim = herald_sim::Simulator::builder()
-        .bookmark_interval(Duration::from_millis(200))
-        .start()
-        .await
-        .expect("simulator");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let plugins = herald_e2e::wasm("prune");
-    let api_port = free_port();
-    let config = dir.path().join("herald.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
+    let c = Cluster::start(Duration::from_millis(200)).await;
+    let sim = &c.sim;
+    let config = c.config(&format!(
+        r#"
 cluster: test-cluster
-kubeconfig: {kubeconfig}
 watch:
   - version: v1
     kind: Pod
@@ -40,17 +28,12 @@ plugins:
   policy:
     web-only: {{ file: label_filter.wasm, onError: drop }}
     prune-noise: {{ file: prune.wasm }}
-api:
-  listen: 127.0.0.1:{api_port}
 "#,
-            kubeconfig = kubeconfig.display(),
-            dir = plugins.parent().expect("dir").display(),
-        ),
-    )
-    .expect("write config");
+        dir = plugin_dir().display(),
+    ));
     let herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &config);
     // Ready when the query API answers with the Pod type.
-    let url = format!("http://127.0.0.1:{api_port}/api/v1/resources/core/v1/pods?namespace=shop");
+    let url = c.api("/api/v1/resources/core/v1/pods?namespace=shop");
     assert!(wait_http_ok(&url).await, "query API never answered");
 
     sim.create(
@@ -135,31 +118,18 @@ fn run_rejects_a_bad_config_naming_file_and_field() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_stops_cleanly_on_sigterm() {
-    let sim = herald_sim::Simulator::builder()
-        .start()
-        .await
-        .expect("simulator");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let api_port = free_port();
-    let config = dir.path().join("herald.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "kubeconfig: {}\nwatch:\n  - {{ version: v1, kind: ConfigMap }}\napi:\n  listen: 127.0.0.1:{api_port}\n",
-            kubeconfig.display()
-        ),
-    )
-    .expect("write config");
+    let c = Cluster::start(Duration::from_secs(1)).await;
+    let config = c.config("watch:\n  - { version: v1, kind: ConfigMap }\n");
     let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(["run", "--config"])
         .arg(&config)
         .env("HERALD_LOG", "warn")
         .spawn()
         .expect("start herald");
-    let url = format!("http://127.0.0.1:{api_port}/api/v1/resources");
-    assert!(wait_http_ok(&url).await, "herald never answered");
+    assert!(
+        wait_http_ok(&c.api("/api/v1/resources")).await,
+        "herald never answered"
+    );
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -181,36 +151,22 @@ async fn run_stops_cleanly_on_sigterm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_turns_unready_while_the_api_server_is_silent_and_ready_after() {
-    let sim = herald_sim::Simulator::builder()
-        .bookmark_interval(Duration::from_millis(100))
-        .start()
-        .await
-        .expect("simulator");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let api_port = free_port();
-    let config = dir.path().join("herald.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "kubeconfig: {}\nsource:\n  stallTimeout: 1s\n  backoff: {{ min: 100ms, max: 300ms }}\n\
-             watch:\n  - {{ version: v1, kind: ConfigMap }}\napi:\n  listen: 127.0.0.1:{api_port}\n",
-            kubeconfig.display()
-        ),
-    )
-    .expect("write config");
+    let c = Cluster::start(Duration::from_millis(100)).await;
+    let sim = &c.sim;
+    let config = c.config(
+        "source:\n  stallTimeout: 1s\n  backoff: { min: 100ms, max: 300ms }\n\
+         watch:\n  - { version: v1, kind: ConfigMap }\n",
+    );
     let _herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &config);
-    let base = format!("http://127.0.0.1:{api_port}");
-    assert!(wait_http_ok(&format!("{base}/readyz")).await, "never ready");
-    let (code, body) = http_get(&format!("{base}/healthz")).await.expect("healthz");
+    assert!(wait_http_ok(&c.api("/readyz")).await, "never ready");
+    let (code, body) = http_get(&c.api("/healthz")).await.expect("healthz");
     assert_eq!((code, &body["status"]), (200, &json!("ok")));
 
     // The API server goes away: connections are refused.
     sim.stop().await;
     let mut unready = None;
     for _ in 0..100 {
-        let (code, body) = http_get(&format!("{base}/readyz")).await.expect("readyz");
+        let (code, body) = http_get(&c.api("/readyz")).await.expect("readyz");
         if code == 503 {
             unready = Some(body);
             break;
@@ -229,7 +185,7 @@ async fn readyz_turns_unready_while_the_api_server_is_silent_and_ready_after() {
     // It comes back: ready again.
     sim.resume().await.expect("resume");
     assert!(
-        wait_http_ok(&format!("{base}/readyz")).await,
+        wait_http_ok(&c.api("/readyz")).await,
         "/readyz did not recover"
     );
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use herald_e2e::{HeraldProcess, free_port, wait_http_ok};
+use herald_e2e::{Cluster, HeraldProcess, plugin_dir, wait_http_ok};
 use serde_json::{Value, json};
 
 fn pod(ns: &str, name: &str, labels: &[(&str, &str)]) -> Value {
@@ -35,23 +35,11 @@ fn find<'a>(got: &'a [Value], ns: &str, name: &str, change: &str) -> Vec<&'a Val
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shipped_plugins_filter_prune_noise_diff_and_route_in_the_host() {
-    let sim = herald_sim::Simulator::builder()
-        .bookmark_interval(Duration::from_millis(200))
-        .start()
-        .await
-        .expect("simulator");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let plugins = herald_e2e::wasm("filter");
-    let api_port = free_port();
-    let config = dir.path().join("herald.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
+    let c = Cluster::start(Duration::from_millis(200)).await;
+    let sim = &c.sim;
+    let config = c.config(&format!(
+        r#"
 cluster: shipped
-kubeconfig: {kubeconfig}
 watch:
   - {{ name: f, version: v1, kind: Pod, namespaces: [f], plugins: [filter] }}
   - {{ name: p, version: v1, kind: Pod, namespaces: [p], plugins: [prune] }}
@@ -70,16 +58,11 @@ plugins:
       rules:
         - {{ match: {{ labels: "team=pay" }}, sinks: [pay-hook] }}
       defaultSinks: [ops]
-api:
-  listen: 127.0.0.1:{api_port}
 "#,
-            kubeconfig = kubeconfig.display(),
-            dir = plugins.parent().expect("dir").display(),
-        ),
-    )
-    .expect("write config");
+        dir = plugin_dir().display(),
+    ));
     let herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &config);
-    let url = format!("http://127.0.0.1:{api_port}/api/v1/resources/core/v1/pods?namespace=f");
+    let url = c.api("/api/v1/resources/core/v1/pods?namespace=f");
     assert!(wait_http_ok(&url).await, "herald never became ready");
 
     // filter: tier=frontend, added and deleted only.

@@ -39,6 +39,7 @@
 //! - `ids` — uids, timestamps, generated names.
 
 mod api;
+pub mod check;
 mod crd;
 mod discovery;
 mod error;

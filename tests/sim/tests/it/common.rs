@@ -1,6 +1,5 @@
 //! Helpers: start a simulator, a kube client for it, a raw HTTP client, waiting.
 
-use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -34,24 +33,7 @@ pub async fn client(sim: &Sim) -> kube::Client {
     kube::Client::try_from(cfg).expect("kube client")
 }
 
-/// Waits until `check` returns `Ok`, or panics with its last error after `timeout`.
-pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), String>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let r = check().await;
-        match r {
-            Ok(()) => return,
-            Err(e) if tokio::time::Instant::now() >= deadline => {
-                panic!("{what}: not reached in {timeout:?}: {e}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    }
-}
+pub use herald_sim::check::eventually;
 
 /// One HTTP/1.1 request on a fresh connection; returns status, headers and body.
 pub async fn request(

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
+use herald_sim::check::same_state;
 use herald_sim::{Sim, fixtures};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
@@ -72,25 +73,7 @@ fn cache_state(reader: &Store<Pod>) -> BTreeMap<String, String> {
 
 async fn converge(sim: &Sim, reader: &Store<Pod>, step: &str) {
     eventually(step, Duration::from_secs(10), || async {
-        let want = sim_state(sim).await;
-        let got = cache_state(reader);
-        if want == got {
-            Ok(())
-        } else {
-            let missing: Vec<_> = want
-                .iter()
-                .filter(|(k, v)| got.get(*k) != Some(v))
-                .take(3)
-                .collect();
-            let extra: Vec<_> = got
-                .iter()
-                .filter(|(k, v)| want.get(*k) != Some(v))
-                .take(3)
-                .collect();
-            Err(format!(
-                "cache differs: missing/stale {missing:?}, extra/stale {extra:?}"
-            ))
-        }
+        same_state(&sim_state(sim).await, &cache_state(reader))
     })
     .await;
 }
