@@ -8,6 +8,7 @@
 //! - [`plugin`]: the sandboxed WebAssembly plugin runtime and plugin chains.
 //! - [`pipeline`]: the thread that runs each change through its watch's chain.
 //! - [`api`]: the HTTP query and admin APIs over the cache and the watches.
+//! - [`sink`]: webhook, Slack, batch and log sinks and reliable delivery.
 //! - [`run`]: `herald run`, the main job: sources → plugins → log sink.
 //! - [`cli`]: the `herald` command line; [`demo`]: `herald demo`.
 
@@ -19,4 +20,5 @@ pub mod demo;
 pub mod pipeline;
 pub mod plugin;
 pub mod run;
+pub mod sink;
 pub mod source;

@@ -27,6 +27,8 @@ pub struct Outcome {
     pub name: String,
     /// `metadata.uid` as the API server sent it.
     pub uid: String,
+    /// When herald saw the change.
+    pub observed_at: std::time::SystemTime,
     /// The object as the chain left it.
     pub object: Value,
     /// The previous state, if any.
@@ -68,6 +70,7 @@ pub fn spawn(
                     namespace,
                     name,
                     uid,
+                    observed_at: ev.observed_at,
                     object: event.object,
                     old: event.old,
                     fate,

@@ -11,14 +11,15 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::change::ChangeEvent;
-use crate::pipeline::{self, Outcome};
+use crate::pipeline;
 use crate::plugin::{
-    Capability, Chain, Fate, OnError, PluginInstance, PluginSettings, Runtime, RuntimeConfig,
+    Capability, Chain, OnError, PluginInstance, PluginSettings, Runtime, RuntimeConfig,
 };
+use crate::sink::{SinkConfig, Sinks};
 use crate::source::{self, SourceSettings, Sources, WatchSpec};
 
 /// herald's config file.
@@ -56,9 +57,19 @@ pub struct Config {
     /// The plugins.
     #[serde(default)]
     pub plugins: PluginsConfig,
+    /// Where notifications go. None: one `log` sink gets everything.
+    #[serde(default)]
+    pub sinks: Vec<SinkConfig>,
+    /// How long SIGTERM waits for the sinks' queues to drain. Default: 30s
+    #[serde(default = "default_drain", with = "humantime_serde")]
+    pub drain_timeout: Duration,
     /// The query and admin APIs.
     #[serde(default)]
     pub api: Option<ApiConfig>,
+}
+
+fn default_drain() -> Duration {
+    Duration::from_secs(30)
 }
 
 /// Where plugins come from and how each runs.
@@ -144,6 +155,24 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config> {
             );
         }
     }
+    crate::sink::config::validate_all(&config.sinks, false)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    for (i, w) in config.watch.iter().enumerate() {
+        for s in &w.sinks {
+            if !config.sinks.iter().any(|c| &c.name == s) {
+                bail!(
+                    "{}: watch[{i}].sinks: no sink is named {s:?} (sinks: {})",
+                    path.display(),
+                    config
+                        .sinks
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+    }
     for name in config
         .plugins
         .policy
@@ -216,23 +245,6 @@ impl Config {
     }
 }
 
-/// The log sink's line for one notification.
-fn envelope(cluster: &str, o: &Outcome, routes: &[String]) -> Value {
-    json!({
-        "cluster": cluster,
-        "change": o.change,
-        "apiVersion": o.object.get("apiVersion").cloned().unwrap_or(Value::Null),
-        "kind": o.gvk.kind,
-        "namespace": o.namespace,
-        "name": o.name,
-        "uid": o.uid,
-        "resourceVersion": o.object.pointer("/metadata/resourceVersion"),
-        "watch": o.watch,
-        "routes": routes,
-        "object": o.object,
-    })
-}
-
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
@@ -267,7 +279,9 @@ pub async fn run(args: &RunArgs) -> Result<()> {
     let client = source::client(kubeconfig.as_deref()).await?;
     let (tx, rx) = mpsc::channel::<ChangeEvent>(4096);
     let sources = Sources::new(client, config.source.clone(), tx);
+    let sinks = Sinks::start(&config.cluster, &config.sinks)?;
     for w in &config.watch {
+        sinks.set_watch_sinks(&w.id(), w.sinks.clone());
         let status = sources.add(w.clone()).await?;
         tracing::info!(watch = %status.id, state = ?status.state, "watch added");
     }
@@ -278,38 +292,18 @@ pub async fn run(args: &RunArgs) -> Result<()> {
         tracing::info!(addr = %listener.local_addr()?, "query and admin APIs listening");
         let router = crate::api::query_router(sources.cache())
             .merge(crate::api::admin_router(sources.clone()))
-            .merge(crate::api::health_router(sources.clone()));
+            .merge(crate::api::health_router(sources.clone()))
+            .merge(sinks.router());
         tokio::spawn(async move {
             if let Err(e) = crate::api::serve(listener, router, shutdown_signal()).await {
                 tracing::error!("api server: {e}");
             }
         });
     }
-    let cluster = config.cluster.clone();
-    let stdout = std::io::stdout();
+    let dispatcher = sinks.clone();
     let pipeline = pipeline::spawn(rx, chains, move |o| {
-        use std::io::Write;
-        let line = match &o.fate {
-            Fate::Deliver { routes } => envelope(&cluster, &o, routes),
-            Fate::Dropped { plugin, reason } => {
-                tracing::debug!(plugin, name = o.name, "dropped: {reason}");
-                return ControlFlow::Continue(());
-            }
-            Fate::DeadLetter {
-                sink,
-                plugin,
-                error,
-            } => {
-                let mut v = envelope(&cluster, &o, std::slice::from_ref(sink));
-                v["deadLetter"] = json!({"plugin": plugin, "error": error.to_string()});
-                v
-            }
-        };
-        let mut out = stdout.lock();
-        match writeln!(out, "{line}").and_then(|_| out.flush()) {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(_) => ControlFlow::Break(()),
-        }
+        dispatcher.dispatch(o);
+        ControlFlow::Continue(())
     })
     .context("starting the pipeline thread")?;
     let ready_wait = async {
@@ -325,5 +319,9 @@ pub async fn run(args: &RunArgs) -> Result<()> {
     tracing::info!("shutting down");
     drop(sources);
     let _ = tokio::task::spawn_blocking(move || pipeline.join()).await;
+    let left = sinks.close(config.drain_timeout).await;
+    if left > 0 {
+        bail!("{left} notifications were not delivered before drainTimeout");
+    }
     Ok(())
 }

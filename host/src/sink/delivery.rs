@@ -1,0 +1,356 @@
+//! Delivery, the same for every sink: a bounded queue per lane, lanes that
+//! each deliver in order (an object always maps to the same lane, so a
+//! later change of an object never overtakes an earlier one), batching where
+//! the sink batches, retries with exponential backoff and jitter until the
+//! maximum age, `Retry-After` honoured, dead letters for what is refused or
+//! given up, and a sink disabled by 410 Gone.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::batch::Batch;
+use super::config::RetryConfig;
+use super::http::Attempt;
+use super::log::LogOut;
+use super::notification::Notification;
+use super::slack::{self, Slack};
+use super::webhook::Webhook;
+
+/// One queued notification, with its encoding when the sink pre-encodes
+/// (batch: to count bytes as it fills a request).
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// The notification.
+    pub n: Arc<Notification>,
+    /// Pre-encoded bytes, for batch sinks.
+    pub encoded: Option<Arc<[u8]>>,
+}
+
+/// The kind-specific part of a sink.
+#[derive(Debug)]
+pub enum Service {
+    /// One POST per notification.
+    Webhook(Webhook),
+    /// Block Kit messages.
+    Slack(Slack),
+    /// Batches.
+    Batch(Batch),
+    /// Standard output.
+    Log(LogOut),
+}
+
+impl Service {
+    /// (most items per attempt, most bytes per attempt, longest wait to fill).
+    fn collect(&self) -> (usize, usize, Duration) {
+        match self {
+            Service::Webhook(_) | Service::Log(_) => (1, usize::MAX, Duration::ZERO),
+            Service::Slack(s) => match s.group_window {
+                Some(w) => (slack::MAX_GROUP, usize::MAX, w),
+                None => (1, usize::MAX, Duration::ZERO),
+            },
+            Service::Batch(b) => (b.max_objects, b.max_bytes, Duration::ZERO),
+        }
+    }
+
+    /// Batch sinks wait up to their interval for a batch to fill.
+    fn linger(&self, interval: Duration) -> Duration {
+        match self {
+            Service::Batch(_) => interval,
+            _ => self.collect().2,
+        }
+    }
+
+    async fn send(&self, items: &[Item]) -> Attempt {
+        match self {
+            Service::Webhook(w) => w.send(&items[0].n).await,
+            Service::Slack(s) => {
+                let group: Vec<&Notification> = items.iter().map(|i| &*i.n).collect();
+                s.send(&group).await
+            }
+            Service::Batch(b) => {
+                let group: Vec<&Notification> = items.iter().map(|i| &*i.n).collect();
+                let enc: Vec<&[u8]> = items
+                    .iter()
+                    .map(|i| i.encoded.as_deref().unwrap_or_default())
+                    .collect();
+                b.send(&group, &enc).await
+            }
+            Service::Log(l) => l.write(&items[0].n),
+        }
+    }
+}
+
+/// What a sink has done, for the admin API and metrics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Notifications queued and not yet taken by a lane.
+    pub depth: AtomicU64,
+    /// Notifications taken by a lane and not yet settled.
+    pub in_flight: AtomicU64,
+    /// Delivered.
+    pub delivered: AtomicU64,
+    /// Attempts that failed and were retried.
+    pub retries: AtomicU64,
+    /// Refused or given up, and sent to the dead letter (or the log).
+    pub dead_lettered: AtomicU64,
+    /// Set by a 410 Gone.
+    pub disabled: AtomicBool,
+    /// Sum and count of the delays from change to delivery, in microseconds.
+    pub latency_us_sum: AtomicU64,
+    /// Attempts made.
+    pub attempts: AtomicU64,
+    /// The last error, for the admin API.
+    pub last_error: std::sync::Mutex<Option<String>>,
+}
+
+/// A sink's figures at one moment.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SinkStatus {
+    /// The sink's name.
+    pub name: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Queued, not yet taken.
+    pub depth: u64,
+    /// Queue capacity.
+    pub capacity: usize,
+    /// Being delivered.
+    pub in_flight: u64,
+    /// Delivered.
+    pub delivered: u64,
+    /// Retried attempts.
+    pub retries: u64,
+    /// Sent to the dead letter.
+    pub dead_lettered: u64,
+    /// Disabled by 410 Gone.
+    pub disabled: bool,
+    /// The last error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// Where refused notifications go.
+#[derive(Clone, Debug)]
+pub struct DeadLetter {
+    /// The dead-letter sink's lanes, if one is configured.
+    pub to: Option<(String, Vec<mpsc::Sender<Item>>, Arc<Stats>)>,
+}
+
+/// Everything a lane needs, shared by the lanes of one sink.
+#[derive(Debug)]
+pub struct Shared {
+    /// The sink's name.
+    pub name: String,
+    /// What it is.
+    pub service: Service,
+    /// Retries.
+    pub retry: RetryConfig,
+    /// Batch interval (batch sinks).
+    pub interval: Duration,
+    /// Figures.
+    pub stats: Arc<Stats>,
+    /// Where refused notifications go.
+    pub dead_letter: DeadLetter,
+}
+
+/// The lane a uid delivers through: stable for the life of the process.
+pub fn lane_of(uid: &str, lanes: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    uid.hash(&mut h);
+    (h.finish() % lanes as u64) as usize
+}
+
+/// Runs one lane until its queue is closed and empty.
+pub async fn lane(shared: Arc<Shared>, mut rx: mpsc::Receiver<Item>) {
+    let (max_items, max_bytes, _) = shared.service.collect();
+    let linger = shared.service.linger(shared.interval);
+    let mut carry: Option<Item> = None;
+    let stats = &shared.stats;
+    loop {
+        let first = match carry.take() {
+            Some(i) => i,
+            None => match rx.recv().await {
+                Some(i) => {
+                    stats.depth.fetch_sub(1, Ordering::Relaxed);
+                    i
+                }
+                None => break,
+            },
+        };
+        let mut bytes = first.encoded.as_ref().map_or(0, |e| e.len());
+        let mut batch = vec![first];
+        if max_items > 1 {
+            let deadline = tokio::time::Instant::now() + linger;
+            while batch.len() < max_items {
+                let next = tokio::select! {
+                    i = rx.recv() => i,
+                    _ = tokio::time::sleep_until(deadline) => None,
+                };
+                let Some(item) = next else { break };
+                stats.depth.fetch_sub(1, Ordering::Relaxed);
+                let size = item.encoded.as_ref().map_or(0, |e| e.len());
+                if bytes + size > max_bytes {
+                    carry = Some(item);
+                    break;
+                }
+                bytes += size;
+                batch.push(item);
+            }
+        }
+        let n = batch.len() as u64;
+        shared.stats.in_flight.fetch_add(n, Ordering::Relaxed);
+        deliver(&shared, &batch).await;
+        shared.stats.in_flight.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
+/// Delivers one batch: retries until delivered, refused, gone or too old.
+async fn deliver(shared: &Shared, batch: &[Item]) {
+    let stats = &shared.stats;
+    let first_try = Instant::now();
+    let mut backoff = ExponentialBuilder::default()
+        .with_min_delay(shared.retry.initial_backoff)
+        .with_max_delay(shared.retry.max_backoff)
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .build();
+    loop {
+        if stats.disabled.load(Ordering::Relaxed) {
+            return dead_letter(
+                shared,
+                batch,
+                "the sink is disabled: its endpoint answered 410 Gone",
+            )
+            .await;
+        }
+        stats.attempts.fetch_add(1, Ordering::Relaxed);
+        match shared.service.send(batch).await {
+            Attempt::Delivered => {
+                stats
+                    .delivered
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                let now = SystemTime::now();
+                for i in batch {
+                    let us = now.duration_since(i.n.time).unwrap_or_default().as_micros() as u64;
+                    stats.latency_us_sum.fetch_add(us, Ordering::Relaxed);
+                }
+                return;
+            }
+            Attempt::Retry { after, reason } => {
+                let wait =
+                    after.unwrap_or_else(|| backoff.next().unwrap_or(shared.retry.max_backoff));
+                if first_try.elapsed() + wait > shared.retry.max_age {
+                    let why = format!(
+                        "gave up after {:?} (retry.maxAge {:?}): {reason}",
+                        first_try.elapsed(),
+                        shared.retry.max_age
+                    );
+                    return dead_letter(shared, batch, &why).await;
+                }
+                stats.retries.fetch_add(1, Ordering::Relaxed);
+                *stats.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.clone());
+                tracing::warn!(
+                    sink = shared.name,
+                    notifications = batch.len(),
+                    retry_in = ?wait,
+                    retry_after = after.is_some(),
+                    "delivery failed, will retry: {reason}"
+                );
+                tokio::time::sleep(wait).await;
+            }
+            Attempt::Rejected { reason } => {
+                *stats.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.clone());
+                return dead_letter(shared, batch, &reason).await;
+            }
+            Attempt::Gone { reason } => {
+                stats.disabled.store(true, Ordering::Relaxed);
+                *stats.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.clone());
+                tracing::error!(
+                    sink = shared.name,
+                    "THE ENDPOINT IS GONE ({reason}); sink {} is disabled until herald restarts or its config changes; its notifications go to the dead letter",
+                    shared.name
+                );
+                return dead_letter(shared, batch, &reason).await;
+            }
+        }
+    }
+}
+
+/// Hands refused notifications to the dead-letter sink, or logs each one
+/// with the reason when there is none. Nothing is dropped silently.
+async fn dead_letter(shared: &Shared, batch: &[Item], reason: &str) {
+    shared
+        .stats
+        .dead_lettered
+        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+    for item in batch {
+        let n = &item.n;
+        match &shared.dead_letter.to {
+            Some((dl, lanes, stats)) => {
+                let mut copy = (**n).clone();
+                copy.dead_letter = Some(json!({
+                    "sink": shared.name,
+                    "id": n.id(&shared.name),
+                    "reason": reason,
+                }));
+                let lane = &lanes[lane_of(&copy.uid, lanes.len())];
+                stats.depth.fetch_add(1, Ordering::Relaxed);
+                let sent = lane
+                    .send(Item {
+                        n: Arc::new(copy),
+                        encoded: None,
+                    })
+                    .await;
+                if sent.is_err() {
+                    stats.depth.fetch_sub(1, Ordering::Relaxed);
+                    tracing::error!(
+                        sink = shared.name,
+                        dead_letter = dl,
+                        id = n.id(&shared.name),
+                        object = n.subject(),
+                        kind = n.gvk.kind,
+                        "notification not delivered and the dead-letter sink is closed: {reason}"
+                    );
+                }
+            }
+            None => tracing::error!(
+                sink = shared.name,
+                id = n.id(&shared.name),
+                object = n.subject(),
+                kind = n.gvk.kind,
+                change = %n.change,
+                resource_version = n.resource_version,
+                "notification not delivered: {reason}"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_object_always_maps_to_the_same_lane() {
+        for lanes in 1..8 {
+            for uid in ["a", "b", "4f7c-11", ""] {
+                let l = lane_of(uid, lanes);
+                assert!(l < lanes);
+                assert_eq!(l, lane_of(uid, lanes));
+            }
+        }
+        let spread: std::collections::BTreeSet<usize> =
+            (0..100).map(|i| lane_of(&format!("uid-{i}"), 4)).collect();
+        assert_eq!(spread.len(), 4, "uids spread over every lane");
+    }
+}

@@ -1,0 +1,210 @@
+//! [`Notification`]: one change after the plugins, as every sink receives
+//! it, its stable id, and herald's raw envelope.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::config::OldState;
+use crate::change::{ChangeType, Gvk};
+
+/// One change of one object, ready for the sinks. Shared (`Arc`) by every
+/// sink it goes to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    /// The cluster's name from the config.
+    pub cluster: Arc<str>,
+    /// Added, modified or deleted.
+    pub change: ChangeType,
+    /// The watched type.
+    pub gvk: Gvk,
+    /// The watch that saw it.
+    pub watch: String,
+    /// `metadata.namespace`.
+    pub namespace: Option<String>,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.uid`.
+    pub uid: String,
+    /// `metadata.resourceVersion` of this state.
+    pub resource_version: String,
+    /// When herald saw the change.
+    pub time: SystemTime,
+    /// Sinks named by the plugins' route verdicts.
+    pub routes: Vec<String>,
+    /// The object as the plugins left it.
+    pub object: Value,
+    /// The previous state, as the plugins left it.
+    pub old: Option<Value>,
+    /// Set on a dead letter: why it is one (`{plugin, error}` when a plugin
+    /// failed on the event, `{sink, id, reason}` when a sink refused it).
+    pub dead_letter: Option<Value>,
+}
+
+impl Notification {
+    /// The id of this notification at `sink`: the same for every attempt and
+    /// across restarts, different per sink, derived from (uid,
+    /// resourceVersion, sink). `msg_` and 32 hex digits.
+    pub fn id(&self, sink: &str) -> String {
+        stable_id(&self.uid, &self.resource_version, sink)
+    }
+
+    /// `apiVersion` as Kubernetes writes it (`v1`, `apps/v1`).
+    pub fn api_version(&self) -> String {
+        if self.gvk.group.is_empty() {
+            self.gvk.version.clone()
+        } else {
+            format!("{}/{}", self.gvk.group, self.gvk.version)
+        }
+    }
+
+    /// `namespace/name`, or `name` for cluster-scoped objects.
+    pub fn subject(&self) -> String {
+        match &self.namespace {
+            Some(ns) if !ns.is_empty() => format!("{ns}/{}", self.name),
+            _ => self.name.clone(),
+        }
+    }
+
+    /// The change time as RFC 3339 with milliseconds.
+    pub fn time_rfc3339(&self) -> String {
+        humantime::format_rfc3339_millis(self.time).to_string()
+    }
+
+    /// A JSON Patch (RFC 6902) from the previous state to this one; empty
+    /// when there is no previous state.
+    pub fn patch(&self) -> Value {
+        match &self.old {
+            Some(old) => serde_json::to_value(json_patch::diff(old, &self.object))
+                .unwrap_or(Value::Array(vec![])),
+            None => Value::Array(vec![]),
+        }
+    }
+
+    /// herald's raw envelope for `sink`: id, cluster, change, apiVersion,
+    /// kind, namespace, name, uid, resourceVersion, watch, time, routes, the
+    /// sink's metadata, the object, and the previous state as `old` or
+    /// `patch` per `old`.
+    pub fn envelope(&self, sink: &str, metadata: &Map<String, Value>, old: OldState) -> Value {
+        let mut v = json!({
+            "id": self.id(sink),
+            "cluster": &*self.cluster,
+            "change": self.change,
+            "apiVersion": self.api_version(),
+            "kind": self.gvk.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "uid": self.uid,
+            "resourceVersion": self.resource_version,
+            "watch": self.watch,
+            "time": self.time_rfc3339(),
+            "routes": self.routes,
+        });
+        let m = v.as_object_mut().expect("object");
+        if !metadata.is_empty() {
+            m.insert("metadata".into(), Value::Object(metadata.clone()));
+        }
+        m.insert("object".into(), self.object.clone());
+        match old {
+            OldState::Full => {
+                if let Some(o) = &self.old {
+                    m.insert("old".into(), o.clone());
+                }
+            }
+            OldState::Patch => {
+                if self.old.is_some() {
+                    m.insert("patch".into(), self.patch());
+                }
+            }
+            OldState::None => {}
+        }
+        if let Some(e) = &self.dead_letter {
+            m.insert("deadLetter".into(), e.clone());
+        }
+        v
+    }
+}
+
+/// `msg_` and the first 32 hex digits of SHA-256 over uid, resourceVersion
+/// and sink, separated by NUL.
+pub fn stable_id(uid: &str, resource_version: &str, sink: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(uid.as_bytes());
+    h.update([0]);
+    h.update(resource_version.as_bytes());
+    h.update([0]);
+    h.update(sink.as_bytes());
+    let d = h.finalize();
+    format!("msg_{}", hex::encode(&d[..16]))
+}
+
+#[cfg(test)]
+pub(crate) fn sample(uid: &str, rv: &str) -> Notification {
+    Notification {
+        cluster: "test".into(),
+        change: ChangeType::Modified,
+        gvk: Gvk {
+            group: "apps".into(),
+            version: "v1".into(),
+            kind: "Deployment".into(),
+        },
+        watch: "deployment.v1.apps".into(),
+        namespace: Some("web".into()),
+        name: "front".into(),
+        uid: uid.into(),
+        resource_version: rv.into(),
+        time: SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123),
+        routes: vec![],
+        object: json!({"metadata": {"name": "front", "namespace": "web", "uid": uid, "resourceVersion": rv}, "spec": {"replicas": 3}}),
+        old: Some(
+            json!({"metadata": {"name": "front", "namespace": "web", "uid": uid}, "spec": {"replicas": 2}}),
+        ),
+        dead_letter: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_is_stable_and_differs_by_uid_version_and_sink() {
+        let a = stable_id("u1", "10", "hook");
+        assert_eq!(a, stable_id("u1", "10", "hook"));
+        assert_eq!(a.len(), 4 + 32);
+        assert_ne!(a, stable_id("u1", "11", "hook"));
+        assert_ne!(a, stable_id("u2", "10", "hook"));
+        assert_ne!(a, stable_id("u1", "10", "other"));
+        // The separator keeps ("u1", "10") and ("u11", "0") apart.
+        assert_ne!(stable_id("u1", "10", "s"), stable_id("u11", "0", "s"));
+    }
+
+    #[test]
+    fn envelope_carries_identity_metadata_and_the_chosen_old_form() {
+        let n = sample("u1", "7");
+        let mut md = Map::new();
+        md.insert("team".into(), json!("payments"));
+        let e = n.envelope("hook", &md, OldState::Patch);
+        assert_eq!(e["id"], json!(stable_id("u1", "7", "hook")));
+        assert_eq!(e["apiVersion"], "apps/v1");
+        assert_eq!(e["kind"], "Deployment");
+        assert_eq!(e["change"], "modified");
+        assert_eq!(e["time"], "2023-11-14T22:13:20.123Z");
+        assert_eq!(e["metadata"]["team"], "payments");
+        assert_eq!(
+            e["patch"],
+            json!([
+                {"op": "add", "path": "/metadata/resourceVersion", "value": "7"},
+                {"op": "replace", "path": "/spec/replicas", "value": 3}
+            ])
+        );
+        assert!(e.get("old").is_none());
+        let full = n.envelope("hook", &Map::new(), OldState::Full);
+        assert_eq!(full["old"]["spec"]["replicas"], 2);
+        assert!(full.get("metadata").is_none());
+        let none = n.envelope("hook", &Map::new(), OldState::None);
+        assert!(none.get("old").is_none() && none.get("patch").is_none());
+    }
+}
