@@ -3,6 +3,7 @@
 mod cli;
 mod config;
 mod demo;
+mod deploy;
 mod plugins;
 mod run;
 mod shipped;
