@@ -15,6 +15,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::change::ChangeEvent;
+use crate::metrics::Metrics;
 use crate::pipeline;
 use crate::plugin::{
     Capability, Chain, OnError, PluginInstance, PluginSettings, Runtime, RuntimeConfig,
@@ -274,12 +275,22 @@ pub async fn run(args: &RunArgs) -> Result<()> {
         cache_dir: config.plugins.cache_dir.clone(),
         ..RuntimeConfig::default()
     })?;
-    let chains = config.chains(&runtime)?;
+    let metrics = Metrics::new();
+    let chains = config
+        .chains(&runtime)?
+        .into_iter()
+        .map(|(w, c)| {
+            let c = c.with_metrics(metrics.clone(), &w);
+            (w, c)
+        })
+        .collect();
     let kubeconfig = args.kubeconfig.clone().or(config.kubeconfig.clone());
     let client = source::client(kubeconfig.as_deref()).await?;
     let (tx, rx) = mpsc::channel::<ChangeEvent>(4096);
     let sources = Sources::new(client, config.source.clone(), tx);
     let sinks = Sinks::start(&config.cluster, &config.sinks)?;
+    metrics.watch_sources(&sources);
+    metrics.watch_sinks(&sinks);
     for w in &config.watch {
         sinks.set_watch_sinks(&w.id(), w.sinks.clone());
         let status = sources.add(w.clone()).await?;
@@ -293,7 +304,8 @@ pub async fn run(args: &RunArgs) -> Result<()> {
         let router = crate::api::query_router(sources.cache())
             .merge(crate::api::admin_router(sources.clone()))
             .merge(crate::api::health_router(sources.clone()))
-            .merge(sinks.router());
+            .merge(sinks.router())
+            .merge(metrics.router());
         tokio::spawn(async move {
             if let Err(e) = crate::api::serve(listener, router, shutdown_signal()).await {
                 tracing::error!("api server: {e}");
@@ -301,8 +313,22 @@ pub async fn run(args: &RunArgs) -> Result<()> {
         });
     }
     let dispatcher = sinks.clone();
+    let m = metrics.clone();
     let pipeline = pipeline::spawn(rx, chains, move |o| {
-        dispatcher.dispatch(o);
+        m.event(&o.watch, o.change.as_str());
+        let watch = o.watch.clone();
+        let fate = match &o.fate {
+            crate::plugin::Fate::Deliver { .. } => "delivered",
+            crate::plugin::Fate::Dropped { .. } => "dropped",
+            crate::plugin::Fate::DeadLetter { .. } => "dead_letter",
+        };
+        let sent = dispatcher.dispatch(o);
+        let fate = if sent == 0 && fate == "delivered" {
+            "unrouted"
+        } else {
+            fate
+        };
+        m.outcome(&watch, fate);
         ControlFlow::Continue(())
     })
     .context("starting the pipeline thread")?;
@@ -317,6 +343,7 @@ pub async fn run(args: &RunArgs) -> Result<()> {
         _ = async { ready_wait.await; shutdown_signal().await } => {}
     }
     tracing::info!("shutting down");
+    metrics.detach();
     drop(sources);
     let _ = tokio::task::spawn_blocking(move || pipeline.join()).await;
     let left = sinks.close(config.drain_timeout).await;

@@ -45,12 +45,22 @@ pub struct ChainOutcome {
 /// An ordered list of plugin instances.
 pub struct Chain {
     plugins: Vec<PluginInstance>,
+    metrics: Option<(crate::metrics::Metrics, String)>,
 }
 
 impl Chain {
     /// A chain of these instances, run in order.
     pub fn new(plugins: Vec<PluginInstance>) -> Self {
-        Chain { plugins }
+        Chain {
+            plugins,
+            metrics: None,
+        }
+    }
+
+    /// Counts and times every plugin call in `metrics`, labelled with `watch`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics, watch: &str) -> Self {
+        self.metrics = Some((metrics, watch.to_string()));
+        self
     }
 
     /// The instances, in order.
@@ -71,7 +81,16 @@ impl Chain {
                 break;
             }
             let batch: Vec<EventData> = active.iter().filter_map(|i| slots[*i].take()).collect();
+            let started = std::time::Instant::now();
             let out = plugin.handle(batch);
+            if let Some((m, watch)) = &self.metrics {
+                m.plugin_call(
+                    plugin.name(),
+                    watch,
+                    started.elapsed(),
+                    out.verdicts.is_err(),
+                );
+            }
             for (i, data) in active.iter().zip(out.events) {
                 slots[*i] = Some(data);
             }
