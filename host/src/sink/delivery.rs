@@ -54,8 +54,26 @@ impl Service {
                 Some(w) => (slack::MAX_GROUP, usize::MAX, w),
                 None => (1, usize::MAX, Duration::ZERO),
             },
-            Service::Batch(b) => (b.max_objects, b.max_bytes, Duration::ZERO),
+            // `maxBytes` bounds the whole body: the items, the commas
+            // between them and the envelope around them.
+            Service::Batch(b) => (
+                b.max_objects,
+                b.max_bytes.saturating_sub(b.overhead()),
+                Duration::ZERO,
+            ),
         }
+    }
+
+    /// Batch sinks send items encoded when they were queued; a dead letter
+    /// arrives without that encoding (its source does not know the target's
+    /// format), so it is encoded here.
+    fn prepare(&self, mut item: Item) -> Item {
+        if let Service::Batch(b) = self
+            && item.encoded.is_none()
+        {
+            item.encoded = Some(Arc::from(b.encode_item(&item.n)));
+        }
+        item
     }
 
     /// Batch sinks wait up to their interval for a batch to fill.
@@ -181,7 +199,7 @@ pub async fn lane(shared: Arc<Shared>, mut rx: mpsc::Receiver<Item>) {
             None => match rx.recv().await {
                 Some(i) => {
                     stats.depth.fetch_sub(1, Ordering::Relaxed);
-                    i
+                    shared.service.prepare(i)
                 }
                 None => break,
             },
@@ -197,7 +215,9 @@ pub async fn lane(shared: Arc<Shared>, mut rx: mpsc::Receiver<Item>) {
                 };
                 let Some(item) = next else { break };
                 stats.depth.fetch_sub(1, Ordering::Relaxed);
-                let size = item.encoded.as_ref().map_or(0, |e| e.len());
+                let item = shared.service.prepare(item);
+                // The item and the comma before it.
+                let size = item.encoded.as_ref().map_or(0, |e| e.len()) + 1;
                 if bytes + size > max_bytes {
                     carry = Some(item);
                     break;
@@ -213,17 +233,27 @@ pub async fn lane(shared: Arc<Shared>, mut rx: mpsc::Receiver<Item>) {
     }
 }
 
+/// The waits between attempts: exponential from `initialBackoff`, with
+/// jitter, never longer than `maxBackoff`.
+fn backoff(retry: &RetryConfig) -> impl Iterator<Item = Duration> + use<> {
+    let (initial, max) = (retry.initial_backoff, retry.max_backoff);
+    // backon's jitter adds up to the delay itself, so the delay grows to half
+    // of `maxBackoff` and the jittered wait stays within it.
+    ExponentialBuilder::default()
+        .with_min_delay(initial)
+        .with_max_delay((max / 2).max(initial))
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .build()
+        .map(move |d| d.clamp(initial, max))
+}
+
 /// Delivers one batch: retries until delivered, refused, gone or too old.
 async fn deliver(shared: &Shared, batch: &[Item]) {
     let stats = &shared.stats;
     let first_try = Instant::now();
-    let mut backoff = ExponentialBuilder::default()
-        .with_min_delay(shared.retry.initial_backoff)
-        .with_max_delay(shared.retry.max_backoff)
-        .with_factor(2.0)
-        .with_jitter()
-        .without_max_times()
-        .build();
+    let mut backoff = backoff(&shared.retry);
     loop {
         if stats.disabled.load(Ordering::Relaxed) {
             return dead_letter(
@@ -339,6 +369,25 @@ async fn dead_letter(shared: &Shared, batch: &[Item], reason: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_stays_within_max() {
+        let retry = RetryConfig {
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(2),
+            max_age: Duration::from_secs(300),
+        };
+        let waits: Vec<Duration> = backoff(&retry).take(1000).collect();
+        assert!(
+            waits
+                .iter()
+                .all(|w| *w >= retry.initial_backoff && *w <= retry.max_backoff)
+        );
+        assert!(waits[0] < Duration::from_millis(400), "{:?}", waits[0]);
+        let late: std::collections::BTreeSet<Duration> = waits[10..].iter().copied().collect();
+        assert!(late.len() > 100, "jitter goes on at the cap");
+        assert!(late.iter().all(|w| *w >= Duration::from_secs(1)));
+    }
 
     #[test]
     fn an_object_always_maps_to_the_same_lane() {
