@@ -3,6 +3,9 @@
 //! they run the real binary).
 //!
 //! - [`wasm`]: the path of a plugin built by `scripts/build-plugins`.
+//! - [`receiver`]: loopback HTTP receivers with scripted answers, for sinks.
+
+pub mod receiver;
 
 use std::path::PathBuf;
 
@@ -51,11 +54,22 @@ impl Drop for HeraldProcess {
 impl HeraldProcess {
     /// Starts `bin run --config config` with its log at warn level.
     pub fn run(bin: &str, config: &std::path::Path) -> HeraldProcess {
+        Self::run_with_env(bin, config, &[])
+    }
+
+    /// [`HeraldProcess::run`] with extra environment variables (secrets the
+    /// config names, or `HERALD_LOG` to change the level).
+    pub fn run_with_env(
+        bin: &str,
+        config: &std::path::Path,
+        env: &[(&str, &str)],
+    ) -> HeraldProcess {
         use std::io::BufRead;
         let mut child = std::process::Command::new(bin)
             .args(["run", "--config"])
             .arg(config)
             .env("HERALD_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .spawn()

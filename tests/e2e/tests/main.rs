@@ -7,3 +7,4 @@ mod deploy;
 mod plugins;
 mod run;
 mod shipped;
+mod sinks;
