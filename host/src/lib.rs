@@ -21,6 +21,7 @@ pub mod demo;
 pub mod metrics;
 pub mod pipeline;
 pub mod plugin;
+pub mod reload;
 pub mod run;
 pub mod sink;
 pub mod source;

@@ -42,14 +42,31 @@ pub struct Outcome {
 /// in order, and stops the thread by returning `Break`. The thread ends when
 /// every sender of `rx` is gone.
 pub fn spawn(
+    rx: mpsc::Receiver<ChangeEvent>,
+    chains: BTreeMap<String, Chain>,
+    deliver: impl FnMut(Outcome) -> ControlFlow<()> + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    let (_keep, updates) = std::sync::mpsc::channel();
+    spawn_reloadable(rx, chains, updates, deliver)
+}
+
+/// Like [`spawn`], and takes new chains from `updates` between two events:
+/// an event runs wholly on the chains it started with, and the next one on
+/// the newest chains sent. The old chains are dropped on the pipeline's
+/// thread once replaced.
+pub fn spawn_reloadable(
     mut rx: mpsc::Receiver<ChangeEvent>,
     mut chains: BTreeMap<String, Chain>,
+    updates: std::sync::mpsc::Receiver<BTreeMap<String, Chain>>,
     mut deliver: impl FnMut(Outcome) -> ControlFlow<()> + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("herald-pipeline".into())
         .spawn(move || {
             while let Some(mut ev) = rx.blocking_recv() {
+                while let Ok(newer) = updates.try_recv() {
+                    chains = newer;
+                }
                 // The identity is taken before the object moves into the
                 // chain: the object itself is moved, never copied.
                 let namespace = ev.namespace().map(str::to_string);

@@ -268,6 +268,140 @@ async fn shutdown_signal() {
     }
 }
 
+fn instrumented(chains: BTreeMap<String, Chain>, metrics: &Metrics) -> BTreeMap<String, Chain> {
+    chains
+        .into_iter()
+        .map(|(w, c)| {
+            let c = c.with_metrics(metrics.clone(), &w);
+            (w, c)
+        })
+        .collect()
+}
+
+/// What a reload changes.
+struct Live {
+    path: PathBuf,
+    text: String,
+    config: Config,
+    runtime: Runtime,
+    metrics: Metrics,
+    sources: Sources,
+    sinks: Sinks,
+    chains: std::sync::mpsc::Sender<BTreeMap<String, Chain>>,
+}
+
+impl Live {
+    fn into_config(self) -> Config {
+        self.config
+    }
+
+    async fn reload(&mut self, change: crate::reload::Change) {
+        use crate::reload::Change;
+        match change {
+            Change::Plugins => match self.config.chains(&self.runtime) {
+                Ok(chains) => {
+                    let _ = self.chains.send(instrumented(chains, &self.metrics));
+                    self.metrics.reload("plugins", true);
+                    tracing::info!(dir = %self.config.plugins.dir.display(), "plugins reloaded");
+                }
+                Err(e) => {
+                    self.metrics.reload("plugins", false);
+                    tracing::error!(
+                        dir = %self.config.plugins.dir.display(),
+                        "plugin reload rejected; the loaded versions keep running: {e:#}"
+                    );
+                }
+            },
+            Change::Config => {
+                let Ok(text) = std::fs::read_to_string(&self.path) else {
+                    // Mid-swap (a ConfigMap's symlinks) or removed: the next
+                    // event tells.
+                    return;
+                };
+                if text == self.text {
+                    return;
+                }
+                match parse_config(&text, &self.path) {
+                    Ok(new) => match self.apply(new).await {
+                        Ok(()) => {
+                            self.text = text;
+                            self.metrics.reload("config", true);
+                            tracing::info!(file = %self.path.display(), "config reloaded");
+                        }
+                        Err(e) => {
+                            self.metrics.reload("config", false);
+                            tracing::error!(
+                                "config reload rejected; the previous config keeps running: {e:#}"
+                            );
+                        }
+                    },
+                    Err(e) => {
+                        self.metrics.reload("config", false);
+                        tracing::error!(
+                            "config reload rejected; the previous config keeps running: {e:#}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies a valid new config: plugins and sinks first (either can fail,
+    /// and then nothing changed), then the watches.
+    async fn apply(&mut self, new: Config) -> Result<()> {
+        let old = &self.config;
+        let fixed = [
+            ("cluster", old.cluster != new.cluster),
+            ("kubeconfig", old.kubeconfig != new.kubeconfig),
+            (
+                "api",
+                old.api.as_ref().map(|a| a.listen) != new.api.as_ref().map(|a| a.listen),
+            ),
+            ("plugins.dir", old.plugins.dir != new.plugins.dir),
+            (
+                "plugins.cacheDir",
+                old.plugins.cache_dir != new.plugins.cache_dir,
+            ),
+            ("source", old.source != new.source),
+        ];
+        for (field, changed) in fixed {
+            if changed {
+                tracing::warn!(
+                    field,
+                    "this field changed in the config; it takes effect at the next restart"
+                );
+            }
+        }
+        let chains = new.chains(&self.runtime).context("plugins")?;
+        self.sinks.reconfigure(&new.sinks).context("sinks")?;
+        let _ = self.chains.send(instrumented(chains, &self.metrics));
+        for w in &old.watch {
+            let id = w.id();
+            let kept = new.watch.iter().any(|n| n.id() == id && n == w);
+            if !kept {
+                match self.sources.remove(&id) {
+                    Ok(_) => tracing::info!(watch = id, "watch removed"),
+                    Err(e) => tracing::warn!(watch = id, "removing watch: {e}"),
+                }
+            }
+        }
+        for w in &new.watch {
+            self.sinks.set_watch_sinks(&w.id(), w.sinks.clone());
+            if old.watch.iter().any(|o| o == w) {
+                continue;
+            }
+            match self.sources.add(w.clone()).await {
+                Ok(status) => {
+                    tracing::info!(watch = %status.id, state = ?status.state, "watch added")
+                }
+                Err(e) => tracing::error!(watch = w.id(), "adding watch: {e}"),
+            }
+        }
+        self.config = new;
+        Ok(())
+    }
+}
+
 /// Runs until SIGTERM or Ctrl-C.
 pub async fn run(args: &RunArgs) -> Result<()> {
     let config = load_config(&args.config)?;
@@ -276,14 +410,7 @@ pub async fn run(args: &RunArgs) -> Result<()> {
         ..RuntimeConfig::default()
     })?;
     let metrics = Metrics::new();
-    let chains = config
-        .chains(&runtime)?
-        .into_iter()
-        .map(|(w, c)| {
-            let c = c.with_metrics(metrics.clone(), &w);
-            (w, c)
-        })
-        .collect();
+    let chains = instrumented(config.chains(&runtime)?, &metrics);
     let kubeconfig = args.kubeconfig.clone().or(config.kubeconfig.clone());
     let client = source::client(kubeconfig.as_deref()).await?;
     let (tx, rx) = mpsc::channel::<ChangeEvent>(4096);
@@ -314,7 +441,8 @@ pub async fn run(args: &RunArgs) -> Result<()> {
     }
     let dispatcher = sinks.clone();
     let m = metrics.clone();
-    let pipeline = pipeline::spawn(rx, chains, move |o| {
+    let (chain_tx, chain_rx) = std::sync::mpsc::channel();
+    let pipeline = pipeline::spawn_reloadable(rx, chains, chain_rx, move |o| {
         m.event(&o.watch, o.change.as_str());
         let watch = o.watch.clone();
         let fate = match &o.fate {
@@ -332,16 +460,51 @@ pub async fn run(args: &RunArgs) -> Result<()> {
         ControlFlow::Continue(())
     })
     .context("starting the pipeline thread")?;
-    let ready_wait = async {
-        while !sources.ready() {
+    let ready_sources = sources.clone();
+    let mut ready_wait = Box::pin(async move {
+        while !ready_sources.ready() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         tracing::info!("initial lists synced; ready");
+    });
+    let mut reloads = match crate::reload::watch(
+        &args.config,
+        Some(&config.plugins.dir),
+        Duration::from_millis(150),
+    ) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::warn!("cannot watch the config and plugin files; hot reload is off: {e}");
+            None
+        }
     };
-    tokio::select! {
-        _ = shutdown_signal() => {}
-        _ = async { ready_wait.await; shutdown_signal().await } => {}
+    let mut live = Live {
+        path: args.config.clone(),
+        text: std::fs::read_to_string(&args.config).unwrap_or_default(),
+        config,
+        runtime,
+        metrics: metrics.clone(),
+        sources: sources.clone(),
+        sinks: sinks.clone(),
+        chains: chain_tx,
+    };
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    let mut ready_done = false;
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = &mut ready_wait, if !ready_done => ready_done = true,
+            Some(change) = async {
+                match reloads.as_mut() {
+                    Some(r) => r.rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => live.reload(change).await,
+        }
     }
+    drop(ready_wait);
+    let config = live.into_config();
     tracing::info!("shutting down");
     metrics.detach();
     drop(sources);

@@ -184,6 +184,25 @@ fn compile_cached(
     bytes: &[u8],
     hash: &str,
 ) -> Result<Component, LoadError> {
+    let mut compiled = rt.inner.compiled.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(c) = compiled.get(hash) {
+        return Ok(c.clone());
+    }
+    let c = compile_on_disk(rt, path, bytes, hash)?;
+    // Reloads add versions; a bound keeps old ones from piling up.
+    if compiled.len() >= 64 {
+        compiled.clear();
+    }
+    compiled.insert(hash.to_string(), c.clone());
+    Ok(c)
+}
+
+fn compile_on_disk(
+    rt: &Runtime,
+    path: &Path,
+    bytes: &[u8],
+    hash: &str,
+) -> Result<Component, LoadError> {
     let engine = rt.engine();
     let compile_err = |e: wasmtime::Error| LoadError::Compile {
         path: path.to_path_buf(),

@@ -55,6 +55,10 @@ impl Drop for Ticker {
 }
 
 pub(crate) struct Inner {
+    /// Compiled components by hash of their bytes: a reload that finds a
+    /// file unchanged does not compile it again.
+    pub(crate) compiled:
+        std::sync::Mutex<std::collections::HashMap<String, wasmtime::component::Component>>,
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<HostState>,
     pub(crate) config: RuntimeConfig,
@@ -107,6 +111,7 @@ impl Runtime {
         };
         Ok(Runtime {
             inner: Arc::new(Inner {
+                compiled: Default::default(),
                 engine,
                 linker,
                 config,

@@ -51,14 +51,20 @@ struct Handle {
     batch: Option<Arc<batch::Batch>>,
 }
 
-struct Inner {
-    cluster: Arc<str>,
-    handles: RwLock<Option<BTreeMap<String, Handle>>>,
+/// The sinks of one config.
+struct State {
+    handles: BTreeMap<String, Handle>,
+    configs: Vec<SinkConfig>,
     order: Vec<String>,
     defaults: Vec<String>,
     implicit: bool,
+}
+
+struct Inner {
+    cluster: Arc<str>,
+    state: RwLock<Option<State>>,
     watch_sinks: RwLock<BTreeMap<String, Vec<String>>>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    tasks: Mutex<BTreeMap<String, Vec<JoinHandle<()>>>>,
 }
 
 /// The running sinks. Cheap to clone.
@@ -70,7 +76,7 @@ pub struct Sinks {
 impl std::fmt::Debug for Sinks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sinks")
-            .field("sinks", &self.inner.order)
+            .field("sinks", &self.names())
             .finish()
     }
 }
@@ -79,46 +85,96 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// With no sinks configured, one `log` sink receives every notification.
+fn effective(configs: &[SinkConfig]) -> (Vec<SinkConfig>, bool) {
+    if configs.is_empty() {
+        (vec![SinkConfig::log("log")], true)
+    } else {
+        (configs.to_vec(), false)
+    }
+}
+
 impl Sinks {
     /// Builds and starts the sinks on the current tokio runtime. With no
     /// sinks configured, one `log` sink receives every notification. Errors
     /// name the sink and the field (a secret that cannot be read, a CA file
     /// that is not PEM, …).
     pub fn start(cluster: &str, configs: &[SinkConfig]) -> Result<Self> {
-        let implicit = configs.is_empty();
-        let configs: Vec<SinkConfig> = if implicit {
-            vec![SinkConfig::log("log")]
-        } else {
-            configs.to_vec()
+        let sinks = Sinks {
+            inner: Arc::new(Inner {
+                cluster: cluster.into(),
+                state: RwLock::new(None),
+                watch_sinks: RwLock::new(BTreeMap::new()),
+                tasks: Mutex::new(BTreeMap::new()),
+            }),
         };
+        sinks.reconfigure(configs)?;
+        Ok(sinks)
+    }
+
+    /// Applies a new `sinks:` list. Sinks whose config is unchanged keep
+    /// running untouched, queue and all. A changed sink is built anew; its
+    /// new lanes start delivering only once the old ones have drained what
+    /// they hold, so per-object order holds across the change. A removed
+    /// sink drains in the background. On error nothing changes.
+    pub fn reconfigure(&self, configs: &[SinkConfig]) -> Result<()> {
+        let (configs, implicit) = effective(configs);
         config::validate_all(&configs, true).map_err(|e| anyhow!(e))?;
+        let mut guard = self.inner.state.write().unwrap_or_else(|p| p.into_inner());
+        let old = guard.as_ref();
+        // A sink is kept when its config and its dead letter's config are
+        // unchanged (its lanes hold the dead letter's queue).
+        let unchanged = |c: &SinkConfig| -> bool {
+            let Some(old) = old else { return false };
+            let same = |name: &str| {
+                let a = old.configs.iter().find(|o| o.name == name);
+                let b = configs.iter().find(|o| o.name == name);
+                a.is_some() && a == b
+            };
+            same(&c.name) && c.dead_letter.as_deref().is_none_or(same)
+        };
         // Queues first, so dead-letter targets exist when their sources are built.
         let mut queues = BTreeMap::new();
-        for c in &configs {
+        for c in configs.iter().filter(|c| !unchanged(c)) {
             let lanes = match c.kind {
                 SinkType::Webhook => c.concurrency.unwrap_or(4),
                 _ => 1,
             };
             let per_lane = c.queue.capacity.div_ceil(lanes).max(1);
             let (txs, rxs): (Vec<_>, Vec<_>) = (0..lanes).map(|_| mpsc::channel(per_lane)).unzip();
-            queues.insert(c.name.clone(), (txs, rxs, Arc::new(Stats::default())));
+            queues.insert(c.name.clone(), (txs, Some(rxs), Arc::new(Stats::default())));
         }
+        let lanes_of = |name: &str| -> (Vec<mpsc::Sender<Item>>, Arc<Stats>) {
+            match queues.get(name) {
+                Some((t, _, s)) => (t.clone(), s.clone()),
+                None => {
+                    let h = &old.expect("kept sinks exist in the old state").handles[name];
+                    (h.lanes.clone(), h.stats.clone())
+                }
+            }
+        };
         let mut handles = BTreeMap::new();
-        let mut tasks = Vec::new();
         let mut starts = Vec::new();
         for c in &configs {
+            if unchanged(c) {
+                let h = old.expect("kept").handles[&c.name].clone();
+                handles.insert(c.name.clone(), h);
+                continue;
+            }
             let err = |e: String| anyhow!("sinks: {} ({}).{e}", c.name, type_name(c.kind));
             let service = match c.kind {
                 SinkType::Webhook => Service::Webhook(webhook::Webhook::new(c).map_err(err)?),
                 SinkType::Slack => Service::Slack(slack::Slack::new(c).map_err(err)?),
-                SinkType::Batch => Service::Batch(batch::Batch::new(c, cluster).map_err(err)?),
+                SinkType::Batch => {
+                    Service::Batch(batch::Batch::new(c, &self.inner.cluster).map_err(err)?)
+                }
                 SinkType::Log => Service::Log(log::LogOut::new(c)),
             };
-            let (txs, _, stats) = &queues[&c.name];
+            let (txs, stats) = lanes_of(&c.name);
             let dead_letter = DeadLetter {
                 to: c.dead_letter.as_ref().map(|dl| {
-                    let (t, _, s) = &queues[dl];
-                    (dl.clone(), t.clone(), s.clone())
+                    let (t, s) = lanes_of(dl);
+                    (dl.clone(), t, s)
                 }),
             };
             let batch = match &service {
@@ -130,28 +186,62 @@ impl Sinks {
                 Handle {
                     kind: c.kind,
                     namespaces: c.namespaces.clone(),
-                    lanes: txs.clone(),
+                    lanes: txs,
                     stats: stats.clone(),
                     capacity: c.queue.capacity,
                     batch,
                 },
             );
-            starts.push((
-                c.name.clone(),
-                Arc::new(Shared {
-                    name: c.name.clone(),
-                    service,
-                    retry: c.retry.clone(),
-                    interval: c.interval.unwrap_or(Duration::from_secs(1)),
-                    stats: stats.clone(),
-                    dead_letter,
-                }),
-            ));
+            starts.push(Arc::new(Shared {
+                name: c.name.clone(),
+                service,
+                retry: c.retry.clone(),
+                interval: c.interval.unwrap_or(Duration::from_secs(1)),
+                stats,
+                dead_letter,
+            }));
         }
-        for (name, shared) in starts {
-            let (_, rxs, _) = queues.get_mut(&name).expect("queue");
-            for rx in std::mem::take(rxs) {
-                tasks.push(tokio::spawn(delivery::lane(shared.clone(), rx)));
+        // Everything is built: nothing can fail from here on.
+        let mut tasks = lock(&self.inner.tasks);
+        for shared in starts {
+            let rxs = queues
+                .get_mut(&shared.name)
+                .and_then(|q| q.1.take())
+                .expect("a new sink has new queues");
+            // The old lanes of a changed sink finish first: every new lane
+            // waits for all of them, whatever lane an object mapped to before.
+            let before: Vec<JoinHandle<()>> = tasks.remove(&shared.name).unwrap_or_default();
+            let (open_tx, open_rx) = tokio::sync::watch::channel(before.is_empty());
+            let mut mine = Vec::new();
+            if !before.is_empty() {
+                mine.push(tokio::spawn(async move {
+                    for t in before {
+                        let _ = t.await;
+                    }
+                    let _ = open_tx.send(true);
+                }));
+            }
+            for rx in rxs {
+                let shared = shared.clone();
+                let mut open = open_rx.clone();
+                mine.push(tokio::spawn(async move {
+                    let _ = open.wait_for(|o| *o).await;
+                    delivery::lane(shared, rx).await
+                }));
+            }
+            tasks.insert(shared.name.clone(), mine);
+        }
+        // Removed sinks drain in the background; close() still waits for them.
+        if let Some(old) = old {
+            for name in old.handles.keys() {
+                if !configs.iter().any(|c| &c.name == name)
+                    && let Some(t) = tasks.remove(name)
+                {
+                    tasks
+                        .entry(format!("{name} (removed)"))
+                        .or_default()
+                        .extend(t);
+                }
             }
         }
         let dead_letters: Vec<&String> = configs
@@ -163,17 +253,15 @@ impl Sinks {
             .filter(|c| !dead_letters.contains(&&c.name))
             .map(|c| c.name.clone())
             .collect();
-        Ok(Sinks {
-            inner: Arc::new(Inner {
-                cluster: cluster.into(),
-                handles: RwLock::new(Some(handles)),
-                order: configs.iter().map(|c| c.name.clone()).collect(),
-                defaults,
-                implicit,
-                watch_sinks: RwLock::new(BTreeMap::new()),
-                tasks: Mutex::new(tasks),
-            }),
-        })
+        let order = configs.iter().map(|c| c.name.clone()).collect();
+        *guard = Some(State {
+            handles,
+            configs,
+            order,
+            defaults,
+            implicit,
+        });
+        Ok(())
     }
 
     /// Sets the default sinks of a watch (its `sinks:`); empty: every sink
@@ -187,8 +275,9 @@ impl Sinks {
     }
 
     /// The sinks' names, in config order.
-    pub fn names(&self) -> &[String] {
-        &self.inner.order
+    pub fn names(&self) -> Vec<String> {
+        let guard = self.inner.state.read().unwrap_or_else(|p| p.into_inner());
+        guard.as_ref().map(|s| s.order.clone()).unwrap_or_default()
     }
 
     /// Routes one outcome of the pipeline to its sinks. Blocks while a
@@ -216,8 +305,16 @@ impl Sinks {
             .and_then(|v| v.as_str())
             .unwrap_or_default()
             .to_string();
-        let targets: Vec<String> = if self.inner.implicit {
-            self.inner.order.clone()
+        let guard = self.inner.state.read().unwrap_or_else(|p| p.into_inner());
+        let Some(state) = guard.as_ref() else {
+            tracing::error!(
+                name = o.name,
+                "notification after the sinks closed; not delivered"
+            );
+            return 0;
+        };
+        let targets: Vec<String> = if state.implicit {
+            state.order.clone()
         } else if !routes.is_empty() {
             routes.clone()
         } else {
@@ -228,7 +325,7 @@ impl Sinks {
                 .unwrap_or_else(|p| p.into_inner());
             match ws.get(&o.watch) {
                 Some(s) if !s.is_empty() => s.clone(),
-                _ => self.inner.defaults.clone(),
+                _ => state.defaults.clone(),
             }
         };
         let n = Arc::new(Notification {
@@ -246,14 +343,7 @@ impl Sinks {
             old: o.old,
             dead_letter,
         });
-        let guard = self.inner.handles.read().unwrap_or_else(|p| p.into_inner());
-        let Some(handles) = guard.as_ref() else {
-            tracing::error!(
-                id = n.uid,
-                "notification after the sinks closed; not delivered"
-            );
-            return 0;
-        };
+        let handles = &state.handles;
         let mut sent = 0;
         for name in &targets {
             let Some(h) = handles.get(name) else {
@@ -307,11 +397,12 @@ impl Sinks {
 
     /// Every sink's figures, in config order.
     pub fn status(&self) -> Vec<SinkStatus> {
-        let guard = self.inner.handles.read().unwrap_or_else(|p| p.into_inner());
-        let Some(handles) = guard.as_ref() else {
+        let guard = self.inner.state.read().unwrap_or_else(|p| p.into_inner());
+        let Some(state) = guard.as_ref() else {
             return vec![];
         };
-        self.inner
+        let handles = &state.handles;
+        state
             .order
             .iter()
             .filter_map(|name| {
@@ -339,17 +430,16 @@ impl Sinks {
     /// dead-lettered).
     pub async fn close(&self, deadline: Duration) -> u64 {
         let stats: Vec<(String, Arc<Stats>)> = {
-            let mut guard = self
-                .inner
-                .handles
-                .write()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut guard = self.inner.state.write().unwrap_or_else(|p| p.into_inner());
             guard
                 .take()
-                .map(|h| h.into_iter().map(|(n, h)| (n, h.stats)).collect())
+                .map(|s| s.handles.into_iter().map(|(n, h)| (n, h.stats)).collect())
                 .unwrap_or_default()
         };
-        let mut tasks = std::mem::take(&mut *lock(&self.inner.tasks));
+        let mut tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *lock(&self.inner.tasks))
+            .into_values()
+            .flatten()
+            .collect();
         let start = Instant::now();
         let all = futures::future::join_all(tasks.iter_mut());
         let finished = tokio::time::timeout(deadline, all).await.is_ok();

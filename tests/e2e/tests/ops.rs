@@ -151,3 +151,219 @@ plugins:
     );
     assert!(age > 0.0 && age < 30.0, "{after}");
 }
+
+/// Writes `text` to `path` as a mounted ConfigMap changes: a new file
+/// renamed over the old one.
+fn replace(path: &std::path::Path, text: &[u8]) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).expect("write");
+    std::fs::rename(&tmp, path).expect("rename");
+}
+
+async fn metric(c: &Cluster, series: &str) -> f64 {
+    sample(&get_text(&c.api("/metrics")).1, series)
+}
+
+async fn wait_metric(c: &Cluster, series: &str, at_least: f64) -> bool {
+    for _ in 0..100 {
+        if metric(c, series).await >= at_least {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_reload_applies_a_good_config_and_rejects_a_bad_one() {
+    let c = Cluster::start(Duration::from_millis(200)).await;
+    let config = c.config("cluster: r\nwatch:\n  - { version: v1, kind: ConfigMap }\n");
+    let herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &config);
+    assert!(wait_http_ok(&c.api("/readyz")).await, "never ready");
+    let text = std::fs::read_to_string(&config).expect("read");
+
+    // Good: a second watched type, applied without a restart.
+    replace(
+        &config,
+        format!("{text}  - {{ version: v1, kind: Secret }}\n").as_bytes(),
+    );
+    assert!(
+        wait_metric(
+            &c,
+            "herald_reloads_total{what=\"config\",result=\"ok\"}",
+            1.0
+        )
+        .await,
+        "the good config was not applied"
+    );
+    assert!(
+        wait_http_ok(&c.api("/api/v1/resources/core/v1/secrets")).await,
+        "the new watch serves queries"
+    );
+    let mut secret = herald_sim::fixtures::config_map("default", "s1", &[("k", "dg==")]);
+    secret["kind"] = serde_json::json!("Secret");
+    c.sim
+        .create("secrets", secret)
+        .await
+        .expect("create secret");
+    let n = herald.next();
+    assert_eq!(
+        (n["kind"].as_str(), n["name"].as_str()),
+        (Some("Secret"), Some("s1")),
+        "{n}"
+    );
+
+    // Bad: an unknown field. Rejected, counted, and the old config runs on.
+    replace(
+        &config,
+        format!("{text}  - {{ version: v1, kind: Secret, colour: red }}\n").as_bytes(),
+    );
+    assert!(
+        wait_metric(
+            &c,
+            "herald_reloads_total{what=\"config\",result=\"error\"}",
+            1.0
+        )
+        .await,
+        "the bad config was not rejected"
+    );
+    c.sim
+        .create(
+            "configmaps",
+            herald_sim::fixtures::config_map("default", "after-bad", &[("k", "v")]),
+        )
+        .await
+        .expect("create");
+    let n = herald.next();
+    assert_eq!(n["name"], "after-bad", "{n}");
+    c.sim
+        .delete("secrets", "default", "s1")
+        .await
+        .expect("delete secret");
+    let n = herald.next();
+    assert_eq!(
+        (n["kind"].as_str(), n["change"].as_str()),
+        (Some("Secret"), Some("deleted")),
+        "the Secret watch still runs: {n}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_reload_swaps_within_a_second_rejects_bad_and_removed_files_and_loses_nothing() {
+    let c = Cluster::start(Duration::from_millis(200)).await;
+    let dir = c.dir.path().join("plugins");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let gate = dir.join("gate.wasm");
+    std::fs::copy(herald_e2e::wasm("diff"), &gate).expect("copy diff");
+    let config = c.config(&format!(
+        "cluster: p\nwatch:\n  - {{ version: v1, kind: ConfigMap, plugins: [gate] }}\nplugins:\n  dir: {}\n  config:\n    gate: {{}}\n",
+        dir.display()
+    ));
+    let herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &config);
+    assert!(wait_http_ok(&c.api("/readyz")).await, "never ready");
+
+    // A steady stream of creates, each object asking (by annotation) to be
+    // routed to `x`: the diff plugin ignores that, the route plugin obeys.
+    let sim = c.sim.clone();
+    let created = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = created.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let halt = stop.clone();
+    let writer = tokio::spawn(async move {
+        let mut i = 0;
+        while !halt.load(std::sync::atomic::Ordering::Relaxed) {
+            let name = format!("cm-{i:04}");
+            let mut cm = herald_sim::fixtures::config_map("default", &name, &[("k", "v")]);
+            cm["metadata"]["annotations"] = serde_json::json!({ "herald.io/route": "x" });
+            sim.create("configmaps", cm).await.expect("create");
+            log.lock().unwrap().push((name, std::time::Instant::now()));
+            i += 1;
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Good: a new version (the route plugin) is copied over the old one.
+    let swapped = std::time::Instant::now();
+    std::fs::copy(herald_e2e::wasm("route"), &gate).expect("copy route");
+    assert!(
+        wait_metric(
+            &c,
+            "herald_reloads_total{what=\"plugins\",result=\"ok\"}",
+            1.0
+        )
+        .await,
+        "the new plugin was not loaded"
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Bad: not a component. Rejected; the route version keeps serving.
+    std::fs::write(&gate, b"not wasm").expect("write garbage");
+    assert!(
+        wait_metric(
+            &c,
+            "herald_reloads_total{what=\"plugins\",result=\"error\"}",
+            1.0
+        )
+        .await,
+        "the bad plugin was not rejected"
+    );
+    let errors = metric(
+        &c,
+        "herald_reloads_total{what=\"plugins\",result=\"error\"}",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Removed: the config still names it, so the loaded version stays.
+    std::fs::remove_file(&gate).expect("remove");
+    assert!(
+        wait_metric(
+            &c,
+            "herald_reloads_total{what=\"plugins\",result=\"error\"}",
+            errors + 1.0
+        )
+        .await,
+        "the removal was not noticed"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.await.expect("writer");
+
+    let created = created.lock().unwrap().clone();
+    let mut seen = std::collections::BTreeMap::new();
+    while seen.len() < created.len() {
+        let n = herald
+            .next_within(Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("{} of {} notified", seen.len(), created.len()));
+        let name = n["name"].as_str().expect("name").to_string();
+        let routed = n["routes"] == serde_json::json!(["x"]);
+        assert!(
+            seen.insert(name.clone(), routed).is_none(),
+            "{name} notified twice"
+        );
+    }
+    assert!(
+        herald.next_within(Duration::from_millis(300)).is_none(),
+        "nothing extra"
+    );
+    let mut late_unrouted = Vec::new();
+    let mut first_routed = None;
+    for (name, at) in &created {
+        let routed = seen[name];
+        if routed && first_routed.is_none() {
+            first_routed = Some(at.duration_since(swapped));
+        }
+        if !routed && *at > swapped + Duration::from_secs(1) {
+            late_unrouted.push(name.clone());
+        }
+    }
+    assert!(
+        late_unrouted.is_empty(),
+        "created over 1 s after the swap yet run by the old version: {late_unrouted:?}"
+    );
+    assert!(first_routed.is_some(), "the new version never served");
+    let before: Vec<_> = created.iter().filter(|(_, at)| *at < swapped).collect();
+    assert!(
+        before.iter().all(|(n, _)| !seen[n]),
+        "events before the swap ran on the old version"
+    );
+    assert!(before.len() >= 5, "the stream ran before the swap");
+}
