@@ -400,10 +400,7 @@ fn child(kind: &str, expect: usize, kubeconfig: &Path) {
                 let (hwm, rss) = memory();
                 let (heap1, blocks1) = heap();
                 let objs = sources.cache().find("", "v1", "pods")[0].filter(|_| true);
-                let json_bytes = objs
-                    .iter()
-                    .map(|o| serde_json::to_vec(&**o).expect("json").len() as u64)
-                    .sum();
+                let json_bytes = objs.iter().map(|o| o.json().len() as u64).sum();
                 Mem {
                     objects: objs.len(),
                     json_bytes,

@@ -183,7 +183,7 @@ fn cache_state(sources: &Sources, watch: &str) -> BTreeMap<String, u64> {
     t.filter(|_| true)
         .iter()
         .map(|o| {
-            let v = serde_json::to_value(&**o).expect("json");
+            let v = o.to_value().expect("json");
             (key(&v), rv(&v))
         })
         .collect()
