@@ -565,7 +565,10 @@ async fn parent() {
     );
     println!("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (n, h, r) in &mem {
-        for (name, m) in [("herald (DynamicObject)", h), ("kube reflector (Pod)", r)] {
+        for (name, m) in [
+            ("herald (compact JSON + index)", h),
+            ("kube reflector (Pod)", r),
+        ] {
             println!(
                 "| {n} | {name} | {:.1} | {:.1} | {:.2}x | {:.1} | {:.2}x | {:.2}x | {:.1} | {:.2}x | {:.0} |",
                 mib(m.json_bytes),
