@@ -54,6 +54,8 @@ const START_RUNS: usize = 3;
 struct Counting;
 
 static LIVE_BYTES: AtomicU64 = AtomicU64::new(0);
+/// The most `LIVE_BYTES` has been.
+static PEAK_BYTES: AtomicU64 = AtomicU64::new(0);
 static LIVE_BLOCKS: AtomicU64 = AtomicU64::new(0);
 
 // SAFETY: every call is forwarded to `System` with the same arguments.
@@ -62,7 +64,8 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: forwarded as is.
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
-            LIVE_BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
+            let live = LIVE_BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
+            PEAK_BYTES.fetch_max(live + layout.size() as u64, Ordering::Relaxed);
             LIVE_BLOCKS.fetch_add(1, Ordering::Relaxed);
         }
         p
@@ -79,7 +82,8 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: forwarded as is.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
-            LIVE_BYTES.fetch_add(new_size as u64, Ordering::Relaxed);
+            let live = LIVE_BYTES.fetch_add(new_size as u64, Ordering::Relaxed);
+            PEAK_BYTES.fetch_max(live + new_size as u64, Ordering::Relaxed);
             LIVE_BYTES.fetch_sub(layout.size() as u64, Ordering::Relaxed);
         }
         p
@@ -116,6 +120,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// `VmHWM` and `VmRSS` of this process, in bytes.
 fn memory() -> (u64, u64) {
+    (status_field("VmHWM:"), status_field("VmRSS:"))
+}
+
+/// One `kB` field of `/proc/self/status`, in bytes.
+fn status_field(name: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
     let field = |name: &str| {
         status
@@ -131,7 +140,7 @@ fn memory() -> (u64, u64) {
             .map(|kb| kb * 1024)
             .unwrap_or_else(|| panic!("{name} in /proc/self/status"))
     };
-    (field("VmHWM:"), field("VmRSS:"))
+    field(name)
 }
 
 fn urlencode(s: &str) -> String {
@@ -374,10 +383,16 @@ struct Mem {
     peak: u64,
     /// VmRSS after sync, minus `base`.
     after: u64,
+    /// `RssFile` after sync minus before the watch: code and files paged in (the
+    /// binary's kube, hyper, serde code run for the first time), not data.
+    file: u64,
     /// Live heap bytes after sync, minus those before the watch.
     heap: u64,
     /// Live heap blocks after sync, minus those before the watch.
     blocks: u64,
+    /// The most live heap bytes at any time until sync, minus those before the watch:
+    /// the store plus the transient of the list pages.
+    peak_heap: u64,
 }
 
 fn child(kind: &str, expect: usize, kubeconfig: &Path) {
@@ -385,11 +400,17 @@ fn child(kind: &str, expect: usize, kubeconfig: &Path) {
     let mem = rt.block_on(async {
         let client = source::client(Some(kubeconfig)).await.expect("client");
         let (_, base) = memory();
+        let file0 = status_field("RssFile:");
         let (heap0, blocks0) = heap();
         match kind {
-            "herald" => {
+            // `herald` or `herald-N`: list pages of N objects.
+            k if k.starts_with("herald") => {
+                let mut settings = SourceSettings::default();
+                if let Some(n) = k.strip_prefix("herald-") {
+                    settings.page_size = n.parse().expect("page size");
+                }
                 let (tx, _rx) = mpsc::channel(1024);
-                let sources = Sources::new(client, SourceSettings::default(), tx);
+                let sources = Sources::new(client, settings, tx);
                 sources
                     .add(WatchSpec::new("", "v1", "Pod"))
                     .await
@@ -400,18 +421,17 @@ fn child(kind: &str, expect: usize, kubeconfig: &Path) {
                 let (hwm, rss) = memory();
                 let (heap1, blocks1) = heap();
                 let objs = sources.cache().find("", "v1", "pods")[0].filter(|_| true);
-                let json_bytes = objs
-                    .iter()
-                    .map(|o| serde_json::to_vec(&**o).expect("json").len() as u64)
-                    .sum();
+                let json_bytes = objs.iter().map(|o| o.json().len() as u64).sum();
                 Mem {
                     objects: objs.len(),
                     json_bytes,
                     base,
                     peak: hwm - base,
                     after: rss.saturating_sub(base),
+                    file: status_field("RssFile:").saturating_sub(file0),
                     heap: heap1.saturating_sub(heap0),
                     blocks: blocks1.saturating_sub(blocks0),
+                    peak_heap: PEAK_BYTES.load(Ordering::Relaxed).saturating_sub(heap0),
                 }
             }
             "kube" => {
@@ -436,8 +456,10 @@ fn child(kind: &str, expect: usize, kubeconfig: &Path) {
                     base,
                     peak: hwm - base,
                     after: rss.saturating_sub(base),
+                    file: status_field("RssFile:").saturating_sub(file0),
                     heap: heap1.saturating_sub(heap0),
                     blocks: blocks1.saturating_sub(blocks0),
+                    peak_heap: PEAK_BYTES.load(Ordering::Relaxed).saturating_sub(heap0),
                 }
             }
             other => panic!("unknown child {other}"),
@@ -504,13 +526,17 @@ async fn parent() {
             eprintln!("seeded to 50k pods in {:.1} s", seeded.as_secs_f64());
         }
         let k = kubeconfig.clone();
-        let (h, r) = tokio::task::spawn_blocking(move || {
-            (run_child("herald", n, &k), run_child("kube", n, &k))
+        let (h, small, r) = tokio::task::spawn_blocking(move || {
+            (
+                run_child("herald", n, &k),
+                run_child("herald-100", n, &k),
+                run_child("kube", n, &k),
+            )
         })
         .await
         .expect("children");
         eprintln!("memory at {n} done");
-        mem.push((n, h, r));
+        mem.push((n, h, small, r));
     }
 
     let (herald_start, floor, kube_start, list_bytes) = start_up(&sim, &kubeconfig).await;
@@ -564,21 +590,29 @@ async fn parent() {
     println!("## 3. Memory (child process per figure; RSS minus RSS before the watch)");
     println!();
     println!(
-        "| pods | store | JSON kept MiB | peak RSS MiB | peak / JSON | RSS after sync MiB | after / JSON | peak vs kube reflector | live heap MiB | heap / JSON | heap blocks per object |"
+        "| pods | store | JSON kept MiB | peak RSS MiB | peak / JSON | RSS after sync MiB | after / JSON | of which file-backed MiB | peak vs kube reflector | live heap MiB | heap / JSON | peak live heap MiB | heap blocks per object |"
     );
-    println!("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for (n, h, r) in &mem {
-        for (name, m) in [("herald (DynamicObject)", h), ("kube reflector (Pod)", r)] {
+    println!(
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for (n, h, small, r) in &mem {
+        for (name, m) in [
+            ("herald (compact JSON + index), pages of 500", h),
+            ("herald, pages of 100", small),
+            ("kube reflector (Pod)", r),
+        ] {
             println!(
-                "| {n} | {name} | {:.1} | {:.1} | {:.2}x | {:.1} | {:.2}x | {:.2}x | {:.1} | {:.2}x | {:.0} |",
+                "| {n} | {name} | {:.1} | {:.1} | {:.2}x | {:.1} | {:.2}x | {:.1} | {:.2}x | {:.1} | {:.2}x | {:.1} | {:.0} |",
                 mib(m.json_bytes),
                 mib(m.peak),
                 m.peak as f64 / m.json_bytes as f64,
                 mib(m.after),
                 m.after as f64 / m.json_bytes as f64,
+                mib(m.file),
                 m.peak as f64 / r.peak as f64,
                 mib(m.heap),
                 m.heap as f64 / m.json_bytes as f64,
+                mib(m.peak_heap),
                 m.blocks as f64 / *n as f64,
             );
         }

@@ -183,7 +183,7 @@ fn cache_state(sources: &Sources, watch: &str) -> BTreeMap<String, u64> {
     t.filter(|_| true)
         .iter()
         .map(|o| {
-            let v = serde_json::to_value(&**o).expect("json");
+            let v = o.to_value().expect("json");
             (key(&v), rv(&v))
         })
         .collect()
@@ -227,6 +227,15 @@ async fn serve(router: axum::Router) -> (SocketAddr, oneshot::Sender<()>) {
 }
 
 async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+    let (status, bytes) = http_raw(addr, method, path, body).await;
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// The status and the body bytes, as sent.
+async fn http_raw(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, Bytes) {
     let stream = TcpStream::connect(addr).await.expect("connect");
     let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -242,10 +251,7 @@ async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) ->
     let resp = send.send_request(req).await.expect("response");
     let status = resp.status().as_u16();
     let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    (status, bytes)
 }
 
 async fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
@@ -654,6 +660,95 @@ async fn crd_created_after_start_is_picked_up() {
     })
     .await;
     assert!(h.sources.cache().get("gadgets").is_none());
+}
+
+/// The cache keeps the JSON the server sent: the query API answers an object with the
+/// simulator's own bytes and a list with the simulator's items, fields herald knows
+/// nothing about included; change events carry the whole object and, from the store,
+/// its previous state.
+#[tokio::test]
+async fn the_cache_keeps_the_servers_json() {
+    let sim = start_sim().await;
+    sim.seed_pods("default", 40).await.expect("seed");
+    let odd = json!({"metadata": {"name": "odd", "namespace": "default", "labels": {"a": "1"}},
+                     "data": {"k": "é \"q\"\n\u{1}", "n": "1.50"},
+                     "futureField": {"x": [1, 2.5, -3, null, true, {}], "y": []}});
+    sim.create("configmaps", odd).await.expect("cm");
+    let mut h = harness(sim, settings()).await;
+    for kind in ["Pod", "ConfigMap"] {
+        h.sources
+            .add(WatchSpec::new("", "v1", kind))
+            .await
+            .expect("add");
+    }
+    ready(&h.sources).await;
+    let (addr, _stop) = serve(query_router(h.sources.cache())).await;
+
+    for (ours, theirs) in [
+        (
+            "/api/v1/resources/core/v1/pods/default/pod-00007",
+            "/api/v1/namespaces/default/pods/pod-00007",
+        ),
+        (
+            "/api/v1/resources/core/v1/configmaps/default/odd",
+            "/api/v1/namespaces/default/configmaps/odd",
+        ),
+    ] {
+        let (code, got) = http_raw(addr, "GET", ours, None).await;
+        assert_eq!(code, 200);
+        let (code, want) = http_raw(h.sim.addr(), "GET", theirs, None).await;
+        assert_eq!(code, 200);
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want),
+            "{ours}"
+        );
+    }
+    let (_, got) = get(
+        addr,
+        "/api/v1/resources/core/v1/pods?namespace=default&labelSelector=shard%3D3",
+    )
+    .await;
+    let (_, want) = get(
+        h.sim.addr(),
+        "/api/v1/namespaces/default/pods?labelSelector=shard%3D3",
+    )
+    .await;
+    // List items come without apiVersion and kind from the server; the cache gives
+    // every object both, whichever path it took.
+    let mut got = got["items"].as_array().cloned().unwrap_or_default();
+    for item in &mut got {
+        let typed = item.as_object_mut().expect("object");
+        assert_eq!(typed.remove("apiVersion"), Some(json!("v1")));
+        assert_eq!(typed.remove("kind"), Some(json!("Pod")));
+    }
+    assert_eq!(got.len(), 4);
+    assert!(
+        Value::Array(got) == want["items"],
+        "items differ from the simulator's LIST"
+    );
+
+    drain(&mut h.rx);
+    let before = h
+        .sim
+        .get("configmaps", "default", "odd")
+        .await
+        .expect("get");
+    let after = h
+        .sim
+        .patch_merge(
+            "configmaps",
+            "default",
+            "odd",
+            json!({"futureField": {"y": [1]}}),
+        )
+        .await
+        .expect("patch");
+    let evs = recv_until(&mut h.rx, |evs| evs.iter().any(|e| e.name() == "odd")).await;
+    let e = evs.iter().find(|e| e.name() == "odd").expect("modified");
+    assert_eq!(e.change, ChangeType::Modified);
+    assert_eq!(e.object, after);
+    assert_eq!(e.old.as_ref(), Some(&before));
 }
 
 /// The query API over 10k pods answers what the simulator's own LIST answers, pages

@@ -1,31 +1,28 @@
 //! JSON shapes of answers: lists in the API server's `XList` form, single objects.
+//!
+//! Objects are written as the cache keeps them, compact JSON bytes copied into the
+//! answer: nothing is parsed or serialised per object.
 
 use std::sync::Arc;
 
-use kube::api::DynamicObject;
-use serde::ser::SerializeSeq;
-use serde::{Serialize, Serializer};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 
-/// One cached object, serialised in place (no copy).
-pub(crate) struct Object(pub(crate) Arc<DynamicObject>);
+use crate::cache::CachedObject;
 
-impl Serialize for Object {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+/// A JSON answer, already encoded.
+pub(crate) struct RawJson(pub(crate) Vec<u8>);
+
+impl IntoResponse for RawJson {
+    fn into_response(self) -> Response {
+        ([(CONTENT_TYPE, "application/json")], self.0).into_response()
     }
 }
 
-/// Cached objects, serialised in place.
-pub(crate) struct Items(pub(crate) Vec<Arc<DynamicObject>>);
-
-impl Serialize for Items {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for o in &self.0 {
-            seq.serialize_element(&**o)?;
-        }
-        seq.end()
-    }
+/// One cached object, as stored.
+pub(crate) fn object(o: &CachedObject) -> RawJson {
+    RawJson(o.json().to_vec())
 }
 
 /// `metadata` of a list.
@@ -39,11 +36,49 @@ pub(crate) struct ListMeta {
 }
 
 /// `{"apiVersion", "kind": "PodList", "metadata", "items"}`.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 pub(crate) struct List {
     pub(crate) api_version: String,
     pub(crate) kind: String,
     pub(crate) metadata: ListMeta,
-    pub(crate) items: Items,
+    pub(crate) items: Vec<Arc<CachedObject>>,
+}
+
+/// Everything before the items.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Head<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    metadata: &'a ListMeta,
+}
+
+impl List {
+    /// The answer: the head serialised, then each object's bytes.
+    pub(crate) fn render(&self) -> RawJson {
+        let items: usize = self.items.iter().map(|o| o.json().len() + 1).sum();
+        let mut out = Vec::with_capacity(items + 256);
+        let head = Head {
+            api_version: &self.api_version,
+            kind: &self.kind,
+            metadata: &self.metadata,
+        };
+        // Plain strings and numbers: serialising cannot fail.
+        let _ = serde_json::to_writer(&mut out, &head);
+        out.pop(); // the head's closing `}`
+        out.extend_from_slice(b",\"items\":[");
+        for (i, o) in self.items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(o.json());
+        }
+        out.extend_from_slice(b"]}");
+        RawJson(out)
+    }
+}
+
+impl IntoResponse for List {
+    fn into_response(self) -> Response {
+        self.render().into_response()
+    }
 }

@@ -8,29 +8,27 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use kube::api::DynamicObject;
-
-use crate::cache::object_key;
+use crate::cache::{CachedObject, object_key};
 
 use super::error::ApiError;
 
 /// One page of a list.
 pub(crate) struct Page {
-    pub(crate) items: Vec<Arc<DynamicObject>>,
+    pub(crate) items: Vec<Arc<CachedObject>>,
     /// Token for the next page, when there is one.
     pub(crate) continue_token: Option<String>,
     /// Objects after this page (at the time of the request).
     pub(crate) remaining: Option<usize>,
 }
 
-fn by_key(a: &Arc<DynamicObject>, b: &Arc<DynamicObject>) -> Ordering {
+fn by_key(a: &Arc<CachedObject>, b: &Arc<CachedObject>) -> Ordering {
     object_key(a).cmp(&object_key(b))
 }
 
 /// Sorts `items`, drops duplicates when `dedup` (several watches of one type may
 /// overlap) and keeps the first `limit` (0 or `None`: all).
 pub(crate) fn paginate(
-    mut items: Vec<Arc<DynamicObject>>,
+    mut items: Vec<Arc<CachedObject>>,
     limit: Option<usize>,
     dedup: bool,
 ) -> Page {
@@ -97,17 +95,15 @@ pub(crate) fn decode(token: &str) -> Result<(String, String), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kube::api::ApiResource;
+    use crate::cache::IndexFields;
 
-    fn obj(ns: &str, name: &str) -> Arc<DynamicObject> {
-        let ar = ApiResource {
-            group: String::new(),
-            version: "v1".into(),
-            api_version: "v1".into(),
-            kind: "Pod".into(),
-            plural: "pods".into(),
-        };
-        Arc::new(DynamicObject::new(name, &ar).within(ns))
+    fn obj(ns: &str, name: &str) -> Arc<CachedObject> {
+        Arc::new(CachedObject::new(
+            ns,
+            name,
+            b"{}".to_vec().into(),
+            &IndexFields::default(),
+        ))
     }
 
     fn names(p: &Page) -> Vec<String> {

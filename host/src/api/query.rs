@@ -1,18 +1,17 @@
 //! The query API: list and get over the cache, with the API server's filters.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
-use kube::api::DynamicObject;
 use serde::{Deserialize, Serialize};
 
-use crate::cache::{Cache, CachedType, FieldSelector, LabelSelector, object_key};
+use crate::cache::{Cache, CachedObject, CachedType, FieldSelector, LabelSelector};
 
-use super::body::{Items, List, ListMeta, Object};
+use super::body::{List, ListMeta, RawJson, object};
 use super::error::{ApiError, log_server_errors};
 use super::page::{decode, paginate};
 use super::relations;
@@ -133,18 +132,11 @@ pub(crate) struct ListParams {
     continue_token: Option<String>,
 }
 
-static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
-
-/// The labels of an object (empty when it has none).
-pub(crate) fn labels(o: &DynamicObject) -> &BTreeMap<String, String> {
-    o.metadata.labels.as_ref().unwrap_or(&NO_LABELS)
-}
-
 async fn list(
     State(cache): State<Cache>,
     Path((group, version, resource)): Path<(String, String, String)>,
     params: Result<Query<ListParams>, QueryRejection>,
-) -> Result<Json<List>, ApiError> {
+) -> Result<List, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::BadRequest {
         what: "query",
         reason: e.body_text(),
@@ -173,29 +165,29 @@ async fn list(
         .map(decode)
         .transpose()?;
     let namespace = params.namespace.as_deref().filter(|n| !n.is_empty());
-    let keep = |o: &DynamicObject| {
-        let (ns, name) = object_key(o);
-        namespace.is_none_or(|want| want == ns)
-            && after
-                .as_ref()
-                .is_none_or(|(a_ns, a_name)| (ns, name) > (a_ns.as_str(), a_name.as_str()))
-            && fields.matches(ns, name)
-            && labels_sel.matches(labels(o))
+    let after = after
+        .as_ref()
+        .map(|(ns, name)| (ns.as_str(), name.as_str()));
+    // The store walks only `namespace` and only past `after`; selectors read the key
+    // and the label index, never the JSON.
+    let keep = |o: &CachedObject| {
+        let (ns, name) = o.key_pair();
+        fields.matches(ns, name) && labels_sel.matches_by(|k| o.label(k))
     };
     let mut items = Vec::new();
     for t in &types {
-        items.extend(t.filter(keep));
+        items.extend(t.select(namespace, after, keep));
     }
     let page = paginate(items, params.limit, types.len() > 1);
-    Ok(Json(List {
+    Ok(List {
         api_version: types[0].resource.api_version.clone(),
         kind: format!("{}List", types[0].resource.kind),
         metadata: ListMeta {
             continue_token: page.continue_token,
             remaining_item_count: page.remaining,
         },
-        items: Items(page.items),
-    }))
+        items: page.items,
+    })
 }
 
 /// One object from the watches of a type.
@@ -203,11 +195,10 @@ pub(crate) fn find(
     types: &[CachedType],
     namespace: Option<&str>,
     name: &str,
-) -> Result<Object, ApiError> {
+) -> Result<Arc<CachedObject>, ApiError> {
     types
         .iter()
         .find_map(|t| t.get(namespace, name))
-        .map(Object)
         .ok_or_else(|| ApiError::NotFound {
             kind: types
                 .first()
@@ -229,7 +220,7 @@ async fn get_namespaced(
         String,
         String,
     )>,
-) -> Result<Json<Object>, ApiError> {
+) -> Result<RawJson, ApiError> {
     let types = lookup(&cache, &group, &version, &resource)?;
     if !types[0].namespaced {
         return Err(ApiError::BadRequest {
@@ -240,13 +231,13 @@ async fn get_namespaced(
             ),
         });
     }
-    find(&types, Some(&namespace), &name).map(Json)
+    find(&types, Some(&namespace), &name).map(|o| object(&o))
 }
 
 async fn get_cluster_scoped(
     State(cache): State<Cache>,
     Path((group, version, resource, name)): Path<(String, String, String, String)>,
-) -> Result<Json<Object>, ApiError> {
+) -> Result<RawJson, ApiError> {
     let types = lookup(&cache, &group, &version, &resource)?;
     if types[0].namespaced {
         return Err(ApiError::BadRequest {
@@ -257,19 +248,18 @@ async fn get_cluster_scoped(
             ),
         });
     }
-    find(&types, None, &name).map(Json)
+    find(&types, None, &name).map(|o| object(&o))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::{IndexFields, Writer};
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
     use http_body_util::BodyExt;
     use kube::api::ApiResource;
-    use kube::runtime::reflector::store::Writer;
-    use kube::runtime::watcher::Event;
-    use serde_json::Value;
+    use serde_json::{Value, json};
     use tower::ServiceExt;
 
     fn app() -> Router {
@@ -280,11 +270,16 @@ mod tests {
             kind: "Namespace".into(),
             plural: "namespaces".into(),
         };
-        let mut w = Writer::new(ar.clone());
+        let mut w = Writer::new();
         for n in ["a", "b", "c"] {
-            let mut o = DynamicObject::new(n, &ar);
-            o.metadata.labels = Some(BTreeMap::from([("x".into(), n.into())]));
-            w.apply_watcher_event(&Event::Apply(o));
+            let json = json!({"apiVersion": "v1", "kind": "Namespace",
+                              "metadata": {"name": n, "labels": {"x": n}}});
+            let fields = IndexFields {
+                labels: vec![("x".into(), n.into())],
+                ..IndexFields::default()
+            };
+            let bytes = serde_json::to_vec(&json).expect("json").into();
+            w.insert(Arc::new(CachedObject::new("", n, bytes, &fields)));
         }
         let cache = Cache::new();
         cache.insert(CachedType {

@@ -5,16 +5,14 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, State};
-use kube::api::DynamicObject;
 
-use crate::cache::{Cache, CachedType, LabelSelector};
+use crate::cache::{Cache, CachedObject, CachedType, LabelSelector};
 
-use super::body::{Items, List, ListMeta};
+use super::body::{List, ListMeta};
 use super::error::ApiError;
 use super::page::paginate;
-use super::query::{find, labels, lookup};
+use super::query::{find, lookup};
 
 /// Label EndpointSlices carry to name their Service.
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -41,31 +39,27 @@ fn watched(cache: &Cache, group: &str, kind: &str) -> Result<Vec<CachedType>, Ap
 fn in_namespace(
     types: &[CachedType],
     namespace: &str,
-    keep: impl Fn(&DynamicObject) -> bool,
-) -> Vec<Arc<DynamicObject>> {
+    keep: impl Fn(&CachedObject) -> bool,
+) -> Vec<Arc<CachedObject>> {
     let mut out = Vec::new();
     for t in types {
-        out.extend(t.filter(|o| o.metadata.namespace.as_deref() == Some(namespace) && keep(o)));
+        out.extend(t.select(Some(namespace), None, &keep));
     }
     out
 }
 
-fn owned_by(o: &DynamicObject, uids: &HashSet<&str>) -> bool {
-    o.metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .any(|r| uids.contains(r.uid.as_str()))
+fn owned_by(o: &CachedObject, uids: &HashSet<&str>) -> bool {
+    o.owner_uids().any(|u| uids.contains(u))
 }
 
-fn list_of(types: &[CachedType], items: Vec<Arc<DynamicObject>>) -> Json<List> {
+fn list_of(types: &[CachedType], items: Vec<Arc<CachedObject>>) -> List {
     let page = paginate(items, None, types.len() > 1);
-    Json(List {
+    List {
         api_version: types[0].resource.api_version.clone(),
         kind: format!("{}List", types[0].resource.kind),
         metadata: ListMeta::default(),
-        items: Items(page.items),
-    })
+        items: page.items,
+    }
 }
 
 pub(crate) async fn related(
@@ -78,14 +72,14 @@ pub(crate) async fn related(
         String,
         String,
     )>,
-) -> Result<Json<List>, ApiError> {
+) -> Result<List, ApiError> {
     let types = lookup(&cache, &group, &version, &resource)?;
-    let owner = find(&types, Some(&namespace), &name)?.0;
+    let owner = find(&types, Some(&namespace), &name)?;
     let (g, kind) = (
         types[0].resource.group.as_str(),
         types[0].resource.kind.as_str(),
     );
-    let uid = owner.metadata.uid.as_deref().unwrap_or_default();
+    let uid = owner.uid().unwrap_or_default();
     match (g, kind, relation.as_str()) {
         ("apps", "Deployment", "replicasets") => {
             let rs = watched(&cache, "apps", "ReplicaSet")?;
@@ -98,10 +92,7 @@ pub(crate) async fn related(
             let pods = watched(&cache, "", "Pod")?;
             let owners = HashSet::from([uid]);
             let sets = in_namespace(&rs, &namespace, |o| owned_by(o, &owners));
-            let set_uids: HashSet<&str> = sets
-                .iter()
-                .filter_map(|o| o.metadata.uid.as_deref())
-                .collect();
+            let set_uids: HashSet<&str> = sets.iter().filter_map(|o| o.uid()).collect();
             let items = in_namespace(&pods, &namespace, |o| owned_by(o, &set_uids));
             Ok(list_of(&pods, items))
         }
@@ -109,14 +100,14 @@ pub(crate) async fn related(
             let pods = watched(&cache, "", "Pod")?;
             let selector = service_selector(&owner);
             let items = in_namespace(&pods, &namespace, |o| {
-                LabelSelector::map_selects(&selector, labels(o))
+                LabelSelector::map_selects_by(&selector, |k| o.label(k))
             });
             Ok(list_of(&pods, items))
         }
         ("", "Service", "endpointslices") => {
             let slices = watched(&cache, "discovery.k8s.io", "EndpointSlice")?;
             let items = in_namespace(&slices, &namespace, |o| {
-                labels(o).get(SERVICE_NAME_LABEL).map(String::as_str) == Some(name.as_str())
+                o.label(SERVICE_NAME_LABEL) == Some(name.as_str())
             });
             Ok(list_of(&slices, items))
         }
@@ -132,9 +123,10 @@ pub(crate) async fn related(
 }
 
 /// `spec.selector` of a Service (string values only, as the API requires).
-fn service_selector(svc: &DynamicObject) -> std::collections::BTreeMap<String, String> {
-    svc.data
-        .pointer("/spec/selector")
+fn service_selector(svc: &CachedObject) -> std::collections::BTreeMap<String, String> {
+    let svc = svc.to_value().ok();
+    svc.as_ref()
+        .and_then(|v| v.pointer("/spec/selector"))
         .and_then(serde_json::Value::as_object)
         .map(|m| {
             m.iter()

@@ -3,8 +3,10 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use kube::api::{ApiResource, DynamicObject};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::api::ApiResource;
+
+use super::object::CachedObject;
+use super::store::Store;
 
 /// The readers of one watch: one store per namespace scope of the watch (a watch of
 /// all namespaces has one). Cheap to clone.
@@ -17,7 +19,7 @@ pub struct CachedType {
     /// Whether objects of this type live in namespaces.
     pub namespaced: bool,
     /// One store per namespace scope; their namespaces never overlap.
-    pub stores: Vec<Store<DynamicObject>>,
+    pub stores: Vec<Store>,
 }
 
 impl std::fmt::Debug for CachedType {
@@ -43,31 +45,40 @@ impl CachedType {
     }
 
     /// One object by namespace (ignored for cluster-scoped types) and name.
-    pub fn get(&self, namespace: Option<&str>, name: &str) -> Option<Arc<DynamicObject>> {
-        let mut key = ObjectRef::new_with(name, self.resource.clone());
-        if self.namespaced {
-            key = key.within(namespace.unwrap_or_default());
-        }
-        self.stores.iter().find_map(|s| s.get(&key))
+    pub fn get(&self, namespace: Option<&str>, name: &str) -> Option<Arc<CachedObject>> {
+        let ns = if self.namespaced {
+            namespace.unwrap_or_default()
+        } else {
+            ""
+        };
+        self.stores.iter().find_map(|s| s.get(ns, name))
     }
 
     /// Every object for which `keep` holds. The store's read lock is held while
     /// `keep` runs, so keep it cheap.
-    pub fn filter(&self, keep: impl Fn(&DynamicObject) -> bool) -> Vec<Arc<DynamicObject>> {
+    pub fn filter(&self, keep: impl Fn(&CachedObject) -> bool) -> Vec<Arc<CachedObject>> {
+        self.select(None, None, keep)
+    }
+
+    /// The objects in `namespace` (all when `None`) after `after` (see
+    /// [`Store::select`]) for which `keep` holds; in key order within each store.
+    pub fn select(
+        &self,
+        namespace: Option<&str>,
+        after: Option<(&str, &str)>,
+        keep: impl Fn(&CachedObject) -> bool,
+    ) -> Vec<Arc<CachedObject>> {
         let mut out = Vec::new();
         for s in &self.stores {
-            out.extend(s.state_filter(&keep));
+            out.extend(s.select(namespace, after, &keep));
         }
         out
     }
 }
 
 /// `(namespace, name)` of an object; the namespace is `""` when cluster-scoped.
-pub fn object_key(obj: &DynamicObject) -> (&str, &str) {
-    (
-        obj.metadata.namespace.as_deref().unwrap_or_default(),
-        obj.metadata.name.as_deref().unwrap_or_default(),
-    )
+pub fn object_key(obj: &CachedObject) -> (&str, &str) {
+    obj.key_pair()
 }
 
 /// The registry of cached types, shared by the source (which registers the readers of
@@ -149,8 +160,8 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kube::runtime::reflector::store::Writer;
-    use kube::runtime::watcher::Event;
+    use crate::cache::object::IndexFields;
+    use crate::cache::store::Writer;
 
     fn pods() -> ApiResource {
         ApiResource {
@@ -164,10 +175,18 @@ mod tests {
 
     #[test]
     fn finds_by_plural_or_kind_and_reads_objects() {
-        let mut w = Writer::new(pods());
-        let mut p = DynamicObject::new("web-1", &pods()).within("default");
-        p.metadata.resource_version = Some("1".into());
-        w.apply_watcher_event(&Event::Apply(p));
+        let mut w = Writer::new();
+        let json = br#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-1","namespace":"default","resourceVersion":"1"}}"#;
+        let fields = IndexFields {
+            resource_version: Some("1".into()),
+            ..IndexFields::default()
+        };
+        w.insert(Arc::new(CachedObject::new(
+            "default",
+            "web-1",
+            json.to_vec().into(),
+            &fields,
+        )));
         let cache = Cache::new();
         cache.insert(CachedType {
             watch: "pods".into(),

@@ -65,13 +65,18 @@ impl LabelSelector {
 
     /// Whether `labels` satisfy every requirement.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.matches_by(|k| labels.get(k).map(String::as_str))
+    }
+
+    /// Whether the labels `label` looks up (key → value) satisfy every requirement.
+    pub fn matches_by<'a>(&self, label: impl Fn(&str) -> Option<&'a str>) -> bool {
         self.reqs.iter().all(|r| {
-            let v = labels.get(&r.key);
+            let v = label(&r.key);
             match &r.op {
-                Op::Eq(want) => v == Some(want),
-                Op::NotEq(want) => v != Some(want),
-                Op::In(set) => v.is_some_and(|v| set.contains(v)),
-                Op::NotIn(set) => !v.is_some_and(|v| set.contains(v)),
+                Op::Eq(want) => v == Some(want.as_str()),
+                Op::NotEq(want) => v != Some(want.as_str()),
+                Op::In(set) => v.is_some_and(|v| set.iter().any(|s| s == v)),
+                Op::NotIn(set) => !v.is_some_and(|v| set.iter().any(|s| s == v)),
                 Op::Exists => v.is_some(),
                 Op::NotExists => v.is_none(),
                 Op::Gt(n) => v
@@ -90,7 +95,15 @@ impl LabelSelector {
         selector: &BTreeMap<String, String>,
         labels: &BTreeMap<String, String>,
     ) -> bool {
-        !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+        Self::map_selects_by(selector, |k| labels.get(k).map(String::as_str))
+    }
+
+    /// [`map_selects`](Self::map_selects) over the labels `label` looks up.
+    pub fn map_selects_by<'a>(
+        selector: &BTreeMap<String, String>,
+        label: impl Fn(&str) -> Option<&'a str>,
+    ) -> bool {
+        !selector.is_empty() && selector.iter().all(|(k, v)| label(k) == Some(v.as_str()))
     }
 }
 

@@ -1,28 +1,31 @@
 //! [`Differ`]: turns watcher events into store writes and change events.
 //!
-//! kube's `Writer` keeps the store; the differ looks at the store *before* each write
+//! The differ owns the store's [`Writer`] and looks at the store *before* each write
 //! to find the previous state. During a (re)list — `Init`, `InitApply`…, `InitDone` —
 //! it compares every listed object with the store and, at `InitDone`, reports the
 //! objects the list no longer has as deleted: that is how a delete that happened while
 //! the watch was down still reaches the change stream.
+//!
+//! Listed objects are written to the store as they arrive (kube's reflector buffers a
+//! whole relist and swaps it in at the end, holding two copies meanwhile); what the list
+//! no longer has leaves at `InitDone`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use kube::api::{ApiResource, DynamicObject, TypeMeta};
-use kube::runtime::reflector::store::Writer;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::api::ApiResource;
 use kube::runtime::watcher::Event;
 use serde_json::Value;
 
+use crate::cache::{CachedObject, Store, Writer};
 use crate::change::{ChangeEvent, ChangeType, Gvk};
 
+use super::object::WatchedObject;
 use super::settings::InitialList;
 
 /// What a watch reports and keeps; see the module docs.
 pub(crate) struct Differ {
-    writer: Writer<DynamicObject>,
-    reader: Store<DynamicObject>,
+    writer: Writer,
     resource: ApiResource,
     gvk: Gvk,
     watch: String,
@@ -31,28 +34,14 @@ pub(crate) struct Differ {
     initial_list: InitialList,
     /// The first list completed.
     synced: bool,
-    /// Keys listed so far while a list is in progress.
-    listed: Option<HashSet<(String, String)>>,
-}
-
-/// An object a change reports: the event's own (borrowed, not copied) or a stored one.
-enum Obj<'a> {
-    Event(&'a DynamicObject),
-    Stored(Arc<DynamicObject>),
-}
-
-impl Obj<'_> {
-    fn get(&self) -> &DynamicObject {
-        match self {
-            Obj::Event(o) => o,
-            Obj::Stored(o) => o,
-        }
-    }
+    /// While a list is in progress: the keys stored when it began that it has not
+    /// listed yet. Those left at `InitDone` are gone.
+    unlisted: Option<HashSet<Box<str>>>,
 }
 
 /// A change before it becomes a [`ChangeEvent`]: what happened, the object, the
 /// previous state.
-type Change<'a> = (ChangeType, Obj<'a>, Option<Arc<DynamicObject>>);
+type Change = (ChangeType, Arc<CachedObject>, Option<Arc<CachedObject>>);
 
 impl Differ {
     pub(crate) fn new(
@@ -62,29 +51,26 @@ impl Differ {
         ignore_namespaces: Vec<String>,
         initial_list: InitialList,
     ) -> Self {
-        let writer = Writer::new(resource.clone());
-        let reader = writer.as_reader();
         Self {
             gvk: Gvk {
                 group: resource.group.clone(),
                 version: resource.version.clone(),
                 kind: resource.kind.clone(),
             },
-            writer,
-            reader,
+            writer: Writer::new(),
             resource,
             watch,
             events,
             ignore_namespaces,
             initial_list,
             synced: false,
-            listed: None,
+            unlisted: None,
         }
     }
 
     /// A reader of the store this differ writes.
-    pub(crate) fn reader(&self) -> Store<DynamicObject> {
-        self.reader.clone()
+    pub(crate) fn reader(&self) -> Store {
+        self.writer.as_reader()
     }
 
     /// Whether the first list has completed.
@@ -93,129 +79,107 @@ impl Differ {
         self.synced
     }
 
-    fn key(o: &DynamicObject) -> (String, String) {
-        (
-            o.metadata.namespace.clone().unwrap_or_default(),
-            o.metadata.name.clone().unwrap_or_default(),
-        )
-    }
-
-    fn stored(&self, o: &DynamicObject) -> Option<Arc<DynamicObject>> {
-        let mut r = ObjectRef::new_with(
-            o.metadata.name.as_deref().unwrap_or_default(),
-            self.resource.clone(),
-        );
-        r.namespace = o.metadata.namespace.clone();
-        self.reader.get(&r)
-    }
-
     /// `ignoreNamespaces` is also sent to the server as a field selector; this guards
     /// the store when a server ignores it.
-    fn ignored(&self, o: &DynamicObject) -> bool {
-        o.metadata
-            .namespace
-            .as_ref()
-            .is_some_and(|ns| self.ignore_namespaces.contains(ns))
+    fn ignored(&self, o: &WatchedObject) -> bool {
+        o.namespace()
+            .is_some_and(|ns| self.ignore_namespaces.iter().any(|i| i == ns))
     }
 
-    fn same_version(a: &DynamicObject, b: &DynamicObject) -> bool {
-        a.metadata.resource_version.is_some()
-            && a.metadata.resource_version == b.metadata.resource_version
+    fn same_version(a: &CachedObject, b: &CachedObject) -> bool {
+        a.resource_version().is_some() && a.resource_version() == b.resource_version()
     }
 
-    /// The changes between the stored state of a key and a new state of it.
-    fn compare(old: Option<Arc<DynamicObject>>, new: &DynamicObject) -> Vec<Change<'_>> {
+    /// Stores `new` and returns the changes from the stored state of its key. The
+    /// same version again (a replayed event, an unchanged object in a relist) changes
+    /// nothing, and the stored object is kept.
+    fn upsert(&mut self, new: Arc<CachedObject>) -> Vec<Change> {
+        let old = self.writer.get(new.key());
         match old {
-            None => vec![(ChangeType::Added, Obj::Event(new), None)],
-            // The same version again (a replayed event, an unchanged object in a
-            // relist): nothing changed.
-            Some(old) if Self::same_version(&old, new) => Vec::new(),
-            // Deleted and created again while we were not watching: two objects.
-            Some(old) if old.metadata.uid.is_some() && old.metadata.uid != new.metadata.uid => {
-                vec![
-                    (ChangeType::Deleted, Obj::Stored(old.clone()), Some(old)),
-                    (ChangeType::Added, Obj::Event(new), None),
-                ]
+            Some(old) if Self::same_version(&old, &new) => Vec::new(),
+            old => {
+                self.writer.insert(new.clone());
+                match old {
+                    None => vec![(ChangeType::Added, new, None)],
+                    // Deleted and created again while we were not watching: two objects.
+                    Some(old) if old.uid().is_some() && old.uid() != new.uid() => vec![
+                        (ChangeType::Deleted, old.clone(), Some(old)),
+                        (ChangeType::Added, new, None),
+                    ],
+                    Some(old) => vec![(ChangeType::Modified, new, Some(old))],
+                }
             }
-            Some(old) => vec![(ChangeType::Modified, Obj::Event(new), Some(old))],
         }
     }
 
     /// Writes one watcher event to the store and returns the changes it means, in order.
-    pub(crate) fn apply(&mut self, event: Event<DynamicObject>) -> Vec<ChangeEvent> {
-        // List items come without apiVersion and kind; give every object both so the
-        // cache and the change stream look the same whatever path an object took.
-        let types = TypeMeta {
-            api_version: self.resource.api_version.clone(),
-            kind: self.resource.kind.clone(),
-        };
-        let event = event.modify(|o| {
-            if o.types.is_none() {
-                o.types = Some(types.clone());
-            }
-        });
-        let changes: Vec<Change<'_>> = match &event {
+    pub(crate) fn apply(&mut self, event: Event<WatchedObject>) -> Vec<ChangeEvent> {
+        let changes: Vec<Change> = match event {
             Event::Init => {
-                self.listed = Some(HashSet::new());
+                self.unlisted = Some(self.writer.keys().into_iter().collect());
                 Vec::new()
             }
             Event::InitApply(o) => {
-                if self.ignored(o) {
+                if self.ignored(&o) {
                     return Vec::new();
                 }
-                self.listed.get_or_insert_default().insert(Self::key(o));
-                let quiet = !self.synced && self.initial_list == InitialList::Silent;
-                if quiet {
-                    Vec::new()
-                } else {
-                    Self::compare(self.stored(o), o)
+                let new = Arc::new(o.into_cached(&self.resource));
+                if let Some(unlisted) = &mut self.unlisted {
+                    unlisted.remove(new.key());
                 }
+                let changes = self.upsert(new);
+                let quiet = !self.synced && self.initial_list == InitialList::Silent;
+                if quiet { Vec::new() } else { changes }
             }
             Event::InitDone => {
-                let listed = self.listed.take().unwrap_or_default();
-                let mut gone = self
-                    .reader
-                    .state_filter(|o| !listed.contains(&Self::key(o)));
-                gone.sort_by(|a, b| Self::key(a).cmp(&Self::key(b)));
-                gone.into_iter()
-                    .map(|o| (ChangeType::Deleted, Obj::Stored(o.clone()), Some(o)))
+                self.synced = true;
+                let mut gone: Vec<Box<str>> = self
+                    .unlisted
+                    .take()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect();
+                gone.sort();
+                gone.iter()
+                    .filter_map(|k| self.writer.remove(k))
+                    .map(|o| (ChangeType::Deleted, o.clone(), Some(o)))
                     .collect()
             }
             Event::Apply(o) => {
-                if self.ignored(o) {
+                if self.ignored(&o) {
                     return Vec::new();
                 }
-                Self::compare(self.stored(o), o)
+                self.upsert(Arc::new(o.into_cached(&self.resource)))
             }
             Event::Delete(o) => {
-                if self.ignored(o) {
+                if self.ignored(&o) {
                     return Vec::new();
                 }
-                vec![(ChangeType::Deleted, Obj::Event(o), self.stored(o))]
+                let obj = Arc::new(o.into_cached(&self.resource));
+                let old = self.writer.remove(obj.key());
+                vec![(ChangeType::Deleted, obj, old)]
             }
         };
-        self.writer.apply_watcher_event(&event);
-        if matches!(event, Event::InitDone) {
-            self.synced = true;
-        }
         changes
             .into_iter()
             .filter(|(change, _, _)| self.events.contains(change))
-            .filter_map(|(change, obj, old)| self.event(change, obj.get(), old.as_deref()))
+            .filter_map(|(change, obj, old)| self.event(change, &obj, old.as_deref()))
             .collect()
     }
 
+    /// The change event, with the object and its previous state parsed from the
+    /// stored bytes (plugins and dedup get the whole object).
     fn event(
         &self,
         change: ChangeType,
-        obj: &DynamicObject,
-        old: Option<&DynamicObject>,
+        obj: &CachedObject,
+        old: Option<&CachedObject>,
     ) -> Option<ChangeEvent> {
-        let to_value = |o: &DynamicObject| match serde_json::to_value(o) {
+        let to_value = |o: &CachedObject| match o.to_value() {
             Ok(v) => Some(v),
             Err(error) => {
-                // Only a map with non-string keys fails, which JSON input cannot make.
-                tracing::warn!(%error, name = ?o.metadata.name, "object does not serialise; change dropped");
+                // The bytes are ones the cache wrote from parsed JSON.
+                tracing::warn!(%error, name = o.name(), "stored object does not parse; change dropped");
                 None
             }
         };
@@ -231,7 +195,9 @@ impl Differ {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::object::tests::watched;
     use kube::runtime::watcher::Event::*;
+    use serde_json::json;
 
     fn cms() -> ApiResource {
         ApiResource {
@@ -243,11 +209,15 @@ mod tests {
         }
     }
 
-    fn cm(ns: &str, name: &str, rv: &str) -> DynamicObject {
-        let mut o = DynamicObject::new(name, &cms()).within(ns);
-        o.types = None; // as in a list
-        o.metadata.resource_version = Some(rv.into());
-        o
+    /// As in a list: no apiVersion or kind.
+    fn cm(ns: &str, name: &str, rv: &str) -> WatchedObject {
+        watched(&json!({"metadata": {"name": name, "namespace": ns, "resourceVersion": rv}}))
+    }
+
+    fn cm_uid(ns: &str, name: &str, rv: &str, uid: &str) -> WatchedObject {
+        watched(
+            &json!({"metadata": {"name": name, "namespace": ns, "resourceVersion": rv, "uid": uid}}),
+        )
     }
 
     fn differ(initial: InitialList) -> Differ {
@@ -285,7 +255,7 @@ mod tests {
 
     fn run(
         d: &mut Differ,
-        evs: Vec<Event<DynamicObject>>,
+        evs: Vec<Event<WatchedObject>>,
     ) -> Vec<(ChangeType, String, Option<String>)> {
         let out: Vec<ChangeEvent> = evs.into_iter().flat_map(|e| d.apply(e)).collect();
         for e in &out {
@@ -368,13 +338,12 @@ mod tests {
                 (Deleted, "y@2".into(), Some("2".into())),
             ]
         );
-        let mut names: Vec<String> = d
+        let names: Vec<String> = d
             .reader()
-            .state()
+            .filter(|_| true)
             .iter()
-            .map(|o| o.metadata.name.clone().unwrap_or_default())
+            .map(|o| o.name().to_string())
             .collect();
-        names.sort();
         assert_eq!(names, ["w", "x", "z"]);
     }
 
@@ -410,11 +379,9 @@ mod tests {
     fn an_object_recreated_under_the_same_name_is_a_delete_and_an_add() {
         use ChangeType::*;
         let mut d = differ(InitialList::Silent);
-        let mut x = cm("a", "x", "1");
-        x.metadata.uid = Some("u1".into());
+        let x = cm_uid("a", "x", "1", "u1");
         run(&mut d, vec![Init, InitApply(x), InitDone]);
-        let mut x2 = cm("a", "x", "9");
-        x2.metadata.uid = Some("u2".into());
+        let x2 = cm_uid("a", "x", "9", "u2");
         let out = run(&mut d, vec![Init, InitApply(x2), InitDone]);
         assert_eq!(
             out,

@@ -6,8 +6,10 @@
 
 mod activity;
 mod client;
+mod compact;
 mod diff;
 mod error;
+mod object;
 mod resolve;
 mod settings;
 mod sources;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use kube::Client;
-use kube::api::{Api, ApiResource, DynamicObject};
+use kube::api::{Api, ApiResource};
 use kube::runtime::watcher;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -18,6 +18,7 @@ use crate::change::{ChangeEvent, Gvk};
 use super::activity::{self, Activity};
 use super::diff::Differ;
 use super::error::{Error, Result};
+use super::object::WatchedObject;
 use super::resolve::{Resolution, Resolver, still_served};
 use super::settings::SourceSettings;
 use super::spec::WatchSpec;
@@ -266,7 +267,7 @@ impl Inner {
         for scope in scopes {
             let activity = Activity::new();
             let client = activity::tracked(&self.client, activity.clone());
-            let api: Api<DynamicObject> = match &scope {
+            let api: Api<WatchedObject> = match &scope {
                 Some(ns) => Api::namespaced_with(client, ns, &resource),
                 None => Api::all_with(client, &resource),
             };

@@ -5,8 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
-use kube::api::DynamicObject;
-use kube::runtime::reflector::Store;
+use crate::cache::Store;
 use serde::{Serialize, Serializer};
 
 use super::activity::Activity;
@@ -98,7 +97,7 @@ fn rfc3339<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Erro
 pub(crate) struct ScopeStatus {
     pub(crate) namespace: Option<String>,
     pub(crate) activity: Arc<Activity>,
-    pub(crate) store: Store<DynamicObject>,
+    pub(crate) store: Store,
     synced: AtomicBool,
     lists: AtomicU64,
     restarts: AtomicU64,
@@ -107,11 +106,7 @@ pub(crate) struct ScopeStatus {
 }
 
 impl ScopeStatus {
-    pub(crate) fn new(
-        namespace: Option<String>,
-        activity: Arc<Activity>,
-        store: Store<DynamicObject>,
-    ) -> Self {
+    pub(crate) fn new(namespace: Option<String>, activity: Arc<Activity>, store: Store) -> Self {
         Self {
             namespace,
             activity,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{Api, DynamicObject};
+use kube::api::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use tokio::sync::mpsc;
@@ -25,12 +25,13 @@ use tokio::time::MissedTickBehavior;
 use crate::change::ChangeEvent;
 
 use super::diff::Differ;
+use super::object::WatchedObject;
 use super::settings::SourceSettings;
 use super::status::ScopeStatus;
 
 /// Everything one scope task needs.
 pub(crate) struct ScopeWatch {
-    pub(crate) api: Api<DynamicObject>,
+    pub(crate) api: Api<WatchedObject>,
     pub(crate) config: watcher::Config,
     pub(crate) differ: Differ,
     pub(crate) tx: mpsc::Sender<ChangeEvent>,
@@ -82,7 +83,7 @@ impl ScopeWatch {
         }
     }
 
-    async fn handle(&mut self, event: Event<DynamicObject>, receiver_gone: &mut bool) {
+    async fn handle(&mut self, event: Event<WatchedObject>, receiver_gone: &mut bool) {
         let done = matches!(event, Event::InitDone);
         if matches!(event, Event::Init) {
             self.status.listing();

@@ -1,0 +1,304 @@
+//! Re-encodes whatever a serde `Deserializer` yields as compact JSON into a buffer,
+//! value by value, without building a tree.
+//!
+//! This is how a watched object goes from the API server's bytes to the cache's bytes:
+//! kube's client hands each list item and watch event to our `Deserialize` (through
+//! serde's buffered content for lists, whose `ObjectList` flattens its type fields),
+//! and we write it straight back out. Keys keep the server's order; numbers and strings
+//! are written as serde_json writes them.
+
+use std::fmt;
+use std::ops::Range;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+/// What [`top_level`] noticed while writing an object.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct TopLevel {
+    /// Where the `metadata` value was written in the buffer.
+    pub(crate) metadata: Option<Range<usize>>,
+    /// The object has an `apiVersion` key.
+    pub(crate) api_version: bool,
+    /// The object has a `kind` key.
+    pub(crate) kind: bool,
+}
+
+/// Writes the JSON object `d` yields to `out` (appending), noting where its
+/// `metadata` is and whether it has `apiVersion` and `kind`.
+///
+/// # Errors
+/// The deserializer's, or "expected a JSON object" when the value is not one.
+pub(crate) fn top_level<'de, D: Deserializer<'de>>(
+    d: D,
+    out: &mut Vec<u8>,
+) -> Result<TopLevel, D::Error> {
+    d.deserialize_map(Top { out })
+}
+
+/// Writes any value `d` yields to `out` (appending).
+///
+/// # Errors
+/// The deserializer's.
+#[cfg(test)]
+pub(crate) fn value<'de, D: Deserializer<'de>>(d: D, out: &mut Vec<u8>) -> Result<(), D::Error> {
+    Any { out }.deserialize(d)
+}
+
+fn put<E: de::Error>(out: &mut Vec<u8>, v: &impl serde::Serialize) -> Result<(), E> {
+    serde_json::to_writer(out, v).map_err(E::custom)
+}
+
+// === impl Top ===
+
+struct Top<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+/// A top-level key that matters.
+#[derive(PartialEq, Eq)]
+enum Key {
+    Metadata,
+    ApiVersion,
+    Kind,
+    Other,
+}
+
+impl<'de> Visitor<'de> for Top<'_> {
+    type Value = TopLevel;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TopLevel, A::Error> {
+        let mut seen = TopLevel::default();
+        self.out.push(b'{');
+        let mut first = true;
+        loop {
+            let mark = self.out.len();
+            if !first {
+                self.out.push(b',');
+            }
+            let Some(key) = map.next_key_seed(KeySeed { out: self.out })? else {
+                self.out.truncate(mark);
+                break;
+            };
+            first = false;
+            self.out.push(b':');
+            let start = self.out.len();
+            map.next_value_seed(Any { out: self.out })?;
+            match key {
+                Key::Metadata => seen.metadata = Some(start..self.out.len()),
+                Key::ApiVersion => seen.api_version = true,
+                Key::Kind => seen.kind = true,
+                Key::Other => {}
+            }
+        }
+        self.out.push(b'}');
+        Ok(seen)
+    }
+}
+
+/// Writes a map key and says which it was.
+struct KeySeed<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Key;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Key, E> {
+        put(self.out, &s)?;
+        Ok(match s {
+            "metadata" => Key::Metadata,
+            "apiVersion" => Key::ApiVersion,
+            "kind" => Key::Kind,
+            _ => Key::Other,
+        })
+    }
+}
+
+// === impl Any ===
+
+/// Writes any value.
+struct Any<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl<'de> DeserializeSeed<'de> for Any<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Any<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.out
+            .extend_from_slice(if v { b"true" } else { b"false" });
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        put(self.out, &v)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        put(self.out, &v)
+    }
+
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<(), E> {
+        put(self.out, &v)
+    }
+
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<(), E> {
+        put(self.out, &v)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        put(self.out, &v)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        put(self.out, &v)
+    }
+
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<(), E> {
+        // JSON input never yields bytes; write them as serde_json would.
+        put(self.out, &v)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.out.extend_from_slice(b"null");
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.visit_none()
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        self.deserialize(d)
+    }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        self.deserialize(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.out.push(b'[');
+        let mut first = true;
+        loop {
+            let mark = self.out.len();
+            if !first {
+                self.out.push(b',');
+            }
+            if seq.next_element_seed(Any { out: self.out })?.is_none() {
+                self.out.truncate(mark);
+                break;
+            }
+            first = false;
+        }
+        self.out.push(b']');
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.out.push(b'{');
+        let mut first = true;
+        loop {
+            let mark = self.out.len();
+            if !first {
+                self.out.push(b',');
+            }
+            if map.next_key_seed(KeySeed { out: self.out })?.is_none() {
+                self.out.truncate(mark);
+                break;
+            }
+            first = false;
+            self.out.push(b':');
+            map.next_value_seed(Any { out: self.out })?;
+        }
+        self.out.push(b'}');
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    const DOC: &str = r#" { "kind" : "Pod", "metadata": {"name": "a\"b", "labels": {"x": "1"}},
+        "spec": {"n": -3, "big": 18446744073709551615, "f": 1.5, "e": [], "o": {}, "z": null,
+                 "t": true, "u": "\u00e9\n", "arr": [1, [2, {"k": false}]]} } "#;
+
+    #[test]
+    fn writes_compact_json_in_the_source_order() {
+        let mut out = Vec::new();
+        let seen =
+            top_level(&mut serde_json::Deserializer::from_str(DOC), &mut out).expect("transcode");
+        let text = String::from_utf8(out.clone()).expect("utf-8");
+        assert_eq!(
+            text,
+            r#"{"kind":"Pod","metadata":{"name":"a\"b","labels":{"x":"1"}},"spec":{"n":-3,"big":18446744073709551615,"f":1.5,"e":[],"o":{},"z":null,"t":true,"u":"é\n","arr":[1,[2,{"k":false}]]}}"#
+        );
+        assert_eq!(
+            serde_json::from_slice::<Value>(&out).expect("json"),
+            serde_json::from_str::<Value>(DOC).expect("json")
+        );
+        let m = seen.metadata.expect("metadata");
+        assert_eq!(&text[m], r#"{"name":"a\"b","labels":{"x":"1"}}"#);
+        assert!(seen.kind && !seen.api_version);
+    }
+
+    #[test]
+    fn works_through_serde_buffered_content() {
+        // `flatten` makes serde buffer the input first, as kube's `ObjectList` does.
+        #[derive(Deserialize)]
+        struct Wrapper {
+            #[serde(flatten)]
+            _rest: std::collections::BTreeMap<String, Value>,
+            #[serde(deserialize_with = "as_json")]
+            item: Vec<u8>,
+        }
+        fn as_json<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+            let mut out = Vec::new();
+            value(d, &mut out)?;
+            Ok(out)
+        }
+        let doc = format!(r#"{{"x": 1, "item": {DOC}}}"#);
+        let w: Wrapper = serde_json::from_str(&doc).expect("parse");
+        assert_eq!(
+            serde_json::from_slice::<Value>(&w.item).expect("json"),
+            serde_json::from_str::<Value>(DOC).expect("json")
+        );
+        assert!(!w.item.contains(&b' '));
+    }
+
+    #[test]
+    fn rejects_a_non_object() {
+        let mut out = Vec::new();
+        assert!(top_level(&mut serde_json::Deserializer::from_str("[1]"), &mut out).is_err());
+    }
+}

@@ -1,0 +1,319 @@
+//! [`WatchedObject`]: what kube's watcher decodes each listed or watched object into —
+//! the object's compact JSON and the metadata the cache indexes, never a JSON tree.
+//!
+//! kube's watcher is generic over the object type; `DynamicObject` would hold a
+//! `serde_json::Value` per object (six to seven times its JSON size), and a list page
+//! holds 500 of them. This type decodes each object straight into the bytes the cache
+//! keeps (see [`compact`](super::compact)), so a page costs about its JSON size.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::fmt;
+
+use kube::api::{ApiResource, ObjectMeta};
+use kube::core::{DynamicResourceScope, Resource};
+use serde::{Deserialize, Deserializer};
+
+use crate::cache::{CachedObject, IndexFields};
+
+use super::compact;
+
+/// One object from a list or watch: compact JSON plus the metadata fields the cache
+/// indexes. `meta` holds only name, namespace, uid and resourceVersion (what kube's
+/// watcher reads).
+#[derive(Clone)]
+pub(crate) struct WatchedObject {
+    meta: ObjectMeta,
+    json: Box<[u8]>,
+    index: IndexFields,
+    /// The JSON has `apiVersion` / `kind` (list items come without).
+    has_api_version: bool,
+    has_kind: bool,
+}
+
+impl fmt::Debug for WatchedObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WatchedObject")
+            .field("namespace", &self.meta.namespace)
+            .field("name", &self.meta.name)
+            .field("resource_version", &self.meta.resource_version)
+            .field("bytes", &self.json.len())
+            .finish()
+    }
+}
+
+/// The part of `metadata` read from the JSON.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Meta<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    namespace: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    uid: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    resource_version: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "labels")]
+    labels: Vec<(String, String)>,
+    #[serde(default, deserialize_with = "null_default")]
+    owner_references: Vec<OwnerRef>,
+}
+
+#[derive(Deserialize)]
+struct OwnerRef {
+    #[serde(default)]
+    uid: String,
+}
+
+fn null_default<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
+    d: D,
+) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A label map, in the object's order (null and non-string values dropped).
+fn labels<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
+    let pairs = Option::<pairs::Pairs>::deserialize(d)?
+        .map(|p| p.0)
+        .unwrap_or_default();
+    Ok(pairs
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect())
+}
+
+/// A JSON object read as ordered pairs.
+mod pairs {
+    use std::fmt;
+
+    use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+    pub(super) struct Pairs(pub(super) Vec<(String, Option<String>)>);
+
+    impl<'de> Deserialize<'de> for Pairs {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_map(PairsVisitor)
+        }
+    }
+
+    struct PairsVisitor;
+
+    /// A string value, or `None` for anything else.
+    struct MaybeString(Option<String>);
+
+    impl<'de> Deserialize<'de> for MaybeString {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            #[derive(serde::Deserialize)]
+            #[serde(untagged)]
+            enum V {
+                S(String),
+                Other(IgnoredAny),
+            }
+            Ok(MaybeString(match V::deserialize(d)? {
+                V::S(s) => Some(s),
+                V::Other(_) => None,
+            }))
+        }
+    }
+
+    impl<'de> Visitor<'de> for PairsVisitor {
+        type Value = Pairs;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a map of labels")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Pairs, A::Error> {
+            let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0));
+            while let Some((k, MaybeString(v))) = map.next_entry::<String, MaybeString>()? {
+                out.push((k, v));
+            }
+            Ok(Pairs(out))
+        }
+    }
+}
+
+thread_local! {
+    /// Where objects are written before being copied out at their exact size: no
+    /// growth reallocations per object, and no slack left in the cache.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Larger scratch buffers are dropped after use rather than kept per thread.
+const SCRATCH_KEEP: usize = 1 << 20;
+
+impl<'de> Deserialize<'de> for WatchedObject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        SCRATCH.with(|scratch| {
+            let mut buf = scratch.borrow_mut();
+            buf.clear();
+            let result = (|| {
+                let seen = compact::top_level(d, &mut buf)?;
+                let meta: Meta<'_> = match &seen.metadata {
+                    Some(range) => serde_json::from_slice(&buf[range.clone()])
+                        .map_err(|e| D::Error::custom(format!("metadata: {e}")))?,
+                    None => return Err(D::Error::missing_field("metadata")),
+                };
+                let index = IndexFields {
+                    uid: meta.uid.clone().map(Cow::into_owned),
+                    resource_version: meta.resource_version.clone().map(Cow::into_owned),
+                    labels: meta.labels,
+                    owner_uids: meta.owner_references.into_iter().map(|o| o.uid).collect(),
+                };
+                Ok(WatchedObject {
+                    meta: ObjectMeta {
+                        name: meta.name.map(Cow::into_owned),
+                        namespace: meta.namespace.map(Cow::into_owned),
+                        uid: meta.uid.map(Cow::into_owned),
+                        resource_version: meta.resource_version.map(Cow::into_owned),
+                        ..ObjectMeta::default()
+                    },
+                    json: Box::from(&buf[..]),
+                    index,
+                    has_api_version: seen.api_version,
+                    has_kind: seen.kind,
+                })
+            })();
+            if buf.capacity() > SCRATCH_KEEP {
+                *buf = Vec::new();
+            }
+            result
+        })
+    }
+}
+
+impl WatchedObject {
+    pub(crate) fn namespace(&self) -> Option<&str> {
+        self.meta.namespace.as_deref()
+    }
+
+    /// The cache's form, with `apiVersion` and `kind` of `resource` added when the
+    /// JSON lacks them (list items do), so every object looks the same whichever path
+    /// it took.
+    pub(crate) fn into_cached(self, resource: &ApiResource) -> CachedObject {
+        let json = if self.has_api_version && self.has_kind {
+            self.json
+        } else {
+            let mut head = Vec::new();
+            if !self.has_api_version {
+                head.extend_from_slice(b"\"apiVersion\":");
+                // A string never fails to serialise.
+                let _ = serde_json::to_writer(&mut head, &resource.api_version);
+                head.push(b',');
+            }
+            if !self.has_kind {
+                head.extend_from_slice(b"\"kind\":");
+                let _ = serde_json::to_writer(&mut head, &resource.kind);
+                head.push(b',');
+            }
+            // `{` + head + the rest; an empty object loses the head's last comma.
+            let rest = &self.json[1..];
+            if rest == b"}" {
+                head.pop();
+            }
+            let mut json = Vec::with_capacity(1 + head.len() + rest.len());
+            json.push(b'{');
+            json.extend_from_slice(&head);
+            json.extend_from_slice(rest);
+            json.into_boxed_slice()
+        };
+        let namespace = self.meta.namespace.as_deref().unwrap_or_default();
+        let name = self.meta.name.as_deref().unwrap_or_default();
+        CachedObject::new(namespace, name, json, &self.index)
+    }
+}
+
+impl Resource for WatchedObject {
+    type DynamicType = ApiResource;
+    type Scope = DynamicResourceScope;
+
+    fn group(dt: &ApiResource) -> Cow<'_, str> {
+        dt.group.as_str().into()
+    }
+
+    fn version(dt: &ApiResource) -> Cow<'_, str> {
+        dt.version.as_str().into()
+    }
+
+    fn kind(dt: &ApiResource) -> Cow<'_, str> {
+        dt.kind.as_str().into()
+    }
+
+    fn api_version(dt: &ApiResource) -> Cow<'_, str> {
+        dt.api_version.as_str().into()
+    }
+
+    fn plural(dt: &ApiResource) -> Cow<'_, str> {
+        dt.plural.as_str().into()
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.meta
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.meta
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    /// A `WatchedObject` as the watcher would decode `v`.
+    pub(crate) fn watched(v: &Value) -> WatchedObject {
+        serde_json::from_value(v.clone()).expect("decodes")
+    }
+
+    fn pods() -> ApiResource {
+        ApiResource {
+            group: String::new(),
+            version: "v1".into(),
+            api_version: "v1".into(),
+            kind: "Pod".into(),
+            plural: "pods".into(),
+        }
+    }
+
+    #[test]
+    fn decodes_to_compact_json_and_index_and_adds_type_fields() {
+        let text = r#"{"metadata": {"name": "p", "namespace": "ns", "uid": "u1",
+            "resourceVersion": "7", "labels": {"app": "web", "tier": "a\"b", "bad": null},
+            "ownerReferences": [{"uid": "o1", "kind": "ReplicaSet"}],
+            "managedFields": [{"manager": "m"}]}, "spec": {"x": [1, 2.5]}}"#;
+        let o: WatchedObject = serde_json::from_str(text).expect("decodes");
+        assert_eq!(o.namespace(), Some("ns"));
+        assert_eq!(o.meta.resource_version.as_deref(), Some("7"));
+        let c = o.into_cached(&pods());
+        assert_eq!(c.key_pair(), ("ns", "p"));
+        assert_eq!(c.uid(), Some("u1"));
+        assert_eq!(c.resource_version(), Some("7"));
+        assert_eq!(
+            c.labels().collect::<Vec<_>>(),
+            [("app", "web"), ("tier", "a\"b")]
+        );
+        assert_eq!(c.owner_uids().collect::<Vec<_>>(), ["o1"]);
+        let json = std::str::from_utf8(c.json()).expect("utf-8");
+        assert!(json.starts_with(r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p""#));
+        let mut want: Value = serde_json::from_str(text).expect("json");
+        want["apiVersion"] = json!("v1");
+        want["kind"] = json!("Pod");
+        assert_eq!(c.to_value().expect("parses"), want);
+    }
+
+    #[test]
+    fn keeps_type_fields_the_object_has_and_handles_sparse_metadata() {
+        let v = json!({"kind": "Pod", "metadata": {"name": "n", "labels": null, "ownerReferences": null}});
+        let c = watched(&v).into_cached(&pods());
+        assert_eq!(
+            std::str::from_utf8(c.json()).expect("utf-8"),
+            r#"{"apiVersion":"v1","kind":"Pod","metadata":{"labels":null,"name":"n","ownerReferences":null}}"#
+        );
+        assert_eq!(c.key_pair(), ("", "n"));
+        assert!(serde_json::from_value::<WatchedObject>(json!({"spec": {}})).is_err());
+        assert!(serde_json::from_value::<WatchedObject>(json!([1])).is_err());
+    }
+}
