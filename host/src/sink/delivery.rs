@@ -277,8 +277,11 @@ async fn deliver(shared: &Shared, batch: &[Item]) {
                 return;
             }
             Attempt::Retry { after, reason } => {
-                let wait =
-                    after.unwrap_or_else(|| backoff.next().unwrap_or(shared.retry.max_backoff));
+                // `Retry-After` is a minimum: a receiver that keeps saying
+                // "now" (0, or a date in the past) still gets the backoff,
+                // not a tight loop.
+                let next = backoff.next().unwrap_or(shared.retry.max_backoff);
+                let wait = after.map_or(next, |a| a.max(next));
                 if first_try.elapsed() + wait > shared.retry.max_age {
                     let why = format!(
                         "gave up after {:?} (retry.maxAge {:?}): {reason}",

@@ -14,8 +14,8 @@ use super::secret::{Secret, SecretRef};
 pub enum Attempt {
     /// Delivered (2xx).
     Delivered,
-    /// Try again: after `after` if the receiver said so (`Retry-After`),
-    /// else after the backoff.
+    /// Try again after the backoff, and no sooner than `after` if the
+    /// receiver said so (`Retry-After`).
     Retry {
         /// The receiver's `Retry-After`.
         after: Option<Duration>,

@@ -471,6 +471,66 @@ sinks:
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_of_zero_still_backs_off() {
+    // A receiver that keeps saying "retry now" (`Retry-After: 0`, or a date
+    // in the past) must not get a tight loop of attempts.
+    let c = Cluster::start(Duration::from_millis(200)).await;
+    let receiver = Receiver::start(|_, since_first| {
+        if since_first < Duration::from_secs(2) {
+            Reply::status(503).header("retry-after", "0")
+        } else {
+            Reply::ok()
+        }
+    })
+    .await;
+    let _herald = herald(
+        &c,
+        &format!(
+            r#"
+watch:
+  - {{ version: v1, kind: ConfigMap, namespaces: [now] }}
+sinks:
+  - name: eager
+    type: webhook
+    url: {}
+    retry: {{ initialBackoff: 200ms, maxBackoff: 1s }}
+"#,
+            receiver.url("/hook")
+        ),
+        &[("HERALD_LOG", "error")],
+    )
+    .await;
+    c.sim
+        .create(
+            "configmaps",
+            herald_sim::fixtures::config_map("now", "eager", &[]),
+        )
+        .await
+        .expect("create");
+    assert!(
+        receiver
+            .wait_for(Duration::from_secs(20), |q| q
+                .iter()
+                .any(Request::acknowledged))
+            .await,
+        "delivered after the 503s"
+    );
+    let got = receiver.requests();
+    assert!(
+        got.len() <= 12,
+        "{} attempts in about 2 s: Retry-After: 0 turned into a tight loop",
+        got.len()
+    );
+    for w in got.windows(2) {
+        assert!(
+            w[1].at - w[0].at >= Duration::from_millis(190),
+            "{:?} between attempts",
+            w[1].at - w[0].at
+        );
+    }
+}
+
 // === Slack ===
 
 /// Checks Block Kit's limits on a message: at most 50 blocks, header text at
