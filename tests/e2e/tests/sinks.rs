@@ -131,6 +131,9 @@ async fn webhooks_are_signed_for_rotation_and_speak_raw_and_cloudevents() {
         Receiver::ok().await,
         Receiver::ok().await,
     );
+    let (token, password) = (c.dir.path().join("token"), c.dir.path().join("password"));
+    std::fs::write(&token, "t0ken\n").expect("write token");
+    std::fs::write(&password, "pa55:word\n").expect("write password");
     let _herald = herald(
         &c,
         &format!(
@@ -150,17 +153,26 @@ sinks:
     format: cloudevents
     mode: binary
     signing: {{ secrets: [ {{ env: HOOK_SECRET_A }} ] }}
+    auth: {{ bearerTokenFile: {} }}
   - name: structured
     type: webhook
     url: {}
     format: cloudevents
     mode: structured
+    auth: {{ basic: {{ username: {{ env: HOOK_USER }}, password: {{ file: {} }} }} }}
+    headers: {{ x-team: payments }}
 "#,
             raw.url("/raw"),
             binary.url("/binary"),
+            token.display(),
             structured.url("/structured"),
+            password.display(),
         ),
-        &[("HOOK_SECRET_A", SECRET_A), ("HOOK_SECRET_B", SECRET_B)],
+        &[
+            ("HOOK_SECRET_A", SECRET_A),
+            ("HOOK_SECRET_B", SECRET_B),
+            ("HOOK_USER", "herald"),
+        ],
     )
     .await;
 
@@ -247,6 +259,7 @@ sinks:
     assert_eq!(got.len(), 3);
     for (i, r) in got.iter().enumerate() {
         assert_signed_by(r, &[SECRET_A]);
+        assert_eq!(r.header("authorization"), Some("Bearer t0ken"));
         assert_eq!(r.header("ce-specversion"), Some("1.0"));
         assert_eq!(
             r.header("ce-type").map(String::from),
@@ -274,6 +287,12 @@ sinks:
             r.headers
         );
         assert!(r.header("ce-id").is_none() && r.header("webhook-signature").is_none());
+        // base64("herald:pa55:word")
+        assert_eq!(
+            r.header("authorization"),
+            Some("Basic aGVyYWxkOnBhNTU6d29yZA==")
+        );
+        assert_eq!(r.header("x-team"), Some("payments"));
         let e = r.json();
         assert_eq!(e["specversion"], "1.0");
         assert_eq!(
