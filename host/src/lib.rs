@@ -9,6 +9,7 @@
 //! - [`pipeline`]: the thread that runs each change through its watch's chain.
 //! - [`api`]: the HTTP query and admin APIs over the cache and the watches.
 //! - [`sink`]: webhook, Slack, batch and log sinks and reliable delivery.
+//! - [`ha`]: leader election on a Lease; only the leader delivers.
 //! - [`metrics`]: Prometheus metrics on `/metrics`.
 //! - [`run`]: `herald run`, the main job: sources → plugins → log sink.
 //! - [`cli`]: the `herald` command line; [`demo`]: `herald demo`.
@@ -18,6 +19,7 @@ pub mod cache;
 pub mod change;
 pub mod cli;
 pub mod demo;
+pub mod ha;
 pub mod metrics;
 pub mod pipeline;
 pub mod plugin;

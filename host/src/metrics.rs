@@ -122,6 +122,7 @@ impl Default for Metrics {
 struct Live {
     sources: Mutex<Option<Sources>>,
     sinks: Mutex<Option<Sinks>>,
+    leader: Mutex<Option<Arc<std::sync::atomic::AtomicBool>>>,
     last_event: std::sync::Mutex<std::collections::BTreeMap<String, SystemTime>>,
 }
 
@@ -201,6 +202,11 @@ impl Metrics {
     /// Reports on these sinks at every scrape.
     pub fn watch_sinks(&self, sinks: &Sinks) {
         *lock(&self.inner.live.sinks) = Some(sinks.clone());
+    }
+
+    /// Reports `herald_leader` from this flag (with leader election on).
+    pub fn watch_leader(&self, flag: Arc<std::sync::atomic::AtomicBool>) {
+        *lock(&self.inner.live.leader) = Some(flag);
     }
 
     /// Stops reporting on sources and sinks, letting them go (at shutdown:
@@ -450,6 +456,22 @@ impl Collector for LiveCollector {
             "Seconds since the last change of the watch entered the pipeline",
             &ages,
         )?;
+        let leader = lock(&self.0.leader).clone();
+        if let Some(flag) = leader {
+            let v = if flag.load(std::sync::atomic::Ordering::Acquire) {
+                1.0
+            } else {
+                0.0
+            };
+            let mut m = enc.encode_descriptor(
+                "leader",
+                "1 when this replica holds the Lease and delivers",
+                None,
+                prometheus_client::metrics::MetricType::Gauge,
+            )?;
+            let _ = &mut m;
+            ConstGauge::new(v).encode(m)?;
+        }
         let sinks = lock(&self.0.sinks).clone();
         if let Some(sinks) = sinks {
             let st = sinks.status();

@@ -61,6 +61,9 @@ pub struct Config {
     /// Where notifications go. None: one `log` sink gets everything.
     #[serde(default)]
     pub sinks: Vec<SinkConfig>,
+    /// Leader election among replicas; only the leader delivers.
+    #[serde(default)]
+    pub ha: Option<crate::ha::HaConfig>,
     /// How long SIGTERM waits for the sinks' queues to drain. Default: 30s
     #[serde(default = "default_drain", with = "humantime_serde")]
     pub drain_timeout: Duration,
@@ -155,6 +158,10 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config> {
                 path.display()
             );
         }
+    }
+    if let Some(ha) = &config.ha {
+        ha.validate()
+            .map_err(|e| anyhow::anyhow!("{}: ha.{e}", path.display()))?;
     }
     crate::sink::config::validate_all(&config.sinks, false)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
@@ -413,6 +420,13 @@ pub async fn run(args: &RunArgs) -> Result<()> {
     let chains = instrumented(config.chains(&runtime)?, &metrics);
     let kubeconfig = args.kubeconfig.clone().or(config.kubeconfig.clone());
     let client = source::client(kubeconfig.as_deref()).await?;
+    let election = match &config.ha {
+        Some(ha) if ha.enabled => Some(crate::ha::Election::start(client.clone(), ha).await?),
+        _ => None,
+    };
+    if let Some(e) = &election {
+        metrics.watch_leader(e.leader_flag());
+    }
     let (tx, rx) = mpsc::channel::<ChangeEvent>(4096);
     let sources = Sources::new(client, config.source.clone(), tx);
     let sinks = Sinks::start(&config.cluster, &config.sinks)?;
@@ -442,6 +456,17 @@ pub async fn run(args: &RunArgs) -> Result<()> {
     let dispatcher = sinks.clone();
     let m = metrics.clone();
     let (chain_tx, chain_rx) = std::sync::mpsc::channel();
+    // With leader election, a gate thread between the pipeline and the sinks
+    // decides whether this replica delivers.
+    let (gate_tx, gate) = match &election {
+        Some(e) => {
+            let (tx, handle) = e
+                .gate(sinks.clone())
+                .context("starting the HA gate thread")?;
+            (Some(tx), Some(handle))
+        }
+        None => (None, None),
+    };
     let pipeline = pipeline::spawn_reloadable(rx, chains, chain_rx, move |o| {
         m.event(&o.watch, o.change.as_str());
         let watch = o.watch.clone();
@@ -450,6 +475,13 @@ pub async fn run(args: &RunArgs) -> Result<()> {
             crate::plugin::Fate::Dropped { .. } => "dropped",
             crate::plugin::Fate::DeadLetter { .. } => "dead_letter",
         };
+        if let Some(tx) = &gate_tx {
+            m.outcome(&watch, fate);
+            return match tx.send(o) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(_) => ControlFlow::Break(()),
+            };
+        }
         let sent = dispatcher.dispatch(o);
         let fate = if sent == 0 && fate == "delivered" {
             "unrouted"
@@ -508,8 +540,17 @@ pub async fn run(args: &RunArgs) -> Result<()> {
     tracing::info!("shutting down");
     metrics.detach();
     drop(sources);
-    let _ = tokio::task::spawn_blocking(move || pipeline.join()).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        let _ = pipeline.join();
+        if let Some(g) = gate {
+            let _ = g.join();
+        }
+    })
+    .await;
     let left = sinks.close(config.drain_timeout).await;
+    if let Some(e) = election {
+        e.resign().await;
+    }
     if left > 0 {
         bail!("{left} notifications were not delivered before drainTimeout");
     }

@@ -284,6 +284,12 @@ impl Sinks {
     /// target's queue is full (`whenFull: block`): call it from the
     /// pipeline's thread, not from async code. Returns how many sinks got it.
     pub fn dispatch(&self, o: Outcome) -> usize {
+        self.dispatch_tracked(o, None)
+    }
+
+    /// [`Sinks::dispatch`], holding `settle` until every sink has settled
+    /// the notification.
+    pub fn dispatch_tracked(&self, o: Outcome, settle: Option<Arc<crate::ha::Settle>>) -> usize {
         let (routes, dead_letter) = match o.fate {
             Fate::Deliver { routes } => (routes, None),
             Fate::Dropped { plugin, reason } => {
@@ -342,6 +348,7 @@ impl Sinks {
             object: o.object,
             old: o.old,
             dead_letter,
+            settle,
         });
         let handles = &state.handles;
         let mut sent = 0;

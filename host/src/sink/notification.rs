@@ -41,6 +41,10 @@ pub struct Notification {
     /// Set on a dead letter: why it is one (`{plugin, error}` when a plugin
     /// failed on the event, `{sink, id, reason}` when a sink refused it).
     pub dead_letter: Option<Value>,
+    /// Dropped when the last copy of the notification is: by then every
+    /// sink has delivered or dead-lettered it (high availability tracks the
+    /// delivered watermark with it).
+    pub settle: Option<Arc<crate::ha::Settle>>,
 }
 
 impl Notification {
@@ -162,6 +166,7 @@ pub(crate) fn sample(uid: &str, rv: &str) -> Notification {
             json!({"metadata": {"name": "front", "namespace": "web", "uid": uid}, "spec": {"replicas": 2}}),
         ),
         dead_letter: None,
+        settle: None,
     }
 }
 

@@ -90,6 +90,28 @@ impl HeraldProcess {
         HeraldProcess { child, lines }
     }
 
+    /// Sends SIGTERM and waits up to `wait` for the process to exit; its
+    /// exit status, or `None` if it is still running.
+    pub fn terminate(&mut self, wait: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + wait;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Kills the process with SIGKILL.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// The next notification; panics after 20 s.
     pub fn next(&self) -> serde_json::Value {
         self.lines

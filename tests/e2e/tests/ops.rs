@@ -78,12 +78,12 @@ plugins:
     }
     let w = "configmap.v1.core";
     let mut after = String::new();
+    let delivered = format!("herald_notifications_total{{watch=\"{w}\",fate=\"delivered\"}}");
+    let dropped = format!("herald_notifications_total{{watch=\"{w}\",fate=\"dropped\"}}");
     for _ in 0..50 {
         after = get_text(&c.api("/metrics")).1;
-        if sample(
-            &after,
-            &format!("herald_sink_delivered_total{{sink=\"log\"}}"),
-        ) >= 2.0
+        if sample(&after, "herald_sink_delivered_total{sink=\"log\"}") >= 2.0
+            && sample(&after, &delivered) + sample(&after, &dropped) >= 3.0
         {
             break;
         }
@@ -366,4 +366,201 @@ async fn plugin_reload_swaps_within_a_second_rejects_bad_and_removed_files_and_l
         "events before the swap ran on the old version"
     );
     assert!(before.len() >= 5, "the stream ran before the swap");
+}
+
+/// (uid, resourceVersion) of every acknowledged raw-webhook delivery, and
+/// how many times each id was acknowledged.
+fn acknowledged(r: &herald_e2e::receiver::Receiver) -> std::collections::BTreeMap<String, usize> {
+    let mut ids = std::collections::BTreeMap::new();
+    for req in r.requests().iter().filter(|q| q.acknowledged()) {
+        *ids.entry(req.json()["id"].as_str().expect("id").to_string())
+            .or_insert(0) += 1;
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_the_sink_queues_before_exiting() {
+    use herald_e2e::receiver::{Receiver, Reply};
+    let c = Cluster::start(Duration::from_millis(200)).await;
+    // Down for the first 2 s of traffic, then fine.
+    let hook = Receiver::start(|_, since_first| {
+        if since_first < Duration::from_secs(2) {
+            Reply::status(503)
+        } else {
+            Reply::ok()
+        }
+    })
+    .await;
+    let config = c.config(&format!(
+        r#"
+watch:
+  - {{ version: v1, kind: ConfigMap }}
+sinks:
+  - name: hook
+    type: webhook
+    url: {url}
+    retry: {{ initialBackoff: 200ms, maxBackoff: 500ms, maxAge: 1m }}
+drainTimeout: 20s
+"#,
+        url = hook.url("/")
+    ));
+    let mut herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &config);
+    assert!(wait_http_ok(&c.api("/readyz")).await, "never ready");
+    for i in 0..20 {
+        c.sim
+            .create(
+                "configmaps",
+                herald_sim::fixtures::config_map("default", &format!("d{i}"), &[("k", "v")]),
+            )
+            .await
+            .expect("create");
+    }
+    assert!(
+        hook.wait_for(Duration::from_secs(10), |r| !r.is_empty())
+            .await,
+        "deliveries started"
+    );
+    assert_eq!(
+        acknowledged(&hook).len(),
+        0,
+        "still failing when SIGTERM comes"
+    );
+    let status = herald
+        .terminate(Duration::from_secs(25))
+        .expect("herald exited within the drain timeout");
+    assert!(status.success(), "drained cleanly: {status:?}");
+    let ids = acknowledged(&hook);
+    assert_eq!(
+        ids.len(),
+        20,
+        "every queued notification delivered before exit"
+    );
+    assert!(ids.values().all(|n| *n == 1), "{ids:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_fail_over_on_the_lease_without_loss_or_duplicates() {
+    use herald_e2e::receiver::Receiver;
+    let c = Cluster::start(Duration::from_millis(200)).await;
+    let hook = Receiver::ok().await;
+    let body = |port: u16| {
+        format!(
+            r#"kubeconfig: {kc}
+api:
+  listen: 127.0.0.1:{port}
+cluster: ha
+watch:
+  - {{ version: v1, kind: ConfigMap }}
+sinks:
+  - {{ name: hook, type: webhook, url: "{url}" }}
+ha:
+  enabled: true
+  leaseName: herald-test
+  leaseNamespace: default
+  leaseDuration: 3s
+  grace: 1s
+"#,
+            kc = c.kubeconfig.display(),
+            url = hook.url("/")
+        )
+    };
+    let (pa, pb) = (c.api_port, herald_e2e::free_port());
+    let ca = c.dir.path().join("a.yaml");
+    let cb = c.dir.path().join("b.yaml");
+    std::fs::write(&ca, body(pa)).expect("write");
+    std::fs::write(&cb, body(pb)).expect("write");
+    let url = |port: u16, path: &str| format!("http://127.0.0.1:{port}{path}");
+    let mut a =
+        HeraldProcess::run_with_env(env!("CARGO_BIN_EXE_herald"), &ca, &[("POD_NAME", "a")]);
+    assert!(wait_http_ok(&url(pa, "/readyz")).await, "a never ready");
+    let mut leading = false;
+    for _ in 0..100 {
+        if sample(&get_text(&url(pa, "/metrics")).1, "herald_leader") == 1.0 {
+            leading = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(leading, "a never became the leader");
+    let b = HeraldProcess::run_with_env(env!("CARGO_BIN_EXE_herald"), &cb, &[("POD_NAME", "b")]);
+    assert!(wait_http_ok(&url(pb, "/readyz")).await, "b never ready");
+    assert_eq!(
+        sample(&get_text(&url(pb, "/metrics")).1, "herald_leader"),
+        0.0,
+        "b stands by"
+    );
+
+    // Changes before, during and after the handover.
+    let sim = c.sim.clone();
+    let writer = tokio::spawn(async move {
+        for i in 0..120 {
+            let name = format!("f{i:03}");
+            sim.create(
+                "configmaps",
+                herald_sim::fixtures::config_map("default", &name, &[("k", "v")]),
+            )
+            .await
+            .expect("create");
+            if i % 3 == 0 {
+                let mut cm = sim.get("configmaps", "default", &name).await.expect("get");
+                cm["data"]["k"] = serde_json::json!("v2");
+                sim.update("configmaps", cm).await.expect("update");
+            }
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let status = a.terminate(Duration::from_secs(20)).expect("a stopped");
+    assert!(status.success(), "{status:?}");
+    let stopped = std::time::Instant::now();
+    let mut took_over = None;
+    for _ in 0..100 {
+        if sample(&get_text(&url(pb, "/metrics")).1, "herald_leader") == 1.0 {
+            took_over = Some(stopped.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took_over = took_over.expect("b never took over");
+    assert!(
+        took_over <= Duration::from_secs(4),
+        "failover within the lease duration: {took_over:?}"
+    );
+    writer.await.expect("writer");
+
+    // Every change in the simulator's log, delivered once by one replica or
+    // the other.
+    let want: std::collections::BTreeSet<(String, String)> = c
+        .sim
+        .change_log()
+        .into_iter()
+        .filter(|e| e.kind == "ConfigMap")
+        .map(|e| (e.uid.clone(), e.resource_version.to_string()))
+        .collect();
+    assert!(want.len() >= 160, "{} changes", want.len());
+    assert!(
+        hook.wait_for(Duration::from_secs(20), |r| r
+            .iter()
+            .filter(|q| q.acknowledged())
+            .count()
+            >= want.len())
+            .await,
+        "not everything was delivered"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut got = std::collections::BTreeMap::new();
+    for req in hook.requests().iter().filter(|q| q.acknowledged()) {
+        let v = req.json();
+        let key = (
+            v["uid"].as_str().expect("uid").to_string(),
+            v["resourceVersion"].as_str().expect("rv").to_string(),
+        );
+        *got.entry(key).or_insert(0) += 1;
+    }
+    let dups: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(dups.is_empty(), "delivered twice: {dups:?}");
+    let missing: Vec<_> = want.iter().filter(|k| !got.contains_key(*k)).collect();
+    assert!(missing.is_empty(), "lost: {missing:?}");
+    drop(b);
 }

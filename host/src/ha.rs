@@ -1,0 +1,517 @@
+//! High availability: several replicas, one leader elected on a
+//! `coordination.k8s.io` Lease through kube-lease-manager (chosen because it
+//! is maintained, built on the same kube and k8s-openapi versions as herald,
+//! and renews and releases the Lease for us; kube-leader-election pins an
+//! older kube).
+//!
+//! Every replica watches, keeps its cache warm, serves the query API and runs
+//! the plugins; only the leader hands notifications to the sinks. A standby
+//! keeps the notifications of the last `replayWindow` changes. The leader
+//! writes its *delivered watermark* on the Lease (annotation
+//! `herald.io/delivered-rv`, JSON) every second and when it stops: per
+//! stream (a watch and a namespace, within which the API server orders
+//! resourceVersions), the highest resourceVersion such that every
+//! notification at or below it has been delivered or dead-lettered by every
+//! sink. A replica that becomes leader reads the watermark and first hands
+//! on the notifications it kept above it, in order.
+//!
+//! What a handover guarantees:
+//! - graceful (the leader gets SIGTERM): it drains its sinks, writes the final
+//!   watermark and releases the Lease; the next leader resumes exactly after
+//!   it: nothing lost, nothing twice;
+//! - crash (the leader is killed): the Lease expires after `leaseDuration`;
+//!   the next leader resumes from the last watermark written (at most 1 s
+//!   old), so nothing is lost and what the old leader delivered in its last
+//!   second may be delivered again, with the same ids (`webhook-id`, `ce-id`)
+//!   so receivers can drop it;
+//! - a standby that was down or behind by more than `replayWindow` changes
+//!   cannot replay what it never kept: it logs how many it dropped.
+//!
+//! resourceVersions are compared as integers, which holds for etcd-backed API
+//! servers; a non-numeric one is always replayed (a duplicate rather than a loss).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::{Api, Patch, PatchParams};
+use kube_lease_manager::{LeaseManager, LeaseManagerBuilder};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::pipeline::Outcome;
+use crate::sink::Sinks;
+
+/// The annotation holding the delivered watermark.
+pub const WATERMARK: &str = "herald.io/delivered-rv";
+
+/// The `ha:` section of the config.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HaConfig {
+    /// Turn leader election on. Default: false (one replica delivers).
+    #[serde(default)]
+    pub enabled: bool,
+    /// The Lease's name. Default: `herald`
+    #[serde(default = "default_lease")]
+    pub lease_name: String,
+    /// The Lease's namespace. Default: `POD_NAMESPACE`, else `default`.
+    #[serde(default)]
+    pub lease_namespace: Option<String>,
+    /// This replica's identity. Default: `POD_NAME`, else host name and pid.
+    #[serde(default)]
+    pub identity: Option<String>,
+    /// How long a Lease holds without renewal. Failover takes at most this. Default: 15s
+    #[serde(default = "default_duration", with = "humantime_serde")]
+    pub lease_duration: Duration,
+    /// The holder renews this long before expiry. Default: 5s
+    #[serde(default = "default_grace", with = "humantime_serde")]
+    pub grace: Duration,
+    /// Notifications a standby keeps for replay. Default: 100000
+    #[serde(default = "default_window")]
+    pub replay_window: usize,
+}
+
+fn default_lease() -> String {
+    "herald".into()
+}
+fn default_duration() -> Duration {
+    Duration::from_secs(15)
+}
+fn default_grace() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_window() -> usize {
+    100_000
+}
+
+impl HaConfig {
+    /// Checks durations. Errors name the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.lease_duration.as_secs() < 2 {
+            return Err("leaseDuration: at least 2s".into());
+        }
+        if self.grace.as_secs() < 1 || self.grace >= self.lease_duration {
+            return Err("grace: at least 1s and less than leaseDuration".into());
+        }
+        if self.replay_window == 0 {
+            return Err("replayWindow: at least 1".into());
+        }
+        Ok(())
+    }
+
+    fn namespace(&self) -> String {
+        self.lease_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "default".into())
+    }
+
+    fn identity(&self) -> String {
+        self.identity
+            .clone()
+            .or_else(|| std::env::var("POD_NAME").ok())
+            .unwrap_or_else(|| {
+                let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|h| h.trim().to_string())
+                    .unwrap_or_else(|_| "herald".into());
+                format!("{host}-{}", std::process::id())
+            })
+    }
+}
+
+/// Per stream (watch and namespace: the unit in which the API server
+/// orders resourceVersions), which versions are handed to the sinks and not
+/// yet settled, and the highest handed.
+#[derive(Debug, Default)]
+pub struct Watermark {
+    streams: Mutex<BTreeMap<String, Stream>>,
+}
+
+#[derive(Debug, Default)]
+struct Stream {
+    unsettled: BTreeMap<u64, usize>,
+    highest: u64,
+}
+
+/// Held by a notification while any sink has it; settles its
+/// resourceVersion when dropped.
+pub struct Settle {
+    key: String,
+    rv: u64,
+    mark: Arc<Watermark>,
+}
+
+impl std::fmt::Debug for Settle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Settle({} {})", self.key, self.rv)
+    }
+}
+
+impl PartialEq for Settle {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Drop for Settle {
+    fn drop(&mut self) {
+        let mut streams = self.mark.streams.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = streams.get_mut(&self.key)
+            && let Some(n) = s.unsettled.get_mut(&self.rv)
+        {
+            *n -= 1;
+            if *n == 0 {
+                s.unsettled.remove(&self.rv);
+            }
+        }
+    }
+}
+
+impl Watermark {
+    /// Tracks a notification of stream `key` at `rv` until the returned
+    /// token drops.
+    pub fn begin(self: &Arc<Self>, key: &str, rv: u64) -> Arc<Settle> {
+        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        let s = streams.entry(key.to_string()).or_default();
+        *s.unsettled.entry(rv).or_default() += 1;
+        s.highest = s.highest.max(rv);
+        Arc::new(Settle {
+            key: key.to_string(),
+            rv,
+            mark: self.clone(),
+        })
+    }
+
+    /// Per stream, the highest resourceVersion at or below which everything
+    /// is settled.
+    pub fn value(&self) -> BTreeMap<String, u64> {
+        let streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        streams
+            .iter()
+            .map(|(k, s)| {
+                let v = match s.unsettled.keys().next() {
+                    Some(lowest) => lowest.saturating_sub(1),
+                    None => s.highest,
+                };
+                (k.clone(), v)
+            })
+            .collect()
+    }
+}
+
+/// The stream an outcome belongs to: its watch and namespace.
+fn stream_of(o: &Outcome) -> String {
+    format!("{}/{}", o.watch, o.namespace.as_deref().unwrap_or_default())
+}
+
+fn rv_of(o: &Outcome) -> Option<u64> {
+    o.object
+        .pointer("/metadata/resourceVersion")
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.parse().ok())
+}
+
+/// Decides, notification by notification, whether this replica delivers.
+/// Runs on its own thread; see the module docs.
+pub struct Gate {
+    leader: Arc<AtomicBool>,
+    /// The watermark read from the Lease when leadership was won.
+    resume_after: Arc<Mutex<BTreeMap<String, u64>>>,
+    mark: Arc<Watermark>,
+    kept: VecDeque<Outcome>,
+    window: usize,
+    leading: bool,
+    evicted: u64,
+}
+
+impl Gate {
+    fn pass(&mut self, o: Option<Outcome>, sinks: &Sinks) {
+        let leader = self.leader.load(Ordering::Acquire);
+        if leader && !self.leading {
+            let after = self
+                .resume_after
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let kept: Vec<Outcome> = self.kept.drain(..).collect();
+            let (mut replayed, mut skipped) = (0, 0);
+            for k in kept {
+                let done = after.get(&stream_of(&k)).copied().unwrap_or(0);
+                if rv_of(&k).is_none_or(|rv| rv > done) {
+                    replayed += 1;
+                    self.deliver(k, sinks);
+                } else {
+                    skipped += 1;
+                }
+            }
+            tracing::info!(
+                replayed,
+                skipped,
+                "leading: replayed what the previous leader had not delivered"
+            );
+            if self.evicted > 0 {
+                tracing::error!(
+                    dropped = self.evicted,
+                    "this replica kept only its last replayWindow notifications while standing by; older ones it could not replay"
+                );
+                self.evicted = 0;
+            }
+            self.leading = true;
+        } else if !leader && self.leading {
+            tracing::warn!("no longer leading: notifications are kept, not delivered");
+            self.leading = false;
+        }
+        let Some(o) = o else { return };
+        if self.leading {
+            self.deliver(o, sinks);
+        } else {
+            if self.kept.len() >= self.window {
+                self.kept.pop_front();
+                self.evicted += 1;
+            }
+            self.kept.push_back(o);
+        }
+    }
+
+    fn deliver(&self, o: Outcome, sinks: &Sinks) {
+        let settle = rv_of(&o).map(|rv| self.mark.begin(&stream_of(&o), rv));
+        sinks.dispatch_tracked(o, settle);
+    }
+}
+
+/// A running election.
+pub struct Election {
+    leader: Arc<AtomicBool>,
+    mark: Arc<Watermark>,
+    api: Api<Lease>,
+    name: String,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Option<LeaseManager>>,
+    writer: tokio::task::JoinHandle<()>,
+    resume_after: Arc<Mutex<BTreeMap<String, u64>>>,
+    window: usize,
+}
+
+impl std::fmt::Debug for Election {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Election")
+            .field("lease", &self.name)
+            .finish()
+    }
+}
+
+async fn read_watermark(api: &Api<Lease>, name: &str) -> BTreeMap<String, u64> {
+    match api.get_opt(name).await {
+        Ok(Some(lease)) => lease
+            .metadata
+            .annotations
+            .and_then(|a| a.get(WATERMARK).and_then(|v| serde_json::from_str(v).ok()))
+            .unwrap_or_default(),
+        Ok(None) => BTreeMap::new(),
+        Err(e) => {
+            tracing::error!("reading the delivered watermark: {e}; replaying everything kept");
+            BTreeMap::new()
+        }
+    }
+}
+
+async fn write_watermark(
+    api: &Api<Lease>,
+    name: &str,
+    value: &BTreeMap<String, u64>,
+) -> Result<()> {
+    let text = serde_json::to_string(value).expect("JSON");
+    let patch = json!({"metadata": {"annotations": {WATERMARK: text}}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .with_context(|| format!("writing the delivered watermark on Lease {name}"))?;
+    Ok(())
+}
+
+impl Election {
+    /// Joins the election on the Lease.
+    pub async fn start(client: kube::Client, cfg: &HaConfig) -> Result<Election> {
+        let ns = cfg.namespace();
+        let identity = cfg.identity();
+        let manager = LeaseManagerBuilder::new(client.clone(), &cfg.lease_name)
+            .with_namespace(&ns)
+            .with_identity(&identity)
+            .with_duration(cfg.lease_duration.as_secs())
+            .with_grace(cfg.grace.as_secs())
+            .build()
+            .await
+            .with_context(|| {
+                format!("ha: joining the election on Lease {ns}/{}", cfg.lease_name)
+            })?;
+        tracing::info!(lease = %format!("{ns}/{}", cfg.lease_name), identity, "joined the leader election");
+        let api: Api<Lease> = Api::namespaced(client, &ns);
+        let leader = Arc::new(AtomicBool::new(false));
+        let resume_after = Arc::new(Mutex::new(BTreeMap::new()));
+        let mark = Arc::new(Watermark::default());
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let (mut channel, lease_task) = manager.watch().await;
+        let task = {
+            let leader = leader.clone();
+            let resume_after = resume_after.clone();
+            let api = api.clone();
+            let name = cfg.lease_name.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        changed = channel.changed() => {
+                            if changed.is_err() {
+                                break;
+                            }
+                            let is = *channel.borrow_and_update();
+                            if is {
+                                let w = read_watermark(&api, &name).await;
+                                tracing::info!(identity, watermark = ?w, "became the leader");
+                                *resume_after.lock().unwrap_or_else(|p| p.into_inner()) = w;
+                                leader.store(true, Ordering::Release);
+                            } else {
+                                leader.store(false, Ordering::Release);
+                                tracing::warn!(identity, "lost the leadership");
+                            }
+                        }
+                        _ = stopped.changed() => break,
+                    }
+                }
+                drop(channel);
+                match lease_task.await {
+                    Ok(Ok(m)) => Some(m),
+                    _ => None,
+                }
+            })
+        };
+        let writer = {
+            let leader = leader.clone();
+            let mark = mark.clone();
+            let api = api.clone();
+            let name = cfg.lease_name.clone();
+            tokio::spawn(async move {
+                let mut last = None;
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if !leader.load(Ordering::Acquire) {
+                        continue;
+                    }
+                    let w = mark.value();
+                    if last.as_ref() != Some(&w) && !w.is_empty() {
+                        match write_watermark(&api, &name, &w).await {
+                            Ok(()) => last = Some(w),
+                            Err(e) => tracing::warn!("{e:#}"),
+                        }
+                    }
+                }
+            })
+        };
+        Ok(Election {
+            leader,
+            mark,
+            api,
+            name: cfg.lease_name.clone(),
+            stop,
+            task,
+            writer,
+            resume_after,
+            window: cfg.replay_window,
+        })
+    }
+
+    /// The flag that says whether this replica leads (for metrics).
+    pub fn leader_flag(&self) -> Arc<AtomicBool> {
+        self.leader.clone()
+    }
+
+    /// Whether this replica leads now.
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::Acquire)
+    }
+
+    /// Starts the gate thread between the pipeline and the sinks; send it
+    /// every outcome.
+    pub fn gate(
+        &self,
+        sinks: Sinks,
+    ) -> std::io::Result<(
+        std::sync::mpsc::SyncSender<Outcome>,
+        std::thread::JoinHandle<()>,
+    )> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Outcome>(4096);
+        let mut gate = Gate {
+            leader: self.leader.clone(),
+            resume_after: self.resume_after.clone(),
+            mark: self.mark.clone(),
+            kept: VecDeque::new(),
+            window: self.window,
+            leading: false,
+            evicted: 0,
+        };
+        let handle = std::thread::Builder::new()
+            .name("herald-gate".into())
+            .spawn(move || {
+                loop {
+                    match rx.recv_timeout(Duration::from_millis(100)) {
+                        Ok(o) => gate.pass(Some(o), &sinks),
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => gate.pass(None, &sinks),
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+            })?;
+        Ok((tx, handle))
+    }
+
+    /// After the sinks have drained: writes the final watermark (when
+    /// leading) and releases the Lease, so a standby takes over at once.
+    pub async fn resign(self) {
+        self.writer.abort();
+        let leading = self.is_leader();
+        if leading {
+            let w = self.mark.value();
+            if !w.is_empty()
+                && let Err(e) = write_watermark(&self.api, &self.name, &w).await
+            {
+                tracing::error!("{e:#}");
+            }
+        }
+        let _ = self.stop.send(true);
+        if let Ok(Some(manager)) = self.task.await {
+            if let Err(e) = manager.release().await {
+                tracing::warn!("releasing the Lease: {e}");
+            } else if leading {
+                tracing::info!(lease = self.name, "released the Lease");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_watermark_stays_below_the_lowest_unsettled_version() {
+        let mark = Arc::new(Watermark::default());
+        assert!(mark.value().is_empty());
+        let a = mark.begin("w/ns", 10);
+        let b = mark.begin("w/ns", 12);
+        let b2 = b.clone();
+        let c = mark.begin("w/ns", 15);
+        let other = mark.begin("w/other", 3);
+        assert_eq!(mark.value()["w/ns"], 9);
+        drop(b);
+        drop(b2);
+        assert_eq!(mark.value()["w/ns"], 9, "10 is still out");
+        drop(a);
+        assert_eq!(mark.value()["w/ns"], 14, "15 is still out");
+        drop(c);
+        assert_eq!(mark.value()["w/ns"], 15);
+        assert_eq!(mark.value()["w/other"], 2, "streams are apart");
+        drop(other);
+        assert_eq!(mark.value()["w/other"], 3);
+    }
+}
