@@ -4,6 +4,7 @@ mod cli;
 mod config;
 mod demo;
 mod deploy;
+mod ops;
 mod plugins;
 mod run;
 mod shipped;
