@@ -51,14 +51,20 @@ enum PluginCommand {
 /// Logs go to stderr; stdout is for output (notifications, reports).
 /// `HERALD_LOG` sets the filter (e.g. `debug`, `herald=debug`),
 /// `HERALD_LOG_FORMAT=json` writes JSON lines.
-fn init_logging(default: &str) {
+/// The config's `log:` gives the defaults for `herald run`.
+fn init_logging(default: &str, config: &herald::run::LogConfig) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
+    let default = config.level.as_deref().unwrap_or(default);
     let filter = EnvFilter::try_from_env("HERALD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if std::env::var("HERALD_LOG_FORMAT").is_ok_and(|f| f == "json") {
+    let json = match std::env::var("HERALD_LOG_FORMAT") {
+        Ok(f) => f == "json",
+        Err(_) => config.format == Some(herald::run::LogFormat::Json),
+    };
+    if json {
         builder.json().init();
     } else {
         builder.with_ansi(std::io::stderr().is_terminal()).init();
@@ -68,10 +74,19 @@ fn init_logging(default: &str) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo's output is the notifications; keep herald's own log quiet.
-    init_logging(match cli.command {
-        Command::Demo(_) => "warn",
-        _ => "info",
-    });
+    let log = match &cli.command {
+        Command::Run(args) => herald::run::load_config(&args.config)
+            .map(|c| c.log)
+            .unwrap_or_default(),
+        _ => Default::default(),
+    };
+    init_logging(
+        match cli.command {
+            Command::Demo(_) => "warn",
+            _ => "info",
+        },
+        &log,
+    );
     let result = match cli.command {
         Command::Demo(args) => tokio::runtime::Runtime::new()
             .map_err(anyhow::Error::from)

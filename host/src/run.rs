@@ -61,6 +61,10 @@ pub struct Config {
     /// Where notifications go. None: one `log` sink gets everything.
     #[serde(default)]
     pub sinks: Vec<SinkConfig>,
+    /// herald's own log: level and format; `HERALD_LOG` and
+    /// `HERALD_LOG_FORMAT` override. Example: `{level: debug, format: json}`
+    #[serde(default)]
+    pub log: LogConfig,
     /// Leader election among replicas; only the leader delivers.
     #[serde(default)]
     pub ha: Option<crate::ha::HaConfig>,
@@ -115,6 +119,29 @@ pub struct PluginPolicy {
     pub allow: Vec<Capability>,
 }
 
+/// herald's own log (the GRW seed's `minLogLevel` / `logType`).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info` (default), `debug`, `trace`, or a filter such
+    /// as `herald=debug,kube=warn`.
+    #[serde(default)]
+    pub level: Option<String>,
+    /// `pretty` (default) or `json`.
+    #[serde(default)]
+    pub format: Option<LogFormat>,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
 /// The HTTP APIs.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -158,6 +185,14 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config> {
                 path.display()
             );
         }
+    }
+    if let Some(level) = &config.log.level {
+        tracing_subscriber::EnvFilter::try_new(level).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: log.level: {level:?} is not a level or filter: {e}",
+                path.display()
+            )
+        })?;
     }
     if let Some(ha) = &config.ha {
         ha.validate()

@@ -277,11 +277,14 @@ async fn deliver(shared: &Shared, batch: &[Item]) {
                 return;
             }
             Attempt::Retry { after, reason } => {
-                // `Retry-After` is a minimum: a receiver that keeps saying
-                // "now" (0, or a date in the past) still gets the backoff,
-                // not a tight loop.
-                let next = backoff.next().unwrap_or(shared.retry.max_backoff);
-                let wait = after.map_or(next, |a| a.max(next));
+                // `Retry-After` is honoured as given, floored at
+                // `initialBackoff` so a receiver that keeps saying "now"
+                // (0, or a date in the past) does not get a tight loop.
+                // Without it, the exponential backoff applies.
+                let wait = match after {
+                    Some(a) => a.max(shared.retry.initial_backoff),
+                    None => backoff.next().unwrap_or(shared.retry.max_backoff),
+                };
                 if first_try.elapsed() + wait > shared.retry.max_age {
                     let why = format!(
                         "gave up after {:?} (retry.maxAge {:?}): {reason}",

@@ -541,6 +541,10 @@ fn chart_with_two_replicas_grants_leases_and_gives_each_replica_its_state() {
     );
     let config = check_configmap_config(one(&docs, "ConfigMap", None));
     check_pod(sts, &config);
+    assert_eq!(
+        config["ha"]["enabled"], true,
+        "two replicas elect a leader: {config}"
+    );
     let lease = one(&docs, "Role", Some("herald-leader-election"));
     assert_eq!(lease["metadata"]["namespace"], "herald");
     assert_eq!(
@@ -548,7 +552,12 @@ fn chart_with_two_replicas_grants_leases_and_gives_each_replica_its_state() {
         BTreeSet::from([(
             "coordination.k8s.io".to_string(),
             "leases".to_string(),
-            vec!["get".into(), "create".into(), "update".into()]
+            vec![
+                "get".into(),
+                "create".into(),
+                "update".into(),
+                "patch".into()
+            ]
         )])
     );
     let binding = one(&docs, "RoleBinding", Some("herald-leader-election"));

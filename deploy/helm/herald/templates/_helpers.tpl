@@ -44,6 +44,9 @@ The config file herald gets: .Values.config without the chart-only
 {{- $watch = append $watch (omit . "resource") }}
 {{- end }}
 {{- $_ := set $config "watch" $watch }}
+{{- if and (gt (int .Values.replicas) 1) (not (hasKey $config "ha")) }}
+{{- $_ := set $config "ha" (dict "enabled" true "leaseName" (include "herald.fullname" .)) }}
+{{- end }}
 {{- toYaml $config }}
 {{- end }}
 
