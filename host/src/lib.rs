@@ -6,6 +6,7 @@
 //! - [`cache`]: the stores the watches fill, read by the query API.
 //! - [`change`]: the change event every stage passes on.
 //! - [`dedup`]: drops changes whose state equals the last one emitted.
+//! - [`state`]: the durable state dir (last emitted state per object, sink outboxes).
 //! - [`plugin`]: the sandboxed WebAssembly plugin runtime and plugin chains.
 //! - [`pipeline`]: the thread that runs each change through its watch's chain.
 //! - [`api`]: the HTTP query and admin APIs over the cache and the watches.
@@ -22,3 +23,4 @@ pub mod pipeline;
 pub mod plugin;
 pub mod run;
 pub mod source;
+pub mod state;
