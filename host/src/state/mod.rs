@@ -40,6 +40,9 @@ mod catchup;
 mod record;
 mod store;
 
+#[cfg(test)]
+mod crash_tests;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
