@@ -79,6 +79,17 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// Sleeps until event `i` is due at `rate` per second (0: never sleeps).
+fn pace(start: Instant, i: u64, rate: u64) {
+    if let Some(offset) = (i * 1_000_000_000).checked_div(rate) {
+        let due = start + Duration::from_nanos(offset);
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+    }
+}
+
 struct Figures {
     events: u64,
     elapsed: Duration,
@@ -126,13 +137,7 @@ fn drive(
     let cpu0 = cpu();
     let start = Instant::now();
     for i in 0..events {
-        if rate > 0 {
-            let due = start + Duration::from_nanos(i * 1_000_000_000 / rate);
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
-            }
-        }
+        pace(start, i, rate);
         let t = Instant::now();
         tx.send((t, i, submit(i))).expect("waiter");
         if i > 0 {
@@ -181,7 +186,7 @@ fn store_run(body: &[u8], options: StoreOptions, rate: u64, events: u64) -> (Fig
             ])
         },
         |i| {
-            let _ = store.ack(SINK, &format!("e-{i}"));
+            drop(store.ack(SINK, &format!("e-{i}")));
         },
         || store.stats().commits,
     );
@@ -239,13 +244,7 @@ fn floor_run(body: &[u8], linger: Duration, rate: u64, events: u64) -> Figures {
     let cpu0 = cpu();
     let start = Instant::now();
     for i in 0..events {
-        if rate > 0 {
-            let due = start + Duration::from_nanos(i * 1_000_000_000 / rate);
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
-            }
-        }
+        pace(start, i, rate);
         let t = Instant::now();
         let (dtx, drx) = mpsc::sync_channel(1);
         tx.send((event.clone(), dtx)).expect("writer");
@@ -337,18 +336,18 @@ fn main() {
     let default = StoreOptions::default();
     let cases: Vec<(String, StoreOptions)> = vec![
         (
-            format!("redb, linger {:?}, quick repair (default)", default.linger),
+            format!("redb, linger {:?} (default)", default.linger),
             default.clone(),
         ),
         (
-            format!("redb, linger {:?}, no quick repair", default.linger),
+            format!("redb, linger {:?}, quick repair", default.linger),
             StoreOptions {
-                quick_repair: false,
+                quick_repair: true,
                 ..default.clone()
             },
         ),
         (
-            "redb, linger 0, quick repair".into(),
+            "redb, linger 0".into(),
             StoreOptions {
                 linger: Duration::ZERO,
                 ..default.clone()

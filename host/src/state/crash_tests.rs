@@ -18,11 +18,12 @@ const RUNS: u32 = 6;
 const THREADS: u32 = 2;
 const SINK: &str = "hook";
 
-/// Odd runs commit without quick repair, so their reopen does a full repair.
+/// Even runs commit with quick repair, odd ones without (their reopen does a
+/// full repair).
 fn options(run: u32) -> StoreOptions {
     StoreOptions {
         linger: Duration::from_millis(1),
-        quick_repair: run % 2 == 0,
+        quick_repair: run.is_multiple_of(2),
         ..StoreOptions::default()
     }
 }
@@ -86,7 +87,7 @@ fn crash_child() {
                     writeln!(out, "A {k}").unwrap();
                     out.flush().unwrap();
                     drop(out);
-                    if i >= 3 && i % 3 == 0 {
+                    if i >= 3 && i.is_multiple_of(3) {
                         let old = key(run, t, i - 3);
                         store
                             .submit(vec![
@@ -204,7 +205,7 @@ fn check(store: &StateStore, added: &BTreeSet<String>, removed: &BTreeSet<String
     let pending: Vec<(String, Vec<u8>)> =
         store.pending(SINK).unwrap().collect::<Result<_>>().unwrap();
     // The one removal per writer that may have been in flight at the kill:
-    // the child removes key i-3 right after printing `A` for i (i % 3 == 0).
+    // the child removes key i-3 right after printing `A` for i (i.is_multiple_of(3)).
     let mut last: BTreeMap<&str, &String> = BTreeMap::new();
     for k in added {
         let writer = &k[..k.rfind('-').expect("run-thread-i")];
@@ -215,7 +216,7 @@ fn check(store: &StateStore, added: &BTreeSet<String>, removed: &BTreeSet<String
         .filter_map(|k| {
             let (writer, i) = k.rsplit_once('-')?;
             let i: u32 = i.parse().ok()?;
-            (i >= 3 && i % 3 == 0).then(|| format!("{writer}-{:06}", i - 3))
+            (i >= 3 && i.is_multiple_of(3)).then(|| format!("{writer}-{:06}", i - 3))
         })
         .collect();
     for k in added {
