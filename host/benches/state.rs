@@ -416,9 +416,9 @@ fn main() {
         println!(
             "| {} | {:.1} | {:.1} |",
             if quick {
-                "quick repair (default)"
+                "quick repair"
             } else {
-                "no quick repair: full repair"
+                "full repair (default)"
             },
             size as f64 / (1024.0 * 1024.0),
             ms(took)
