@@ -19,9 +19,10 @@
 //! pages) but brings flush and compaction threads, a journal to replay on
 //! open and more dependencies; with group commit the B-tree's cost is
 //! spread over the events of a commit: at 5k events/s of 6.6 KB pods it
-//! costs about 55 µs of CPU per event (record, outbox entry and ack), 1.4x
+//! costs 53–64 µs of CPU per event (record, outbox entry and ack), 1.4–1.6x
 //! the floor of appending the same bytes to a file with the same fsyncs,
-//! and takes about 40k events/s unpaced (BENCHMARKS.md).
+//! and takes 15k–43k events/s unpaced on this shared machine
+//! (BENCHMARKS.md).
 //!
 //! # What to write when
 //!

@@ -49,9 +49,10 @@ pub struct StoreOptions {
     pub queue: usize,
     /// redb's quick repair: each commit also saves the allocator state (and
     /// syncs twice), so reopening after a crash does not walk the whole file.
-    /// Off by default: it costs about 20% more CPU per event at 5k events/s,
-    /// while the full repair it saves takes about 65 ms per 10k stored pods
-    /// (BENCHMARKS.md), once, after a crash.
+    /// Off by default: it doubles the syncs per commit (at 5k events/s the
+    /// median time-to-durable went from 4–5 ms to 9–11 ms, CPU per event
+    /// within noise), while the full repair it saves takes about 0.1 s per 10k
+    /// stored pods (BENCHMARKS.md), once, after a crash.
     pub quick_repair: bool,
     /// redb's page cache, bytes.
     pub cache_size: usize,
@@ -172,7 +173,7 @@ struct Counters {
 ///
 /// Reopening after a crash rolls back to the last durable commit: redb
 /// checks the commit's checksums and walks the file to rebuild its allocator
-/// state (about 65 ms per 10k stored pods), or, with
+/// state (about 0.1 s per 10k stored pods), or, with
 /// [`StoreOptions::quick_repair`], loads the state saved by the commit. The file is
 /// locked: a second process opening the same state dir gets an error.
 pub struct StateStore {
