@@ -107,7 +107,7 @@ impl ObjectHasher {
     pub fn hash(&self, obj: &Value) -> ObjectHash {
         let mut out = Out::new();
         out.bytes(b"H\x01");
-        walk(&mut out, obj, Some(&self.root));
+        walk(&mut out, obj, Some(&self.root), *MAP_IS_SORTED);
         ObjectHash(out.finish())
     }
 }
@@ -174,8 +174,8 @@ static MAP_IS_SORTED: LazyLock<bool> = LazyLock::new(|| {
 });
 
 /// Hashes `v`; `node` is the exclusion trie at this position (`None`: nothing
-/// below is excluded).
-fn walk(out: &mut Out, v: &Value, node: Option<&Node>) {
+/// below is excluded); `sorted`: maps iterate in key order already.
+fn walk(out: &mut Out, v: &Value, node: Option<&Node>, sorted: bool) {
     match v {
         Value::Null => out.bytes(b"n"),
         Value::Bool(true) => out.bytes(b"t"),
@@ -196,22 +196,22 @@ fn walk(out: &mut Out, v: &Value, node: Option<&Node>) {
             for (i, item) in items.iter().enumerate() {
                 let child = node.and_then(|n| n.index(i));
                 if !child.is_some_and(|c| c.excluded) {
-                    walk(out, item, child);
+                    walk(out, item, child, sorted);
                 }
             }
             out.bytes(b"]");
         }
         Value::Object(map) => {
             out.bytes(b"{");
-            if *MAP_IS_SORTED {
+            if sorted {
                 for (k, item) in map {
-                    entry(out, k, item, node);
+                    entry(out, k, item, node, sorted);
                 }
             } else {
                 let mut entries: Vec<_> = map.iter().collect();
                 entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
                 for (k, item) in entries {
-                    entry(out, k, item, node);
+                    entry(out, k, item, node, sorted);
                 }
             }
             out.bytes(b"}");
@@ -220,11 +220,11 @@ fn walk(out: &mut Out, v: &Value, node: Option<&Node>) {
 }
 
 #[inline]
-fn entry(out: &mut Out, key: &str, item: &Value, node: Option<&Node>) {
+fn entry(out: &mut Out, key: &str, item: &Value, node: Option<&Node>, sorted: bool) {
     let child = node.and_then(|n| n.key(key));
     if !child.is_some_and(|c| c.excluded) {
         out.string(b'k', key);
-        walk(out, item, child);
+        walk(out, item, child, sorted);
     }
 }
 
@@ -420,6 +420,22 @@ mod tests {
             ObjectHasher::default().hash(&long).to_u128(),
             xxhash_rust::xxh3::xxh3_128(&s)
         );
+    }
+
+    #[test]
+    fn unsorted_maps_hash_the_same() {
+        // The path taken if `preserve_order` is ever on: same hash.
+        assert!(
+            *MAP_IS_SORTED,
+            "serde_json's Map is a BTreeMap in this build"
+        );
+        let v = json!({"b": {"z": 1, "y": [{"k": 2, "j": 3}]}, "a": "x",
+            "metadata": {"resourceVersion": "1", "name": "n"}});
+        let hasher = ObjectHasher::default();
+        let mut out = Out::new();
+        out.bytes(b"H\x01");
+        walk(&mut out, &v, Some(&hasher.root), false);
+        assert_eq!(ObjectHash(out.finish()), hasher.hash(&v));
     }
 
     #[test]

@@ -490,8 +490,9 @@ impl Writer {
             }
             let seq_before = self.next_seq;
             let result = self.commit(&group);
-            if result.is_err() {
+            if let Err(e) = &result {
                 // Nothing of the group was written.
+                tracing::warn!(error = %e, submissions = group.len(), ops, "state commit failed");
                 self.next_seq = seq_before;
             } else {
                 self.counters.commits.fetch_add(1, Ordering::Relaxed);
