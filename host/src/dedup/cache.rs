@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::hash::{ObjectHash, ObjectHasher};
 use super::settings::{DedupSettings, SettingsError};
-use crate::change::ChangeType;
+use crate::change::{ChangeEvent, ChangeType};
 
 /// What to do with a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +137,12 @@ impl Dedup {
     /// An empty uid is not remembered: its changes are always emitted.
     pub fn observe(&self, uid: &str, change: ChangeType, obj: &Value) -> Verdict {
         self.observe_hash(uid, change, self.hasher.hash(obj))
+    }
+
+    /// [`Dedup::observe`] on a source's event (its `metadata.uid`, change and
+    /// object).
+    pub fn observe_event(&self, ev: &ChangeEvent) -> Verdict {
+        self.observe(ev.uid(), ev.change, &ev.object)
     }
 
     /// [`Dedup::observe`] with the hash already computed.
@@ -271,6 +277,48 @@ mod tests {
         assert_eq!(d.stats().after_delete, 3);
         // a delete of an unknown uid is news.
         assert!(d.observe("v", Deleted, &obj(1, 1)).is_emit());
+    }
+
+    #[test]
+    fn events_use_their_uid() {
+        use crate::change::Gvk;
+        let d = Dedup::new(&DedupSettings::default()).unwrap();
+        let gvk = Gvk {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "Pod".into(),
+        };
+        let ev = ChangeEvent::new(Added, gvk, obj(1, 1), None);
+        assert!(d.observe_event(&ev).is_emit());
+        assert_eq!(d.observe_event(&ev), Verdict::Duplicate);
+        assert_eq!(d.last_emitted("u"), Some(d.hash(&obj(1, 1))));
+    }
+
+    #[test]
+    fn concurrent_observers_emit_each_state_once() {
+        // Four threads observe the same new state at the same moment, 50 times:
+        // exactly one of them emits it each time.
+        let d = Dedup::new(&DedupSettings::default()).unwrap();
+        let states: Vec<Value> = (0..50).map(|i| obj(i, i)).collect();
+        let barrier = std::sync::Barrier::new(4);
+        let emitted: u64 = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut n = 0;
+                        for st in &states {
+                            barrier.wait();
+                            n += u64::from(d.observe("u", Modified, st).is_emit());
+                            barrier.wait();
+                        }
+                        n
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(emitted, 50);
+        assert_eq!(d.stats().duplicates, 150);
     }
 
     #[test]
