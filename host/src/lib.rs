@@ -5,6 +5,8 @@
 //! - [`source`]: list-watch of the configured types (kube-rs), emitting changes.
 //! - [`cache`]: the stores the watches fill, read by the query API.
 //! - [`change`]: the change event every stage passes on.
+//! - [`dedup`]: drops changes whose state equals the last one emitted.
+//! - [`state`]: the durable state dir (last emitted state per object, sink outboxes).
 //! - [`plugin`]: the sandboxed WebAssembly plugin runtime and plugin chains.
 //! - [`pipeline`]: the thread that runs each change through its watch's chain.
 //! - [`api`]: the HTTP query and admin APIs over the cache and the watches.
@@ -18,6 +20,7 @@ pub mod api;
 pub mod cache;
 pub mod change;
 pub mod cli;
+pub mod dedup;
 pub mod demo;
 pub mod ha;
 pub mod metrics;
@@ -27,3 +30,4 @@ pub mod reload;
 pub mod run;
 pub mod sink;
 pub mod source;
+pub mod state;

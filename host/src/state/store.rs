@@ -1,0 +1,752 @@
+//! [`StateStore`]: the redb file in the state dir, written by one
+//! group-committing writer thread, read concurrently by anyone.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::task::{Context, Poll};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
+};
+use tokio::sync::oneshot;
+
+use super::record::ObjectRecord;
+use super::{Error, Result};
+use crate::dedup::ObjectHash;
+
+/// The file inside the state dir.
+pub const FILE_NAME: &str = "herald-state.redb";
+
+/// (watch, uid) → [`ObjectRecord::encode`]: objects of one watch are one range.
+const OBJECTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("objects");
+/// uid → hash (16 bytes) + watch: finds a uid's watch, and seeds dedup cheaply.
+const UIDS: TableDefinition<&str, &[u8]> = TableDefinition::new("uids");
+/// (sink, sequence) → id length (u32 LE) + id + payload: the outbox, in order.
+const OUTBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("outbox");
+/// (sink, id) → sequence: finds an entry to acknowledge.
+const OUTBOX_IDS: TableDefinition<(&str, &str), u64> = TableDefinition::new("outbox_ids");
+/// "next_seq" → the next outbox sequence number.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// Tuning of the writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// After the first write of a group arrives, wait this long for more
+    /// before committing. Zero still groups whatever queued up while the
+    /// previous commit was syncing.
+    pub linger: Duration,
+    /// Most operations in one commit.
+    pub max_batch: usize,
+    /// Writes queued and not yet committed before [`StateStore::submit`]
+    /// blocks the caller (back-pressure when the disk is slow).
+    pub queue: usize,
+    /// redb's quick repair: each commit also saves the allocator state (and
+    /// syncs twice), so reopening after a crash does not walk the whole file.
+    /// Off by default: it doubles the syncs per commit (at 5k events/s the
+    /// median time-to-durable went from 4–5 ms to 9–11 ms, CPU per event
+    /// within noise), while the full repair it saves takes about 0.1 s per 10k
+    /// stored pods (BENCHMARKS.md), once, after a crash.
+    pub quick_repair: bool,
+    /// redb's page cache, bytes.
+    pub cache_size: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            linger: Duration::from_millis(2),
+            max_batch: 4096,
+            queue: 16 * 1024,
+            quick_repair: false,
+            cache_size: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// One write. A [`StateStore::submit`] of several is one transaction: all or
+/// nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Store (replace) the record of `uid`.
+    PutObject(ObjectRecord),
+    /// Forget a uid (its DELETED was emitted). No-op if unknown.
+    RemoveObject {
+        /// The uid.
+        uid: String,
+    },
+    /// Append to a sink's outbox. No-op if `id` is already pending there
+    /// (a retry keeps its place).
+    Enqueue {
+        /// Sink name.
+        sink: String,
+        /// The notification id (stable across retries and restarts).
+        id: String,
+        /// What to deliver.
+        payload: Vec<u8>,
+    },
+    /// Remove a delivered entry from a sink's outbox. No-op if not pending.
+    Ack {
+        /// Sink name.
+        sink: String,
+        /// The id given to [`Op::Enqueue`].
+        id: String,
+    },
+}
+
+/// Counters of the writer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Durable commits (each one sync of the file, two with quick repair).
+    pub commits: u64,
+    /// Operations committed.
+    pub ops: u64,
+}
+
+/// Resolves when the writes it stands for are durable (or failed). Await it
+/// in async code, or [`Ticket::wait`] on a plain thread. Dropping it does not
+/// cancel the writes.
+#[must_use = "a write is durable only once its ticket resolves"]
+#[derive(Debug)]
+pub struct Ticket(oneshot::Receiver<Result<()>>);
+
+impl Ticket {
+    /// Blocks until the writes are durable. Do not call it on an async
+    /// runtime's thread: `.await` the ticket there.
+    ///
+    /// # Errors
+    ///
+    /// The commit failed (nothing of the submission was written), or the
+    /// store was closed first.
+    pub fn wait(self) -> Result<()> {
+        futures::executor::block_on(self)
+    }
+}
+
+impl Future for Ticket {
+    type Output = Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(Error::Closed)))
+    }
+}
+
+struct Submission {
+    ops: Vec<Op>,
+    done: oneshot::Sender<Result<()>>,
+}
+
+#[derive(Default)]
+struct Counters {
+    commits: AtomicU64,
+    ops: AtomicU64,
+}
+
+/// The durable state of a herald process: per uid the last emitted state
+/// ([`ObjectRecord`]), per sink the outbox of notifications not yet
+/// acknowledged. One file, `herald-state.redb`, in the state dir.
+///
+/// # Durability
+///
+/// Writes go through [`StateStore::submit`] (or the one-op helpers) to a
+/// writer thread, which commits everything that arrived within
+/// [`StoreOptions::linger`] as one redb transaction with
+/// [`Durability::Immediate`] (fsync before the commit returns). When a
+/// submission's [`Ticket`] resolves `Ok`, its writes are on disk: they
+/// survive SIGKILL and, on a disk that honours fsync, power loss. Before
+/// that they may or may not survive, but a submission is never torn (all of
+/// it or none of it), and submissions are committed in the order they were
+/// made: if one is durable, every earlier one is.
+///
+/// Reads see committed writes only; [`StateStore::flush`] first to read
+/// your own writes.
+///
+/// # Recovery
+///
+/// Reopening after a crash rolls back to the last durable commit: redb
+/// checks the commit's checksums and walks the file to rebuild its allocator
+/// state (about 0.1 s per 10k stored pods), or, with
+/// [`StoreOptions::quick_repair`], loads the state saved by the commit. The file is
+/// locked: a second process opening the same state dir gets an error.
+pub struct StateStore {
+    db: Arc<Database>,
+    tx: Option<SyncSender<Submission>>,
+    writer: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for StateStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StateStore {
+    /// Opens (creating it if needed) the store in `dir` with default options.
+    ///
+    /// # Errors
+    ///
+    /// The directory cannot be created, or the file cannot be opened or
+    /// repaired (see [`Error`]).
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(dir, StoreOptions::default())
+    }
+
+    /// [`StateStore::open`] with explicit options.
+    ///
+    /// # Errors
+    ///
+    /// As [`StateStore::open`].
+    pub fn open_with(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|source| Error::Dir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join(FILE_NAME);
+        let db = Database::builder()
+            .set_cache_size(options.cache_size)
+            .create(&path)
+            .map_err(|source| Error::Open {
+                path: path.clone(),
+                source: Box::new(source),
+            })?;
+        // Create the tables, and read where the outbox sequence stands.
+        let next_seq = {
+            let txn = db.begin_write().map_err(storage)?;
+            let next = {
+                txn.open_table(OBJECTS).map_err(storage)?;
+                txn.open_table(UIDS).map_err(storage)?;
+                txn.open_table(OUTBOX).map_err(storage)?;
+                txn.open_table(OUTBOX_IDS).map_err(storage)?;
+                let meta = txn.open_table(META).map_err(storage)?;
+                meta.get("next_seq")
+                    .map_err(storage)?
+                    .map_or(0, |v| v.value())
+            };
+            txn.commit().map_err(storage)?;
+            next
+        };
+        let db = Arc::new(db);
+        let counters = Arc::new(Counters::default());
+        let (tx, rx) = mpsc::sync_channel(options.queue.max(1));
+        let writer = {
+            let db = db.clone();
+            let counters = counters.clone();
+            std::thread::Builder::new()
+                .name("herald-state".into())
+                .spawn(move || {
+                    Writer {
+                        db,
+                        options,
+                        counters,
+                        next_seq,
+                    }
+                    .run(rx)
+                })
+                .map_err(|source| Error::Dir {
+                    path: dir.to_path_buf(),
+                    source,
+                })?
+        };
+        Ok(StateStore {
+            db,
+            tx: Some(tx),
+            writer: Some(writer),
+            counters,
+            path,
+        })
+    }
+
+    /// The store's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Queues `ops` as one transaction. Blocks only while
+    /// [`StoreOptions::queue`] submissions are already waiting.
+    pub fn submit(&self, ops: Vec<Op>) -> Ticket {
+        let (done, rx) = oneshot::channel();
+        let sub = Submission { ops, done };
+        if let Some(tx) = &self.tx {
+            match tx.try_send(sub) {
+                Ok(()) => {}
+                Err(TrySendError::Full(sub)) => {
+                    // Back-pressure; an error means the writer is gone, and the
+                    // dropped sender resolves the ticket with `Closed`.
+                    let _ = tx.send(sub);
+                }
+                Err(TrySendError::Disconnected(_)) => {}
+            }
+        }
+        Ticket(rx)
+    }
+
+    /// Stores the record of an emitted change.
+    pub fn put_object(&self, record: ObjectRecord) -> Ticket {
+        self.submit(vec![Op::PutObject(record)])
+    }
+
+    /// Forgets `uid`.
+    pub fn remove_object(&self, uid: &str) -> Ticket {
+        self.submit(vec![Op::RemoveObject {
+            uid: uid.to_string(),
+        }])
+    }
+
+    /// Appends to `sink`'s outbox.
+    pub fn enqueue(&self, sink: &str, id: &str, payload: &[u8]) -> Ticket {
+        self.submit(vec![Op::Enqueue {
+            sink: sink.to_string(),
+            id: id.to_string(),
+            payload: payload.to_vec(),
+        }])
+    }
+
+    /// Removes a delivered entry from `sink`'s outbox.
+    pub fn ack(&self, sink: &str, id: &str) -> Ticket {
+        self.submit(vec![Op::Ack {
+            sink: sink.to_string(),
+            id: id.to_string(),
+        }])
+    }
+
+    /// Blocks until everything submitted before is durable.
+    ///
+    /// # Errors
+    ///
+    /// The commit failed or the store is closed.
+    pub fn flush(&self) -> Result<()> {
+        self.submit(Vec::new()).wait()
+    }
+
+    /// The record of `uid`.
+    ///
+    /// # Errors
+    ///
+    /// A storage error or an undecodable record.
+    pub fn object(&self, uid: &str) -> Result<Option<ObjectRecord>> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let uids = txn.open_table(UIDS).map_err(storage)?;
+        let Some(entry) = uids.get(uid).map_err(storage)? else {
+            return Ok(None);
+        };
+        let watch = uid_watch(uid, entry.value())?;
+        let objects = txn.open_table(OBJECTS).map_err(storage)?;
+        let Some(v) = objects.get((watch.as_str(), uid)).map_err(storage)? else {
+            return Err(Error::Corrupt(format!("uid {uid:?} has no record")));
+        };
+        ObjectRecord::decode(&watch, uid, v.value()).map(Some)
+    }
+
+    /// The records of `watch`, by uid: what [`super::catch_up`] compares a
+    /// fresh list with. The iterator reads a snapshot taken now.
+    ///
+    /// # Errors
+    ///
+    /// A storage error; the iterator yields decode errors.
+    pub fn objects(
+        &self,
+        watch: &str,
+    ) -> Result<impl Iterator<Item = Result<ObjectRecord>> + use<>> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(OBJECTS).map_err(storage)?;
+        let range = table.range((watch, "")..).map_err(storage)?;
+        let watch = watch.to_string();
+        Ok(range
+            .map_while(move |item| match item {
+                Err(e) => Some(Err(storage(e))),
+                Ok((k, v)) => {
+                    let (w, uid) = k.value();
+                    (w == watch).then(|| ObjectRecord::decode(w, uid, v.value()))
+                }
+            })
+            .fuse())
+    }
+
+    /// Every stored uid with its hash: seeds [`crate::dedup::Dedup`] at start.
+    ///
+    /// # Errors
+    ///
+    /// A storage error; the iterator yields decode errors.
+    pub fn hashes(&self) -> Result<impl Iterator<Item = Result<(String, ObjectHash)>> + use<>> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(UIDS).map_err(storage)?;
+        let range = table.range::<&str>(..).map_err(storage)?;
+        Ok(range.map(|item| {
+            let (k, v) = item.map_err(storage)?;
+            let uid = k.value();
+            let hash = v
+                .value()
+                .get(..16)
+                .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                .ok_or_else(|| Error::Corrupt(format!("hash of uid {uid:?}")))?;
+            Ok((uid.to_string(), ObjectHash::from_bytes(hash)))
+        }))
+    }
+
+    /// The outbox of `sink` in enqueue order: (id, payload).
+    ///
+    /// # Errors
+    ///
+    /// A storage error; the iterator yields decode errors.
+    pub fn pending(
+        &self,
+        sink: &str,
+    ) -> Result<impl Iterator<Item = Result<(String, Vec<u8>)>> + use<>> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(OUTBOX).map_err(storage)?;
+        let range = table.range((sink, 0)..=(sink, u64::MAX)).map_err(storage)?;
+        Ok(range.map(|item| {
+            let (_, v) = item.map_err(storage)?;
+            decode_entry(v.value())
+        }))
+    }
+
+    /// How many entries `sink`'s outbox holds (counts them: O(n)).
+    ///
+    /// # Errors
+    ///
+    /// A storage error.
+    pub fn len(&self, sink: &str) -> Result<u64> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(OUTBOX).map_err(storage)?;
+        let range = table.range((sink, 0)..=(sink, u64::MAX)).map_err(storage)?;
+        Ok(range.count() as u64)
+    }
+
+    /// Objects stored, over all watches.
+    ///
+    /// # Errors
+    ///
+    /// A storage error.
+    pub fn object_count(&self) -> Result<u64> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        txn.open_table(UIDS)
+            .map_err(storage)?
+            .len()
+            .map_err(storage)
+    }
+
+    /// The writer's counters.
+    pub fn stats(&self) -> StoreStats {
+        StoreStats {
+            commits: self.counters.commits.load(Ordering::Relaxed),
+            ops: self.counters.ops.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for StateStore {
+    /// Commits what is queued, then stops the writer.
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+// === impl Writer ===
+
+struct Writer {
+    db: Arc<Database>,
+    options: StoreOptions,
+    counters: Arc<Counters>,
+    next_seq: u64,
+}
+
+impl Writer {
+    /// Until every sender is gone: take a group of submissions, commit it,
+    /// resolve its tickets.
+    fn run(mut self, rx: Receiver<Submission>) {
+        while let Ok(first) = rx.recv() {
+            let mut ops = first.ops.len();
+            let mut group = vec![first];
+            let deadline = Instant::now() + self.options.linger;
+            while ops < self.options.max_batch {
+                let next = match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => rx.recv_timeout(left),
+                    _ => rx.try_recv().map_err(|_| RecvTimeoutError::Timeout),
+                };
+                match next {
+                    Ok(sub) => {
+                        ops += sub.ops.len();
+                        group.push(sub);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let seq_before = self.next_seq;
+            let result = self.commit(&group);
+            if let Err(e) = &result {
+                // Nothing of the group was written.
+                tracing::warn!(error = %e, submissions = group.len(), ops, "state commit failed");
+                self.next_seq = seq_before;
+            } else {
+                self.counters.commits.fetch_add(1, Ordering::Relaxed);
+                self.counters.ops.fetch_add(ops as u64, Ordering::Relaxed);
+            }
+            for sub in group {
+                let _ = sub.done.send(result.clone().map_err(Error::Storage));
+            }
+        }
+    }
+
+    fn commit(&mut self, group: &[Submission]) -> Result<(), Arc<redb::Error>> {
+        let wrap = |e: redb::Error| Arc::new(e);
+        let mut txn = self.db.begin_write().map_err(|e| wrap(e.into()))?;
+        // The commit returns once the file is synced (redb's default, said here).
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| wrap(e.into()))?;
+        txn.set_quick_repair(self.options.quick_repair);
+        self.apply(&txn, group).map_err(wrap)?;
+        txn.commit().map_err(|e| wrap(e.into()))
+    }
+
+    fn apply(&mut self, txn: &WriteTransaction, group: &[Submission]) -> Result<(), redb::Error> {
+        let mut objects = txn.open_table(OBJECTS)?;
+        let mut uids = txn.open_table(UIDS)?;
+        let mut outbox = txn.open_table(OUTBOX)?;
+        let mut ids = txn.open_table(OUTBOX_IDS)?;
+        let seq_before = self.next_seq;
+        for op in group.iter().flat_map(|s| &s.ops) {
+            match op {
+                Op::PutObject(rec) => {
+                    let old_watch = uids
+                        .get(rec.uid.as_str())?
+                        .and_then(|v| v.value().get(16..).map(|w| w.to_vec()));
+                    if let Some(w) = old_watch.filter(|w| w != rec.watch.as_bytes()) {
+                        let w = String::from_utf8_lossy(&w).into_owned();
+                        objects.remove((w.as_str(), rec.uid.as_str()))?;
+                    }
+                    objects.insert(
+                        (rec.watch.as_str(), rec.uid.as_str()),
+                        rec.encode().as_slice(),
+                    )?;
+                    let mut v = Vec::with_capacity(16 + rec.watch.len());
+                    v.extend_from_slice(&rec.hash.to_bytes());
+                    v.extend_from_slice(rec.watch.as_bytes());
+                    uids.insert(rec.uid.as_str(), v.as_slice())?;
+                }
+                Op::RemoveObject { uid } => {
+                    let watch = uids
+                        .remove(uid.as_str())?
+                        .and_then(|v| v.value().get(16..).map(|w| w.to_vec()));
+                    if let Some(w) = watch {
+                        let w = String::from_utf8_lossy(&w).into_owned();
+                        objects.remove((w.as_str(), uid.as_str()))?;
+                    }
+                }
+                Op::Enqueue { sink, id, payload } => {
+                    if ids.get((sink.as_str(), id.as_str()))?.is_some() {
+                        continue;
+                    }
+                    let seq = self.next_seq;
+                    self.next_seq += 1;
+                    let mut v = Vec::with_capacity(4 + id.len() + payload.len());
+                    v.extend_from_slice(&(id.len() as u32).to_le_bytes());
+                    v.extend_from_slice(id.as_bytes());
+                    v.extend_from_slice(payload);
+                    outbox.insert((sink.as_str(), seq), v.as_slice())?;
+                    ids.insert((sink.as_str(), id.as_str()), seq)?;
+                }
+                Op::Ack { sink, id } => {
+                    let seq = ids.remove((sink.as_str(), id.as_str()))?.map(|v| v.value());
+                    if let Some(seq) = seq {
+                        outbox.remove((sink.as_str(), seq))?;
+                    }
+                }
+            }
+        }
+        if self.next_seq != seq_before {
+            txn.open_table(META)?.insert("next_seq", self.next_seq)?;
+        }
+        Ok(())
+    }
+}
+
+// === helpers ===
+
+fn storage(e: impl Into<redb::Error>) -> Error {
+    Error::Storage(Arc::new(e.into()))
+}
+
+fn uid_watch(uid: &str, v: &[u8]) -> Result<String> {
+    v.get(16..)
+        .and_then(|w| std::str::from_utf8(w).ok())
+        .map(str::to_string)
+        .ok_or_else(|| Error::Corrupt(format!("index entry of uid {uid:?}")))
+}
+
+fn decode_entry(v: &[u8]) -> Result<(String, Vec<u8>)> {
+    let corrupt = || Error::Corrupt("outbox entry".into());
+    let len = u32::from_le_bytes(
+        v.get(..4)
+            .ok_or_else(corrupt)?
+            .try_into()
+            .map_err(|_| corrupt())?,
+    ) as usize;
+    let id = v.get(4..4 + len).ok_or_else(corrupt)?;
+    let id = std::str::from_utf8(id).map_err(|_| corrupt())?.to_string();
+    Ok((id, v[4 + len..].to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::change::Gvk;
+
+    pub(crate) fn rec(watch: &str, uid: &str, hash: u128, body: &str) -> ObjectRecord {
+        ObjectRecord {
+            uid: uid.into(),
+            watch: watch.into(),
+            gvk: Gvk {
+                group: "apps".into(),
+                version: "v1".into(),
+                kind: "Deployment".into(),
+            },
+            namespace: Some("ns".into()),
+            name: format!("name-{uid}"),
+            hash: ObjectHash::from_u128(hash),
+            object: format!("{{\"b\":{body:?}}}").into_bytes(),
+        }
+    }
+
+    fn pending(s: &StateStore, sink: &str) -> Vec<(String, Vec<u8>)> {
+        s.pending(sink).unwrap().collect::<Result<_>>().unwrap()
+    }
+
+    #[test]
+    fn objects_by_watch_and_uid() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = StateStore::open(dir.path()).unwrap();
+        s.submit(vec![
+            Op::PutObject(rec("w1", "b", 1, "x")),
+            Op::PutObject(rec("w1", "a", 2, "y")),
+            Op::PutObject(rec("w2", "c", 3, "z")),
+            // "w1x" sorts right after "w1": not part of w1's range.
+            Op::PutObject(rec("w1x", "d", 4, "z")),
+        ])
+        .wait()
+        .unwrap();
+        let w1: Vec<_> = s.objects("w1").unwrap().map(|r| r.unwrap()).collect();
+        assert_eq!(w1, [rec("w1", "a", 2, "y"), rec("w1", "b", 1, "x")]);
+        assert_eq!(s.objects("w0").unwrap().count(), 0);
+        assert_eq!(s.object("c").unwrap(), Some(rec("w2", "c", 3, "z")));
+        assert_eq!(s.object_count().unwrap(), 4);
+
+        // Replace, move to another watch, remove.
+        s.put_object(rec("w1", "a", 5, "y2")).wait().unwrap();
+        s.put_object(rec("w2", "b", 6, "x2")).wait().unwrap();
+        s.remove_object("c").wait().unwrap();
+        s.remove_object("never").wait().unwrap();
+        let w1: Vec<_> = s.objects("w1").unwrap().map(|r| r.unwrap().uid).collect();
+        let w2: Vec<_> = s.objects("w2").unwrap().map(|r| r.unwrap().uid).collect();
+        assert_eq!((w1, w2), (vec!["a".to_string()], vec!["b".to_string()]));
+        let mut hashes: Vec<_> = s.hashes().unwrap().map(|r| r.unwrap()).collect();
+        hashes.sort();
+        assert_eq!(
+            hashes,
+            [
+                ("a".into(), ObjectHash::from_u128(5)),
+                ("b".into(), ObjectHash::from_u128(6)),
+                ("d".into(), ObjectHash::from_u128(4))
+            ]
+        );
+    }
+
+    #[test]
+    fn outbox_order_ack_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = StateStore::open(dir.path()).unwrap();
+            for i in [3, 1, 2] {
+                drop(s.enqueue("hook", &format!("id-{i}"), format!("p{i}").as_bytes()));
+            }
+            drop(s.enqueue("slack", "id-1", b"other sink"));
+            // The same id again keeps its place and payload.
+            drop(s.enqueue("hook", "id-3", b"retry"));
+            s.flush().unwrap();
+            let ids: Vec<_> = pending(&s, "hook").into_iter().map(|e| e.0).collect();
+            assert_eq!(ids, ["id-3", "id-1", "id-2"]);
+            assert_eq!(pending(&s, "hook")[0].1, b"p3");
+            s.ack("hook", "id-1").wait().unwrap();
+            s.ack("hook", "unknown").wait().unwrap();
+            assert_eq!(s.len("hook").unwrap(), 2);
+            assert_eq!(s.len("slack").unwrap(), 1);
+            assert_eq!(s.len("none").unwrap(), 0);
+            assert!(s.stats().commits >= 1);
+        }
+        // Dropping the store committed everything; the sequence goes on after reopen.
+        let s = StateStore::open(dir.path()).unwrap();
+        drop(s.enqueue("hook", "id-4", b"p4"));
+        s.flush().unwrap();
+        let ids: Vec<_> = pending(&s, "hook").into_iter().map(|e| e.0).collect();
+        assert_eq!(ids, ["id-3", "id-2", "id-4"]);
+        // An acked id can be enqueued again (a new notification with that id).
+        s.ack("hook", "id-3").wait().unwrap();
+        drop(s.enqueue("hook", "id-3", b"again"));
+        s.flush().unwrap();
+        let ids: Vec<_> = pending(&s, "hook").into_iter().map(|e| e.0).collect();
+        assert_eq!(ids, ["id-2", "id-4", "id-3"]);
+    }
+
+    #[test]
+    fn concurrent_writers_are_group_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Arc::new(StateStore::open(dir.path()).unwrap());
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        s.enqueue("q", &format!("{t}-{i:03}"), b"x").wait().unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(s.len("q").unwrap(), 200);
+        // Per thread, enqueue order is kept.
+        let ids: Vec<_> = pending(&s, "q").into_iter().map(|e| e.0).collect();
+        for t in 0..4 {
+            let mine: Vec<_> = ids
+                .iter()
+                .filter(|i| i.starts_with(&format!("{t}-")))
+                .collect();
+            assert!(mine.windows(2).all(|w| w[0] < w[1]));
+        }
+        let st = s.stats();
+        assert_eq!(st.ops, 200);
+        assert!(st.commits < 200, "{st:?}");
+    }
+
+    #[test]
+    fn second_open_is_refused_and_async_tickets_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = StateStore::open(dir.path()).unwrap();
+        let err = StateStore::open(dir.path()).unwrap_err();
+        assert!(matches!(err, Error::Open { .. }), "{err:?}");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            s.put_object(rec("w", "u", 1, "x")).await.unwrap();
+        });
+        assert!(s.object("u").unwrap().is_some());
+    }
+}
