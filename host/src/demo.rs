@@ -1,26 +1,40 @@
 //! `herald demo`: the whole flow with no cluster. Starts the API-server
 //! simulator in-process, watches Deployments, Pods and Secrets through the
 //! real source (kube-rs over loopback HTTP), runs each change through the
-//! shipped plugins, and prints what a log sink would receive while a scripted
-//! workload rolls out a Deployment, churns Pods and rotates a Secret.
+//! shipped plugins, and delivers the notifications through the real sinks
+//! (Slack, a signed CloudEvents webhook, a batch endpoint) to loopback
+//! receivers that print what they get, while a scripted workload rolls out a
+//! Deployment, churns Pods and rotates a Secret.
 
+use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::change::ChangeEvent;
 use crate::pipeline::{self, Outcome};
 use crate::plugin::{Fate, Runtime, RuntimeConfig};
+use crate::sink::Sinks;
 use crate::source::{self, Sources};
 
 /// Arguments of `herald demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Directory holding the shipped plugins (`label_filter.wasm`, `prune.wasm`).
+    /// Directory holding the shipped plugins (`label_filter.wasm`,
+    /// `noise.wasm`, `prune.wasm`).
     #[arg(long, default_value = "target/wasm32-wasip2/plugin")]
     pub plugins: PathBuf,
     /// Pause between workload steps.
@@ -28,14 +42,26 @@ pub struct DemoArgs {
     pub step: Duration,
 }
 
-/// The demo's config, as a user would write it (the plugin directory comes
-/// from `--plugins`).
+/// The demo's config, as a user would write it. The demo fills in
+/// `@RECEIVER@` (its loopback receivers' address) and `@DIR@` (a temporary
+/// directory holding the Slack URL and the signing secret); the plugin
+/// directory comes from `--plugins`.
 const CONFIG: &str = r#"
 cluster: demo
 watch:
-  - { group: apps, version: v1, kind: Deployment, plugins: [prune] }
-  - { version: v1, kind: Pod, plugins: [label_filter, prune] }
-  - { version: v1, kind: Secret, plugins: [secret-prune] }
+  - group: apps
+    version: v1
+    kind: Deployment
+    plugins: [noise, prune]
+    sinks: [slack, webhook]
+  - version: v1
+    kind: Pod
+    plugins: [label_filter, prune]
+    sinks: [batch]
+  - version: v1
+    kind: Secret
+    plugins: [secret-prune]
+    sinks: [webhook]
 plugins:
   config:
     label_filter: { labels: { app: web } }
@@ -43,81 +69,279 @@ plugins:
     secret-prune: { remove: [/data, /stringData, /metadata/managedFields] }
   policy:
     secret-prune: { file: prune.wasm }
+sinks:
+  - name: slack
+    type: slack
+    webhookUrl: { file: "@DIR@/slack-webhook-url" }
+  - name: webhook
+    type: webhook
+    url: http://@RECEIVER@/webhook
+    format: cloudevents
+    mode: structured
+    signing: { secrets: [ { file: "@DIR@/webhook-secret" } ] }
+  - name: batch
+    type: batch
+    url: http://@RECEIVER@/batch
+    maxObjects: 5
+    interval: 1s
 "#;
 
-/// What changed between two states, as JSON pointers, leaving out what the
-/// chain pruned and bookkeeping fields.
-fn changed_paths(old: &Value, new: &Value) -> Vec<String> {
-    json_patch::diff(old, new)
-        .iter()
-        .map(|op| match op {
-            json_patch::PatchOperation::Add(o) => o.path.to_string(),
-            json_patch::PatchOperation::Remove(o) => o.path.to_string(),
-            json_patch::PatchOperation::Replace(o) => o.path.to_string(),
-            json_patch::PatchOperation::Move(o) => o.path.to_string(),
-            json_patch::PatchOperation::Copy(o) => o.path.to_string(),
-            json_patch::PatchOperation::Test(o) => o.path.to_string(),
-        })
-        .filter(|p| {
-            !(p.starts_with("/status")
-                || p.starts_with("/metadata/managedFields")
-                || p.starts_with("/metadata/resourceVersion")
-                || p.starts_with("/data")
-                || p.starts_with("/stringData"))
-        })
-        .collect()
+/// Width of the first column (`slack`, `webhook`, `plugins`, …).
+const LABEL: usize = 10;
+/// Diff lines of a Slack message shown before `… N more`.
+const SLACK_LINES: usize = 4;
+/// Oldest `webhook-timestamp` a receiver accepts, as Standard Webhooks advises.
+const TOLERANCE: Duration = Duration::from_secs(300);
+
+// === the receivers ===
+
+/// What the receivers got.
+#[derive(Debug, Default)]
+struct Received {
+    slack: usize,
+    webhook: usize,
+    verified: usize,
+    batches: usize,
+    batched: usize,
 }
 
+/// The loopback receivers: a Slack Incoming Webhook, a CloudEvents endpoint
+/// that checks signatures, and a batch endpoint. Each prints one line per
+/// request as it arrives.
+struct Receivers {
+    key: Vec<u8>,
+    got: Mutex<Received>,
+}
+
+impl Receivers {
+    fn count(&self, f: impl FnOnce(&mut Received)) {
+        f(&mut self.got.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    fn router(self: Arc<Self>) -> axum::Router {
+        axum::Router::new()
+            .route("/services/T0DEMO/B0DEMO/demo", post(slack))
+            .route("/webhook", post(webhook))
+            .route("/batch", post(batch))
+            .with_state(self)
+    }
+}
+
+/// Slack's mrkdwn escapes, undone for the terminal.
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The diff lines of a Block Kit message: the contents of its code sections.
+fn block_kit_diff(m: &Value) -> Vec<String> {
+    let texts = m["blocks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b.pointer("/text/text").and_then(Value::as_str));
+    let mut lines = Vec::new();
+    for t in texts {
+        if let Some(code) = t.strip_prefix("```\n") {
+            let code = code.split("\n```").next().unwrap_or_default();
+            lines.extend(code.lines().map(unescape));
+        }
+    }
+    lines
+}
+
+async fn slack(State(r): State<Arc<Receivers>>, body: Bytes) -> (StatusCode, &'static str) {
+    let Ok(m) = serde_json::from_slice::<Value>(&body) else {
+        println!("{:<LABEL$} ← a body that is not JSON", "slack");
+        return (StatusCode::BAD_REQUEST, "invalid_payload");
+    };
+    let text = m["text"].as_str().unwrap_or_default();
+    let mut out = format!("{:<LABEL$} ← {text:?}", "slack");
+    let lines = block_kit_diff(&m);
+    for l in lines.iter().take(SLACK_LINES) {
+        out.push_str(&format!("\n{:LABEL$}     {l}", ""));
+    }
+    if lines.len() > SLACK_LINES {
+        let more = lines.len() - SLACK_LINES;
+        out.push_str(&format!("\n{:LABEL$}     … {more} more", ""));
+    }
+    println!("{out}");
+    r.count(|c| c.slack += 1);
+    (StatusCode::OK, "ok")
+}
+
+/// Checks a Standard Webhooks signature: any `v1,` entry of
+/// `webhook-signature` that is the HMAC-SHA256 of `id.timestamp.body`, with
+/// a timestamp no older than [`TOLERANCE`].
+fn verify(key: &[u8], headers: &HeaderMap, body: &[u8]) -> bool {
+    let header = |k: &str| headers.get(k).and_then(|v| v.to_str().ok());
+    let (Some(id), Some(ts), Some(signatures)) = (
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+    ) else {
+        return false;
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    match ts.parse::<u64>() {
+        Ok(t) if now.abs_diff(t) <= TOLERANCE.as_secs() => {}
+        _ => return false,
+    }
+    signatures
+        .split(' ')
+        .filter_map(|s| s.strip_prefix("v1,"))
+        .any(|b64| {
+            let (Ok(sig), Ok(mut mac)) =
+                (STANDARD.decode(b64), Hmac::<Sha256>::new_from_slice(key))
+            else {
+                return false;
+            };
+            mac.update(id.as_bytes());
+            mac.update(b".");
+            mac.update(ts.as_bytes());
+            mac.update(b".");
+            mac.update(body);
+            // Constant-time comparison, as a real receiver should.
+            mac.verify_slice(&sig).is_ok()
+        })
+}
+
+/// `msg_1a2b3c4d…`: enough of an id to tell two apart.
+fn short_id(id: &str) -> String {
+    match id.get(..12) {
+        Some(head) if id.len() > 12 => format!("{head}…"),
+        _ => id.to_string(),
+    }
+}
+
+async fn webhook(State(r): State<Arc<Receivers>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let Ok(event) = serde_json::from_slice::<Value>(&body) else {
+        println!("{:<LABEL$} ← a body that is not JSON", "webhook");
+        return StatusCode::BAD_REQUEST;
+    };
+    let signed = verify(&r.key, &headers, &body);
+    let s = |k: &str| event[k].as_str().unwrap_or("?");
+    let mut line = format!(
+        "{:<LABEL$} ← {} {} id={} {}",
+        "webhook",
+        s("type"),
+        s("subject"),
+        short_id(s("id")),
+        if signed {
+            "signed v1 ✓"
+        } else {
+            "signature ✗ INVALID"
+        }
+    );
+    // The Secret watch's prune plugin keeps the data out: say so, without
+    // ever printing it.
+    let object = &event["data"]["object"];
+    if object["kind"] == "Secret" {
+        line.push_str(if object.get("data").is_none() {
+            ", no Secret data"
+        } else {
+            ", SECRET DATA RECEIVED ✗"
+        });
+    }
+    println!("{line}");
+    r.count(|c| {
+        c.webhook += 1;
+        c.verified += usize::from(signed);
+    });
+    StatusCode::OK
+}
+
+/// `added Pod shop/web-a1, shop/web-a2; deleted Pod shop/web-a1`: runs of
+/// the same change and kind share their words.
+fn batch_items(items: &[Value]) -> String {
+    let mut out = String::new();
+    let mut run: Option<(&str, &str)> = None;
+    for item in items {
+        let change = item["change"].as_str().unwrap_or("?");
+        let kind = item["kind"].as_str().unwrap_or("?");
+        let name = item["name"].as_str().unwrap_or("?");
+        let subject = match item["namespace"].as_str() {
+            Some(ns) => format!("{ns}/{name}"),
+            None => name.to_string(),
+        };
+        if run == Some((change, kind)) {
+            out.push_str(&format!(", {subject}"));
+        } else {
+            if run.is_some() {
+                out.push_str("; ");
+            }
+            out.push_str(&format!("{change} {kind} {subject}"));
+            run = Some((change, kind));
+        }
+    }
+    out
+}
+
+async fn batch(State(r): State<Arc<Receivers>>, body: Bytes) -> StatusCode {
+    let Ok(b) = serde_json::from_slice::<Value>(&body) else {
+        println!("{:<LABEL$} ← a body that is not JSON", "batch");
+        return StatusCode::BAD_REQUEST;
+    };
+    let items = b["items"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let n = items.len();
+    println!(
+        "{:<LABEL$} ← {n} item{}: {}",
+        "batch",
+        if n == 1 { "" } else { "s" },
+        batch_items(items)
+    );
+    r.count(|c| {
+        c.batches += 1;
+        c.batched += items.len();
+    });
+    StatusCode::OK
+}
+
+// === the pipeline's side ===
+
+/// What the pipeline saw.
+#[derive(Debug, Default)]
+struct Tally {
+    seen: usize,
+    dropped: BTreeMap<String, usize>,
+    dead_letters: usize,
+}
+
+/// Prints what the plugins dropped; what they pass, the receivers print.
 fn print_outcome(o: &Outcome) {
     let who = format!(
-        "{} {}/{}",
+        "{} {} {}/{}",
+        o.change.as_str(),
         o.gvk.kind,
         o.namespace.as_deref().unwrap_or("-"),
         o.name
     );
-    let change = o.change.as_str().to_uppercase();
     match &o.fate {
-        Fate::Deliver { routes } => {
-            let sinks = if routes.is_empty() {
-                "log".to_string()
-            } else {
-                routes.join(",")
-            };
-            let detail = match &o.old {
-                Some(old) if o.change == crate::change::ChangeType::Modified => {
-                    let paths = changed_paths(old, &o.object);
-                    if paths.is_empty() {
-                        "changed: nothing a sink sees (status/bookkeeping only)".to_string()
-                    } else {
-                        format!("changed: {}", paths.join(", "))
-                    }
-                }
-                _ => String::new(),
-            };
-            let line = json!({
-                "sink": sinks,
-                "change": o.change,
-                "apiVersion": o.object.get("apiVersion"),
-                "kind": o.gvk.kind,
-                "namespace": o.namespace,
-                "name": o.name,
-                "keys": o.object.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()),
-            });
-            println!("→ {change:<8} {who:<36} {detail}");
-            println!("    {line}");
-        }
+        Fate::Deliver { .. } => {}
         Fate::Dropped { plugin, reason } => {
-            println!("✗ {change:<8} {who:<36} dropped by {plugin}: {reason}");
+            println!(
+                "{:<LABEL$} ✗ {who} dropped by {plugin}: {reason}",
+                "plugins"
+            );
         }
         Fate::DeadLetter {
             sink,
             plugin,
             error,
         } => {
-            println!("! {change:<8} {who:<36} to dead-letter {sink}: {plugin} {error}");
+            println!(
+                "{:<LABEL$} ! {who} to dead-letter sink {sink}: {plugin} failed: {error}",
+                "plugins"
+            );
         }
     }
 }
+
+// === the workload ===
 
 fn deployment(image: &str, generation_hint: u32) -> Value {
     json!({
@@ -196,9 +420,48 @@ async fn workload(sim: &herald_sim::Sim, step: Duration) -> Result<()> {
     Ok(())
 }
 
-/// Runs the demo to the end of its workload.
+// === the demo ===
+
+/// Runs the demo to the end of its workload, then drains the sinks.
 pub async fn run(args: &DemoArgs) -> Result<()> {
-    let mut config = crate::run::parse_config(CONFIG, Path::new("<demo config>"))?;
+    let dir = tempfile::tempdir().context("temporary directory")?;
+
+    // The receivers first: the config points the sinks at them.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the demo's receivers on 127.0.0.1")?;
+    let receiver = listener.local_addr()?;
+    let key: Vec<u8> = Sha256::new()
+        .chain_update(format!("{:?} {}", SystemTime::now(), std::process::id()))
+        .finalize()
+        .to_vec();
+    let receivers = Arc::new(Receivers {
+        key: key.clone(),
+        got: Mutex::new(Received::default()),
+    });
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        axum::serve(listener, receivers.clone().router())
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
+            .into_future(),
+    );
+    std::fs::write(
+        dir.path().join("slack-webhook-url"),
+        format!("http://{receiver}/services/T0DEMO/B0DEMO/demo"),
+    )
+    .context("writing the Slack webhook URL secret")?;
+    std::fs::write(
+        dir.path().join("webhook-secret"),
+        format!("whsec_{}", STANDARD.encode(&key)),
+    )
+    .context("writing the webhook signing secret")?;
+
+    let text = CONFIG
+        .replace("@RECEIVER@", &receiver.to_string())
+        .replace("@DIR@", &dir.path().display().to_string());
+    let mut config = crate::run::parse_config(&text, Path::new("<demo config>"))?;
     config.plugins.dir = args.plugins.clone();
     let runtime = Runtime::new(RuntimeConfig {
         max_instances: 16,
@@ -215,19 +478,16 @@ pub async fn run(args: &DemoArgs) -> Result<()> {
         .start()
         .await
         .context("starting the API-server simulator")?;
-    let dir = tempfile::tempdir().context("temporary directory")?;
     let kubeconfig = dir.path().join("kubeconfig");
     sim.write_kubeconfig(&kubeconfig)?;
-    println!(
-        "API-server simulator on {} (kubeconfig {})",
-        sim.url(),
-        kubeconfig.display()
-    );
+    println!("API-server simulator on {}", sim.url());
 
     let client = source::client(Some(&kubeconfig)).await?;
     let (tx, rx) = mpsc::channel::<ChangeEvent>(1024);
     let sources = Sources::new(client, config.source.clone(), tx);
+    let sinks = Sinks::start(&config.cluster, &config.sinks)?;
     for spec in &config.watch {
+        sinks.set_watch_sinks(&spec.id(), spec.sinks.clone());
         sources.add(spec.clone()).await?;
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -238,35 +498,107 @@ pub async fn run(args: &DemoArgs) -> Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    println!("watching, with plugin chains:");
+    println!("  Deployment  noise → prune(status, managedFields)  → slack, webhook");
+    println!("  Pod         label_filter(app=web) → prune          → batch");
+    println!("  Secret      prune(data)                            → webhook");
+    println!("sinks, each delivering to a receiver on {receiver} that prints what it gets:");
+    println!("  slack    Block Kit messages to an Incoming Webhook (URL from a secret file)");
     println!(
-        "watching Deployments, Pods and Secrets; plugins: Pod: label_filter(app=web) → prune; Deployment: prune; Secret: prune(data)"
+        "  webhook  CloudEvents, signed (Standard Webhooks); the receiver checks the signature"
     );
+    println!("  batch    up to 5 notifications a request, at least every second");
 
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<usize>();
-    let mut seen = 0;
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let t = tally.clone();
+    let dispatcher = sinks.clone();
     let pipeline = pipeline::spawn(rx, chains, move |o| {
-        seen += 1;
         print_outcome(&o);
-        let _ = done_tx.send(seen);
+        {
+            let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
+            t.seen += 1;
+            match &o.fate {
+                Fate::Deliver { .. } => {}
+                Fate::Dropped { plugin, .. } => *t.dropped.entry(plugin.clone()).or_default() += 1,
+                Fate::DeadLetter { .. } => t.dead_letters += 1,
+            }
+        }
+        dispatcher.dispatch(o);
         ControlFlow::Continue(())
     })
     .context("starting the pipeline thread")?;
 
     workload(&sim, args.step).await?;
-    let changes = sim.change_log().len();
-    // Let the last events through, then stop the sources, which ends the pipeline.
-    let mut seen = 0;
-    let wait_until = std::time::Instant::now() + Duration::from_secs(5);
-    while std::time::Instant::now() < wait_until {
-        match done_rx.recv_timeout(Duration::from_millis(500)) {
-            Ok(n) => seen = n,
-            Err(_) => break,
+    // Every write of a watched kind is one watch event (the simulator's own
+    // Namespaces are not watched). Let the last ones through; stop waiting
+    // early if the pipeline goes quiet.
+    let writes = sim
+        .change_log()
+        .iter()
+        .filter(|c| config.watch.iter().any(|w| w.kind == c.kind))
+        .count();
+    let seen = || tally.lock().unwrap_or_else(|p| p.into_inner()).seen;
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(5);
+    let (mut last, mut quiet_since) = (seen(), tokio::time::Instant::now());
+    while seen() < writes && tokio::time::Instant::now() < give_up {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if seen() != last {
+            (last, quiet_since) = (seen(), tokio::time::Instant::now());
+        } else if quiet_since.elapsed() > Duration::from_secs(1) {
+            break;
         }
     }
+    // Stopping the sources ends the pipeline; then the sinks drain.
     drop(sources);
-    let _ = pipeline.join();
+    let _ = tokio::task::spawn_blocking(move || pipeline.join()).await;
+    println!("\n# the end: the sources stop, every sink's queue drains");
+    let undelivered = sinks.close(Duration::from_secs(10)).await;
+    let _ = stop_tx.send(());
+    let _ = server.await;
+
+    let tally = std::mem::take(&mut *tally.lock().unwrap_or_else(|p| p.into_inner()));
+    let got = std::mem::take(&mut *receivers.got.lock().unwrap_or_else(|p| p.into_inner()));
+    let dropped: usize = tally.dropped.values().sum();
+    let by: Vec<String> = tally
+        .dropped
+        .iter()
+        .map(|(p, n)| format!("{p} {n}"))
+        .collect();
+    println!("\n# summary");
     println!(
-        "\n{seen} changes reached herald's pipeline ({changes} writes in the simulator, including setup)."
+        "{:<LABEL$}   {} changes ({writes} writes in the simulator), {dropped} dropped{}",
+        "herald",
+        tally.seen,
+        if by.is_empty() {
+            String::new()
+        } else {
+            format!(" by plugins ({})", by.join(", "))
+        }
     );
+    if tally.dead_letters > 0 {
+        println!(
+            "{:<LABEL$}   {} to a dead-letter sink",
+            "", tally.dead_letters
+        );
+    }
+    println!("{:<LABEL$} ← {} messages", "slack", got.slack);
+    println!(
+        "{:<LABEL$} ← {} CloudEvents, {} with a valid signature",
+        "webhook", got.webhook, got.verified
+    );
+    println!(
+        "{:<LABEL$} ← {} notifications in {} requests",
+        "batch", got.batched, got.batches
+    );
+    if undelivered > 0 {
+        bail!("{undelivered} notifications were not delivered within 10s");
+    }
+    if got.verified < got.webhook {
+        bail!(
+            "{} webhook requests had no valid signature",
+            got.webhook - got.verified
+        );
+    }
+    println!("every queue drained: nothing left undelivered");
     Ok(())
 }
