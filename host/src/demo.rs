@@ -431,6 +431,8 @@ pub async fn run(args: &DemoArgs) -> Result<()> {
         .await
         .context("binding the demo's receivers on 127.0.0.1")?;
     let receiver = listener.local_addr()?;
+    // A signing key for this run only; it never leaves the temporary
+    // directory and this process (a real one comes from a random source).
     let key: Vec<u8> = Sha256::new()
         .chain_update(format!("{:?} {}", SystemTime::now(), std::process::id()))
         .finalize()
