@@ -87,6 +87,11 @@ pub struct ChangeEvent {
     /// Id of the watch that saw the change (`crate::source::WatchSpec::id`); it picks
     /// the watch's plugins and sinks. Empty for events not made by a source.
     pub watch: String,
+    /// A periodic resync or restart catch-up re-offering the current state,
+    /// not a change the API server reported: the dedup stage drops it when
+    /// that state was notified already (or, for a resync of an object never
+    /// notified, just remembers it).
+    pub resync: bool,
 }
 
 impl ChangeEvent {
@@ -99,6 +104,7 @@ impl ChangeEvent {
             old,
             observed_at: SystemTime::now(),
             watch: String::new(),
+            resync: false,
         }
     }
 

@@ -265,10 +265,12 @@ impl Gate {
             tracing::warn!("no longer leading: notifications are kept, not delivered");
             self.leading = false;
         }
-        let Some(o) = o else { return };
+        let Some(mut o) = o else { return };
         if self.leading {
             self.deliver(o, sinks);
         } else {
+            // The state is emitted here too: keep this replica's record current.
+            sinks.record_only(o.record.take());
             if self.kept.len() >= self.window {
                 self.kept.pop_front();
                 self.evicted += 1;

@@ -35,6 +35,96 @@ pub struct Outcome {
     pub old: Option<Value>,
     /// Where it goes.
     pub fate: Fate,
+    /// With a state dir: the write that records this state as emitted (or
+    /// forgets a deleted object), to commit in one transaction with the
+    /// outbox entries of the notification.
+    pub record: Option<crate::state::Op>,
+}
+
+/// The stages before the plugins: emit dedup, and with a state dir the
+/// record of what was emitted. Default: none.
+#[derive(Default, Clone)]
+pub struct Stages {
+    /// Drops states already notified.
+    pub dedup: Option<std::sync::Arc<crate::dedup::Dedup>>,
+    /// The state dir's store (for `old` of a resync that finds a change).
+    pub state: Option<std::sync::Arc<crate::state::StateStore>>,
+    /// Counts dedup drops.
+    pub metrics: Option<crate::metrics::Metrics>,
+}
+
+impl Stages {
+    /// Dedup: `None` drops the event; otherwise the hash of the state to
+    /// record (when a state dir is set).
+    fn admit(&self, ev: &mut ChangeEvent) -> Option<Option<crate::dedup::ObjectHash>> {
+        use crate::dedup::Verdict;
+        let Some(d) = &self.dedup else {
+            return Some(None);
+        };
+        let uid = ev.uid().to_string();
+        let hash = d.hash(&ev.object);
+        if ev.resync {
+            match d.last_emitted(&uid) {
+                // Never notified (listed silently at start): remember, do not notify.
+                None => {
+                    d.seed(&uid, hash);
+                    return None;
+                }
+                Some(h) if h == hash => {
+                    self.dropped(&ev.watch);
+                    return None;
+                }
+                Some(_) => {
+                    if ev.change == ChangeType::Added {
+                        ev.change = ChangeType::Modified;
+                    }
+                    if ev.old.is_none()
+                        && let Some(st) = &self.state
+                    {
+                        ev.old = st
+                            .object(&uid)
+                            .ok()
+                            .flatten()
+                            .and_then(|r| r.parse_object().ok());
+                    }
+                }
+            }
+        }
+        match d.observe_hash(&uid, ev.change, hash) {
+            Verdict::Duplicate => {
+                self.dropped(&ev.watch);
+                None
+            }
+            Verdict::Emit(h) => Some(Some(h)),
+        }
+    }
+
+    fn dropped(&self, watch: &str) {
+        if let Some(m) = &self.metrics {
+            m.dedup_dropped(watch);
+        }
+    }
+
+    fn record(
+        &self,
+        ev: &ChangeEvent,
+        hash: Option<crate::dedup::ObjectHash>,
+    ) -> Option<crate::state::Op> {
+        self.state.as_ref()?;
+        let hash = hash?;
+        match ev.change {
+            ChangeType::Deleted => Some(crate::state::Op::RemoveObject {
+                uid: ev.uid().to_string(),
+            }),
+            _ => match crate::state::ObjectRecord::from_event(ev, hash) {
+                Ok(r) => Some(crate::state::Op::PutObject(r)),
+                Err(e) => {
+                    tracing::error!(name = ev.name(), "cannot record the emitted state: {e}");
+                    None
+                }
+            },
+        }
+    }
 }
 
 /// Starts the plugin thread. `chains` are keyed by watch id; a watch without
@@ -55,9 +145,21 @@ pub fn spawn(
 /// the newest chains sent. The old chains are dropped on the pipeline's
 /// thread once replaced.
 pub fn spawn_reloadable(
+    rx: mpsc::Receiver<ChangeEvent>,
+    chains: BTreeMap<String, Chain>,
+    updates: std::sync::mpsc::Receiver<BTreeMap<String, Chain>>,
+    deliver: impl FnMut(Outcome) -> ControlFlow<()> + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    spawn_with(rx, chains, updates, Stages::default(), deliver)
+}
+
+/// Like [`spawn_reloadable`], with dedup (and the state record) before the
+/// plugins.
+pub fn spawn_with(
     mut rx: mpsc::Receiver<ChangeEvent>,
     mut chains: BTreeMap<String, Chain>,
     updates: std::sync::mpsc::Receiver<BTreeMap<String, Chain>>,
+    stages: Stages,
     mut deliver: impl FnMut(Outcome) -> ControlFlow<()> + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
@@ -67,6 +169,11 @@ pub fn spawn_reloadable(
                 while let Ok(newer) = updates.try_recv() {
                     chains = newer;
                 }
+                let Some(hash) = stages.admit(&mut ev) else {
+                    continue;
+                };
+                // Built before the object moves into the chain.
+                let record = stages.record(&ev, hash);
                 // The identity is taken before the object moves into the
                 // chain: the object itself is moved, never copied.
                 let namespace = ev.namespace().map(str::to_string);
@@ -91,6 +198,7 @@ pub fn spawn_reloadable(
                     object: event.object,
                     old: event.old,
                     fate,
+                    record,
                 };
                 if deliver(outcome).is_break() {
                     break;

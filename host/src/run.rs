@@ -61,6 +61,18 @@ pub struct Config {
     /// Where notifications go. None: one `log` sink gets everything.
     #[serde(default)]
     pub sinks: Vec<SinkConfig>,
+    /// Where herald keeps what it has notified and what sinks have not yet
+    /// acknowledged, so a restart reports what changed while it was down and
+    /// redelivers what was in flight. None: nothing survives a restart.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+    /// Emit dedup: drops states already notified.
+    #[serde(default)]
+    pub dedup: crate::dedup::DedupSettings,
+    /// Offer every cached object to dedup again this often (only changes the
+    /// dedup stage has not seen get through). Default: off. Example: `30m`
+    #[serde(default, with = "humantime_serde")]
+    pub resync_interval: Option<Duration>,
     /// herald's own log: level and format; `HERALD_LOG` and
     /// `HERALD_LOG_FORMAT` override. Example: `{level: debug, format: json}`
     #[serde(default)]
@@ -198,7 +210,9 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config> {
         ha.validate()
             .map_err(|e| anyhow::anyhow!("{}: ha.{e}", path.display()))?;
     }
-    crate::sink::config::validate_all(&config.sinks, false)
+    crate::dedup::Dedup::new(&config.dedup)
+        .map_err(|e| anyhow::anyhow!("{}: dedup: {e}", path.display()))?;
+    crate::sink::config::validate_all(&config.sinks, config.state_dir.is_some())
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     for (i, w) in config.watch.iter().enumerate() {
         for s in &w.sinks {
@@ -405,6 +419,10 @@ impl Live {
                 old.plugins.cache_dir != new.plugins.cache_dir,
             ),
             ("source", old.source != new.source),
+            ("stateDir", old.state_dir != new.state_dir),
+            ("dedup", old.dedup != new.dedup),
+            ("resyncInterval", old.resync_interval != new.resync_interval),
+            ("ha", old.ha != new.ha),
         ];
         for (field, changed) in fixed {
             if changed {
@@ -444,6 +462,101 @@ impl Live {
     }
 }
 
+/// Restart catch-up for one watch (with a state dir): once its first list is
+/// in, reports what changed while herald was down: new objects as added,
+/// changed ones as modified (the stored state as `old`), vanished ones as
+/// deleted with their last stored state.
+async fn catch_up(
+    sources: Sources,
+    store: std::sync::Arc<crate::state::StateStore>,
+    dedup: std::sync::Arc<crate::dedup::Dedup>,
+    tx: mpsc::WeakSender<ChangeEvent>,
+    watch: String,
+) {
+    loop {
+        if tx.strong_count() == 0 {
+            return;
+        }
+        match sources.status(&watch) {
+            Some(s) if s.ready => break,
+            Some(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            None => return,
+        }
+    }
+    let Some(cached) = sources.cache().get(&watch) else {
+        return;
+    };
+    let gvk = crate::change::Gvk {
+        group: cached.resource.group.clone(),
+        version: cached.resource.version.clone(),
+        kind: cached.resource.kind.clone(),
+    };
+    let listed: Vec<(String, Value)> = cached
+        .filter(|_| true)
+        .iter()
+        .filter_map(|o| Some((o.uid()?.to_string(), o.to_value().ok()?)))
+        .collect();
+    let stored = match store.objects(&watch) {
+        Ok(it) => it,
+        Err(e) => {
+            tracing::error!(watch, "catch-up: reading the state: {e}");
+            return;
+        }
+    };
+    match crate::state::catch_up(&watch, &gvk, stored, listed, dedup.hasher()) {
+        Ok(events) => {
+            tracing::info!(
+                watch,
+                changes = events.len(),
+                "caught up with what changed while herald was down"
+            );
+            let Some(tx) = tx.upgrade() else { return };
+            for ev in events {
+                if tx.send(ev).await.is_err() {
+                    return;
+                }
+            }
+        }
+        Err(e) => tracing::error!(watch, "catch-up failed: {e}"),
+    }
+}
+
+/// Every `every`, offers every cached object to the pipeline again; the dedup
+/// stage drops each one whose state was notified already (the seed's
+/// `forceReuploadDuration`, without the flood).
+async fn resync(cache: crate::cache::Cache, tx: mpsc::WeakSender<ChangeEvent>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(tx) = tx.upgrade() else { return };
+        let mut offered = 0;
+        for t in cache.all() {
+            let gvk = crate::change::Gvk {
+                group: t.resource.group.clone(),
+                version: t.resource.version.clone(),
+                kind: t.resource.kind.clone(),
+            };
+            for o in t.filter(|_| true) {
+                let Ok(obj) = o.to_value() else { continue };
+                let mut ev =
+                    ChangeEvent::new(crate::change::ChangeType::Modified, gvk.clone(), obj, None)
+                        .with_watch(t.watch.clone());
+                ev.resync = true;
+                if tx.send(ev).await.is_err() {
+                    return;
+                }
+                offered += 1;
+            }
+        }
+        drop(tx);
+        tracing::debug!(
+            objects = offered,
+            "resync offered every cached object to dedup"
+        );
+    }
+}
+
 /// Runs until SIGTERM or Ctrl-C.
 pub async fn run(args: &RunArgs) -> Result<()> {
     let config = load_config(&args.config)?;
@@ -463,6 +576,34 @@ pub async fn run(args: &RunArgs) -> Result<()> {
         metrics.watch_leader(e.leader_flag());
     }
     let (tx, rx) = mpsc::channel::<ChangeEvent>(4096);
+    let dedup = std::sync::Arc::new(
+        crate::dedup::Dedup::new(&config.dedup).map_err(|e| anyhow::anyhow!("dedup: {e}"))?,
+    );
+    let store = match &config.state_dir {
+        Some(dir) => {
+            let store = crate::state::StateStore::open(dir)
+                .with_context(|| format!("stateDir: cannot open the state in {}", dir.display()))?;
+            let mut seeded = 0u64;
+            for h in store
+                .hashes()
+                .context("stateDir: reading the emitted states")?
+            {
+                let (uid, hash) = h.context("stateDir: reading the emitted states")?;
+                dedup.seed(&uid, hash);
+                seeded += 1;
+            }
+            tracing::info!(dir = %dir.display(), objects = seeded, "state dir opened");
+            Some(std::sync::Arc::new(store))
+        }
+        None => None,
+    };
+    let stages = pipeline::Stages {
+        dedup: Some(dedup.clone()),
+        state: store.clone(),
+        metrics: Some(metrics.clone()),
+    };
+    // Weak: a catch-up or resync must not keep the pipeline alive at shutdown.
+    let weak_tx = tx.downgrade();
     let sources = Sources::new(client, config.source.clone(), tx);
     let sinks = Sinks::start(&config.cluster, &config.sinks)?;
     metrics.watch_sources(&sources);
@@ -502,7 +643,29 @@ pub async fn run(args: &RunArgs) -> Result<()> {
         }
         None => (None, None),
     };
-    let pipeline = pipeline::spawn_reloadable(rx, chains, chain_rx, move |o| {
+    if let Some(store) = &store {
+        sinks.set_store(store.clone());
+        let resumed = sinks.resume_outbox().await;
+        if resumed > 0 {
+            tracing::info!(
+                notifications = resumed,
+                "redelivering what the last run had not delivered"
+            );
+        }
+        for w in &config.watch {
+            tokio::spawn(catch_up(
+                sources.clone(),
+                store.clone(),
+                dedup.clone(),
+                weak_tx.clone(),
+                w.id(),
+            ));
+        }
+    }
+    if let Some(every) = config.resync_interval {
+        tokio::spawn(resync(sources.cache(), weak_tx.clone(), every));
+    }
+    let pipeline = pipeline::spawn_with(rx, chains, chain_rx, stages, move |o| {
         m.event(&o.watch, o.change.as_str());
         let watch = o.watch.clone();
         let fate = match &o.fate {

@@ -195,7 +195,8 @@ impl<'a> Event<'a> {
             .and_then(|t| serde_json::from_str(&t).ok())
     }
 
-    /// Removes every pointer that exists and returns how many were removed.
+    /// Removes every pointer that exists, from the object and from the
+    /// previous state, and returns how many were removed from the object.
     pub fn remove<S: AsRef<str>>(&mut self, pointers: &[S]) -> u32 {
         match &mut self.inner {
             Inner::Host(e) => {
@@ -312,6 +313,10 @@ impl TestEvent {
     }
 
     fn remove(&mut self, pointer: &str) -> bool {
+        // As the host does: the previous state is pruned too.
+        if let Some(old) = &mut self.old {
+            crate::pointer::remove(old, pointer);
+        }
         crate::pointer::remove(&mut self.object, pointer).is_some()
     }
 

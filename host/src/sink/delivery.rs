@@ -250,7 +250,32 @@ fn backoff(retry: &RetryConfig) -> impl Iterator<Item = Duration> + use<> {
 }
 
 /// Delivers one batch: retries until delivered, refused, gone or too old.
+/// Delivers one batch, once its outbox entries are on disk (with a state
+/// dir), then acknowledges them in the outbox: delivered or dead-lettered,
+/// the sink is done with them.
 async fn deliver(shared: &Shared, batch: &[Item]) {
+    for i in batch {
+        if let Some(d) = &i.n.durable
+            && let Err(e) = d.ready.clone().await
+        {
+            tracing::error!(
+                sink = shared.name,
+                id = i.n.id(&shared.name),
+                "the outbox write failed ({e}); delivering without it"
+            );
+        }
+    }
+    attempt_until_settled(shared, batch).await;
+    for i in batch {
+        if let Some(d) = &i.n.durable {
+            // Not awaited: an ack lost in a crash means one redelivery with
+            // the same id.
+            drop(d.store.ack(&shared.name, &i.n.id(&shared.name)));
+        }
+    }
+}
+
+async fn attempt_until_settled(shared: &Shared, batch: &[Item]) {
     let stats = &shared.stats;
     let first_try = Instant::now();
     let mut backoff = backoff(&shared.retry);

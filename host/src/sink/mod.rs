@@ -60,7 +60,39 @@ struct State {
     implicit: bool,
 }
 
+impl Handle {
+    /// Queues `item` on its object's lane, waiting while the lane is full
+    /// (`whenFull: block`). False if the sink is closed.
+    fn send_blocking(&self, name: &str, item: Item) -> bool {
+        let lane = &self.lanes[lane_of(&item.n.uid, self.lanes.len())];
+        self.stats.depth.fetch_add(1, Ordering::Relaxed);
+        let item = match lane.try_send(item) {
+            Ok(()) => return true,
+            Err(mpsc::error::TrySendError::Full(item)) => {
+                tracing::warn!(
+                    sink = name,
+                    capacity = self.capacity,
+                    "queue full; waiting for room (whenFull: block)"
+                );
+                item
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.stats.depth.fetch_sub(1, Ordering::Relaxed);
+                tracing::error!(sink = name, "sink closed; notification not delivered");
+                return false;
+            }
+        };
+        if lane.blocking_send(item).is_ok() {
+            true
+        } else {
+            self.stats.depth.fetch_sub(1, Ordering::Relaxed);
+            false
+        }
+    }
+}
+
 struct Inner {
+    store: RwLock<Option<Arc<crate::state::StateStore>>>,
     cluster: Arc<str>,
     state: RwLock<Option<State>>,
     watch_sinks: RwLock<BTreeMap<String, Vec<String>>>,
@@ -102,6 +134,7 @@ impl Sinks {
     pub fn start(cluster: &str, configs: &[SinkConfig]) -> Result<Self> {
         let sinks = Sinks {
             inner: Arc::new(Inner {
+                store: RwLock::new(None),
                 cluster: cluster.into(),
                 state: RwLock::new(None),
                 watch_sinks: RwLock::new(BTreeMap::new()),
@@ -289,11 +322,18 @@ impl Sinks {
 
     /// [`Sinks::dispatch`], holding `settle` until every sink has settled
     /// the notification.
-    pub fn dispatch_tracked(&self, o: Outcome, settle: Option<Arc<crate::ha::Settle>>) -> usize {
+    pub fn dispatch_tracked(
+        &self,
+        mut o: Outcome,
+        settle: Option<Arc<crate::ha::Settle>>,
+    ) -> usize {
+        let record = o.record.take();
         let (routes, dead_letter) = match o.fate {
             Fate::Deliver { routes } => (routes, None),
             Fate::Dropped { plugin, reason } => {
                 tracing::debug!(plugin, name = o.name, "dropped: {reason}");
+                // The state was emitted (to the plugins): record it.
+                self.commit(record, vec![]);
                 return 0;
             }
             Fate::DeadLetter {
@@ -334,7 +374,30 @@ impl Sinks {
                 _ => state.defaults.clone(),
             }
         };
-        let n = Arc::new(Notification {
+        let handles = &state.handles;
+        let mut chosen: Vec<(&String, &Handle)> = Vec::new();
+        let namespace = o.namespace.as_deref();
+        for name in &targets {
+            let Some(h) = handles.get(name) else {
+                tracing::error!(
+                    sink = name,
+                    name = o.name,
+                    kind = o.gvk.kind,
+                    "a route names a sink that does not exist; notification not delivered there"
+                );
+                continue;
+            };
+            if let Some(ns) = namespace
+                && !h.namespaces.is_empty()
+                && !h.namespaces.iter().any(|x| x == ns)
+            {
+                continue;
+            }
+            if !chosen.iter().any(|(n, _)| *n == name) {
+                chosen.push((name, h));
+            }
+        }
+        let mut n = Notification {
             cluster: self.inner.cluster.clone(),
             change: o.change,
             gvk: o.gvk,
@@ -349,57 +412,145 @@ impl Sinks {
             old: o.old,
             dead_letter,
             settle,
-        });
-        let handles = &state.handles;
+            durable: None,
+        };
+        // With a state dir: the object record and one outbox entry per sink,
+        // in one transaction; lanes deliver once it is on disk.
+        if self.store().is_some() {
+            let payload = n.to_stored();
+            let entries = chosen
+                .iter()
+                .map(|(name, _)| crate::state::Op::Enqueue {
+                    sink: (*name).clone(),
+                    id: n.id(name),
+                    payload: payload.clone(),
+                })
+                .collect();
+            n.durable = self.commit(record, entries);
+        } else {
+            drop(record);
+        }
+        let n = Arc::new(n);
         let mut sent = 0;
-        for name in &targets {
-            let Some(h) = handles.get(name) else {
-                tracing::error!(
-                    sink = name,
-                    object = n.subject(),
-                    kind = n.gvk.kind,
-                    "a route names a sink that does not exist; notification not delivered there"
-                );
-                continue;
-            };
-            if let Some(ns) = &n.namespace
-                && !h.namespaces.is_empty()
-                && !h.namespaces.iter().any(|x| x == ns)
-            {
-                continue;
-            }
+        for (name, h) in chosen {
             let item = Item {
                 n: n.clone(),
                 encoded: h.batch.as_ref().map(|b| Arc::from(b.encode_item(&n))),
             };
-            let lane = &h.lanes[lane_of(&n.uid, h.lanes.len())];
-            h.stats.depth.fetch_add(1, Ordering::Relaxed);
-            let item = match lane.try_send(item) {
-                Ok(()) => {
-                    sent += 1;
-                    continue;
-                }
-                Err(mpsc::error::TrySendError::Full(item)) => {
-                    tracing::warn!(
-                        sink = name,
-                        capacity = h.capacity,
-                        "queue full; waiting for room (whenFull: block)"
-                    );
-                    item
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
-                    h.stats.depth.fetch_sub(1, Ordering::Relaxed);
-                    tracing::error!(sink = name, "sink closed; notification not delivered");
-                    continue;
-                }
-            };
-            if lane.blocking_send(item).is_ok() {
+            if h.send_blocking(name, item) {
                 sent += 1;
-            } else {
-                h.stats.depth.fetch_sub(1, Ordering::Relaxed);
             }
         }
         sent
+    }
+
+    /// The state dir's store, if any.
+    fn store(&self) -> Option<Arc<crate::state::StateStore>> {
+        self.inner
+            .store
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Records an emitted state without notifying (a standby replica).
+    pub fn record_only(&self, record: Option<crate::state::Op>) {
+        drop(self.commit(record, vec![]));
+    }
+
+    /// Gives the sinks a state dir: notifications go through each sink's
+    /// outbox from now on.
+    pub fn set_store(&self, store: Arc<crate::state::StateStore>) {
+        *self.inner.store.write().unwrap_or_else(|p| p.into_inner()) = Some(store);
+    }
+
+    /// Submits the record and outbox entries, if there is a store; the
+    /// handle lanes wait on.
+    fn commit(
+        &self,
+        record: Option<crate::state::Op>,
+        mut ops: Vec<crate::state::Op>,
+    ) -> Option<notification::Durable> {
+        use futures::FutureExt;
+        let store = self.store()?;
+        ops.extend(record);
+        if ops.is_empty() {
+            return None;
+        }
+        let ticket = store.submit(ops);
+        let ready = async move { ticket.await.map_err(|e| e.to_string()) }
+            .boxed()
+            .shared();
+        Some(notification::Durable { store, ready })
+    }
+
+    /// Hands every notification left in the outbox by the previous run back
+    /// to its sink, in order, with the same ids. Call before the pipeline
+    /// starts. Returns how many.
+    pub async fn resume_outbox(&self) -> usize {
+        use futures::FutureExt;
+        let Some(store) = self.store() else {
+            return 0;
+        };
+        let handles: Vec<(String, Handle)> = {
+            let guard = self.inner.state.read().unwrap_or_else(|p| p.into_inner());
+            match guard.as_ref() {
+                Some(s) => s
+                    .handles
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                None => return 0,
+            }
+        };
+        let mut total = 0;
+        for (name, h) in handles {
+            let pending: Vec<(String, Vec<u8>)> = match store.pending(&name) {
+                Ok(it) => it.filter_map(Result::ok).collect(),
+                Err(e) => {
+                    tracing::error!(sink = name, "reading the outbox: {e}");
+                    continue;
+                }
+            };
+            if pending.is_empty() {
+                continue;
+            }
+            tracing::info!(
+                sink = name,
+                notifications = pending.len(),
+                "resuming the outbox"
+            );
+            for (id, payload) in pending {
+                let mut n = match Notification::from_stored(&payload) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::error!(
+                            sink = name,
+                            id,
+                            "unreadable outbox entry, left in place: {e}"
+                        );
+                        continue;
+                    }
+                };
+                n.durable = Some(notification::Durable {
+                    store: store.clone(),
+                    ready: async { Ok(()) }.boxed().shared(),
+                });
+                let n = Arc::new(n);
+                let item = Item {
+                    encoded: h.batch.as_ref().map(|b| Arc::from(b.encode_item(&n))),
+                    n,
+                };
+                let lane = &h.lanes[lane_of(&item.n.uid, h.lanes.len())];
+                h.stats.depth.fetch_add(1, Ordering::Relaxed);
+                if lane.send(item).await.is_err() {
+                    h.stats.depth.fetch_sub(1, Ordering::Relaxed);
+                } else {
+                    total += 1;
+                }
+            }
+        }
+        total
     }
 
     /// Every sink's figures, in config order.

@@ -45,14 +45,111 @@ pub struct Notification {
     /// sink has delivered or dead-lettered it (high availability tracks the
     /// delivered watermark with it).
     pub settle: Option<Arc<crate::ha::Settle>>,
+    /// With a state dir: the notification is in the sink's outbox once
+    /// `ready` resolves; lanes deliver only then, and acknowledge it in the
+    /// outbox when settled.
+    pub durable: Option<Durable>,
+}
+
+/// The outbox side of a notification.
+#[derive(Clone)]
+pub struct Durable {
+    /// The state store holding the outbox.
+    pub store: Arc<crate::state::StateStore>,
+    /// Resolves when the outbox entry (and the object record) are on disk.
+    pub ready: futures::future::Shared<futures::future::BoxFuture<'static, Result<(), String>>>,
+}
+
+impl std::fmt::Debug for Durable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Durable")
+    }
+}
+
+impl PartialEq for Durable {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// What the outbox keeps of a notification: everything but the runtime
+/// handles.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Stored {
+    cluster: String,
+    change: ChangeType,
+    gvk: Gvk,
+    watch: String,
+    namespace: Option<String>,
+    name: String,
+    uid: String,
+    resource_version: String,
+    time_ms: u64,
+    routes: Vec<String>,
+    object: Value,
+    old: Option<Value>,
+    dead_letter: Option<Value>,
 }
 
 impl Notification {
     /// The id of this notification at `sink`: the same for every attempt and
     /// across restarts, different per sink, derived from (uid,
-    /// resourceVersion, sink). `msg_` and 32 hex digits.
+    /// resourceVersion, sink). `msg_` and 32 hex digits. A deletion counts
+    /// as its own version (`<rv>:deleted`): one noticed at a restart carries
+    /// the last state herald knew, whose version was notified already.
     pub fn id(&self, sink: &str) -> String {
+        if self.change == ChangeType::Deleted {
+            let rv = format!("{}:deleted", self.resource_version);
+            return stable_id(&self.uid, &rv, sink);
+        }
         stable_id(&self.uid, &self.resource_version, sink)
+    }
+
+    /// The outbox's bytes for this notification.
+    pub fn to_stored(&self) -> Vec<u8> {
+        let stored = Stored {
+            cluster: self.cluster.to_string(),
+            change: self.change,
+            gvk: self.gvk.clone(),
+            watch: self.watch.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            uid: self.uid.clone(),
+            resource_version: self.resource_version.clone(),
+            time_ms: self
+                .time
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or_default(),
+            routes: self.routes.clone(),
+            object: self.object.clone(),
+            old: self.old.clone(),
+            dead_letter: self.dead_letter.clone(),
+        };
+        serde_json::to_vec(&stored).expect("JSON")
+    }
+
+    /// A notification back from the outbox.
+    pub fn from_stored(bytes: &[u8]) -> serde_json::Result<Notification> {
+        let s: Stored = serde_json::from_slice(bytes)?;
+        Ok(Notification {
+            cluster: s.cluster.into(),
+            change: s.change,
+            gvk: s.gvk,
+            watch: s.watch,
+            namespace: s.namespace,
+            name: s.name,
+            uid: s.uid,
+            resource_version: s.resource_version,
+            time: std::time::UNIX_EPOCH + std::time::Duration::from_millis(s.time_ms),
+            routes: s.routes,
+            object: s.object,
+            old: s.old,
+            dead_letter: s.dead_letter,
+            settle: None,
+            durable: None,
+        })
     }
 
     /// `apiVersion` as Kubernetes writes it (`v1`, `apps/v1`).
@@ -167,12 +264,21 @@ pub(crate) fn sample(uid: &str, rv: &str) -> Notification {
         ),
         dead_letter: None,
         settle: None,
+        durable: None,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_notification_survives_the_outbox() {
+        let n = sample("u1", "7");
+        let back = Notification::from_stored(&n.to_stored()).unwrap();
+        assert_eq!(back, n);
+        assert_eq!(back.id("hook"), n.id("hook"));
+    }
 
     #[test]
     fn id_is_stable_and_differs_by_uid_version_and_sink() {
@@ -184,6 +290,11 @@ mod tests {
         assert_ne!(a, stable_id("u1", "10", "other"));
         // The separator keeps ("u1", "10") and ("u11", "0") apart.
         assert_ne!(stable_id("u1", "10", "s"), stable_id("u11", "0", "s"));
+        // A deletion reported with the last known state keeps its own id.
+        let mut n = sample("u1", "10");
+        let modified = n.id("hook");
+        n.change = ChangeType::Deleted;
+        assert_ne!(n.id("hook"), modified);
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod cli;
 mod config;
 mod demo;
 mod deploy;
+mod notify_once;
 mod ops;
 mod plugins;
 mod run;
