@@ -490,6 +490,12 @@ impl Collector for LiveCollector {
             )?;
             gauge(
                 &mut enc,
+                "sink_spilled",
+                "Notifications waiting in the durable outbox because the queue was full",
+                &g(&|x| x.spilled as f64),
+            )?;
+            gauge(
+                &mut enc,
                 "sink_queue_capacity",
                 "The sink's queue capacity",
                 &g(&|x| x.capacity as f64),

@@ -109,6 +109,9 @@ impl Service {
 pub struct Stats {
     /// Notifications queued and not yet taken by a lane.
     pub depth: AtomicU64,
+    /// Notifications waiting in the durable outbox because the queue was
+    /// full (`whenFull: spill`).
+    pub spilled: AtomicU64,
     /// Notifications taken by a lane and not yet settled.
     pub in_flight: AtomicU64,
     /// Delivered.
@@ -140,6 +143,8 @@ pub struct SinkStatus {
     pub depth: u64,
     /// Queue capacity.
     pub capacity: usize,
+    /// Waiting in the outbox because the queue was full (`whenFull: spill`).
+    pub spilled: u64,
     /// Being delivered.
     pub in_flight: u64,
     /// Delivered.

@@ -49,6 +49,107 @@ struct Handle {
     stats: Arc<Stats>,
     capacity: usize,
     batch: Option<Arc<batch::Batch>>,
+    /// `whenFull: spill`: the overflow state shared with the refill task.
+    spill: Option<Arc<Overflow>>,
+}
+
+/// A sink's queue overflowed into the durable outbox: while `active`, every
+/// new notification for the sink waits there too (so order holds), and the
+/// refill task hands them to the lanes as room frees up.
+#[derive(Default)]
+struct Overflow {
+    state: Mutex<OverflowState>,
+    wake: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct OverflowState {
+    active: bool,
+    spilled: std::collections::HashSet<String>,
+}
+
+/// Moves spilled notifications from the outbox into the sink's lanes, in
+/// outbox order, as room frees up; ends when the sink closes.
+async fn refill(
+    name: String,
+    lanes: Vec<mpsc::WeakSender<Item>>,
+    stats: Arc<Stats>,
+    batch: Option<Arc<batch::Batch>>,
+    overflow: Arc<Overflow>,
+    store: Arc<crate::state::StateStore>,
+) {
+    use futures::FutureExt;
+    loop {
+        tokio::select! {
+            _ = overflow.wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        if lanes.iter().any(|l| l.strong_count() == 0) {
+            return;
+        }
+        loop {
+            let wanted = lock(&overflow.state).spilled.clone();
+            if wanted.is_empty() {
+                let mut st = lock(&overflow.state);
+                if st.spilled.is_empty() {
+                    if st.active {
+                        tracing::info!(
+                            sink = name,
+                            "overflow drained; the queue takes notifications again"
+                        );
+                    }
+                    st.active = false;
+                    break;
+                }
+                continue;
+            }
+            // Spilled entries are committed before they are read back.
+            let s2 = store.clone();
+            let _ = tokio::task::spawn_blocking(move || s2.flush()).await;
+            let pending: Vec<(String, Vec<u8>)> = match store.pending(&name) {
+                Ok(it) => it
+                    .filter_map(Result::ok)
+                    .filter(|(id, _)| wanted.contains(id))
+                    .collect(),
+                Err(e) => {
+                    tracing::error!(sink = name, "reading the outbox: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if pending.is_empty() {
+                // Not committed yet: try again shortly.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+            for (id, payload) in pending {
+                let Ok(mut n) = Notification::from_stored(&payload) else {
+                    tracing::error!(sink = name, id, "unreadable outbox entry, left in place");
+                    lock(&overflow.state).spilled.remove(&id);
+                    continue;
+                };
+                n.durable = Some(notification::Durable {
+                    store: store.clone(),
+                    ready: async { Ok(()) }.boxed().shared(),
+                });
+                let n = Arc::new(n);
+                let item = Item {
+                    encoded: batch.as_ref().map(|b| Arc::from(b.encode_item(&n))),
+                    n,
+                };
+                let Some(lane) = lanes[lane_of(&item.n.uid, lanes.len())].upgrade() else {
+                    return;
+                };
+                stats.depth.fetch_add(1, Ordering::Relaxed);
+                if lane.send(item).await.is_err() {
+                    stats.depth.fetch_sub(1, Ordering::Relaxed);
+                    return;
+                }
+                stats.spilled.fetch_sub(1, Ordering::Relaxed);
+                lock(&overflow.state).spilled.remove(&id);
+            }
+        }
+    }
 }
 
 /// The sinks of one config.
@@ -65,6 +166,39 @@ impl Handle {
     /// (`whenFull: block`). False if the sink is closed.
     fn send_blocking(&self, name: &str, item: Item) -> bool {
         let lane = &self.lanes[lane_of(&item.n.uid, self.lanes.len())];
+        if let Some(overflow) = &self.spill
+            && item.n.durable.is_some()
+        {
+            // The notification is in the outbox already: when the queue is
+            // full, or others wait there before it, it waits there too.
+            let mut st = lock(&overflow.state);
+            let item = if st.active {
+                item
+            } else {
+                self.stats.depth.fetch_add(1, Ordering::Relaxed);
+                match lane.try_send(item) {
+                    Ok(()) => return true,
+                    Err(mpsc::error::TrySendError::Full(item)) => {
+                        self.stats.depth.fetch_sub(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            sink = name,
+                            capacity = self.capacity,
+                            "queue full; spilling to the outbox (whenFull: spill)"
+                        );
+                        st.active = true;
+                        item
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        self.stats.depth.fetch_sub(1, Ordering::Relaxed);
+                        return false;
+                    }
+                }
+            };
+            st.spilled.insert(item.n.id(name));
+            self.stats.spilled.fetch_add(1, Ordering::Relaxed);
+            overflow.wake.notify_one();
+            return true;
+        }
         self.stats.depth.fetch_add(1, Ordering::Relaxed);
         let item = match lane.try_send(item) {
             Ok(()) => return true,
@@ -223,6 +357,8 @@ impl Sinks {
                     stats: stats.clone(),
                     capacity: c.queue.capacity,
                     batch,
+                    spill: (c.queue.when_full == config::WhenFull::Spill)
+                        .then(|| Arc::new(Overflow::default())),
                 },
             );
             starts.push(Arc::new(Shared {
@@ -287,6 +423,11 @@ impl Sinks {
             .map(|c| c.name.clone())
             .collect();
         let order = configs.iter().map(|c| c.name.clone()).collect();
+        for c in configs.iter().filter(|c| !unchanged(c)) {
+            if let Some(h) = handles.get(&c.name) {
+                self.start_refill(&c.name, h);
+            }
+        }
         *guard = Some(State {
             handles,
             configs,
@@ -462,6 +603,26 @@ impl Sinks {
     /// outbox from now on.
     pub fn set_store(&self, store: Arc<crate::state::StateStore>) {
         *self.inner.store.write().unwrap_or_else(|p| p.into_inner()) = Some(store);
+        let guard = self.inner.state.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(state) = guard.as_ref() {
+            for (name, h) in &state.handles {
+                self.start_refill(name, h);
+            }
+        }
+    }
+
+    fn start_refill(&self, name: &str, h: &Handle) {
+        let (Some(overflow), Some(store)) = (&h.spill, self.store()) else {
+            return;
+        };
+        tokio::spawn(refill(
+            name.to_string(),
+            h.lanes.iter().map(mpsc::Sender::downgrade).collect(),
+            h.stats.clone(),
+            h.batch.clone(),
+            overflow.clone(),
+            store,
+        ));
     }
 
     /// Submits the record and outbox entries, if there is a store; the
@@ -571,6 +732,7 @@ impl Sinks {
                     kind: type_name(h.kind).into(),
                     depth: s.depth.load(Ordering::Relaxed),
                     capacity: h.capacity,
+                    spilled: s.spilled.load(Ordering::Relaxed),
                     in_flight: s.in_flight.load(Ordering::Relaxed),
                     delivered: s.delivered.load(Ordering::Relaxed),
                     retries: s.retries.load(Ordering::Relaxed),

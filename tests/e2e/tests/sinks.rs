@@ -1236,3 +1236,120 @@ sinks:
         .expect("routed");
     assert_eq!(routed["routes"], json!(["wide"]), "{routed}");
 }
+
+// === Spill ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_spills_to_the_outbox_and_never_stalls_another_sink() {
+    let c = Cluster::start(Duration::from_millis(200)).await;
+    // Hangs for its first 4 s (herald's timeout is 1 s), then answers.
+    let slow = Receiver::start(|_, since_first| {
+        if since_first < Duration::from_secs(4) {
+            Reply::Hang
+        } else {
+            Reply::ok()
+        }
+    })
+    .await;
+    let fast = Receiver::ok().await;
+    let state = c.dir.path().join("state");
+    let _herald = herald(
+        &c,
+        &format!(
+            r#"
+stateDir: {state}
+watch:
+  - {{ version: v1, kind: ConfigMap, namespaces: [spill] }}
+sinks:
+  - name: slow
+    type: webhook
+    url: {slow}
+    timeout: 1s
+    concurrency: 1
+    queue: {{ capacity: 4, whenFull: spill }}
+    retry: {{ initialBackoff: 100ms, maxBackoff: 500ms, maxAge: 5m }}
+  - name: fast
+    type: webhook
+    url: {fast}
+"#,
+            state = state.display(),
+            slow = slow.url("/"),
+            fast = fast.url("/")
+        ),
+        &[("HERALD_LOG", "error")],
+    )
+    .await;
+    let mut uids = Vec::new();
+    for i in 0..40 {
+        let cm = c
+            .sim
+            .create(
+                "configmaps",
+                herald_sim::fixtures::config_map("spill", &format!("s{i:02}"), &[("k", "v")]),
+            )
+            .await
+            .expect("create");
+        uids.push(cm["metadata"]["uid"].as_str().expect("uid").to_string());
+        let mut cm = cm;
+        cm["data"]["k"] = json!("v2");
+        c.sim.update("configmaps", cm).await.expect("update");
+    }
+    // The fast sink gets all 80 promptly, although the slow one's queue of
+    // 4 is full.
+    assert!(
+        fast.wait_for(Duration::from_secs(3), |r| r
+            .iter()
+            .filter(|q| q.acknowledged())
+            .count()
+            >= 80)
+            .await,
+        "the fast sink was held up: {} of 80",
+        fast.count()
+    );
+    let (_, sinks) = http_get(&c.api("/sinks")).await.expect("/sinks");
+    let slow_status = sinks
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["name"] == "slow"))
+        .cloned()
+        .expect("slow sink status");
+    assert!(
+        slow_status["spilled"].as_u64().unwrap_or(0) > 0,
+        "nothing spilled: {slow_status}"
+    );
+    // Once the slow receiver answers, everything arrives, once, in per-object order.
+    assert!(
+        slow.wait_for(Duration::from_secs(30), |r| {
+            r.iter()
+                .filter(|q| q.acknowledged())
+                .filter_map(|q| q.json()["id"].as_str().map(String::from))
+                .collect::<BTreeSet<_>>()
+                .len()
+                >= 80
+        })
+        .await,
+        "the spilled notifications never arrived"
+    );
+    let mut per_object: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let mut ids = BTreeSet::new();
+    for q in slow.requests().iter().filter(|q| q.acknowledged()) {
+        let v = q.json();
+        if ids.insert(v["id"].as_str().expect("id").to_string()) {
+            per_object
+                .entry(v["uid"].as_str().expect("uid").to_string())
+                .or_default()
+                .push(
+                    v["resourceVersion"]
+                        .as_str()
+                        .and_then(|r| r.parse().ok())
+                        .expect("rv"),
+                );
+        }
+    }
+    assert_eq!(ids.len(), 80);
+    for (uid, rvs) in &per_object {
+        assert!(
+            rvs.windows(2).all(|w| w[0] < w[1]),
+            "{uid} out of order: {rvs:?}"
+        );
+    }
+}
