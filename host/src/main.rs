@@ -17,7 +17,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run herald against the built-in API-server simulator with a scripted
-    /// workload and print what a log sink receives.
+    /// workload, delivering to loopback Slack, webhook and batch receivers,
+    /// and print what each sink receives.
     Demo(herald::demo::DemoArgs),
     /// Watch the configured types and notify: herald's main job.
     Run(herald::run::RunArgs),
