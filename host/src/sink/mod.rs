@@ -68,6 +68,25 @@ struct OverflowState {
     spilled: std::collections::HashSet<String>,
 }
 
+/// An outbox entry back as a queue item: already on disk, so ready at once.
+fn item_from_outbox(
+    payload: &[u8],
+    store: &Arc<crate::state::StateStore>,
+    batch: Option<&Arc<batch::Batch>>,
+) -> serde_json::Result<Item> {
+    use futures::FutureExt;
+    let mut n = Notification::from_stored(payload)?;
+    n.durable = Some(notification::Durable {
+        store: store.clone(),
+        ready: async { Ok(()) }.boxed().shared(),
+    });
+    let n = Arc::new(n);
+    Ok(Item {
+        encoded: batch.map(|b| Arc::from(b.encode_item(&n))),
+        n,
+    })
+}
+
 /// Moves spilled notifications from the outbox into the sink's lanes, in
 /// outbox order, as room frees up; ends when the sink closes.
 async fn refill(
@@ -78,7 +97,6 @@ async fn refill(
     overflow: Arc<Overflow>,
     store: Arc<crate::state::StateStore>,
 ) {
-    use futures::FutureExt;
     loop {
         tokio::select! {
             _ = overflow.wake.notified() => {}
@@ -123,19 +141,10 @@ async fn refill(
                 continue;
             }
             for (id, payload) in pending {
-                let Ok(mut n) = Notification::from_stored(&payload) else {
+                let Ok(item) = item_from_outbox(&payload, &store, batch.as_ref()) else {
                     tracing::error!(sink = name, id, "unreadable outbox entry, left in place");
                     lock(&overflow.state).spilled.remove(&id);
                     continue;
-                };
-                n.durable = Some(notification::Durable {
-                    store: store.clone(),
-                    ready: async { Ok(()) }.boxed().shared(),
-                });
-                let n = Arc::new(n);
-                let item = Item {
-                    encoded: batch.as_ref().map(|b| Arc::from(b.encode_item(&n))),
-                    n,
                 };
                 let Some(lane) = lanes[lane_of(&item.n.uid, lanes.len())].upgrade() else {
                     return;
@@ -649,7 +658,6 @@ impl Sinks {
     /// to its sink, in order, with the same ids. Call before the pipeline
     /// starts. Returns how many.
     pub async fn resume_outbox(&self) -> usize {
-        use futures::FutureExt;
         let Some(store) = self.store() else {
             return 0;
         };
@@ -682,8 +690,8 @@ impl Sinks {
                 "resuming the outbox"
             );
             for (id, payload) in pending {
-                let mut n = match Notification::from_stored(&payload) {
-                    Ok(n) => n,
+                let item = match item_from_outbox(&payload, &store, h.batch.as_ref()) {
+                    Ok(item) => item,
                     Err(e) => {
                         tracing::error!(
                             sink = name,
@@ -692,15 +700,6 @@ impl Sinks {
                         );
                         continue;
                     }
-                };
-                n.durable = Some(notification::Durable {
-                    store: store.clone(),
-                    ready: async { Ok(()) }.boxed().shared(),
-                });
-                let n = Arc::new(n);
-                let item = Item {
-                    encoded: h.batch.as_ref().map(|b| Arc::from(b.encode_item(&n))),
-                    n,
                 };
                 let lane = &h.lanes[lane_of(&item.n.uid, h.lanes.len())];
                 h.stats.depth.fetch_add(1, Ordering::Relaxed);

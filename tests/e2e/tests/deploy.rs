@@ -821,10 +821,13 @@ async fn the_entrypoint_starts_with_the_charts_default_config_and_notifies() {
     let report = config_check(&as_shipped).unwrap_or_else(|e| panic!("values.yaml config: {e}"));
     assert!(report.contains("1 watched types"), "{report}");
 
-    // The pod's paths become local ones: the volumes, the API address (the
+    // The pod's paths become local ones: the volumes (plugins, cache, state), the API address (the
     // port stays the chart's probe target in the pod) and the kubeconfig.
     config["plugins"]["dir"] = json!(plugin_dir());
     config["plugins"]["cacheDir"] = json!(c.dir.path().join("cache"));
+    if config.get("stateDir").is_some() {
+        config["stateDir"] = json!(c.dir.path().join("state"));
+    }
     config["api"]["listen"] = json!(format!("127.0.0.1:{}", c.api_port));
     config["kubeconfig"] = json!(c.kubeconfig);
     let local = c.dir.path().join("config.yaml");
