@@ -92,6 +92,9 @@ pub struct ChangeEvent {
     /// that state was notified already (or, for a resync of an object never
     /// notified, just remembers it).
     pub resync: bool,
+    /// Reported by a watch's first list (`initialList: notify`, or a state
+    /// dir's restart catch-up), not by a change the watch saw happen.
+    pub initial: bool,
 }
 
 impl ChangeEvent {
@@ -105,6 +108,7 @@ impl ChangeEvent {
             observed_at: SystemTime::now(),
             watch: String::new(),
             resync: false,
+            initial: false,
         }
     }
 

@@ -356,8 +356,14 @@ impl Election {
         let mark = Arc::new(Watermark::default());
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let (mut channel, lease_task) = manager.watch().await;
+        // What the lease manager says; `leader` is that *and* a recent
+        // confirmation on the Lease itself (fencing: the manager does not
+        // report a lost Lease while the API server is unreachable).
+        let elected = Arc::new(AtomicBool::new(false));
         let task = {
             let leader = leader.clone();
+            let elected = elected.clone();
+            let identity = identity.clone();
             let resume_after = resume_after.clone();
             let api = api.clone();
             let name = cfg.lease_name.clone();
@@ -369,6 +375,7 @@ impl Election {
                                 break;
                             }
                             let is = *channel.borrow_and_update();
+                            elected.store(is, Ordering::Release);
                             if is {
                                 let w = read_watermark(&api, &name).await;
                                 tracing::info!(identity, watermark = ?w, "became the leader");
@@ -394,10 +401,49 @@ impl Election {
             let mark = mark.clone();
             let api = api.clone();
             let name = cfg.lease_name.clone();
+            let fence = cfg.lease_duration.saturating_sub(cfg.grace);
+            let valid = cfg.lease_duration;
             tokio::spawn(async move {
                 let mut last = None;
+                let mut confirmed = tokio::time::Instant::now();
                 loop {
                     tokio::time::sleep(Duration::from_secs(1)).await;
+                    if !elected.load(Ordering::Acquire) {
+                        continue;
+                    }
+                    // Fencing: hold the Lease, freshly renewed, or stop.
+                    match api.get_opt(&name).await {
+                        Ok(Some(lease)) => {
+                            let spec = lease.spec.unwrap_or_default();
+                            let mine = spec.holder_identity.as_deref() == Some(identity.as_str());
+                            let fresh = spec.renew_time.is_some_and(|t| {
+                                let age = k8s_openapi::jiff::Timestamp::now().duration_since(t.0);
+                                age.as_secs_f64() < valid.as_secs_f64()
+                            });
+                            if mine && fresh {
+                                confirmed = tokio::time::Instant::now();
+                                if !leader.swap(true, Ordering::AcqRel) {
+                                    tracing::info!(
+                                        identity,
+                                        "the Lease is confirmed again; delivering"
+                                    );
+                                }
+                            } else if leader.swap(false, Ordering::AcqRel) {
+                                tracing::warn!(
+                                    identity,
+                                    "the Lease is held by another replica or not renewed; no longer delivering"
+                                );
+                            }
+                        }
+                        _ => {
+                            if confirmed.elapsed() > fence && leader.swap(false, Ordering::AcqRel) {
+                                tracing::warn!(
+                                    identity,
+                                    "cannot confirm the Lease with the API server; no longer delivering"
+                                );
+                            }
+                        }
+                    }
                     if !leader.load(Ordering::Acquire) {
                         continue;
                     }
@@ -467,12 +513,26 @@ impl Election {
         Ok((tx, handle))
     }
 
+    /// Stops the periodic watermark writes (before the sinks close: a lane
+    /// aborted at the drain deadline must not look settled).
+    pub fn stop_writing(&self) {
+        self.writer.abort();
+    }
+
     /// After the sinks have drained: writes the final watermark (when
-    /// leading) and releases the Lease, so a standby takes over at once.
-    pub async fn resign(self) {
+    /// leading and `complete`: everything handed to the sinks settled) and
+    /// releases the Lease, so a standby takes over at once. Without a
+    /// complete drain the last periodic watermark stands, and the next
+    /// leader replays from there.
+    pub async fn resign(self, complete: bool) {
         self.writer.abort();
         let leading = self.is_leader();
-        if leading {
+        if leading && !complete {
+            tracing::warn!(
+                "the drain did not complete: the next leader replays from the last watermark written"
+            );
+        }
+        if leading && complete {
             let w = self.mark.value();
             if !w.is_empty()
                 && let Err(e) = write_watermark(&self.api, &self.name, &w).await

@@ -51,6 +51,11 @@ pub struct Stages {
     pub state: Option<std::sync::Arc<crate::state::StateStore>>,
     /// Counts dedup drops.
     pub metrics: Option<crate::metrics::Metrics>,
+    /// With a state dir: the watches that have notified before (a first
+    /// list of theirs is a restart catch-up; of any other, a first start).
+    pub history: std::collections::HashSet<String>,
+    /// `source.initialList: notify`: a first start reports every object.
+    pub initial_notify: bool,
 }
 
 impl Stages {
@@ -88,6 +93,32 @@ impl Stages {
                             .and_then(|r| r.parse_object().ok());
                     }
                 }
+            }
+        }
+        // Restart catch-up (a state dir): the first list reports every object
+        // as added. One herald notified before in another state changed while
+        // herald was down: a modification, from the state it last notified;
+        // one it never saw is new, unless this watch never notified anything
+        // (a first start: silent unless `initialList: notify`).
+        if ev.initial
+            && ev.change == ChangeType::Added
+            && let Some(st) = &self.state
+        {
+            match d.last_emitted(&uid) {
+                Some(h) if h != hash => {
+                    ev.change = ChangeType::Modified;
+                    ev.old = st
+                        .object(&uid)
+                        .ok()
+                        .flatten()
+                        .and_then(|r| r.parse_object().ok());
+                }
+                Some(_) => {}
+                None if !self.initial_notify && !self.history.contains(&ev.watch) => {
+                    d.seed(&uid, hash);
+                    return None;
+                }
+                None => {}
             }
         }
         match d.observe_hash(&uid, ev.change, hash) {

@@ -49,15 +49,16 @@ pub fn watch(config: &Path, plugins: Option<&Path>, debounce: Duration) -> notif
     })?;
     w.watch(&config_dir, RecursiveMode::NonRecursive)?;
     watchers.push(w);
+    if let Some(dir) = plugins.filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+        tracing::warn!(dir = %dir.display(), "the plugin directory does not exist; plugin files are not watched");
+    }
     if let Some(dir) = plugins.filter(|d| !d.as_os_str().is_empty() && d.is_dir()) {
         let tx = raw_tx.clone();
+        // Any change counts, not only `*.wasm`: a directory mounted from a
+        // ConfigMap swaps a `..data` symlink instead.
         let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
             if let Ok(ev) = res
                 && !ev.kind.is_access()
-                && ev
-                    .paths
-                    .iter()
-                    .any(|p| p.extension().is_some_and(|e| e == "wasm"))
             {
                 let _ = tx.send(Change::Plugins);
             }

@@ -462,24 +462,33 @@ impl Live {
     }
 }
 
-/// Restart catch-up for one watch (with a state dir): once its first list is
-/// in, reports what changed while herald was down: new objects as added,
-/// changed ones as modified (the stored state as `old`), vanished ones as
-/// deleted with their last stored state.
+/// Restart catch-up for one watch (with a state dir), for what the first
+/// list cannot say: once it is in, objects herald notified that are gone
+/// are reported deleted, with the last state herald knew. (New and changed
+/// objects come from the first list itself, in order with the watch; see
+/// `pipeline::Stages`.) No live event can race these: a deleted uid never
+/// comes back.
 async fn catch_up(
     sources: Sources,
     store: std::sync::Arc<crate::state::StateStore>,
     dedup: std::sync::Arc<crate::dedup::Dedup>,
     tx: mpsc::WeakSender<ChangeEvent>,
-    watch: String,
+    spec: WatchSpec,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let watch = spec.id();
     loop {
-        if tx.strong_count() == 0 {
+        if *stop.borrow() {
             return;
         }
         match sources.status(&watch) {
             Some(s) if s.ready => break,
-            Some(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Some(_) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                    _ = stop.changed() => return,
+                }
+            }
             None => return,
         }
     }
@@ -597,17 +606,36 @@ pub async fn run(args: &RunArgs) -> Result<()> {
         }
         None => None,
     };
+    let history = match &store {
+        Some(st) => config
+            .watch
+            .iter()
+            .map(|w| w.id())
+            .filter(|id| st.objects(id).is_ok_and(|mut it| it.next().is_some()))
+            .collect(),
+        None => Default::default(),
+    };
     let stages = pipeline::Stages {
         dedup: Some(dedup.clone()),
         state: store.clone(),
         metrics: Some(metrics.clone()),
+        history,
+        initial_notify: config.source.initial_list == crate::source::InitialList::Notify,
     };
     // Weak: a catch-up or resync must not keep the pipeline alive at shutdown.
     let weak_tx = tx.downgrade();
-    let sources = Sources::new(client, config.source.clone(), tx);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // With a state dir the first list reports every object; dedup, seeded
+    // from the state, lets through only what changed while herald was down.
+    let mut source_settings = config.source.clone();
+    if store.is_some() {
+        source_settings.initial_list = crate::source::InitialList::Notify;
+    }
+    let sources = Sources::new(client, source_settings, tx);
     let sinks = Sinks::start(&config.cluster, &config.sinks)?;
     metrics.watch_sources(&sources);
     metrics.watch_sinks(&sinks);
+    sinks.set_metrics(metrics.clone());
     for w in &config.watch {
         sinks.set_watch_sinks(&w.id(), w.sinks.clone());
         let status = sources.add(w.clone()).await?;
@@ -644,8 +672,11 @@ pub async fn run(args: &RunArgs) -> Result<()> {
         None => (None, None),
     };
     if let Some(store) = &store {
+        if let Some(e) = &election {
+            sinks.set_leader_flag(e.leader_flag());
+        }
         sinks.set_store(store.clone());
-        let resumed = sinks.resume_outbox().await;
+        let resumed = sinks.resume_outbox();
         if resumed > 0 {
             tracing::info!(
                 notifications = resumed,
@@ -658,7 +689,8 @@ pub async fn run(args: &RunArgs) -> Result<()> {
                 store.clone(),
                 dedup.clone(),
                 weak_tx.clone(),
-                w.id(),
+                w.clone(),
+                stop_rx.clone(),
             ));
         }
     }
@@ -736,21 +768,49 @@ pub async fn run(args: &RunArgs) -> Result<()> {
     drop(ready_wait);
     let config = live.into_config();
     tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
     metrics.detach();
     drop(sources);
-    let _ = tokio::task::spawn_blocking(move || {
+    // One deadline for all of it: the pipeline may be blocked on a full
+    // queue (`whenFull: block`) until the sinks are closed.
+    let deadline = tokio::time::Instant::now() + config.drain_timeout;
+    let mut joiner = tokio::task::spawn_blocking(move || {
         let _ = pipeline.join();
         if let Some(g) = gate {
             let _ = g.join();
         }
-    })
-    .await;
-    let left = sinks.close(config.drain_timeout).await;
-    if let Some(e) = election {
-        e.resign().await;
+    });
+    let joined = tokio::time::timeout_at(deadline, &mut joiner).await.is_ok();
+    if !joined {
+        tracing::warn!(
+            "the pipeline is still blocked on a full queue at drainTimeout; closing the sinks"
+        );
     }
-    if left > 0 {
-        bail!("{left} notifications were not delivered before drainTimeout");
+    if let Some(e) = &election {
+        e.stop_writing();
+    }
+    let left = sinks
+        .close(deadline.saturating_duration_since(tokio::time::Instant::now()))
+        .await;
+    if !joined {
+        // Closing the sinks unblocked it; what it still held is reported.
+        let _ = joiner.await;
+    }
+    if let Some(e) = election {
+        // Only a complete drain may advance the watermark past what is queued.
+        e.resign(left == 0 && joined).await;
+    }
+    if left > 0 || !joined {
+        if config.state_dir.is_some() {
+            tracing::warn!(
+                undelivered = left,
+                "drainTimeout passed; what was not delivered stays in the outbox for the next start"
+            );
+        } else {
+            bail!(
+                "{left} notifications were not delivered before drainTimeout (no stateDir: they are lost)"
+            );
+        }
     }
     Ok(())
 }

@@ -308,7 +308,14 @@ impl<'d> World<'d> {
                 let k = if self.objects[i].alive {
                     h.len() - 1
                 } else {
-                    self.rng.below(h.len())
+                    // A deleted object's ADDED is not replayed by a watch:
+                    // an ADDED of a known uid after its delete is a real
+                    // re-entry (a label selector), notified again.
+                    let k = self.rng.below(h.len());
+                    if h[k].0 == ChangeType::Added {
+                        return;
+                    }
+                    k
                 };
                 let (change, obj) = h[k].clone();
                 self.log.push(Entry::Op("replay event", k));

@@ -75,6 +75,8 @@ enum Slot {
 /// assert_eq!(dedup.observe("u1", Deleted, &again), Verdict::Duplicate);
 /// assert_eq!(dedup.stats().duplicates, 1);
 /// assert_eq!(dedup.stats().after_delete, 1);
+/// // Re-entering a label selector: the same uid as ADDED again is news.
+/// assert!(dedup.observe("u1", Added, &again).is_emit());
 /// ```
 pub struct Dedup {
     hasher: ObjectHasher,
@@ -153,8 +155,12 @@ impl Dedup {
         let deleted = change == ChangeType::Deleted;
         // Fast path, no lock and no allocation: the common resync and relist
         // case. `get` also keeps the entry alive (time-to-idle).
+        let added = change == ChangeType::Added;
         match self.cache.get(uid) {
-            Some(Slot::Deleted) => return self.count(Verdict::Duplicate, true),
+            // An object that left a label or field selector comes back with
+            // the same uid as ADDED: that is news. A replayed DELETED or
+            // MODIFIED after the delete is not.
+            Some(Slot::Deleted) if !added => return self.count(Verdict::Duplicate, true),
             Some(Slot::Live(h)) if h == hash && !deleted => {
                 return self.count(Verdict::Duplicate, false);
             }
@@ -164,7 +170,7 @@ impl Dedup {
         let mut verdict = (Verdict::Emit(hash), false);
         self.cache.entry_by_ref(uid).and_compute_with(|current| {
             match current.map(|e| e.into_value()) {
-                Some(Slot::Deleted) => {
+                Some(Slot::Deleted) if !added => {
                     verdict = (Verdict::Duplicate, true);
                     Op::Nop
                 }
@@ -272,9 +278,11 @@ mod tests {
         assert!(d.observe("u", Deleted, &obj(1, 1)).is_emit());
         assert_eq!(d.observe("u", Deleted, &obj(1, 1)), Verdict::Duplicate);
         assert_eq!(d.observe("u", Modified, &obj(2, 2)), Verdict::Duplicate);
-        assert_eq!(d.observe("u", Added, &obj(1, 1)), Verdict::Duplicate);
         assert_eq!(d.last_emitted("u"), None);
-        assert_eq!(d.stats().after_delete, 3);
+        assert_eq!(d.stats().after_delete, 2);
+        // Back into a label selector: the same uid comes as ADDED, and that is news.
+        assert!(d.observe("u", Added, &obj(1, 1)).is_emit());
+        assert_eq!(d.observe("u", Added, &obj(1, 1)), Verdict::Duplicate);
         // a delete of an unknown uid is news.
         assert!(d.observe("v", Deleted, &obj(1, 1)).is_emit());
     }

@@ -109,9 +109,6 @@ impl Service {
 pub struct Stats {
     /// Notifications queued and not yet taken by a lane.
     pub depth: AtomicU64,
-    /// Notifications waiting in the durable outbox because the queue was
-    /// full (`whenFull: spill`).
-    pub spilled: AtomicU64,
     /// Notifications taken by a lane and not yet settled.
     pub in_flight: AtomicU64,
     /// Delivered.
@@ -182,6 +179,8 @@ pub struct Shared {
     pub stats: Arc<Stats>,
     /// Where refused notifications go.
     pub dead_letter: DeadLetter,
+    /// Delivery latency histogram, once metrics are attached.
+    pub metrics: Arc<std::sync::RwLock<Option<crate::metrics::Metrics>>>,
 }
 
 /// The lane a uid delivers through: stable for the life of the process.
@@ -300,9 +299,19 @@ async fn attempt_until_settled(shared: &Shared, batch: &[Item]) {
                     .delivered
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
                 let now = SystemTime::now();
+                let metrics = shared
+                    .metrics
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
                 for i in batch {
-                    let us = now.duration_since(i.n.time).unwrap_or_default().as_micros() as u64;
-                    stats.latency_us_sum.fetch_add(us, Ordering::Relaxed);
+                    let delay = now.duration_since(i.n.time).unwrap_or_default();
+                    stats
+                        .latency_us_sum
+                        .fetch_add(delay.as_micros() as u64, Ordering::Relaxed);
+                    if let Some(m) = &metrics {
+                        m.delivered(&shared.name, delay);
+                    }
                 }
                 return;
             }
@@ -369,6 +378,18 @@ async fn dead_letter(shared: &Shared, batch: &[Item], reason: &str) {
                     "id": n.id(&shared.name),
                     "reason": reason,
                 }));
+                // With a state dir the dead letter gets its own outbox entry,
+                // submitted before this sink's ack: a crash loses neither.
+                copy.durable = n.durable.as_ref().map(|d| {
+                    use futures::FutureExt;
+                    let ticket = d.store.enqueue(dl, &copy.id(dl), &copy.to_stored());
+                    super::notification::Durable {
+                        store: d.store.clone(),
+                        ready: async move { ticket.await.map_err(|e| e.to_string()) }
+                            .boxed()
+                            .shared(),
+                    }
+                });
                 let lane = &lanes[lane_of(&copy.uid, lanes.len())];
                 stats.depth.fetch_add(1, Ordering::Relaxed);
                 let sent = lane

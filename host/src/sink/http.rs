@@ -68,6 +68,9 @@ pub async fn classify(resp: Response) -> Attempt {
 
 /// A transport error (connect, TLS, timeout): retried.
 pub fn transport_error(e: reqwest::Error) -> Attempt {
+    // The URL can be a secret (a Slack webhook, a token in a query): it
+    // never goes into a reason, which reaches logs, `/sinks` and dead letters.
+    let e = e.without_url();
     let mut reason = if e.is_timeout() {
         "request timed out".to_string()
     } else if e.is_connect() {
@@ -262,5 +265,26 @@ mod tests {
         );
         h.insert("retry-after", HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
+    }
+}
+
+#[cfg(test)]
+mod transport_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_transport_error_never_carries_the_url() {
+        // A Slack webhook URL is a secret; so can a token in a query be.
+        let err = reqwest::Client::new()
+            .post("http://127.0.0.1:1/services/T000/B000/s3cr3t-hook?token=abc")
+            .send()
+            .await
+            .expect_err("nothing listens on port 1");
+        let Attempt::Retry { reason, .. } = transport_error(err) else {
+            panic!("a connect error is retried");
+        };
+        assert!(reason.starts_with("cannot connect"), "{reason}");
+        assert!(!reason.contains("s3cr3t"), "{reason}");
+        assert!(!reason.contains("token"), "{reason}");
     }
 }

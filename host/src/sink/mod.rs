@@ -49,13 +49,17 @@ struct Handle {
     stats: Arc<Stats>,
     capacity: usize,
     batch: Option<Arc<batch::Batch>>,
-    /// `whenFull: spill`: the overflow state shared with the refill task.
-    spill: Option<Arc<Overflow>>,
+    /// Notifications waiting in the outbox (spilled, or resumed at start),
+    /// shared with the refill task.
+    overflow: Arc<Overflow>,
+    /// `whenFull: spill`.
+    spill_on_full: bool,
 }
 
 /// A sink's queue overflowed into the durable outbox: while `active`, every
 /// new notification for the sink waits there too (so order holds), and the
-/// refill task hands them to the lanes as room frees up.
+/// refill task hands them to the lanes as room frees up. Kept across a
+/// reconfiguration of the sink, so nothing spilled is stranded.
 #[derive(Default)]
 struct Overflow {
     state: Mutex<OverflowState>,
@@ -65,7 +69,17 @@ struct Overflow {
 #[derive(Default)]
 struct OverflowState {
     active: bool,
-    spilled: std::collections::HashSet<String>,
+    /// Spilled and not yet handed back, by id.
+    spilled: std::collections::HashMap<String, Spilled>,
+    /// Bumped when the sink is rebuilt: an older refill task stops.
+    generation: u64,
+}
+
+/// What stays in memory of a spilled notification: its HA settle token (so
+/// the watermark does not pass it) and its outbox write.
+struct Spilled {
+    settle: Option<Arc<crate::ha::Settle>>,
+    ready: futures::future::Shared<futures::future::BoxFuture<'static, Result<(), String>>>,
 }
 
 /// An outbox entry back as a queue item: already on disk, so ready at once.
@@ -73,9 +87,11 @@ fn item_from_outbox(
     payload: &[u8],
     store: &Arc<crate::state::StateStore>,
     batch: Option<&Arc<batch::Batch>>,
+    settle: Option<Arc<crate::ha::Settle>>,
 ) -> serde_json::Result<Item> {
     use futures::FutureExt;
     let mut n = Notification::from_stored(payload)?;
+    n.settle = settle;
     n.durable = Some(notification::Durable {
         store: store.clone(),
         ready: async { Ok(()) }.boxed().shared(),
@@ -88,26 +104,49 @@ fn item_from_outbox(
 }
 
 /// Moves spilled notifications from the outbox into the sink's lanes, in
-/// outbox order, as room frees up; ends when the sink closes.
-async fn refill(
+/// outbox order, as room frees up; ends when the sink closes or is rebuilt.
+struct Refill {
     name: String,
     lanes: Vec<mpsc::WeakSender<Item>>,
     stats: Arc<Stats>,
     batch: Option<Arc<batch::Batch>>,
     overflow: Arc<Overflow>,
     store: Arc<crate::state::StateStore>,
-) {
+    generation: u64,
+    leader: Option<Arc<std::sync::atomic::AtomicBool>>,
+}
+
+async fn refill(r: Refill) {
+    let Refill {
+        name,
+        lanes,
+        stats,
+        batch,
+        overflow,
+        store,
+        generation,
+        leader,
+    } = r;
+    let leading = || {
+        leader
+            .as_ref()
+            .is_none_or(|f| f.load(std::sync::atomic::Ordering::Acquire))
+    };
+    let current = |o: &Overflow| lock(&o.state).generation == generation;
     loop {
         tokio::select! {
             _ = overflow.wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
-        if lanes.iter().any(|l| l.strong_count() == 0) {
+        if lanes.iter().any(|l| l.strong_count() == 0) || !current(&overflow) {
             return;
         }
+        // A standby delivers nothing, the outbox included.
+        if !leading() {
+            continue;
+        }
         loop {
-            let wanted = lock(&overflow.state).spilled.clone();
-            if wanted.is_empty() {
+            let wanted: std::collections::HashSet<String> = {
                 let mut st = lock(&overflow.state);
                 if st.spilled.is_empty() {
                     if st.active {
@@ -119,8 +158,8 @@ async fn refill(
                     st.active = false;
                     break;
                 }
-                continue;
-            }
+                st.spilled.keys().cloned().collect()
+            };
             // Spilled entries are committed before they are read back.
             let s2 = store.clone();
             let _ = tokio::task::spawn_blocking(move || s2.flush()).await;
@@ -136,26 +175,57 @@ async fn refill(
                 }
             };
             if pending.is_empty() {
-                // Not committed yet: try again shortly.
+                // Not readable yet, or never written: a failed outbox write
+                // means the notification is gone, and that is said.
+                let waits: Vec<(String, _)> = lock(&overflow.state)
+                    .spilled
+                    .iter()
+                    .map(|(id, s)| (id.clone(), s.ready.clone()))
+                    .collect();
+                for (id, ready) in waits {
+                    if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(5), ready).await {
+                        tracing::error!(
+                            sink = name,
+                            id,
+                            "notification lost: spilled while the queue was full, and its outbox write failed: {e}"
+                        );
+                        lock(&overflow.state).spilled.remove(&id);
+                    }
+                }
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
             for (id, payload) in pending {
-                let Ok(item) = item_from_outbox(&payload, &store, batch.as_ref()) else {
-                    tracing::error!(sink = name, id, "unreadable outbox entry, left in place");
-                    lock(&overflow.state).spilled.remove(&id);
-                    continue;
+                // Claimed before it is sent: one refill task sends it, once.
+                let claimed = {
+                    let mut st = lock(&overflow.state);
+                    if st.generation != generation {
+                        return;
+                    }
+                    st.spilled.remove(&id)
+                };
+                let Some(claimed) = claimed else { continue };
+                let item = match item_from_outbox(&payload, &store, batch.as_ref(), claimed.settle)
+                {
+                    Ok(item) => item,
+                    Err(e) => {
+                        tracing::error!(
+                            sink = name,
+                            id,
+                            "unreadable outbox entry, left in place: {e}"
+                        );
+                        continue;
+                    }
                 };
                 let Some(lane) = lanes[lane_of(&item.n.uid, lanes.len())].upgrade() else {
                     return;
                 };
                 stats.depth.fetch_add(1, Ordering::Relaxed);
                 if lane.send(item).await.is_err() {
+                    // Closed: it stays in the outbox for the next start.
                     stats.depth.fetch_sub(1, Ordering::Relaxed);
                     return;
                 }
-                stats.spilled.fetch_sub(1, Ordering::Relaxed);
-                lock(&overflow.state).spilled.remove(&id);
             }
         }
     }
@@ -175,19 +245,18 @@ impl Handle {
     /// (`whenFull: block`). False if the sink is closed.
     fn send_blocking(&self, name: &str, item: Item) -> bool {
         let lane = &self.lanes[lane_of(&item.n.uid, self.lanes.len())];
-        if let Some(overflow) = &self.spill
-            && item.n.durable.is_some()
-        {
-            // The notification is in the outbox already: when the queue is
-            // full, or others wait there before it, it waits there too.
-            let mut st = lock(&overflow.state);
+        let item = if item.n.durable.is_some() {
+            // The notification is in the outbox already: while others wait
+            // there before it (spilled, or left by the last run), it waits
+            // there too, so per-object order holds.
+            let mut st = lock(&self.overflow.state);
             let item = if st.active {
                 item
             } else {
                 self.stats.depth.fetch_add(1, Ordering::Relaxed);
                 match lane.try_send(item) {
                     Ok(()) => return true,
-                    Err(mpsc::error::TrySendError::Full(item)) => {
+                    Err(mpsc::error::TrySendError::Full(item)) if self.spill_on_full => {
                         self.stats.depth.fetch_sub(1, Ordering::Relaxed);
                         tracing::warn!(
                             sink = name,
@@ -197,34 +266,53 @@ impl Handle {
                         st.active = true;
                         item
                     }
+                    Err(mpsc::error::TrySendError::Full(item)) => {
+                        drop(st);
+                        return self.wait_for_room(name, lane, item);
+                    }
                     Err(mpsc::error::TrySendError::Closed(_)) => {
                         self.stats.depth.fetch_sub(1, Ordering::Relaxed);
                         return false;
                     }
                 }
             };
-            st.spilled.insert(item.n.id(name));
-            self.stats.spilled.fetch_add(1, Ordering::Relaxed);
-            overflow.wake.notify_one();
+            let ready = item
+                .n
+                .durable
+                .as_ref()
+                .map(|d| d.ready.clone())
+                .expect("durable");
+            st.spilled.insert(
+                item.n.id(name),
+                Spilled {
+                    settle: item.n.settle.clone(),
+                    ready,
+                },
+            );
+            self.overflow.wake.notify_one();
             return true;
-        }
+        } else {
+            item
+        };
         self.stats.depth.fetch_add(1, Ordering::Relaxed);
-        let item = match lane.try_send(item) {
-            Ok(()) => return true,
-            Err(mpsc::error::TrySendError::Full(item)) => {
-                tracing::warn!(
-                    sink = name,
-                    capacity = self.capacity,
-                    "queue full; waiting for room (whenFull: block)"
-                );
-                item
-            }
+        match lane.try_send(item) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(item)) => self.wait_for_room(name, lane, item),
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 self.stats.depth.fetch_sub(1, Ordering::Relaxed);
                 tracing::error!(sink = name, "sink closed; notification not delivered");
-                return false;
+                false
             }
-        };
+        }
+    }
+
+    /// `whenFull: block`: waits for room (the item is counted in `depth`).
+    fn wait_for_room(&self, name: &str, lane: &mpsc::Sender<Item>, item: Item) -> bool {
+        tracing::warn!(
+            sink = name,
+            capacity = self.capacity,
+            "queue full; waiting for room (whenFull: block)"
+        );
         if lane.blocking_send(item).is_ok() {
             true
         } else {
@@ -235,7 +323,9 @@ impl Handle {
 }
 
 struct Inner {
+    metrics: Arc<RwLock<Option<crate::metrics::Metrics>>>,
     store: RwLock<Option<Arc<crate::state::StateStore>>>,
+    leader: RwLock<Option<Arc<std::sync::atomic::AtomicBool>>>,
     cluster: Arc<str>,
     state: RwLock<Option<State>>,
     watch_sinks: RwLock<BTreeMap<String, Vec<String>>>,
@@ -277,7 +367,9 @@ impl Sinks {
     pub fn start(cluster: &str, configs: &[SinkConfig]) -> Result<Self> {
         let sinks = Sinks {
             inner: Arc::new(Inner {
+                metrics: Default::default(),
                 store: RwLock::new(None),
+                leader: RwLock::new(None),
                 cluster: cluster.into(),
                 state: RwLock::new(None),
                 watch_sinks: RwLock::new(BTreeMap::new()),
@@ -366,8 +458,12 @@ impl Sinks {
                     stats: stats.clone(),
                     capacity: c.queue.capacity,
                     batch,
-                    spill: (c.queue.when_full == config::WhenFull::Spill)
-                        .then(|| Arc::new(Overflow::default())),
+                    // A rebuilt sink keeps what waits in its outbox.
+                    overflow: old
+                        .and_then(|o| o.handles.get(&c.name))
+                        .map(|h| h.overflow.clone())
+                        .unwrap_or_default(),
+                    spill_on_full: c.queue.when_full == config::WhenFull::Spill,
                 },
             );
             starts.push(Arc::new(Shared {
@@ -377,6 +473,7 @@ impl Sinks {
                 interval: c.interval.unwrap_or(Duration::from_secs(1)),
                 stats,
                 dead_letter,
+                metrics: self.inner.metrics.clone(),
             }));
         }
         // Everything is built: nothing can fail from here on.
@@ -525,7 +622,7 @@ impl Sinks {
             }
         };
         let handles = &state.handles;
-        let mut chosen: Vec<(&String, &Handle)> = Vec::new();
+        let mut chosen: Vec<(String, Handle)> = Vec::new();
         let namespace = o.namespace.as_deref();
         for name in &targets {
             let Some(h) = handles.get(name) else {
@@ -543,10 +640,13 @@ impl Sinks {
             {
                 continue;
             }
-            if !chosen.iter().any(|(n, _)| *n == name) {
-                chosen.push((name, h));
+            if !chosen.iter().any(|(n, _)| n == name) {
+                chosen.push((name.clone(), h.clone()));
             }
         }
+        // No lock is held while sending: a full queue may block here, and a
+        // reload, `/sinks` or a scrape must not wait on it.
+        drop(guard);
         let mut n = Notification {
             cluster: self.inner.cluster.clone(),
             change: o.change,
@@ -571,7 +671,7 @@ impl Sinks {
             let entries = chosen
                 .iter()
                 .map(|(name, _)| crate::state::Op::Enqueue {
-                    sink: (*name).clone(),
+                    sink: name.clone(),
                     id: n.id(name),
                     payload: payload.clone(),
                 })
@@ -587,7 +687,7 @@ impl Sinks {
                 n: n.clone(),
                 encoded: h.batch.as_ref().map(|b| Arc::from(b.encode_item(&n))),
             };
-            if h.send_blocking(name, item) {
+            if h.send_blocking(&name, item) {
                 sent += 1;
             }
         }
@@ -621,17 +721,30 @@ impl Sinks {
     }
 
     fn start_refill(&self, name: &str, h: &Handle) {
-        let (Some(overflow), Some(store)) = (&h.spill, self.store()) else {
+        let Some(store) = self.store() else {
             return;
         };
-        tokio::spawn(refill(
-            name.to_string(),
-            h.lanes.iter().map(mpsc::Sender::downgrade).collect(),
-            h.stats.clone(),
-            h.batch.clone(),
-            overflow.clone(),
+        let overflow = &h.overflow;
+        let generation = {
+            let mut st = lock(&overflow.state);
+            st.generation += 1;
+            st.generation
+        };
+        tokio::spawn(refill(Refill {
+            name: name.to_string(),
+            lanes: h.lanes.iter().map(mpsc::Sender::downgrade).collect(),
+            stats: h.stats.clone(),
+            batch: h.batch.clone(),
+            overflow: overflow.clone(),
             store,
-        ));
+            generation,
+            leader: self
+                .inner
+                .leader
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        }));
     }
 
     /// Submits the record and outbox entries, if there is a store; the
@@ -655,9 +768,11 @@ impl Sinks {
     }
 
     /// Hands every notification left in the outbox by the previous run back
-    /// to its sink, in order, with the same ids. Call before the pipeline
-    /// starts. Returns how many.
-    pub async fn resume_outbox(&self) -> usize {
+    /// to its sink, in order, with the same ids, ahead of anything new for
+    /// that sink; without waiting (a refill task delivers them). Call before
+    /// the pipeline starts. Returns how many.
+    pub fn resume_outbox(&self) -> usize {
+        use futures::FutureExt;
         let Some(store) = self.store() else {
             return 0;
         };
@@ -674,43 +789,53 @@ impl Sinks {
         };
         let mut total = 0;
         for (name, h) in handles {
-            let pending: Vec<(String, Vec<u8>)> = match store.pending(&name) {
-                Ok(it) => it.filter_map(Result::ok).collect(),
+            let ids: Vec<String> = match store.pending(&name) {
+                Ok(it) => it.filter_map(Result::ok).map(|(id, _)| id).collect(),
                 Err(e) => {
                     tracing::error!(sink = name, "reading the outbox: {e}");
                     continue;
                 }
             };
-            if pending.is_empty() {
+            if ids.is_empty() {
                 continue;
             }
             tracing::info!(
                 sink = name,
-                notifications = pending.len(),
+                notifications = ids.len(),
                 "resuming the outbox"
             );
-            for (id, payload) in pending {
-                let item = match item_from_outbox(&payload, &store, h.batch.as_ref()) {
-                    Ok(item) => item,
-                    Err(e) => {
-                        tracing::error!(
-                            sink = name,
-                            id,
-                            "unreadable outbox entry, left in place: {e}"
-                        );
-                        continue;
-                    }
-                };
-                let lane = &h.lanes[lane_of(&item.n.uid, h.lanes.len())];
-                h.stats.depth.fetch_add(1, Ordering::Relaxed);
-                if lane.send(item).await.is_err() {
-                    h.stats.depth.fetch_sub(1, Ordering::Relaxed);
-                } else {
-                    total += 1;
-                }
+            // They wait in the outbox as if spilled: the refill task hands
+            // them to the lanes in order, and new notifications queue behind.
+            let mut st = lock(&h.overflow.state);
+            for id in ids {
+                st.spilled.insert(
+                    id,
+                    Spilled {
+                        settle: None,
+                        ready: async { Ok(()) }.boxed().shared(),
+                    },
+                );
+                total += 1;
             }
+            st.active = true;
+            h.overflow.wake.notify_one();
         }
         total
+    }
+
+    /// Observes delivery latency into `metrics` (`herald_delivery_seconds`).
+    pub fn set_metrics(&self, metrics: crate::metrics::Metrics) {
+        *self
+            .inner
+            .metrics
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(metrics);
+    }
+
+    /// With leader election: the refill tasks hand the outbox to the lanes
+    /// only while this replica leads.
+    pub fn set_leader_flag(&self, flag: Arc<std::sync::atomic::AtomicBool>) {
+        *self.inner.leader.write().unwrap_or_else(|p| p.into_inner()) = Some(flag);
     }
 
     /// Every sink's figures, in config order.
@@ -731,7 +856,7 @@ impl Sinks {
                     kind: type_name(h.kind).into(),
                     depth: s.depth.load(Ordering::Relaxed),
                     capacity: h.capacity,
-                    spilled: s.spilled.load(Ordering::Relaxed),
+                    spilled: lock(&h.overflow.state).spilled.len() as u64,
                     in_flight: s.in_flight.load(Ordering::Relaxed),
                     delivered: s.delivered.load(Ordering::Relaxed),
                     retries: s.retries.load(Ordering::Relaxed),

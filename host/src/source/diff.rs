@@ -114,6 +114,7 @@ impl Differ {
 
     /// Writes one watcher event to the store and returns the changes it means, in order.
     pub(crate) fn apply(&mut self, event: Event<WatchedObject>) -> Vec<ChangeEvent> {
+        let first_list = !self.synced && matches!(event, Event::InitApply(_));
         let changes: Vec<Change> = match event {
             Event::Init => {
                 self.unlisted = Some(self.writer.keys().into_iter().collect());
@@ -164,6 +165,10 @@ impl Differ {
             .into_iter()
             .filter(|(change, _, _)| self.events.contains(change))
             .filter_map(|(change, obj, old)| self.event(change, &obj, old.as_deref()))
+            .map(|mut ev| {
+                ev.initial = first_list;
+                ev
+            })
             .collect()
     }
 

@@ -564,3 +564,59 @@ ha:
     assert!(missing.is_empty(), "lost: {missing:?}");
     drop(b);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_is_prompt_with_a_pending_watch_and_with_a_queue_blocked_on_a_hanging_sink() {
+    use herald_e2e::receiver::{Receiver, Reply};
+    let c = Cluster::start(Duration::from_millis(200)).await;
+    let hang = Receiver::start(|_, _| Reply::Hang).await;
+    let config = c.config(&format!(
+        r#"
+stateDir: {state}
+watch:
+  - {{ version: v1, kind: ConfigMap }}
+  - {{ group: example.com, version: v1, kind: Widget }}   # not served: stays pending
+sinks:
+  - name: stuck
+    type: webhook
+    url: {url}
+    timeout: 30s
+    concurrency: 1
+    queue: {{ capacity: 2, whenFull: block }}
+drainTimeout: 3s
+"#,
+        state = c.dir.path().join("state").display(),
+        url = hang.url("/")
+    ));
+    let mut herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &config);
+    assert!(
+        wait_http_ok(&c.api("/api/v1/resources/core/v1/configmaps")).await,
+        "never served"
+    );
+    for i in 0..10 {
+        c.sim
+            .create(
+                "configmaps",
+                herald_sim::fixtures::config_map("default", &format!("b{i}"), &[("k", "v")]),
+            )
+            .await
+            .expect("create");
+    }
+    assert!(
+        hang.wait_for(Duration::from_secs(10), |r| !r.is_empty())
+            .await,
+        "the hanging sink got its first request"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
+    let status = herald.terminate(Duration::from_secs(15)).expect(
+        "herald exits within the drain timeout, blocked queue and pending watch notwithstanding",
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        started.elapsed()
+    );
+    // With a state dir, what was not delivered stays in the outbox: not an error.
+    assert!(status.success(), "{status:?}");
+}
