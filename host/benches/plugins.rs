@@ -216,6 +216,7 @@ fn main() {
             micros(r.call) - micros(r.native),
         );
     }
+    json_costs(&new);
     for r in &rows {
         println!(
             "SUMMARY|plugin {}: one call, µs (instantiate {:.0} µs, compile {:.0} ms, cached load {:.1} ms)|{:.2}|native {:.2}|{:.2}x|none|–",
@@ -228,4 +229,110 @@ fn main() {
             micros(r.call) / micros(r.native).max(0.001),
         );
     }
+}
+
+/// The fields the pipeline itself needs from an object (routing, ids,
+/// ordering), read without building a tree: strings borrowed from the input.
+#[derive(serde::Deserialize)]
+#[allow(dead_code)] // read to be parsed
+struct Ident<'a> {
+    #[serde(borrow)]
+    metadata: Meta<'a>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // read to be parsed
+struct Meta<'a> {
+    #[serde(borrow)]
+    name: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    namespace: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    uid: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    resource_version: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    labels: std::collections::BTreeMap<std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>>,
+}
+
+/// What the pipeline does with JSON per event besides the plugins: the
+/// source parses the stored bytes of the new and the old object into
+/// `Value` trees; the batch sink builds the envelope (a clone of the object)
+/// and serialises it; the trees are freed.
+fn json_costs(obj: &Value) {
+    let bytes = serde_json::to_vec(obj).expect("json");
+    let n = |f: &mut dyn FnMut()| micros(per_event(CALLS, 1, f));
+    let parse = n(&mut || {
+        black_box(serde_json::from_slice::<Value>(black_box(&bytes)).expect("parse"));
+    });
+    let typed = n(&mut || {
+        black_box(serde_json::from_slice::<Ident>(black_box(&bytes)).expect("parse"));
+    });
+    let skip = n(&mut || {
+        black_box(
+            serde_json::from_slice::<serde::de::IgnoredAny>(black_box(&bytes)).expect("parse"),
+        );
+    });
+    let clone = n(&mut || {
+        black_box(black_box(obj).clone());
+    });
+    let ser = n(&mut || {
+        black_box(serde_json::to_vec(black_box(obj)).expect("json"));
+    });
+    let notification = herald::sink::Notification {
+        cluster: "bench".into(),
+        change: ChangeType::Modified,
+        gvk: herald::change::Gvk {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "Pod".into(),
+        },
+        watch: "pod.v1.core".into(),
+        namespace: Some("shop".into()),
+        name: "web-1".into(),
+        uid: "u".into(),
+        resource_version: "99".into(),
+        time: std::time::SystemTime::now(),
+        routes: vec![],
+        object: obj.clone(),
+        old: None,
+        dead_letter: None,
+    };
+    let envelope = n(&mut || {
+        let e = notification.envelope(
+            "out",
+            &serde_json::Map::new(),
+            herald::sink::config::OldState::None,
+        );
+        black_box(serde_json::to_vec(&e).expect("json"));
+    });
+    println!();
+    println!(
+        "## JSON work per event outside the plugins ({} byte pod)",
+        bytes.len()
+    );
+    println!();
+    println!("| step | µs | vs parse to Value |");
+    println!("| --- | ---: | ---: |");
+    for (what, us) in [
+        (
+            "parse to `Value` (the source does it twice: new and old)",
+            parse,
+        ),
+        (
+            "typed borrowed parse of name, namespace, uid, resourceVersion, labels",
+            typed,
+        ),
+        ("validate only (`IgnoredAny`): the floor of any parse", skip),
+        ("clone a `Value` (the envelope clones the object)", clone),
+        ("serialise a `Value`", ser),
+        ("batch item: `envelope` + serialise", envelope),
+    ] {
+        println!("| {what} | {us:.2} | {:.2}x |", us / parse);
+    }
+    println!(
+        "SUMMARY|JSON per event: parse 6.5 KB to Value, µs (typed borrowed parse {typed:.1}, envelope + serialise {envelope:.1})|{parse:.2}|typed borrowed {typed:.2}|{:.2}x|none|–",
+        typed / parse
+    );
 }
