@@ -129,4 +129,15 @@ fn main() {
         ratio(batch_t)
     );
     println!("target: wasm chain <= 1.30x native");
+    println!(
+        "SUMMARY|3-plugin chain (label-filter, prune, label-filter), µs/event|{:.2}|native {:.2}|{:.2}x|≤ 1.30x|{}",
+        us(wasm_1),
+        us(native_t),
+        ratio(wasm_1),
+        if ratio(wasm_1) <= 1.30 {
+            "yes"
+        } else {
+            "**no**"
+        }
+    );
 }

@@ -183,4 +183,10 @@ fn main() {
         us(wasm_t),
         us(wasm_t) / us(native_t)
     );
+    println!(
+        "SUMMARY|shipped chain (filter, noise, prune, diff, route), µs/event|{:.2}|native {:.2}|{:.2}x|none|–",
+        us(wasm_t),
+        us(native_t),
+        us(wasm_t) / us(native_t)
+    );
 }

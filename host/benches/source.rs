@@ -6,7 +6,7 @@
 //! 2. Start-up with 50k pods: `Sources::new` + `add(pods)` to `ready()`, against the
 //!    simulator serving the same paginated list to a client that only reads the bytes
 //!    (the floor).
-//! 3. Memory: peak RSS of herald's store holding 10k / 50k pods against kube-rs'
+//! 3. Memory: peak RSS of herald's store holding 10k / 50k / 100k pods against kube-rs'
 //!    default reflector on `Pod` holding the same objects, and as a multiple of the
 //!    JSON size of what each keeps. Each figure comes from a child process (this
 //!    binary re-run with `--child`) that connects to the parent's simulator, so neither
@@ -42,6 +42,8 @@ use tokio::sync::{mpsc, oneshot};
 const PER_NS: usize = 1_000;
 const QUERY_NAMESPACES: usize = 10;
 const START_NAMESPACES: usize = 50;
+/// The memory figures go up to this many namespaces of pods (100k).
+const MAX_NAMESPACES: usize = 100;
 /// Requests per query case (interleaved with its baseline).
 const QUERY_ROUNDS: usize = 60;
 /// Start-up runs (each with its floor).
@@ -520,10 +522,17 @@ async fn parent() {
     eprintln!("query latency done");
 
     let mut mem = Vec::new();
-    for n in [QUERY_NAMESPACES * PER_NS, START_NAMESPACES * PER_NS] {
-        if n > QUERY_NAMESPACES * PER_NS {
-            let seeded = seed(&sim, QUERY_NAMESPACES..START_NAMESPACES).await;
-            eprintln!("seeded to 50k pods in {:.1} s", seeded.as_secs_f64());
+    let mut start = None;
+    let mut have = QUERY_NAMESPACES;
+    for n in [
+        QUERY_NAMESPACES * PER_NS,
+        START_NAMESPACES * PER_NS,
+        MAX_NAMESPACES * PER_NS,
+    ] {
+        if n > have * PER_NS {
+            let seeded = seed(&sim, have..n / PER_NS).await;
+            have = n / PER_NS;
+            eprintln!("seeded to {n} pods in {:.1} s", seeded.as_secs_f64());
         }
         let k = kubeconfig.clone();
         let (h, small, r) = tokio::task::spawn_blocking(move || {
@@ -537,10 +546,12 @@ async fn parent() {
         .expect("children");
         eprintln!("memory at {n} done");
         mem.push((n, h, small, r));
+        if n == START_NAMESPACES * PER_NS {
+            start = Some(start_up(&sim, &kubeconfig).await);
+            eprintln!("start-up done");
+        }
     }
-
-    let (herald_start, floor, kube_start, list_bytes) = start_up(&sim, &kubeconfig).await;
-    eprintln!("start-up done");
+    let (herald_start, floor, kube_start, list_bytes) = start.expect("start-up measured");
 
     println!();
     println!(
@@ -617,6 +628,32 @@ async fn parent() {
             );
         }
     }
+    println!();
+    for (n, h, _, r) in &mem {
+        let ratio = h.peak as f64 / h.json_bytes as f64;
+        println!(
+            "SUMMARY|peak RSS holding {}k pods, MiB (JSON kept {:.0} MiB)|{:.0}|kube reflector {:.0}|{:.2}x kube, {:.2}x JSON|≤ 1.2x JSON|{}",
+            n / 1000,
+            mib(h.json_bytes),
+            mib(h.peak),
+            mib(r.peak),
+            h.peak as f64 / r.peak as f64,
+            ratio,
+            if ratio <= 1.2 { "yes" } else { "**no**" }
+        );
+    }
+    println!(
+        "SUMMARY|start → ready, 50k pods (Sources), s|{:.2}|kube reflector {:.2}, floor {:.2}|{:.2}x kube|≤ 10 s|{}",
+        herald_start.as_secs_f64(),
+        kube_start.as_secs_f64(),
+        floor.as_secs_f64(),
+        herald_start.as_secs_f64() / kube_start.as_secs_f64(),
+        if herald_start.as_secs_f64() <= 10.0 {
+            "yes"
+        } else {
+            "**no**"
+        }
+    );
     println!();
     println!(
         "total {:.0} s (seeding included)",

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each bench uses a subset
 
+pub mod proc;
+
 use std::time::{Duration, Instant};
 
 /// Rounds per figure; the median round is reported.

@@ -1,0 +1,94 @@
+//! What `/proc` says about a process: CPU time (whole process and per thread)
+//! and memory. Linux only, as the benches are.
+
+#![allow(dead_code)] // each bench uses a subset
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Clock ticks per second of `/proc/*/stat` (`USER_HZ`, 100 on Linux x86_64).
+const USER_HZ: u64 = 100;
+
+/// Fields of a `stat` line after the `(comm)` field, which may hold spaces.
+fn stat_fields(text: &str) -> Option<(String, Vec<u64>)> {
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let comm = text[open + 1..close].to_string();
+    let rest = text[close + 2..]
+        .split_whitespace()
+        .map(|f| f.parse::<i64>().unwrap_or(0).max(0) as u64)
+        .collect();
+    Some((comm, rest))
+}
+
+/// User + system CPU time of process `pid`, all its threads, living and
+/// exited (10 ms resolution).
+pub fn cpu(pid: u32) -> Duration {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let Some((_, f)) = stat_fields(&text) else {
+        return Duration::ZERO;
+    };
+    // After `(comm)`: state=0, ..., utime=11, stime=12.
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 1000 / USER_HZ)
+}
+
+/// CPU time of every living thread of `pid` (nanosecond resolution, from
+/// `schedstat`), summed by thread name.
+pub fn threads(pid: u32) -> BTreeMap<String, Duration> {
+    let mut out = BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let path = entry.path();
+        let comm = std::fs::read_to_string(path.join("comm"))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let ns: u64 = std::fs::read_to_string(path.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
+        *out.entry(comm).or_insert(Duration::ZERO) += Duration::from_nanos(ns);
+    }
+    out
+}
+
+/// `after - before` per thread name.
+pub fn threads_delta(
+    before: &BTreeMap<String, Duration>,
+    after: &BTreeMap<String, Duration>,
+) -> BTreeMap<String, Duration> {
+    after
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.saturating_sub(before.get(k).copied().unwrap_or_default()),
+            )
+        })
+        .collect()
+}
+
+/// One `kB` field of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`), in bytes.
+pub fn status_kb(pid: u32, name: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+/// `bytes` in MiB.
+pub fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}

@@ -1,0 +1,1352 @@
+//! Pipeline performance (issue 8): herald end to end against the in-process
+//! API-server simulator and a loopback HTTP receiver, each figure against a
+//! baseline measured in the same run.
+//!
+//! 1. Throughput: the simulator's watch stream → (dedup, see `DEDUP HOOK`) →
+//!    filter → prune → route (and → diff) → batch sink → receiver, on ~6.6 KB pods, in
+//!    events per CPU-second of the herald process ("per core"); the same
+//!    pipeline with the three plugins compiled natively (the baseline), and
+//!    with no plugins (the floor).
+//! 2. Latency: simulator write → receiver receipt at 1,000 events/s through
+//!    an unbatched webhook, p50/p99/p999.
+//! 3. Memory and 4. start-up: RSS and start → ready of the herald process
+//!    (library pipeline and the real `herald run` binary) from 1k to 100k pods.
+//! 5. Plugins: hot-swap time of the real binary (file renamed into the
+//!    plugin directory → first notification showing the new version).
+//! 6. Scaling: the figures above at 1k, 10k, 100k pods, and 10k objects in
+//!    1 watched type vs in 10.
+//!
+//! herald runs in a child process (this binary re-run with `--child`, or the
+//! `herald` binary), so its CPU time and RSS come from `/proc` without the
+//! simulator's or the receiver's.
+//!
+//! Run: `scripts/build-plugins && cargo bench -p herald --bench pipeline`
+
+mod common;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::proc;
+use herald::change::ChangeType;
+use herald::metrics::Metrics;
+use herald::pipeline::{self, Outcome};
+use herald::plugin::{Fate, Runtime, RuntimeConfig};
+use herald::sink::Sinks;
+use herald::source::{self, Sources};
+use herald_plugin_sdk::{Change, TestEvent, Verdict, testing};
+use herald_sim::{ResourceType, Sim, Simulator, fixtures};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+/// Pods per namespace.
+const PER_NS: usize = 1_000;
+/// Pod counts the suite steps through; throughput runs at those in `THROUGHPUT_AT`.
+const LEVELS: [usize; 4] = [1_000, 10_000, 50_000, 100_000];
+const THROUGHPUT_AT: [usize; 3] = [1_000, 10_000, 100_000];
+/// Watch events per throughput run.
+const EVENTS: usize = 20_000;
+/// Latency run: events at 1 per millisecond.
+const LATENCY_EVENTS: usize = 10_000;
+/// Hot swaps (alternating two versions).
+const SWAPS: usize = 6;
+/// Simulator history: more than one run's events, so a lagging watch never
+/// sees 410 Gone.
+const HISTORY: usize = 3 * EVENTS;
+/// The CRD group of the 10-types case.
+const GROUP: &str = "bench.herald.dev";
+
+/// The three plugins of the chain and their configs.
+fn plugin_configs() -> Value {
+    json!({
+        "filter": {"ignoreNamespaces": ["kube-*"], "labelSelector": "app=seed",
+                   "changes": ["added", "modified", "deleted"]},
+        "prune": {"remove": ["/metadata/managedFields", "/spec/containers/*/env"], "secrets": true},
+        "diff": {},
+        "route": {"rules": [{"match": {"labels": "shard=3"}, "sinks": ["out"]}], "defaultSinks": ["out"]},
+    })
+}
+/// The headline chain: plugins that read and change fields through the
+/// event handle.
+const LIGHT: [&str; 3] = ["filter", "prune", "route"];
+/// With `diff`, which reads both whole objects (`to-json`, `old-to-json`)
+/// and parses them in the guest.
+const DIFF: [&str; 3] = ["filter", "prune", "diff"];
+
+fn wasm_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/plugin")
+}
+
+fn ns(i: usize) -> String {
+    format!("bench-{i:03}")
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+// === receiver ===
+
+/// A loopback HTTP/1 receiver: answers 200 to everything, counts the
+/// notifications (a batch's `herald-batch-size`, else 1), and records
+/// receipt times and bodies while `record` is on.
+#[derive(Default)]
+struct Recv {
+    items: AtomicU64,
+    requests: AtomicU64,
+    record: AtomicBool,
+    log: Mutex<Vec<(Instant, Bytes)>>,
+}
+
+impl Recv {
+    async fn start() -> (SocketAddr, Arc<Recv>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let state = Arc::new(Recv::default());
+        let st = state.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let st = st.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                        let st = st.clone();
+                        async move {
+                            let n: u64 = req
+                                .headers()
+                                .get("herald-batch-size")
+                                .and_then(|v| v.to_str().ok()?.parse().ok())
+                                .unwrap_or(1);
+                            let body = match req.into_body().collect().await {
+                                Ok(b) => b.to_bytes(),
+                                Err(_) => Bytes::new(),
+                            };
+                            let at = Instant::now();
+                            if st.record.load(Ordering::Relaxed) {
+                                st.log.lock().expect("log").push((at, body));
+                            }
+                            st.requests.fetch_add(1, Ordering::Relaxed);
+                            st.items.fetch_add(n, Ordering::Relaxed);
+                            Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::new())))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        (addr, state)
+    }
+
+    fn items(&self) -> u64 {
+        self.items.load(Ordering::Relaxed)
+    }
+
+    /// Waits until `n` notifications have arrived; false on timeout.
+    async fn wait_items(&self, n: u64, timeout: Duration) -> bool {
+        let t = Instant::now();
+        let mut said = Instant::now();
+        while self.items() < n {
+            if t.elapsed() > timeout {
+                return false;
+            }
+            if said.elapsed() > Duration::from_secs(10) {
+                said = Instant::now();
+                eprintln!(
+                    "waiting: {} of {n} notifications, {} requests",
+                    self.items(),
+                    self.requests.load(Ordering::Relaxed)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        true
+    }
+
+    fn take_log(&self) -> Vec<(Instant, Bytes)> {
+        std::mem::take(&mut *self.log.lock().expect("log"))
+    }
+}
+
+// === the herald child: library pipeline wired as `herald run` wires it ===
+
+/// Which plugins the child runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum Plugins {
+    /// filter → prune → diff as wasm components (`Config::chains`).
+    Wasm,
+    /// The same three plugin crates compiled natively, on the SDK's in-memory
+    /// event, run on the pipeline thread where the wasm chain runs.
+    Native,
+    /// No plugins.
+    None,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ChildSpec {
+    kubeconfig: PathBuf,
+    plugins: Plugins,
+    /// The chain's plugin names (for wasm and native).
+    chain: Vec<String>,
+    /// The `sinks:` entry.
+    sink: Value,
+    /// The `watch:` entries (without `plugins`).
+    watch: Vec<Value>,
+}
+
+/// herald's config text for `spec`; the chain is on every watch when wasm.
+fn config_yaml(
+    kubeconfig: &Path,
+    plugins: Plugins,
+    chain: &[String],
+    dir: &Path,
+    sink: &Value,
+    watch: &[Value],
+) -> String {
+    let watch: Vec<Value> = watch
+        .iter()
+        .map(|w| {
+            let mut w = w.clone();
+            if plugins == Plugins::Wasm {
+                w["plugins"] = json!(chain);
+            }
+            w
+        })
+        .collect();
+    let config = json!({
+        "cluster": "bench",
+        "kubeconfig": kubeconfig,
+        "watch": watch,
+        "plugins": {"dir": dir, "config": plugin_configs()},
+        "sinks": [sink],
+    });
+    // YAML is a superset of JSON.
+    config.to_string()
+}
+
+/// One native plugin as a call on an in-memory event.
+type NativePlugin = Box<dyn Fn(&mut TestEvent) -> Verdict + Send>;
+
+/// The native baseline: the shipped plugin crates, same configs.
+struct NativeChain {
+    plugins: Vec<(String, NativePlugin)>,
+}
+
+impl NativeChain {
+    fn new(names: &[String]) -> Self {
+        fn boxed<P: herald_plugin_sdk::Plugin + Send + 'static>(config: &Value) -> NativePlugin {
+            let p: P = testing::init(&config.to_string()).unwrap_or_else(|e| panic!("{e}"));
+            Box::new(move |e| testing::run(&p, e))
+        }
+        let c = plugin_configs();
+        let plugins = names
+            .iter()
+            .map(|name| {
+                let config = &c[name.as_str()];
+                let p = match name.as_str() {
+                    "filter" => boxed::<filter::Filter>(config),
+                    "noise" => boxed::<noise::Noise>(config),
+                    "prune" => boxed::<prune::Prune>(config),
+                    "diff" => boxed::<diff::Diff>(config),
+                    "route" => boxed::<route::Route>(config),
+                    other => panic!("no native {other}"),
+                };
+                (name.clone(), p)
+            })
+            .collect();
+        NativeChain { plugins }
+    }
+
+    /// Runs the chain on `o` in place, combining verdicts as `Chain` does.
+    fn run(&self, o: &mut Outcome) {
+        let change = match o.change {
+            ChangeType::Added => Change::Added,
+            ChangeType::Modified => Change::Modified,
+            ChangeType::Deleted => Change::Deleted,
+        };
+        let mut ev = TestEvent::new(change, std::mem::take(&mut o.object));
+        ev.old = o.old.take();
+        let mut routes: Vec<String> = Vec::new();
+        let mut fate = None;
+        for (name, step) in &self.plugins {
+            match step(&mut ev) {
+                Verdict::Pass => {}
+                Verdict::Drop(reason) => {
+                    fate = Some(Fate::Dropped {
+                        plugin: name.clone(),
+                        reason,
+                    });
+                    break;
+                }
+                Verdict::Route(sinks) => {
+                    for s in sinks {
+                        if !routes.contains(&s) {
+                            routes.push(s);
+                        }
+                    }
+                }
+            }
+        }
+        o.object = ev.object;
+        o.old = ev.old;
+        o.fate = fate.unwrap_or(Fate::Deliver { routes });
+    }
+}
+
+/// The child: prints `ready <seconds>` once every watch has synced, then runs
+/// until its standard input closes.
+fn child(spec: ChildSpec) {
+    if std::env::var_os("HERALD_BENCH_DEBUG").is_some() {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter("info")
+            .init();
+    }
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async move {
+        let t0 = Instant::now();
+        let text = config_yaml(
+            &spec.kubeconfig,
+            spec.plugins,
+            &spec.chain,
+            &wasm_dir(),
+            &spec.sink,
+            &spec.watch,
+        );
+        let config = herald::run::parse_config(&text, Path::new("bench.yaml")).expect("config");
+        let runtime = Runtime::new(RuntimeConfig::default()).expect("plugin runtime");
+        let chains = config.chains(&runtime).expect("chains");
+        let client = source::client(config.kubeconfig.as_deref())
+            .await
+            .expect("client");
+        let (tx, rx) = mpsc::channel(4096);
+        let sources = Sources::new(client, config.source.clone(), tx);
+        let sinks = Sinks::start(&config.cluster, &config.sinks).expect("sinks");
+        let metrics = Metrics::new();
+        // DEDUP HOOK: when `herald::dedup` is wired into `herald run`, put the
+        // same stage here, between the sources' channel and the pipeline
+        // (rx → dedup → pipeline), so these figures include it. Until then
+        // they are measured without dedup.
+        let native = (spec.plugins == Plugins::Native).then(|| NativeChain::new(&spec.chain));
+        let dispatcher = sinks.clone();
+        let _pipeline = pipeline::spawn(rx, chains, move |mut o| {
+            if let Some(n) = &native {
+                n.run(&mut o);
+            }
+            metrics.event(&o.watch, o.change.as_str());
+            let watch = o.watch.clone();
+            let fate = match &o.fate {
+                Fate::Deliver { .. } => "delivered",
+                Fate::Dropped { .. } => "dropped",
+                Fate::DeadLetter { .. } => "dead_letter",
+            };
+            dispatcher.dispatch(o);
+            metrics.outcome(&watch, fate);
+            ControlFlow::Continue(())
+        })
+        .expect("pipeline");
+        for w in &config.watch {
+            sinks.set_watch_sinks(&w.id(), w.sinks.clone());
+            sources.add(w.clone()).await.expect("add watch");
+        }
+        while !sources.ready() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if std::env::var_os("HERALD_BENCH_DEBUG").is_some() {
+            let s = sinks.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    eprintln!("child sinks: {:?}", s.status());
+                }
+            });
+        }
+        println!("ready {}", t0.elapsed().as_secs_f64());
+        std::io::stdout().flush().expect("stdout");
+        let _ = tokio::task::spawn_blocking(|| {
+            let mut s = Vec::new();
+            let _ = std::io::stdin().read_to_end(&mut s);
+        })
+        .await;
+        std::process::exit(0);
+    });
+}
+
+/// A running herald: this bench as `--child`, or the `herald` binary.
+struct Herald {
+    proc: Child,
+    /// Spawn → ready.
+    ready_after: Duration,
+    /// What the child says (library children time themselves, from before
+    /// the config is parsed).
+    own_ready: Option<Duration>,
+}
+
+impl Herald {
+    fn pid(&self) -> u32 {
+        self.proc.id()
+    }
+
+    /// RSS and peak RSS.
+    fn rss(&self) -> (u64, u64) {
+        (
+            proc::status_kb(self.pid(), "VmRSS:"),
+            proc::status_kb(self.pid(), "VmHWM:"),
+        )
+    }
+
+    fn stop(mut self) {
+        drop(self.proc.stdin.take());
+        let _ = self.proc.kill();
+        let _ = self.proc.wait();
+    }
+}
+
+async fn spawn_child(spec: &ChildSpec) -> Herald {
+    let spec_json = serde_json::to_string(spec).expect("spec");
+    tokio::task::spawn_blocking(move || {
+        let t = Instant::now();
+        let mut proc = Command::new(std::env::current_exe().expect("current exe"))
+            .arg("--child")
+            .arg(spec_json)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn child");
+        let mut line = String::new();
+        BufReader::new(proc.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("child output");
+        let ready_after = t.elapsed();
+        let own: f64 = line
+            .strip_prefix("ready ")
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or_else(|| panic!("child said {line:?}"));
+        Herald {
+            proc,
+            ready_after,
+            own_ready: Some(Duration::from_secs_f64(own)),
+        }
+    })
+    .await
+    .expect("spawn")
+}
+
+/// The real `herald run` with `config` (written to `dir/herald.yaml`), ready
+/// when `/readyz` answers 200.
+async fn spawn_binary(dir: &Path, config: &Value) -> Herald {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        l.local_addr().expect("addr").port()
+    };
+    let mut config = config.clone();
+    config["api"] = json!({"listen": format!("127.0.0.1:{port}")});
+    let path = dir.join("herald.yaml");
+    std::fs::write(&path, config.to_string()).expect("config");
+    let t = Instant::now();
+    let proc = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .arg("run")
+        .arg("--config")
+        .arg(&path)
+        .env("HERALD_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn herald");
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    loop {
+        if let Ok(r) = client.get(&url).send().await
+            && r.status().is_success()
+        {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "herald run not ready"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Herald {
+        proc,
+        ready_after: t.elapsed(),
+        own_ready: None,
+    }
+}
+
+// === load ===
+
+/// Objects the generator updates: (resource plural, object).
+type Targets = Vec<(String, Value)>;
+
+/// Up to `per` objects of each `(resource, namespace)`, ready to be sent
+/// back as updates.
+async fn targets(sim: &Sim, of: &[(&str, String)], per: usize) -> Targets {
+    let mut out = Vec::new();
+    for (resource, namespace) in of {
+        for mut o in sim
+            .list(resource, namespace)
+            .await
+            .expect("list")
+            .into_iter()
+            .take(per)
+        {
+            o["metadata"]
+                .as_object_mut()
+                .expect("metadata")
+                .remove("resourceVersion");
+            out.push((resource.to_string(), o));
+        }
+    }
+    // Interleave the resources.
+    let n = of.len().max(1);
+    let per_res = out.len() / n;
+    let mut mixed = Vec::with_capacity(out.len());
+    for i in 0..per_res {
+        for r in 0..n {
+            mixed.push(out[r * per_res + i].clone());
+        }
+    }
+    mixed
+}
+
+/// Updates so far; each update's `seq` label is unique, so no update is a
+/// no-op (which the API server would not report).
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// One update: label `seq` set to a new value. Returns the new resourceVersion.
+async fn update(sim: &Sim, t: &(String, Value)) -> String {
+    let mut o = t.1.clone();
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    o["metadata"]["labels"]["seq"] = json!(seq.to_string());
+    let r = sim.update(&t.0, o).await.expect("update");
+    r["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+// === 1. throughput ===
+
+#[derive(Debug, Clone)]
+struct Throughput {
+    case: String,
+    /// The chain's plugin names.
+    chain: &'static [&'static str],
+    objects: usize,
+    types: usize,
+    plugins: Plugins,
+    /// Spawn → ready, and the child's own start → ready.
+    ready: Duration,
+    rss_ready: u64,
+    cpu: Duration,
+    wall: Duration,
+    events: usize,
+    threads: Vec<(String, Duration)>,
+}
+
+impl Throughput {
+    fn per_cpu_s(&self) -> f64 {
+        self.events as f64 / self.cpu.as_secs_f64()
+    }
+    fn us_per_event(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.events as f64
+    }
+}
+
+/// Runs `events` updates through a ready herald and measures its CPU time
+/// until the receiver has every notification.
+async fn drive(
+    sim: &Sim,
+    recv: &Recv,
+    h: &Herald,
+    targets: &Targets,
+    events: usize,
+) -> (Duration, Duration, Vec<(String, Duration)>) {
+    let pid = h.pid();
+    let base = recv.items();
+    let cpu0 = proc::cpu(pid);
+    let th0 = proc::threads(pid);
+    let t0 = Instant::now();
+    for i in 0..events {
+        update(sim, &targets[i % targets.len()]).await;
+        if i % 64 == 63 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let all = recv
+        .wait_items(base + events as u64, Duration::from_secs(300))
+        .await;
+    assert!(
+        all,
+        "only {} of {events} notifications arrived",
+        recv.items() - base
+    );
+    let wall = t0.elapsed();
+    let cpu = proc::cpu(pid) - cpu0;
+    let mut threads: Vec<(String, Duration)> = proc::threads_delta(&th0, &proc::threads(pid))
+        .into_iter()
+        .filter(|(_, d)| !d.is_zero())
+        .collect();
+    threads.sort_by_key(|t| std::cmp::Reverse(t.1));
+    (cpu, wall, threads)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn throughput(
+    sim: &Sim,
+    recv: &Recv,
+    kubeconfig: &Path,
+    url: &str,
+    watch: &[Value],
+    targets: &Targets,
+    objects: usize,
+    plugins: Plugins,
+    chain: &'static [&'static str],
+) -> Throughput {
+    let spec = ChildSpec {
+        kubeconfig: kubeconfig.to_path_buf(),
+        plugins,
+        chain: chain.iter().map(|s| s.to_string()).collect(),
+        sink: json!({"name": "out", "type": "batch", "url": url}),
+        watch: watch.to_vec(),
+    };
+    let h = spawn_child(&spec).await;
+    let (rss_ready, _) = h.rss();
+    // Warm-up: connections, code paths, the plugins' first calls.
+    drive(sim, recv, &h, targets, 500).await;
+    // HERALD_BENCH_PERF=dir: a `perf record` of the child per run.
+    let perf = std::env::var_os("HERALD_BENCH_PERF").map(|dir| {
+        let out = Path::new(&dir).join(format!(
+            "{objects}-{}-{plugins:?}-{}.data",
+            watch.len(),
+            chain.join("-")
+        ));
+        Command::new("perf")
+            .args(["record", "-F", "1999", "-g", "-o"])
+            .arg(out)
+            .arg("-p")
+            .arg(h.pid().to_string())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("perf")
+    });
+    let (cpu, wall, threads) = drive(sim, recv, &h, targets, EVENTS).await;
+    if let Some(mut p) = perf {
+        let _ = Command::new("kill")
+            .args(["-INT", &p.id().to_string()])
+            .status();
+        let _ = p.wait();
+    }
+    let ready = h.own_ready.unwrap_or(h.ready_after);
+    h.stop();
+    Throughput {
+        case: case(plugins, chain),
+        chain,
+        objects,
+        types: watch.len(),
+        plugins,
+        ready,
+        rss_ready,
+        cpu,
+        wall,
+        events: EVENTS,
+        threads,
+    }
+}
+
+// === 2. latency ===
+
+struct Latency {
+    case: String,
+    p50: Duration,
+    p99: Duration,
+    p999: Duration,
+    max: Duration,
+    rate: f64,
+    events: usize,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+#[derive(Deserialize)]
+struct EnvelopeRv {
+    #[serde(rename = "resourceVersion")]
+    rv: String,
+}
+
+async fn latency(
+    sim: &Sim,
+    recv: &Recv,
+    kubeconfig: &Path,
+    url: &str,
+    targets: &Targets,
+    plugins: Plugins,
+) -> Latency {
+    let spec = ChildSpec {
+        kubeconfig: kubeconfig.to_path_buf(),
+        plugins,
+        chain: LIGHT.iter().map(|s| s.to_string()).collect(),
+        sink: json!({"name": "out", "type": "webhook", "url": url}),
+        watch: vec![json!({"version": "v1", "kind": "Pod"})],
+    };
+    let h = spawn_child(&spec).await;
+    drive(sim, recv, &h, targets, 500).await;
+    recv.take_log();
+    recv.record.store(true, Ordering::Relaxed);
+    let base = recv.items();
+    let mut written: HashMap<String, Instant> = HashMap::with_capacity(LATENCY_EVENTS);
+    let start = tokio::time::Instant::now();
+    for i in 0..LATENCY_EVENTS {
+        tokio::time::sleep_until(start + Duration::from_millis(i as u64)).await;
+        let t = Instant::now();
+        let rv = update(sim, &targets[i % targets.len()]).await;
+        written.insert(rv, t);
+    }
+    let sent_in = start.elapsed();
+    assert!(
+        recv.wait_items(base + LATENCY_EVENTS as u64, Duration::from_secs(60))
+            .await,
+        "latency run: notifications missing"
+    );
+    recv.record.store(false, Ordering::Relaxed);
+    h.stop();
+    let mut lat: Vec<Duration> = recv
+        .take_log()
+        .into_iter()
+        .filter_map(|(at, body)| {
+            let e: EnvelopeRv = serde_json::from_slice(&body).ok()?;
+            Some(at - *written.get(&e.rv)?)
+        })
+        .collect();
+    assert_eq!(
+        lat.len(),
+        LATENCY_EVENTS,
+        "every write matched to a receipt"
+    );
+    lat.sort();
+    Latency {
+        case: case(plugins, &LIGHT),
+        p50: percentile(&lat, 0.5),
+        p99: percentile(&lat, 0.99),
+        p999: percentile(&lat, 0.999),
+        max: *lat.last().expect("latencies"),
+        rate: LATENCY_EVENTS as f64 / sent_in.as_secs_f64(),
+        events: LATENCY_EVENTS,
+    }
+}
+
+// === 5. hot swap with the real binary ===
+
+struct Swap {
+    first: Duration,
+    later: Vec<Duration>,
+}
+
+/// `herald run` with one plugin `gate` that is `noise.wasm` (passes the
+/// label changes) or `diff.wasm` (adds `heraldDiff`); each swap renames the
+/// other version over `gate.wasm` and times until a notification shows it.
+async fn hot_swap(sim: &Sim, recv: &Recv, kubeconfig: &Path, url: &str, targets: &Targets) -> Swap {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).expect("plugins dir");
+    let versions = [
+        std::fs::read(wasm_dir().join("noise.wasm")).expect("noise.wasm"),
+        std::fs::read(wasm_dir().join("diff.wasm")).expect("diff.wasm"),
+    ];
+    std::fs::write(plugins.join("gate.wasm"), &versions[0]).expect("gate");
+    let config = json!({
+        "cluster": "bench",
+        "kubeconfig": kubeconfig,
+        "watch": [{"version": "v1", "kind": "Pod", "plugins": ["gate"]}],
+        "plugins": {"dir": plugins, "config": {"gate": {}}},
+        "sinks": [{"name": "hook", "type": "webhook", "url": url, "old": "none"}],
+    });
+    let h = spawn_binary(dir.path(), &config).await;
+    drive(sim, recv, &h, targets, 200).await;
+    let mut times = Vec::new();
+    let mut seq = 0usize;
+    for s in 0..SWAPS {
+        let want_diff = s % 2 == 0;
+        let tmp = plugins.join(".gate.tmp");
+        std::fs::write(&tmp, &versions[usize::from(want_diff)]).expect("write");
+        recv.take_log();
+        recv.record.store(true, Ordering::Relaxed);
+        let t = Instant::now();
+        std::fs::rename(&tmp, plugins.join("gate.wasm")).expect("rename");
+        let seen = loop {
+            update(sim, &targets[seq % targets.len()]).await;
+            seq += 1;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            let log = recv.take_log();
+            if let Some((at, _)) = log.iter().find(|(_, b)| {
+                let has = b.windows(10).any(|w| w == b"heraldDiff");
+                has == want_diff
+            }) {
+                break *at - t;
+            }
+            assert!(t.elapsed() < Duration::from_secs(30), "swap {s} not seen");
+        };
+        recv.record.store(false, Ordering::Relaxed);
+        times.push(seen);
+        // Let the stream settle before the next swap.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    h.stop();
+    Swap {
+        first: times[0],
+        later: times[1..].to_vec(),
+    }
+}
+
+// === batch sink alone ===
+
+/// Notifications per second through `Sinks` alone (dispatch → batch sink →
+/// receiver), pre-built outcomes, no source or plugins.
+async fn batch_sink(recv: &Recv, url: &str, max_objects: usize, n: usize) -> f64 {
+    let cfg: herald::sink::SinkConfig = serde_json::from_value(
+        json!({"name": "out", "type": "batch", "url": url, "maxObjects": max_objects}),
+    )
+    .expect("sink config");
+    let sinks = Sinks::start("bench", &[cfg]).expect("sinks");
+    let pod = fixtures::pod("bench-000", "pod-00000", &[("app", "seed")]);
+    let outcomes: Vec<Outcome> = (0..n)
+        .map(|i| {
+            let mut object = pod.clone();
+            object["metadata"]["uid"] = json!(format!("uid-{}", i % 1000));
+            object["metadata"]["resourceVersion"] = json!(i.to_string());
+            Outcome {
+                change: ChangeType::Modified,
+                gvk: herald::change::Gvk {
+                    group: String::new(),
+                    version: "v1".into(),
+                    kind: "Pod".into(),
+                },
+                watch: "pods".into(),
+                namespace: Some("bench-000".into()),
+                name: format!("pod-{:05}", i % 1000),
+                uid: format!("uid-{}", i % 1000),
+                observed_at: std::time::SystemTime::now(),
+                object,
+                old: None,
+                fate: Fate::Deliver { routes: vec![] },
+            }
+        })
+        .collect();
+    let base = recv.items();
+    let t = Instant::now();
+    let s = sinks.clone();
+    let feeder = tokio::task::spawn_blocking(move || {
+        for o in outcomes {
+            s.dispatch(o);
+        }
+    });
+    assert!(
+        recv.wait_items(base + n as u64, Duration::from_secs(120))
+            .await
+    );
+    let rate = n as f64 / t.elapsed().as_secs_f64();
+    feeder.await.expect("feeder");
+    sinks.close(Duration::from_secs(5)).await;
+    rate
+}
+
+// === seeding ===
+
+async fn seed_pods(sim: &Sim, from: usize, to: usize) {
+    for i in from / PER_NS..to / PER_NS {
+        sim.create("namespaces", json!({"metadata": {"name": ns(i)}}))
+            .await
+            .expect("namespace");
+        sim.seed_pods(&ns(i), PER_NS).await.expect("seed");
+    }
+}
+
+/// Nine custom resource types `Kind1`…`Kind9` with `PER_NS` objects each
+/// (the pod fixture under another kind), in namespace `bench-000`.
+async fn seed_crds(sim: &Sim) -> Vec<(String, String)> {
+    let mut kinds = Vec::new();
+    let template = fixtures::pod(&ns(0), "t", &[("app", "seed"), ("shard", "0")]);
+    for k in 1..=9 {
+        let kind = format!("Kind{k}");
+        let plural = format!("kind{k}s");
+        sim.add_resource(ResourceType::new(GROUP, "v1", &kind, &plural));
+        for i in 0..PER_NS {
+            let mut o = template.clone();
+            o["apiVersion"] = json!(format!("{GROUP}/v1"));
+            o["kind"] = json!(kind);
+            o["metadata"]["name"] = json!(format!("obj-{i:05}"));
+            sim.create(&plural, o).await.expect("create");
+            if i % 500 == 499 {
+                tokio::task::yield_now().await;
+            }
+        }
+        kinds.push((kind, plural));
+    }
+    kinds
+}
+
+// === main ===
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        child(serde_json::from_str(&args[i + 1]).expect("child spec"));
+        return;
+    }
+    // Under `cargo test --benches` (no `--bench`), only check that it starts.
+    if !args.iter().any(|a| a == "--bench") {
+        println!("pipeline bench: run with `cargo bench -p herald --bench pipeline`");
+        return;
+    }
+    assert!(
+        wasm_dir().join("diff.wasm").exists(),
+        "run scripts/build-plugins first"
+    );
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(parent());
+}
+
+struct BinaryStart {
+    objects: usize,
+    ready: Duration,
+    rss: u64,
+    /// The library child's figures at the same size (no plugins), if run.
+    lib: Option<(Duration, u64)>,
+}
+
+async fn parent() {
+    let total = Instant::now();
+    let sim = Simulator::builder()
+        .history_retention(HISTORY)
+        .start()
+        .await
+        .expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let (addr, recv) = Recv::start().await;
+    let batch_url = format!("http://{addr}/batch");
+    let hook_url = format!("http://{addr}/hook");
+    let pods_watch = vec![json!({"version": "v1", "kind": "Pod"})];
+
+    // Batch sink alone.
+    let mut sink_rates = Vec::new();
+    for max in [10, 100] {
+        sink_rates.push((max, batch_sink(&recv, &batch_url, max, EVENTS).await));
+    }
+    eprintln!("batch sink alone done");
+
+    let mut runs: Vec<Throughput> = Vec::new();
+    let mut starts: Vec<BinaryStart> = Vec::new();
+    let mut lat = Vec::new();
+    let mut swap = None;
+    let mut binary_tp = None;
+    let mut seeded = 0;
+    let bin_dir = tempfile::tempdir().expect("tempdir");
+    for level in LEVELS {
+        let t = Instant::now();
+        seed_pods(&sim, seeded, level).await;
+        seeded = level;
+        eprintln!("seeded {level} pods in {:.1} s", t.elapsed().as_secs_f64());
+        let pod_targets = targets(&sim, &[("pods", ns(0))], PER_NS).await;
+
+        // The real binary with the wasm chain and a batch sink: start-up and RSS.
+        let bin_config = json!({
+            "cluster": "bench",
+            "kubeconfig": kubeconfig,
+            "watch": [{"version": "v1", "kind": "Pod", "plugins": LIGHT}],
+            "plugins": {"dir": wasm_dir(), "config": plugin_configs()},
+            "sinks": [{"name": "out", "type": "batch", "url": batch_url}],
+        });
+        let h = spawn_binary(bin_dir.path(), &bin_config).await;
+        let (rss, _) = h.rss();
+        let ready = h.ready_after;
+        if level == 10_000 {
+            drive(&sim, &recv, &h, &pod_targets, 500).await;
+            let (cpu, wall, threads) = drive(&sim, &recv, &h, &pod_targets, EVENTS).await;
+            binary_tp = Some(Throughput {
+                case: format!("herald run (binary), {}", case(Plugins::Wasm, &LIGHT)),
+                chain: &LIGHT,
+                objects: level,
+                types: 1,
+                plugins: Plugins::Wasm,
+                ready,
+                rss_ready: rss,
+                cpu,
+                wall,
+                events: EVENTS,
+                threads,
+            });
+        }
+        h.stop();
+        let mut start = BinaryStart {
+            objects: level,
+            ready,
+            rss,
+            lib: None,
+        };
+        eprintln!("binary start-up at {level} done");
+
+        if THROUGHPUT_AT.contains(&level) {
+            let mut cases = vec![
+                (Plugins::None, &LIGHT),
+                (Plugins::Native, &LIGHT),
+                (Plugins::Wasm, &LIGHT),
+            ];
+            if level == 10_000 {
+                cases.extend([(Plugins::Native, &DIFF), (Plugins::Wasm, &DIFF)]);
+            }
+            for (plugins, chain) in cases {
+                let r = throughput(
+                    &sim,
+                    &recv,
+                    &kubeconfig,
+                    &batch_url,
+                    &pods_watch,
+                    &pod_targets,
+                    level,
+                    plugins,
+                    chain,
+                )
+                .await;
+                eprintln!(
+                    "throughput {level} {}: {:.0} events/CPU-s",
+                    r.case,
+                    r.per_cpu_s()
+                );
+                if plugins == Plugins::None {
+                    start.lib = Some((r.ready, r.rss_ready));
+                }
+                runs.push(r);
+            }
+        }
+        starts.push(start);
+
+        if level == 1_000 {
+            swap = Some(hot_swap(&sim, &recv, &kubeconfig, &hook_url, &pod_targets).await);
+            eprintln!("hot swap done");
+        }
+        if level == 10_000 {
+            for plugins in [Plugins::None, Plugins::Wasm] {
+                lat.push(latency(&sim, &recv, &kubeconfig, &hook_url, &pod_targets, plugins).await);
+                eprintln!("latency {plugins:?} done");
+            }
+            // 10k objects in 10 types: pods of one namespace and 9 CRDs.
+            let kinds = seed_crds(&sim).await;
+            let mut watch = vec![json!({"version": "v1", "kind": "Pod", "namespaces": [ns(0)]})];
+            let mut of = vec![("pods", ns(0))];
+            for (kind, plural) in &kinds {
+                watch.push(json!({"group": GROUP, "version": "v1", "kind": kind}));
+                of.push((plural.as_str(), ns(0)));
+            }
+            let mixed = targets(&sim, &of, 100).await;
+            for plugins in [Plugins::None, Plugins::Native, Plugins::Wasm] {
+                let r = throughput(
+                    &sim,
+                    &recv,
+                    &kubeconfig,
+                    &batch_url,
+                    &watch,
+                    &mixed,
+                    10_000,
+                    plugins,
+                    &LIGHT,
+                )
+                .await;
+                eprintln!(
+                    "throughput 10 types {plugins:?}: {:.0} events/CPU-s",
+                    r.per_cpu_s()
+                );
+                runs.push(r);
+            }
+        }
+    }
+
+    report(
+        &runs,
+        binary_tp.as_ref(),
+        &lat,
+        &starts,
+        swap.as_ref(),
+        &sink_rates,
+    );
+    println!();
+    println!(
+        "total {:.0} s (seeding included); machine: {} cores, shared",
+        total.elapsed().as_secs_f64(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+}
+
+fn report(
+    runs: &[Throughput],
+    binary: Option<&Throughput>,
+    lat: &[Latency],
+    starts: &[BinaryStart],
+    swap: Option<&Swap>,
+    sinks: &[(usize, f64)],
+) {
+    let find = |objects: usize, types: usize, p: Plugins, chain: &[&str]| {
+        runs.iter().find(|r| {
+            r.objects == objects
+                && r.types == types
+                && r.plugins == p
+                && (p == Plugins::None || r.chain == chain)
+        })
+    };
+    println!();
+    println!(
+        "## 1. Throughput: watch → plugins → batch sink (maxObjects 10), {EVENTS} MODIFIED events of ~6.6 KB pods"
+    );
+    println!();
+    println!(
+        "| objects cached | types | plugins | events per CPU-s | µs CPU per event | vs native | wall events/s | CPU share: pipeline thread / tokio workers |"
+    );
+    println!("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |");
+    for r in runs.iter().chain(binary) {
+        let native = find(r.objects, r.types, Plugins::Native, r.chain).map(|n| n.us_per_event());
+        let share = |name: &str| {
+            let t: Duration = r
+                .threads
+                .iter()
+                .filter(|(n, _)| n.starts_with(name))
+                .map(|(_, d)| *d)
+                .sum();
+            100.0 * t.as_secs_f64() / r.cpu.as_secs_f64()
+        };
+        println!(
+            "| {} | {} | {} | {:.0} | {:.1} | {} | {:.0} | {:.0} % / {:.0} % |",
+            r.objects,
+            r.types,
+            r.case,
+            r.per_cpu_s(),
+            r.us_per_event(),
+            native.map_or("-".into(), |n| format!("{:.2}x", r.us_per_event() / n)),
+            r.events as f64 / r.wall.as_secs_f64(),
+            share("herald-pipeline"),
+            share("tokio-rt"),
+        );
+    }
+    println!();
+    println!("Threads of each run (CPU ms):");
+    for r in runs.iter().chain(binary) {
+        let t: Vec<String> = r
+            .threads
+            .iter()
+            .map(|(n, d)| format!("{n} {:.0}", ms(*d)))
+            .collect();
+        println!(
+            "- {} objects, {} types, {}: {}",
+            r.objects,
+            r.types,
+            r.case,
+            t.join(", ")
+        );
+    }
+    println!();
+    println!("Batch sink alone (dispatch → batch → receiver, {EVENTS} notifications):");
+    println!();
+    println!("| maxObjects | events/s (wall) |");
+    println!("| ---: | ---: |");
+    for (m, r) in sinks {
+        println!("| {m} | {r:.0} |");
+    }
+    println!();
+    println!(
+        "## 2. Latency: simulator write → receiver receipt, unbatched webhook (old: patch), 1,000 events/s"
+    );
+    println!();
+    println!("| plugins | events | rate/s | p50 ms | p99 ms | p999 ms | max ms |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for l in lat {
+        println!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            l.case,
+            l.events,
+            l.rate,
+            ms(l.p50),
+            ms(l.p99),
+            ms(l.p999),
+            ms(l.max)
+        );
+    }
+    println!();
+    println!("## 3/4. Start → ready and RSS at ready, pods");
+    println!();
+    println!(
+        "| pods | herald run (binary, 3 wasm plugins) s | its RSS MiB | library pipeline, no plugins s | its RSS MiB |"
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: |");
+    for s in starts {
+        let (lr, lm) = s.lib.map_or(("-".into(), "-".into()), |(r, m)| {
+            (
+                format!("{:.2}", r.as_secs_f64()),
+                format!("{:.0}", proc::mib(m)),
+            )
+        });
+        println!(
+            "| {} | {:.2} | {:.0} | {lr} | {lm} |",
+            s.objects,
+            s.ready.as_secs_f64(),
+            proc::mib(s.rss)
+        );
+    }
+    println!();
+    println!("Library children at ready (start → ready s, RSS MiB):");
+    for r in runs {
+        println!(
+            "- {} objects, {} types, {}: {:.2} s, {:.0} MiB",
+            r.objects,
+            r.types,
+            r.case,
+            r.ready.as_secs_f64(),
+            proc::mib(r.rss_ready)
+        );
+    }
+    summary(runs, binary, lat, starts, swap, sinks);
+    if let Some(s) = swap {
+        println!();
+        println!(
+            "## 5. Hot swap (herald run): file renamed into the plugin dir → first notification from the new version"
+        );
+        println!();
+        println!(
+            "first (compiles the new version): {:.0} ms; later (compiled before): {}",
+            ms(s.first),
+            s.later
+                .iter()
+                .map(|d| format!("{:.0} ms", ms(*d)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+}
+
+fn yes(ok: bool) -> &'static str {
+    if ok { "yes" } else { "**no**" }
+}
+
+/// The headline figures as `SUMMARY|figure|value|baseline|ratio|target|met`
+/// lines for `scripts/bench`.
+fn summary(
+    runs: &[Throughput],
+    binary: Option<&Throughput>,
+    lat: &[Latency],
+    starts: &[BinaryStart],
+    swap: Option<&Swap>,
+    sinks: &[(usize, f64)],
+) {
+    let find = |objects: usize, types: usize, p: Plugins, chain: &[&str]| {
+        runs.iter().find(|r| {
+            r.objects == objects
+                && r.types == types
+                && r.plugins == p
+                && (p == Plugins::None || r.chain == chain)
+        })
+    };
+    for (objects, types) in [(1_000, 1), (10_000, 1), (100_000, 1), (10_000, 10)] {
+        let (Some(w), Some(n), Some(f)) = (
+            find(objects, types, Plugins::Wasm, &LIGHT),
+            find(objects, types, Plugins::Native, &LIGHT),
+            find(objects, types, Plugins::None, &LIGHT),
+        ) else {
+            continue;
+        };
+        let ratio = w.us_per_event() / n.us_per_event();
+        println!(
+            "SUMMARY|end to end, {}k objects in {types} type(s), wasm filter → prune → route: events per CPU-s|{:.0}|native plugins {:.0}, no plugins {:.0}|{ratio:.2}x native|≥ 25,000/s per core; ≤ 1.3x native|{} / {}",
+            objects / 1000,
+            w.per_cpu_s(),
+            n.per_cpu_s(),
+            f.per_cpu_s(),
+            yes(w.per_cpu_s() >= 25_000.0),
+            yes(ratio <= 1.3),
+        );
+    }
+    if let (Some(w), Some(n)) = (
+        find(10_000, 1, Plugins::Wasm, &DIFF),
+        find(10_000, 1, Plugins::Native, &DIFF),
+    ) {
+        let ratio = w.us_per_event() / n.us_per_event();
+        println!(
+            "SUMMARY|end to end, 10k pods, wasm filter → prune → diff: events per CPU-s|{:.0}|native plugins {:.0}|{ratio:.2}x native|≥ 25,000/s per core; ≤ 1.3x native|{} / {}",
+            w.per_cpu_s(),
+            n.per_cpu_s(),
+            yes(w.per_cpu_s() >= 25_000.0),
+            yes(ratio <= 1.3),
+        );
+    }
+    if let (Some(b), Some(w)) = (binary, find(10_000, 1, Plugins::Wasm, &LIGHT)) {
+        println!(
+            "SUMMARY|end to end, herald run binary, 10k pods, wasm filter → prune → route: events per CPU-s|{:.0}|library pipeline {:.0}|{:.2}x|≥ 25,000/s per core|{}",
+            b.per_cpu_s(),
+            w.per_cpu_s(),
+            b.per_cpu_s() / w.per_cpu_s(),
+            yes(b.per_cpu_s() >= 25_000.0)
+        );
+    }
+    for (m, r) in sinks {
+        println!("SUMMARY|batch sink alone (maxObjects {m}), events/s wall|{r:.0}|–|–|none|–");
+    }
+    for l in lat {
+        println!(
+            "SUMMARY|latency write → receipt, webhook, 1,000/s, {}: p50 / p99 / p999 ms|{:.2} / {:.2} / {:.2}|–|–|p99 ≤ 5 ms|{}",
+            l.case,
+            ms(l.p50),
+            ms(l.p99),
+            ms(l.p999),
+            yes(l.p99 <= Duration::from_millis(5))
+        );
+    }
+    if let (Some(s1), Some(s50)) = (
+        starts.iter().find(|s| s.objects == 1_000),
+        starts.iter().find(|s| s.objects == 50_000),
+    ) {
+        println!(
+            "SUMMARY|start → ready, herald run, 50k pods, 3 wasm plugins (compiled at start), s|{:.2}|1k pods {:.2}|{:.1}x|≤ 10 s|{}",
+            s50.ready.as_secs_f64(),
+            s1.ready.as_secs_f64(),
+            s50.ready.as_secs_f64() / s1.ready.as_secs_f64(),
+            yes(s50.ready <= Duration::from_secs(10))
+        );
+    }
+    if let Some(s) = swap {
+        let later = common::median(s.later.clone());
+        println!(
+            "SUMMARY|hot swap, file renamed → new version's first notification, ms|{:.0} (first, compiling), {:.0} (later, median)|–|–|none|–",
+            ms(s.first),
+            ms(later)
+        );
+    }
+}
+
+/// `wasm filter → prune → route`, `no plugins`.
+fn case(plugins: Plugins, chain: &[&str]) -> String {
+    match plugins {
+        Plugins::None => "no plugins".into(),
+        Plugins::Wasm => format!("wasm {}", chain.join(" → ")),
+        Plugins::Native => format!("native {}", chain.join(" → ")),
+    }
+}
