@@ -2,7 +2,7 @@
 //! API-server simulator and a loopback HTTP receiver, each figure against a
 //! baseline measured in the same run.
 //!
-//! 1. Throughput: the simulator's watch stream → (dedup, see `DEDUP HOOK`) →
+//! 1. Throughput: the simulator's watch stream → dedup →
 //!    filter → prune → route (and → diff) → batch sink → receiver, on ~6.6 KB pods, in
 //!    events per CPU-second of the herald process ("per core"); the same
 //!    pipeline with the three plugins compiled natively (the baseline), and
@@ -341,13 +341,19 @@ fn child(spec: ChildSpec) {
         let sources = Sources::new(client, config.source.clone(), tx);
         let sinks = Sinks::start(&config.cluster, &config.sinks).expect("sinks");
         let metrics = Metrics::new();
-        // DEDUP HOOK: when `herald::dedup` is wired into `herald run`, put the
-        // same stage here, between the sources' channel and the pipeline
-        // (rx → dedup → pipeline), so these figures include it. Until then
-        // they are measured without dedup.
+        // Dedup before the plugins, as `herald run` has it (no state dir).
+        let stages = pipeline::Stages {
+            dedup: Some(std::sync::Arc::new(
+                herald::dedup::Dedup::new(&herald::dedup::DedupSettings::default())
+                    .expect("dedup"),
+            )),
+            metrics: Some(metrics.clone()),
+            ..Default::default()
+        };
+        let (_keep_updates, updates) = std::sync::mpsc::channel();
         let native = (spec.plugins == Plugins::Native).then(|| NativeChain::new(&spec.chain));
         let dispatcher = sinks.clone();
-        let _pipeline = pipeline::spawn(rx, chains, move |mut o| {
+        let _pipeline = pipeline::spawn_with(rx, chains, updates, stages, move |mut o| {
             if let Some(n) = &native {
                 n.run(&mut o);
             }
@@ -851,6 +857,7 @@ async fn batch_sink(recv: &Recv, url: &str, max_objects: usize, n: usize) -> f64
                 object,
                 old: None,
                 fate: Fate::Deliver { routes: vec![] },
+                record: None,
             }
         })
         .collect();

@@ -298,6 +298,8 @@ fn json_costs(obj: &Value) {
         object: obj.clone(),
         old: None,
         dead_letter: None,
+        settle: None,
+        durable: None,
     };
     let envelope = n(&mut || {
         let e = notification.envelope(
