@@ -31,9 +31,14 @@ impl LogOut {
     /// Writes one line. A closed stdout is retried (and logged) like any
     /// failing endpoint.
     pub fn write(&self, n: &Notification) -> Attempt {
-        let line = n.envelope(&self.sink, &self.metadata, self.old);
+        let line = serde_json::to_vec(&n.envelope_ref(&self.sink, &self.metadata, self.old))
+            .expect("JSON");
         let mut out = std::io::stdout().lock();
-        match writeln!(out, "{line}").and_then(|_| out.flush()) {
+        match out
+            .write_all(&line)
+            .and_then(|_| out.write_all(b"\n"))
+            .and_then(|_| out.flush())
+        {
             Ok(()) => Attempt::Delivered,
             Err(e) => Attempt::Retry {
                 after: None,

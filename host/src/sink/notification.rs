@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::config::OldState;
@@ -189,43 +189,70 @@ impl Notification {
     /// sink's metadata, the object, and the previous state as `old` or
     /// `patch` per `old`.
     pub fn envelope(&self, sink: &str, metadata: &Map<String, Value>, old: OldState) -> Value {
-        let mut v = json!({
-            "id": self.id(sink),
-            "cluster": &*self.cluster,
-            "change": self.change,
-            "apiVersion": self.api_version(),
-            "kind": self.gvk.kind,
-            "namespace": self.namespace,
-            "name": self.name,
-            "uid": self.uid,
-            "resourceVersion": self.resource_version,
-            "watch": self.watch,
-            "time": self.time_rfc3339(),
-            "routes": self.routes,
-        });
-        let m = v.as_object_mut().expect("object");
-        if !metadata.is_empty() {
-            m.insert("metadata".into(), Value::Object(metadata.clone()));
-        }
-        m.insert("object".into(), self.object.clone());
-        match old {
-            OldState::Full => {
-                if let Some(o) = &self.old {
-                    m.insert("old".into(), o.clone());
-                }
-            }
-            OldState::Patch => {
-                if self.old.is_some() {
-                    m.insert("patch".into(), self.patch());
-                }
-            }
-            OldState::None => {}
-        }
-        if let Some(e) = &self.dead_letter {
-            m.insert("deadLetter".into(), e.clone());
-        }
-        v
+        serde_json::to_value(self.envelope_ref(sink, metadata, old)).expect("JSON")
     }
+
+    /// The envelope borrowing the object and old state, to serialise
+    /// without copying them.
+    pub fn envelope_ref<'a>(
+        &'a self,
+        sink: &str,
+        metadata: &'a Map<String, Value>,
+        old: OldState,
+    ) -> Envelope<'a> {
+        Envelope {
+            id: self.id(sink),
+            cluster: &self.cluster,
+            change: self.change,
+            api_version: self.api_version(),
+            kind: &self.gvk.kind,
+            namespace: self.namespace.as_deref(),
+            name: &self.name,
+            uid: &self.uid,
+            resource_version: &self.resource_version,
+            watch: &self.watch,
+            time: self.time_rfc3339(),
+            routes: &self.routes,
+            metadata: (!metadata.is_empty()).then_some(metadata),
+            object: &self.object,
+            old: match old {
+                OldState::Full => self.old.as_ref(),
+                _ => None,
+            },
+            patch: match old {
+                OldState::Patch if self.old.is_some() => Some(self.patch()),
+                _ => None,
+            },
+            dead_letter: self.dead_letter.as_ref(),
+        }
+    }
+}
+
+/// herald's raw envelope of one notification, borrowing from it.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope<'a> {
+    id: String,
+    cluster: &'a str,
+    change: ChangeType,
+    api_version: String,
+    kind: &'a str,
+    namespace: Option<&'a str>,
+    name: &'a str,
+    uid: &'a str,
+    resource_version: &'a str,
+    watch: &'a str,
+    time: String,
+    routes: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<&'a Map<String, Value>>,
+    object: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    old: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dead_letter: Option<&'a Value>,
 }
 
 /// `msg_` and the first 32 hex digits of SHA-256 over uid, resourceVersion
@@ -240,6 +267,9 @@ pub fn stable_id(uid: &str, resource_version: &str, sink: &str) -> String {
     let d = h.finalize();
     format!("msg_{}", hex::encode(&d[..16]))
 }
+
+#[cfg(test)]
+use serde_json::json;
 
 #[cfg(test)]
 pub(crate) fn sample(uid: &str, rv: &str) -> Notification {

@@ -50,7 +50,7 @@ impl Batch {
 
     /// One item of the `items` array, encoded once when it is queued.
     pub fn encode_item(&self, n: &Notification) -> Vec<u8> {
-        serde_json::to_vec(&n.envelope(&self.sink, &Map::new(), self.old)).expect("JSON")
+        serde_json::to_vec(&n.envelope_ref(&self.sink, &Map::new(), self.old)).expect("JSON")
     }
 
     /// Bytes a request carries besides its items.

@@ -1,7 +1,7 @@
 //! Webhook bodies: herald's raw envelope, or CloudEvents 1.0 in binary or
 //! structured HTTP mode.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::sink::config::{CeMode, Format, OldState};
 use crate::sink::notification::Notification;
@@ -15,6 +15,20 @@ pub struct Encoded {
     pub headers: Vec<(&'static str, String)>,
     /// The body.
     pub body: Vec<u8>,
+}
+
+/// A structured-mode CloudEvent around the envelope.
+#[derive(serde::Serialize)]
+struct Structured<'a> {
+    specversion: &'static str,
+    #[serde(rename = "type")]
+    kind: String,
+    source: String,
+    id: String,
+    subject: String,
+    time: String,
+    datacontenttype: &'static str,
+    data: crate::sink::notification::Envelope<'a>,
 }
 
 /// How one webhook encodes notifications.
@@ -59,7 +73,7 @@ pub fn ce_source(n: &Notification) -> String {
 impl Encoder {
     /// The body and headers for one notification.
     pub fn encode(&self, n: &Notification) -> Encoded {
-        let envelope = n.envelope(&self.sink, &self.metadata, self.old);
+        let envelope = n.envelope_ref(&self.sink, &self.metadata, self.old);
         match (self.format, self.mode) {
             (Format::Raw, _) => Encoded {
                 content_type: "application/json",
@@ -79,16 +93,16 @@ impl Encoder {
                 body: serde_json::to_vec(&envelope).expect("JSON"),
             },
             (Format::Cloudevents, CeMode::Structured) => {
-                let event = json!({
-                    "specversion": "1.0",
-                    "type": ce_type(n),
-                    "source": ce_source(n),
-                    "id": n.id(&self.sink),
-                    "subject": n.subject(),
-                    "time": n.time_rfc3339(),
-                    "datacontenttype": "application/json",
-                    "data": envelope,
-                });
+                let event = Structured {
+                    specversion: "1.0",
+                    kind: ce_type(n),
+                    source: ce_source(n),
+                    id: n.id(&self.sink),
+                    subject: n.subject(),
+                    time: n.time_rfc3339(),
+                    datacontenttype: "application/json",
+                    data: envelope,
+                };
                 Encoded {
                     content_type: "application/cloudevents+json",
                     headers: vec![],
