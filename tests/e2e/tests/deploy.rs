@@ -668,6 +668,13 @@ fn chart_rejects_values_it_cannot_deploy() {
     assert!(err.contains("plugins.existingClaim"), "{err}");
     let err = render(&r, &json!({"plugins": {"source": "git"}})).expect_err("unknown source");
     assert!(err.contains("plugins.source"), "{err}");
+    // A state dir is locked by one process: one claim cannot serve two replicas.
+    let err = render(
+        &r,
+        &json!({"replicas": 2, "state": {"existingClaim": "shared"}}),
+    )
+    .expect_err("a shared state claim");
+    assert!(err.contains("state.existingClaim"), "{err}");
 }
 
 // === the image ===
