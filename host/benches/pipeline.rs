@@ -344,8 +344,7 @@ fn child(spec: ChildSpec) {
         // Dedup before the plugins, as `herald run` has it (no state dir).
         let stages = pipeline::Stages {
             dedup: Some(std::sync::Arc::new(
-                herald::dedup::Dedup::new(&herald::dedup::DedupSettings::default())
-                    .expect("dedup"),
+                herald::dedup::Dedup::new(&herald::dedup::DedupSettings::default()).expect("dedup"),
             )),
             metrics: Some(metrics.clone()),
             ..Default::default()
