@@ -856,7 +856,7 @@ async fn batch_sink(recv: &Recv, url: &str, max_objects: usize, n: usize) -> f64
                 object,
                 old: None,
                 fate: Fate::Deliver { routes: vec![] },
-                record: None,
+                record: vec![],
             }
         })
         .collect();

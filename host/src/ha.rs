@@ -270,7 +270,7 @@ impl Gate {
             self.deliver(o, sinks);
         } else {
             // The state is emitted here too: keep this replica's record current.
-            sinks.record_only(o.record.take());
+            sinks.record_only(std::mem::take(&mut o.record));
             if self.kept.len() >= self.window {
                 self.kept.pop_front();
                 self.evicted += 1;

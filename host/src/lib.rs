@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod plugin;
 pub mod reload;
+pub mod resume;
 pub mod run;
 pub mod sink;
 pub mod source;

@@ -35,10 +35,10 @@ pub struct Outcome {
     pub old: Option<Value>,
     /// Where it goes.
     pub fate: Fate,
-    /// With a state dir: the write that records this state as emitted (or
-    /// forgets a deleted object), to commit in one transaction with the
-    /// outbox entries of the notification.
-    pub record: Option<crate::state::Op>,
+    /// With a state dir: the writes that record this state as emitted (or
+    /// forget a deleted object) and advance the stream's checkpoint, to
+    /// commit in one transaction with the outbox entries of the notification.
+    pub record: Vec<crate::state::Op>,
 }
 
 /// The stages before the plugins: emit dedup, and with a state dir the
@@ -56,6 +56,17 @@ pub struct Stages {
     pub history: std::collections::HashSet<String>,
     /// `source.initialList: notify`: a first start reports every object.
     pub initial_notify: bool,
+    /// Watches of listed namespaces: one stream (and checkpoint) per namespace.
+    pub scoped: std::collections::HashSet<String>,
+}
+
+/// The checkpoint key of a watch stream: the watch id for a watch of all
+/// namespaces (one stream), `watch/namespace` for a watch of listed ones.
+pub fn stream_key(watch: &str, namespace: Option<&str>, scoped: bool) -> String {
+    match (scoped, namespace) {
+        (true, Some(ns)) => format!("{watch}/{ns}"),
+        _ => watch.to_string(),
+    }
 }
 
 impl Stages {
@@ -136,25 +147,43 @@ impl Stages {
         }
     }
 
+    /// The writes recording an emitted state: the object's record and the
+    /// stream's checkpoint (what a restart resumes after).
     fn record(
         &self,
         ev: &ChangeEvent,
         hash: Option<crate::dedup::ObjectHash>,
-    ) -> Option<crate::state::Op> {
-        self.state.as_ref()?;
-        let hash = hash?;
+    ) -> Vec<crate::state::Op> {
+        let (Some(_), Some(hash)) = (&self.state, hash) else {
+            return vec![];
+        };
+        let mut ops = Vec::with_capacity(2);
         match ev.change {
-            ChangeType::Deleted => Some(crate::state::Op::RemoveObject {
+            ChangeType::Deleted => ops.push(crate::state::Op::RemoveObject {
                 uid: ev.uid().to_string(),
             }),
             _ => match crate::state::ObjectRecord::from_event(ev, hash) {
-                Ok(r) => Some(crate::state::Op::PutObject(r)),
+                Ok(r) => ops.push(crate::state::Op::PutObject(r)),
                 Err(e) => {
                     tracing::error!(name = ev.name(), "cannot record the emitted state: {e}");
-                    None
                 }
             },
         }
+        // A resync or a first list is not a position in the watch stream.
+        if !ev.resync
+            && !ev.initial
+            && let Some(rv) = ev
+                .object
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .and_then(|r| r.parse().ok())
+        {
+            ops.push(crate::state::Op::Checkpoint {
+                key: stream_key(&ev.watch, ev.namespace(), self.scoped.contains(&ev.watch)),
+                rv,
+            });
+        }
+        ops
     }
 }
 

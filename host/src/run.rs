@@ -621,6 +621,12 @@ pub async fn run(args: &RunArgs) -> Result<()> {
         metrics: Some(metrics.clone()),
         history,
         initial_notify: config.source.initial_list == crate::source::InitialList::Notify,
+        scoped: config
+            .watch
+            .iter()
+            .filter(|w| !w.namespaces.is_empty())
+            .map(|w| w.id())
+            .collect(),
     };
     // Weak: a catch-up or resync must not keep the pipeline alive at shutdown.
     let weak_tx = tx.downgrade();
@@ -631,6 +637,7 @@ pub async fn run(args: &RunArgs) -> Result<()> {
     if store.is_some() {
         source_settings.initial_list = crate::source::InitialList::Notify;
     }
+    let replay_client = client.clone();
     let sources = Sources::new(client, source_settings, tx);
     let sinks = Sinks::start(&config.cluster, &config.sinks)?;
     metrics.watch_sources(&sources);
@@ -638,24 +645,6 @@ pub async fn run(args: &RunArgs) -> Result<()> {
     sinks.set_metrics(metrics.clone());
     for w in &config.watch {
         sinks.set_watch_sinks(&w.id(), w.sinks.clone());
-        let status = sources.add(w.clone()).await?;
-        tracing::info!(watch = %status.id, state = ?status.state, "watch added");
-    }
-    if let Some(api) = &config.api {
-        let listener = tokio::net::TcpListener::bind(api.listen)
-            .await
-            .with_context(|| format!("api.listen: cannot listen on {}", api.listen))?;
-        tracing::info!(addr = %listener.local_addr()?, "query and admin APIs listening");
-        let router = crate::api::query_router(sources.cache())
-            .merge(crate::api::admin_router(sources.clone()))
-            .merge(crate::api::health_router(sources.clone()))
-            .merge(sinks.router())
-            .merge(metrics.router());
-        tokio::spawn(async move {
-            if let Err(e) = crate::api::serve(listener, router, shutdown_signal()).await {
-                tracing::error!("api server: {e}");
-            }
-        });
     }
     let dispatcher = sinks.clone();
     let m = metrics.clone();
@@ -682,16 +671,6 @@ pub async fn run(args: &RunArgs) -> Result<()> {
                 notifications = resumed,
                 "redelivering what the last run had not delivered"
             );
-        }
-        for w in &config.watch {
-            tokio::spawn(catch_up(
-                sources.clone(),
-                store.clone(),
-                dedup.clone(),
-                weak_tx.clone(),
-                w.clone(),
-                stop_rx.clone(),
-            ));
         }
     }
     if let Some(every) = config.resync_interval {
@@ -722,6 +701,55 @@ pub async fn run(args: &RunArgs) -> Result<()> {
         ControlFlow::Continue(())
     })
     .context("starting the pipeline thread")?;
+    // With a state dir, each watch first resumes its stream after the last
+    // run's checkpoint (the API server replays what changed meanwhile), then
+    // lists; deletions the list reveals are caught up after it.
+    if let Some(store) = &store
+        && let Some(tx) = weak_tx.upgrade()
+    {
+        let replays = config.watch.iter().map(|w| {
+            crate::resume::replay(replay_client.clone(), store.clone(), w.clone(), tx.clone())
+        });
+        let replayed: usize = futures::future::join_all(replays).await.into_iter().sum();
+        if replayed > 0 {
+            tracing::info!(
+                changes = replayed,
+                "replayed the changes made while herald was down"
+            );
+        }
+    }
+    for w in &config.watch {
+        let status = sources.add(w.clone()).await?;
+        tracing::info!(watch = %status.id, state = ?status.state, "watch added");
+        if let Some(store) = &store {
+            tokio::spawn(catch_up(
+                sources.clone(),
+                store.clone(),
+                dedup.clone(),
+                weak_tx.clone(),
+                w.clone(),
+                stop_rx.clone(),
+            ));
+        }
+    }
+    // The APIs start once every configured watch is added, so `/readyz`
+    // speaks of all of them.
+    if let Some(api) = &config.api {
+        let listener = tokio::net::TcpListener::bind(api.listen)
+            .await
+            .with_context(|| format!("api.listen: cannot listen on {}", api.listen))?;
+        tracing::info!(addr = %listener.local_addr()?, "query and admin APIs listening");
+        let router = crate::api::query_router(sources.cache())
+            .merge(crate::api::admin_router(sources.clone()))
+            .merge(crate::api::health_router(sources.clone()))
+            .merge(sinks.router())
+            .merge(metrics.router());
+        tokio::spawn(async move {
+            if let Err(e) = crate::api::serve(listener, router, shutdown_signal()).await {
+                tracing::error!("api server: {e}");
+            }
+        });
+    }
     let ready_sources = sources.clone();
     let mut ready_wait = Box::pin(async move {
         while !ready_sources.ready() {

@@ -574,7 +574,7 @@ impl Sinks {
         mut o: Outcome,
         settle: Option<Arc<crate::ha::Settle>>,
     ) -> usize {
-        let record = o.record.take();
+        let record = std::mem::take(&mut o.record);
         let (routes, dead_letter) = match o.fate {
             Fate::Deliver { routes } => (routes, None),
             Fate::Dropped { plugin, reason } => {
@@ -704,7 +704,7 @@ impl Sinks {
     }
 
     /// Records an emitted state without notifying (a standby replica).
-    pub fn record_only(&self, record: Option<crate::state::Op>) {
+    pub fn record_only(&self, record: Vec<crate::state::Op>) {
         drop(self.commit(record, vec![]));
     }
 
@@ -751,7 +751,7 @@ impl Sinks {
     /// handle lanes wait on.
     fn commit(
         &self,
-        record: Option<crate::state::Op>,
+        record: Vec<crate::state::Op>,
         mut ops: Vec<crate::state::Op>,
     ) -> Option<notification::Durable> {
         use futures::FutureExt;

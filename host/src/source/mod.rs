@@ -19,6 +19,7 @@ mod watch;
 
 pub use client::{client, client_with_context};
 pub use error::{Error, Result};
+pub(crate) use resolve::{Resolution, Resolver};
 pub use settings::{InitialList, RetryBackoff, SourceSettings, defaults};
 pub use sources::Sources;
 pub use spec::WatchSpec;

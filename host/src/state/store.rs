@@ -91,6 +91,15 @@ pub enum Op {
         /// What to deliver.
         payload: Vec<u8>,
     },
+    /// Raise the resourceVersion up to which a watch stream (`key`) has been
+    /// processed; a lower one than stored is ignored. A restart resumes the
+    /// stream after it.
+    Checkpoint {
+        /// The stream: a watch id, or `watch/namespace` for a watch of listed namespaces.
+        key: String,
+        /// The resourceVersion.
+        rv: u64,
+    },
     /// Remove a delivered entry from a sink's outbox. No-op if not pending.
     Ack {
         /// Sink name.
@@ -414,6 +423,25 @@ impl StateStore {
         }))
     }
 
+    /// The resourceVersion up to which stream `key` was processed, if any
+    /// (see [`Op::Checkpoint`]).
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read.
+    pub fn checkpoint(&self, key: &str) -> Result<Option<u64>> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let meta = match txn.open_table(META) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(storage(e)),
+        };
+        Ok(meta
+            .get(format!("checkpoint/{key}").as_str())
+            .map_err(storage)?
+            .map(|v| v.value()))
+    }
+
     /// How many entries `sink`'s outbox holds (counts them: O(n)).
     ///
     /// # Errors
@@ -561,6 +589,14 @@ impl Writer {
                     v.extend_from_slice(payload);
                     outbox.insert((sink.as_str(), seq), v.as_slice())?;
                     ids.insert((sink.as_str(), id.as_str()), seq)?;
+                }
+                Op::Checkpoint { key, rv } => {
+                    let mut meta = txn.open_table(META)?;
+                    let k = format!("checkpoint/{key}");
+                    let current = meta.get(k.as_str())?.map(|v| v.value()).unwrap_or(0);
+                    if *rv > current {
+                        meta.insert(k.as_str(), *rv)?;
+                    }
                 }
                 Op::Ack { sink, id } => {
                     let seq = ids.remove((sink.as_str(), id.as_str()))?.map(|v| v.value());
