@@ -471,7 +471,6 @@ impl Live {
 async fn catch_up(
     sources: Sources,
     store: std::sync::Arc<crate::state::StateStore>,
-    dedup: std::sync::Arc<crate::dedup::Dedup>,
     tx: mpsc::WeakSender<ChangeEvent>,
     spec: WatchSpec,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -495,38 +494,34 @@ async fn catch_up(
     let Some(cached) = sources.cache().get(&watch) else {
         return;
     };
-    let gvk = crate::change::Gvk {
-        group: cached.resource.group.clone(),
-        version: cached.resource.version.clone(),
-        kind: cached.resource.kind.clone(),
-    };
-    let listed: Vec<(String, Value)> = cached
-        .filter(|_| true)
-        .iter()
-        .filter_map(|o| Some((o.uid()?.to_string(), o.to_value().ok()?)))
-        .collect();
-    let stored = match store.objects(&watch) {
-        Ok(it) => it,
+    let objects = cached.filter(|_| true);
+    let listed: std::collections::HashSet<&str> = objects.iter().filter_map(|o| o.uid()).collect();
+    let gone = match store
+        .objects(&watch)
+        .and_then(|stored| crate::state::vanished(&watch, stored, &listed))
+    {
+        Ok(gone) => gone,
         Err(e) => {
             tracing::error!(watch, "catch-up: reading the state: {e}");
             return;
         }
     };
-    match crate::state::catch_up(&watch, &gvk, stored, listed, dedup.hasher()) {
-        Ok(events) => {
-            tracing::info!(
-                watch,
-                changes = events.len(),
-                "caught up with what changed while herald was down"
-            );
-            let Some(tx) = tx.upgrade() else { return };
-            for ev in events {
-                if tx.send(ev).await.is_err() {
-                    return;
-                }
-            }
+    tracing::info!(
+        watch,
+        deleted = gone.len(),
+        "caught up with deletions made while herald was down"
+    );
+    let wanted = spec.events.contains(&crate::change::ChangeType::Deleted);
+    let Some(tx) = tx.upgrade() else { return };
+    for ev in gone {
+        if !wanted {
+            // Not notified (`events` leaves deletions out): forgotten.
+            drop(store.remove_object(ev.uid()));
+            continue;
         }
-        Err(e) => tracing::error!(watch, "catch-up failed: {e}"),
+        if tx.send(ev).await.is_err() {
+            return;
+        }
     }
 }
 
@@ -725,7 +720,6 @@ pub async fn run(args: &RunArgs) -> Result<()> {
             tokio::spawn(catch_up(
                 sources.clone(),
                 store.clone(),
-                dedup.clone(),
                 weak_tx.clone(),
                 w.clone(),
                 stop_rx.clone(),

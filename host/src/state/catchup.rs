@@ -1,7 +1,7 @@
 //! [`catch_up`]: after a restart, the changes between what was last emitted
 //! (the stored records of a watch) and what the API server lists now.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -52,16 +52,7 @@ pub fn catch_up(
                     ));
                 }
             }
-            None => {
-                let last = rec.parse_object()?;
-                out.push(event(
-                    ChangeType::Deleted,
-                    rec.gvk,
-                    last.clone(),
-                    Some(last),
-                    watch,
-                ));
-            }
+            None => out.push(deleted(rec, watch)?),
         }
     }
     let mut added: Vec<_> = listed.into_iter().collect();
@@ -72,6 +63,41 @@ pub fn catch_up(
             .map(|(_, obj)| event(ChangeType::Added, gvk.clone(), obj, None, watch)),
     );
     Ok(out)
+}
+
+/// The DELETED part of [`catch_up`] alone, from the listed uids only (no
+/// object parsed or hashed): the stored records of `watch` whose uid the
+/// fresh list no longer has, as DELETED with their last stored state.
+///
+/// # Errors
+///
+/// As [`catch_up`].
+pub fn vanished(
+    watch: &str,
+    stored: impl IntoIterator<Item = Result<ObjectRecord>>,
+    listed: &HashSet<&str>,
+) -> Result<Vec<ChangeEvent>> {
+    let mut out = Vec::new();
+    for rec in stored {
+        let rec = rec?;
+        if !listed.contains(rec.uid.as_str()) {
+            out.push(deleted(rec, watch)?);
+        }
+    }
+    Ok(out)
+}
+
+/// A stored object reported deleted: its last state as the object and as
+/// `old`, the way the source reports deletions.
+fn deleted(rec: ObjectRecord, watch: &str) -> Result<ChangeEvent> {
+    let last = rec.parse_object()?;
+    Ok(event(
+        ChangeType::Deleted,
+        rec.gvk,
+        last.clone(),
+        Some(last),
+        watch,
+    ))
 }
 
 fn event(

@@ -49,7 +49,7 @@ mod crash_tests;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use catchup::catch_up;
+pub use catchup::{catch_up, vanished};
 pub use record::ObjectRecord;
 pub use store::{FILE_NAME, Op, StateStore, StoreOptions, StoreStats, Ticket};
 
