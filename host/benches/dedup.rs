@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::process::Command;
 
+use common::proc::memory;
 use common::{micros, per_event};
 use herald::change::ChangeType;
 use herald::dedup::{Dedup, DedupSettings, ObjectHash};
@@ -41,26 +42,6 @@ fn pod(i: usize, rv: u64) -> Value {
 /// A uid shaped like Kubernetes' (36 characters).
 fn uid(i: usize) -> String {
     format!("5f0c6e4e-2a4b-4f43-9d4e-{i:012}")
-}
-
-/// `VmHWM` and `VmRSS` of this process, in bytes.
-fn memory() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| {
-                rest.trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
-            .map(|kb| kb * 1024)
-            .unwrap_or_else(|| panic!("{name} in /proc/self/status"))
-    };
-    (field("VmHWM:"), field("VmRSS:"))
 }
 
 /// Child: fills one structure with `n` uids, prints the bytes it took.

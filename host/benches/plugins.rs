@@ -33,25 +33,6 @@ fn wasm_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/plugin")
 }
 
-fn configs() -> Vec<(&'static str, Value)> {
-    vec![
-        (
-            "filter",
-            json!({"ignoreNamespaces": ["kube-*"], "labelSelector": "app=web", "changes": ["added", "modified"]}),
-        ),
-        ("noise", json!({})),
-        (
-            "prune",
-            json!({"remove": ["/metadata/managedFields", "/spec/containers/*/env"], "secrets": true}),
-        ),
-        ("diff", json!({})),
-        (
-            "route",
-            json!({"rules": [{"match": {"labels": "tier=frontend"}, "sinks": ["web-hook"]}], "defaultSinks": ["ops"]}),
-        ),
-    ]
-}
-
 /// A native plugin as a boxed call on an in-memory event.
 fn native(name: &str, config: &Value) -> Box<dyn Fn(&mut TestEvent) -> Verdict> {
     fn boxed<P: Plugin + 'static>(config: &Value) -> Box<dyn Fn(&mut TestEvent) -> Verdict> {
@@ -97,7 +78,7 @@ fn main() {
     });
 
     let mut rows = Vec::new();
-    for (name, config) in configs() {
+    for (name, config) in common::shipped_configs() {
         let path = wasm_dir().join(format!("{name}.wasm"));
         let bytes = std::fs::read(&path).unwrap_or_else(|e| {
             panic!("{}: {e} (run scripts/build-plugins first)", path.display())

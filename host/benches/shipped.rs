@@ -22,25 +22,6 @@ use common::{micros, per_event};
 
 const PER_ROUND: usize = 2_000;
 
-fn configs() -> [(&'static str, Value); 5] {
-    [
-        (
-            "filter",
-            json!({"ignoreNamespaces": ["kube-*"], "labelSelector": "app=web", "changes": ["added", "modified"]}),
-        ),
-        ("noise", json!({})),
-        (
-            "prune",
-            json!({"remove": ["/metadata/managedFields", "/spec/containers/*/env"], "secrets": true}),
-        ),
-        ("diff", json!({})),
-        (
-            "route",
-            json!({"rules": [{"match": {"labels": "tier=frontend"}, "sinks": ["web-hook"]}], "defaultSinks": ["ops"]}),
-        ),
-    ]
-}
-
 /// Median time per event, one event per call.
 fn measure(f: impl FnMut()) -> Duration {
     per_event(PER_ROUND, 1, f)
@@ -61,7 +42,7 @@ fn init<P: Plugin>(config: &Value) -> P {
 
 impl Native {
     fn new() -> Self {
-        let c = configs();
+        let c = common::shipped_configs();
         Native {
             filter: init(&c[0].1),
             noise: init(&c[1].1),
@@ -107,7 +88,7 @@ fn main() {
     let dir =
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/plugin");
     let rt = Runtime::new(RuntimeConfig::default()).expect("runtime");
-    let instances = configs()
+    let instances = common::shipped_configs()
         .into_iter()
         .map(|(name, config)| {
             let plugin = rt

@@ -17,6 +17,7 @@
 mod common;
 
 use common::median;
+use common::proc::{memory, mib, status_kb};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -111,38 +112,9 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
-}
-
-/// `VmHWM` and `VmRSS` of this process, in bytes.
-fn memory() -> (u64, u64) {
-    (status_field("VmHWM:"), status_field("VmRSS:"))
-}
-
-/// One `kB` field of `/proc/self/status`, in bytes.
-fn status_field(name: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| {
-                rest.trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
-            .map(|kb| kb * 1024)
-            .unwrap_or_else(|| panic!("{name} in /proc/self/status"))
-    };
-    field(name)
 }
 
 fn urlencode(s: &str) -> String {
@@ -402,7 +374,7 @@ fn child(kind: &str, expect: usize, kubeconfig: &Path) {
     let mem = rt.block_on(async {
         let client = source::client(Some(kubeconfig)).await.expect("client");
         let (_, base) = memory();
-        let file0 = status_field("RssFile:");
+        let file0 = status_kb(std::process::id(), "RssFile:");
         let (heap0, blocks0) = heap();
         match kind {
             // `herald` or `herald-N`: list pages of N objects.
@@ -430,7 +402,7 @@ fn child(kind: &str, expect: usize, kubeconfig: &Path) {
                     base,
                     peak: hwm - base,
                     after: rss.saturating_sub(base),
-                    file: status_field("RssFile:").saturating_sub(file0),
+                    file: status_kb(std::process::id(), "RssFile:").saturating_sub(file0),
                     heap: heap1.saturating_sub(heap0),
                     blocks: blocks1.saturating_sub(blocks0),
                     peak_heap: PEAK_BYTES.load(Ordering::Relaxed).saturating_sub(heap0),
@@ -458,7 +430,7 @@ fn child(kind: &str, expect: usize, kubeconfig: &Path) {
                     base,
                     peak: hwm - base,
                     after: rss.saturating_sub(base),
-                    file: status_field("RssFile:").saturating_sub(file0),
+                    file: status_kb(std::process::id(), "RssFile:").saturating_sub(file0),
                     heap: heap1.saturating_sub(heap0),
                     blocks: blocks1.saturating_sub(blocks0),
                     peak_heap: PEAK_BYTES.load(Ordering::Relaxed).saturating_sub(heap0),

@@ -6,6 +6,27 @@ pub mod proc;
 
 use std::time::{Duration, Instant};
 
+/// The shipped plugins' configs the benches run them with.
+pub fn shipped_configs() -> [(&'static str, serde_json::Value); 5] {
+    use serde_json::json;
+    [
+        (
+            "filter",
+            json!({"ignoreNamespaces": ["kube-*"], "labelSelector": "app=web", "changes": ["added", "modified"]}),
+        ),
+        ("noise", json!({})),
+        (
+            "prune",
+            json!({"remove": ["/metadata/managedFields", "/spec/containers/*/env"], "secrets": true}),
+        ),
+        ("diff", json!({})),
+        (
+            "route",
+            json!({"rules": [{"match": {"labels": "tier=frontend"}, "sinks": ["web-hook"]}], "defaultSinks": ["ops"]}),
+        ),
+    ]
+}
+
 /// Rounds per figure; the median round is reported.
 pub const ROUNDS: usize = 7;
 

@@ -88,6 +88,12 @@ pub fn status_kb(pid: u32, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// `VmHWM` and `VmRSS` of this process, in bytes.
+pub fn memory() -> (u64, u64) {
+    let me = std::process::id();
+    (status_kb(me, "VmHWM:"), status_kb(me, "VmRSS:"))
+}
+
 /// `bytes` in MiB.
 pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)

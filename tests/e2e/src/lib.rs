@@ -205,11 +205,13 @@ pub struct Cluster {
 impl Cluster {
     /// Starts a simulator with this bookmark interval.
     pub async fn start(bookmark_interval: std::time::Duration) -> Cluster {
-        let sim = herald_sim::Simulator::builder()
-            .bookmark_interval(bookmark_interval)
-            .start()
+        Self::start_with(herald_sim::Simulator::builder().bookmark_interval(bookmark_interval))
             .await
-            .expect("simulator");
+    }
+
+    /// Starts the simulator `builder` describes.
+    pub async fn start_with(builder: herald_sim::SimBuilder) -> Cluster {
+        let sim = builder.start().await.expect("simulator");
         let dir = tempfile::tempdir().expect("tempdir");
         let kubeconfig = dir.path().join("kubeconfig");
         sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");

@@ -768,21 +768,12 @@ sinks:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_events_arrive_in_bounded_batches_none_lost_none_twice() {
     const EVENTS: usize = 10_000;
-    let sim = herald_sim::Simulator::builder()
-        .bookmark_interval(Duration::from_millis(200))
-        .history_retention(100_000)
-        .start()
-        .await
-        .expect("simulator");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let c = Cluster {
-        sim,
-        dir,
-        kubeconfig,
-        api_port: herald_e2e::free_port(),
-    };
+    let c = Cluster::start_with(
+        herald_sim::Simulator::builder()
+            .bookmark_interval(Duration::from_millis(200))
+            .history_retention(100_000),
+    )
+    .await;
     let (counted, sized) = (Receiver::ok().await, Receiver::ok().await);
     let _herald = herald(
         &c,
