@@ -119,10 +119,6 @@ pub struct Stats {
     pub dead_lettered: AtomicU64,
     /// Set by a 410 Gone.
     pub disabled: AtomicBool,
-    /// Sum and count of the delays from change to delivery, in microseconds.
-    pub latency_us_sum: AtomicU64,
-    /// Attempts made.
-    pub attempts: AtomicU64,
     /// The last error, for the admin API.
     pub last_error: std::sync::Mutex<Option<String>>,
 }
@@ -292,25 +288,24 @@ async fn attempt_until_settled(shared: &Shared, batch: &[Item]) {
             )
             .await;
         }
-        stats.attempts.fetch_add(1, Ordering::Relaxed);
         match shared.service.send(batch).await {
             Attempt::Delivered => {
                 stats
                     .delivered
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                let now = SystemTime::now();
+                // The delay from change to delivery goes to the histogram.
                 let metrics = shared
                     .metrics
                     .read()
                     .unwrap_or_else(|p| p.into_inner())
                     .clone();
-                for i in batch {
-                    let delay = now.duration_since(i.n.time).unwrap_or_default();
-                    stats
-                        .latency_us_sum
-                        .fetch_add(delay.as_micros() as u64, Ordering::Relaxed);
-                    if let Some(m) = &metrics {
-                        m.delivered(&shared.name, delay);
+                if let Some(m) = metrics {
+                    let now = SystemTime::now();
+                    for i in batch {
+                        m.delivered(
+                            &shared.name,
+                            now.duration_since(i.n.time).unwrap_or_default(),
+                        );
                     }
                 }
                 return;

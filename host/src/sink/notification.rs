@@ -1,6 +1,7 @@
 //! [`Notification`]: one change after the plugins, as every sink receives
 //! it, its stable id, and herald's raw envelope.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -76,7 +77,7 @@ impl PartialEq for Durable {
 /// handles.
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Stored {
+struct Stored<'a> {
     cluster: String,
     change: ChangeType,
     gvk: Gvk,
@@ -87,9 +88,10 @@ struct Stored {
     resource_version: String,
     time_ms: u64,
     routes: Vec<String>,
-    object: Value,
-    old: Option<Value>,
-    dead_letter: Option<Value>,
+    // Borrowed when written: the objects are not copied to be stored.
+    object: Cow<'a, Value>,
+    old: Option<Cow<'a, Value>>,
+    dead_letter: Option<Cow<'a, Value>>,
 }
 
 impl Notification {
@@ -123,9 +125,9 @@ impl Notification {
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or_default(),
             routes: self.routes.clone(),
-            object: self.object.clone(),
-            old: self.old.clone(),
-            dead_letter: self.dead_letter.clone(),
+            object: Cow::Borrowed(&self.object),
+            old: self.old.as_ref().map(Cow::Borrowed),
+            dead_letter: self.dead_letter.as_ref().map(Cow::Borrowed),
         };
         serde_json::to_vec(&stored).expect("JSON")
     }
@@ -144,9 +146,9 @@ impl Notification {
             resource_version: s.resource_version,
             time: std::time::UNIX_EPOCH + std::time::Duration::from_millis(s.time_ms),
             routes: s.routes,
-            object: s.object,
-            old: s.old,
-            dead_letter: s.dead_letter,
+            object: s.object.into_owned(),
+            old: s.old.map(Cow::into_owned),
+            dead_letter: s.dead_letter.map(Cow::into_owned),
             settle: None,
             durable: None,
         })
