@@ -95,6 +95,11 @@ pub struct ChangeEvent {
     /// Reported by a watch's first list (`initialList: notify`, or a state
     /// dir's restart catch-up), not by a change the watch saw happen.
     pub initial: bool,
+    /// Part of the first list of a watch that was running when herald started,
+    /// under `initialList: silent` with a state dir: the state records it without
+    /// a notification, unless what it recorded before says the object is new or
+    /// changed while herald was down.
+    pub quiet: bool,
 }
 
 impl ChangeEvent {
@@ -109,6 +114,7 @@ impl ChangeEvent {
             watch: String::new(),
             resync: false,
             initial: false,
+            quiet: false,
         }
     }
 

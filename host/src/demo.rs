@@ -492,6 +492,7 @@ pub async fn run(args: &DemoArgs) -> Result<()> {
         sinks.set_watch_sinks(&spec.id(), spec.sinks.clone());
         sources.add(spec.clone()).await?;
     }
+    sources.mark_started();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !sources.ready() {
         anyhow::ensure!(

@@ -51,11 +51,10 @@ pub struct Stages {
     pub state: Option<std::sync::Arc<crate::state::StateStore>>,
     /// Counts dedup drops.
     pub metrics: Option<crate::metrics::Metrics>,
-    /// With a state dir: the watches that have notified before (a first
-    /// list of theirs is a restart catch-up; of any other, a first start).
+    /// With a state dir: the watches that have listed with it before (a
+    /// quiet first list of theirs is a restart catch-up, which reports the
+    /// objects the state does not know as new; of any other, a first start).
     pub history: std::collections::HashSet<String>,
-    /// `source.initialList: notify`: a first start reports every object.
-    pub initial_notify: bool,
     /// Watches of listed namespaces: one stream (and checkpoint) per namespace.
     pub scoped: std::collections::HashSet<String>,
 }
@@ -106,27 +105,33 @@ impl Stages {
                 }
             }
         }
-        // Restart catch-up (a state dir): the first list reports every object
-        // as added. One herald notified before in another state changed while
-        // herald was down: a modification, from the state it last notified;
-        // one it never saw is new, unless this watch never notified anything
-        // (a first start: silent unless `initialList: notify`).
-        if ev.initial
-            && ev.change == ChangeType::Added
-            && let Some(st) = &self.state
-        {
+        // A first list (a state dir makes every watch report it). An object the
+        // state recorded in another state changed while herald was down: a
+        // modification, from the state it last recorded. One it never saw is
+        // new, unless it is quiet: present at herald's start under
+        // `initialList: silent` on a watch that has never listed with this
+        // state dir. A quiet object is recorded, so that a restart tells it
+        // apart from one created while herald was down, but not notified.
+        if ev.initial && ev.change == ChangeType::Added {
             match d.last_emitted(&uid) {
                 Some(h) if h != hash => {
-                    ev.change = ChangeType::Modified;
-                    ev.old = st
-                        .object(&uid)
-                        .ok()
-                        .flatten()
-                        .and_then(|r| r.parse_object().ok());
+                    if let Some(st) = &self.state {
+                        ev.change = ChangeType::Modified;
+                        ev.old = st
+                            .object(&uid)
+                            .ok()
+                            .flatten()
+                            .and_then(|r| r.parse_object().ok());
+                    }
                 }
                 Some(_) => {}
-                None if !self.initial_notify && !self.history.contains(&ev.watch) => {
+                None if ev.quiet && !self.history.contains(&ev.watch) => {
                     d.seed(&uid, hash);
+                    if let Some(st) = &self.state {
+                        // Not waited for: a quiet record that is lost in a crash
+                        // costs one ADDED at the next start, no more.
+                        drop(st.submit(self.record(ev, Some(hash))));
+                    }
                     return None;
                 }
                 None => {}

@@ -511,6 +511,16 @@ async fn catch_up(
         deleted = gone.len(),
         "caught up with deletions made while herald was down"
     );
+    // From now on an object this watch's first list has that the state
+    // does not know is new (a restart reports it as added).
+    if let Err(e) = store
+        .submit(vec![crate::state::Op::Listed {
+            watch: watch.clone(),
+        }])
+        .await
+    {
+        tracing::error!(watch, "catch-up: recording the first list: {e}");
+    }
     let wanted = spec.events.contains(&crate::change::ChangeType::Deleted);
     let Some(tx) = tx.upgrade() else { return };
     for ev in gone {
@@ -606,7 +616,7 @@ pub async fn run(args: &RunArgs) -> Result<()> {
             .watch
             .iter()
             .map(|w| w.id())
-            .filter(|id| st.objects(id).is_ok_and(|mut it| it.next().is_some()))
+            .filter(|id| st.listed(id).unwrap_or(false))
             .collect(),
         None => Default::default(),
     };
@@ -615,7 +625,6 @@ pub async fn run(args: &RunArgs) -> Result<()> {
         state: store.clone(),
         metrics: Some(metrics.clone()),
         history,
-        initial_notify: config.source.initial_list == crate::source::InitialList::Notify,
         scoped: config
             .watch
             .iter()
@@ -626,12 +635,12 @@ pub async fn run(args: &RunArgs) -> Result<()> {
     // Weak: a catch-up or resync must not keep the pipeline alive at shutdown.
     let weak_tx = tx.downgrade();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    // With a state dir the first list reports every object; dedup, seeded
-    // from the state, lets through only what changed while herald was down.
+    // With a state dir a silent first list reports its objects as quiet:
+    // the pipeline records them without notifying, and at a restart dedup,
+    // seeded from the state, lets through only what changed while herald
+    // was down.
     let mut source_settings = config.source.clone();
-    if store.is_some() {
-        source_settings.initial_list = crate::source::InitialList::Notify;
-    }
+    source_settings.record_silent_lists = store.is_some();
     let replay_client = client.clone();
     let sources = Sources::new(client, source_settings, tx);
     let sinks = Sinks::start(&config.cluster, &config.sinks)?;
@@ -726,6 +735,9 @@ pub async fn run(args: &RunArgs) -> Result<()> {
             ));
         }
     }
+    // Every watch started from now on (a CRD that appears, an admin-added
+    // watch, a reload) reports its first list: its objects are news.
+    sources.mark_started();
     // The APIs start once every configured watch is added, so `/readyz`
     // speaks of all of them.
     if let Some(api) = &config.api {

@@ -35,7 +35,11 @@ pub fn unready_reasons(sources: &Sources) -> Vec<String> {
         for s in &w.scopes {
             let scope = s.namespace.as_deref().unwrap_or("all namespaces");
             if !s.synced {
-                reasons.push(format!("{} ({scope}): initial list not complete", w.id));
+                reasons.push(match &s.last_error {
+                    // The API server's own words: forbidden, not found, …
+                    Some(error) => format!("{} ({scope}): initial list failing: {error}", w.id),
+                    None => format!("{} ({scope}): initial list not complete", w.id),
+                });
             } else if let Some(seen) = s.last_seen
                 && now.duration_since(seen).is_ok_and(|d| d > limit)
             {

@@ -30,6 +30,8 @@ pub(crate) struct Activity {
     last_seen_wall: AtomicU64,
     /// Requests sent whose response has not finished.
     in_flight: AtomicUsize,
+    /// Responses with a 2xx status: the server answered and agreed.
+    answered: AtomicU64,
 }
 
 impl Activity {
@@ -39,6 +41,7 @@ impl Activity {
             last: AtomicU64::new(0),
             last_seen_wall: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            answered: AtomicU64::new(0),
         })
     }
 
@@ -58,6 +61,13 @@ impl Activity {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         self.last_seen_wall.store(wall, Ordering::Relaxed);
+    }
+
+    /// How many requests the server has answered with a 2xx status so far. A
+    /// watcher compares two readings to tell whether the server answered since its
+    /// last failure (then its backoff starts over).
+    pub(crate) fn answered(&self) -> u64 {
+        self.answered.load(Ordering::Relaxed)
     }
 
     /// When the server last sent anything (an event, a bookmark, a list page).
@@ -121,6 +131,9 @@ impl tower::Service<http::Request<kube::client::Body>> for Tracked {
         Box::pin(async move {
             let resp = client.send(req).await?;
             guard.0.heard();
+            if resp.status().is_success() {
+                guard.0.answered.fetch_add(1, Ordering::Relaxed);
+            }
             Ok(resp.map(move |body| {
                 body.map_frame(move |frame| {
                     guard.0.heard();

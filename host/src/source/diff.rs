@@ -21,7 +21,19 @@ use crate::cache::{CachedObject, Store, Writer};
 use crate::change::{ChangeEvent, ChangeType, Gvk};
 
 use super::object::WatchedObject;
-use super::settings::InitialList;
+
+/// What a watch does with the objects of its first list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FirstList {
+    /// Fills the cache and reports nothing (present at herald's start, no state dir).
+    Silent,
+    /// Reports every object marked [`ChangeEvent::quiet`]: present at herald's start,
+    /// for the state dir to record (and to compare with what it recorded before).
+    Quiet,
+    /// Reports every object as added (`initialList: notify`, or a watch that started
+    /// after herald: none of its objects were present at start).
+    Notify,
+}
 
 /// What a watch reports and keeps; see the module docs.
 pub(crate) struct Differ {
@@ -31,7 +43,7 @@ pub(crate) struct Differ {
     watch: String,
     events: Vec<ChangeType>,
     ignore_namespaces: Vec<String>,
-    initial_list: InitialList,
+    first_list: FirstList,
     /// The first list completed.
     synced: bool,
     /// While a list is in progress: the keys stored when it began that it has not
@@ -49,7 +61,7 @@ impl Differ {
         watch: String,
         events: Vec<ChangeType>,
         ignore_namespaces: Vec<String>,
-        initial_list: InitialList,
+        first_list: FirstList,
     ) -> Self {
         Self {
             gvk: Gvk {
@@ -62,7 +74,7 @@ impl Differ {
             watch,
             events,
             ignore_namespaces,
-            initial_list,
+            first_list,
             synced: false,
             unlisted: None,
         }
@@ -129,8 +141,8 @@ impl Differ {
                     unlisted.remove(new.key());
                 }
                 let changes = self.upsert(new);
-                let quiet = !self.synced && self.initial_list == InitialList::Silent;
-                if quiet { Vec::new() } else { changes }
+                let silent = !self.synced && self.first_list == FirstList::Silent;
+                if silent { Vec::new() } else { changes }
             }
             Event::InitDone => {
                 self.synced = true;
@@ -167,6 +179,7 @@ impl Differ {
             .filter_map(|(change, obj, old)| self.event(change, &obj, old.as_deref()))
             .map(|mut ev| {
                 ev.initial = first_list;
+                ev.quiet = first_list && self.first_list == FirstList::Quiet;
                 ev
             })
             .collect()
@@ -225,7 +238,7 @@ mod tests {
         )
     }
 
-    fn differ(initial: InitialList) -> Differ {
+    fn differ(initial: FirstList) -> Differ {
         Differ::new(
             cms(),
             "cm".into(),
@@ -272,7 +285,7 @@ mod tests {
 
     #[test]
     fn silent_first_list_then_watch_events_carry_old_state() {
-        let mut d = differ(InitialList::Silent);
+        let mut d = differ(FirstList::Silent);
         let out = run(
             &mut d,
             vec![
@@ -307,9 +320,26 @@ mod tests {
     }
 
     #[test]
+    fn a_quiet_first_list_reports_its_objects_marked_quiet_and_later_ones_not() {
+        let mut d = differ(FirstList::Quiet);
+        let first: Vec<ChangeEvent> = [Init, InitApply(cm("a", "x", "1")), InitDone]
+            .into_iter()
+            .flat_map(|e| d.apply(e))
+            .collect();
+        assert_eq!(first.len(), 1);
+        assert!(first[0].initial && first[0].quiet, "{first:?}");
+        let relist: Vec<ChangeEvent> = [Init, InitApply(cm("a", "y", "2")), InitDone]
+            .into_iter()
+            .flat_map(|e| d.apply(e))
+            .collect();
+        assert_eq!(relist.len(), 2, "y added, x gone: {relist:?}");
+        assert!(relist.iter().all(|e| !e.initial && !e.quiet), "{relist:?}");
+    }
+
+    #[test]
     fn relist_reports_differences_including_missed_deletes() {
         use ChangeType::*;
-        let mut d = differ(InitialList::Notify);
+        let mut d = differ(FirstList::Notify);
         let out = run(
             &mut d,
             vec![
@@ -355,7 +385,7 @@ mod tests {
     #[test]
     fn only_a_complete_relist_decides_what_is_gone() {
         use ChangeType::*;
-        let mut d = differ(InitialList::Silent);
+        let mut d = differ(FirstList::Silent);
         run(
             &mut d,
             vec![
@@ -383,7 +413,7 @@ mod tests {
     #[test]
     fn an_object_recreated_under_the_same_name_is_a_delete_and_an_add() {
         use ChangeType::*;
-        let mut d = differ(InitialList::Silent);
+        let mut d = differ(FirstList::Silent);
         let x = cm_uid("a", "x", "1", "u1");
         run(&mut d, vec![Init, InitApply(x), InitDone]);
         let x2 = cm_uid("a", "x", "9", "u2");
@@ -404,7 +434,7 @@ mod tests {
             "cm".into(),
             vec![ChangeType::Deleted],
             vec![],
-            InitialList::Notify,
+            FirstList::Notify,
         );
         let out = run(
             &mut d,

@@ -72,6 +72,11 @@ pub struct SourceSettings {
     /// (0.8 s doubling to 30 s, with jitter). Example: `{min: 100ms, max: 5s}`
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backoff: Option<RetryBackoff>,
+    /// Not config: set by herald when it keeps a state dir. A silent first list
+    /// then reports its objects marked quiet, so the state records them (and a
+    /// restart tells an object it saw from a new one) without notifying them.
+    #[serde(skip)]
+    pub record_silent_lists: bool,
 }
 
 impl Default for SourceSettings {
@@ -82,6 +87,7 @@ impl Default for SourceSettings {
             discovery_interval: defaults::DISCOVERY_INTERVAL,
             page_size: defaults::PAGE_SIZE,
             backoff: None,
+            record_silent_lists: false,
         }
     }
 }

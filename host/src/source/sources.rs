@@ -2,7 +2,7 @@
 //! discovery refresh that starts pending watches once their type is served.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use kube::Client;
@@ -16,11 +16,11 @@ use crate::cache::{Cache, CachedType};
 use crate::change::{ChangeEvent, Gvk};
 
 use super::activity::{self, Activity};
-use super::diff::Differ;
+use super::diff::{Differ, FirstList};
 use super::error::{Error, Result};
 use super::object::WatchedObject;
 use super::resolve::{Resolution, Resolver, still_served};
-use super::settings::SourceSettings;
+use super::settings::{InitialList, SourceSettings};
 use super::spec::WatchSpec;
 use super::status::{ResourceInfo, ScopeStatus, WatchState, WatchStatus};
 use super::watch::{ScopeWatch, server_timeout};
@@ -53,6 +53,9 @@ struct Inner {
     resolver: Resolver,
     watches: Mutex<BTreeMap<String, Entry>>,
     serial: AtomicU64,
+    /// Set by [`Sources::mark_started`]: watches that start from now on report
+    /// their first list whatever `initialList` says.
+    started: AtomicBool,
     refresher: Mutex<Option<AbortOnDrop>>,
 }
 
@@ -103,6 +106,7 @@ impl Sources {
             cache: Cache::new(),
             watches: Mutex::new(BTreeMap::new()),
             serial: AtomicU64::new(0),
+            started: AtomicBool::new(false),
             refresher: Mutex::new(None),
         });
         // The refresher holds only a weak reference, so dropping the last `Sources`
@@ -123,6 +127,16 @@ impl Sources {
         &self.inner.settings
     }
 
+    /// herald has started: every watch added before now that is running was
+    /// present at start. A watch that starts after this (added by the admin API or
+    /// a reload, or a pending one whose CRD appears) reports its whole first list as
+    /// added, whatever `initialList` says: none of its objects were present when
+    /// herald started, so all of them are news. A pending watch is always started
+    /// that way, marked or not: its type was not served when it was added.
+    pub fn mark_started(&self) {
+        self.inner.started.store(true, Ordering::Relaxed);
+    }
+
     /// Adds a watch and starts it, or leaves it pending if discovery does not know its
     /// type yet (every refresh retries it).
     ///
@@ -140,11 +154,12 @@ impl Sources {
         if watches.contains_key(&id) {
             return Err(Error::Duplicate { id });
         }
+        let late = self.inner.started.load(Ordering::Relaxed);
         let state = match resolution {
             Resolution::Found {
                 resource,
                 namespaced,
-            } => EntryState::Running(self.inner.start(&id, &spec, resource, namespaced)),
+            } => EntryState::Running(self.inner.start(&id, &spec, resource, namespaced, late)),
             Resolution::Pending(reason) => {
                 tracing::warn!(watch = %id, gvk = %spec.gvk(), %reason, "watch pending: type not served yet");
                 EntryState::Pending { reason }
@@ -242,12 +257,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Inner {
     /// Starts one task per namespace scope and registers their stores in the cache.
+    /// `late`: the watch starts after herald did, so its first list is news.
     fn start(
         &self,
         id: &str,
         spec: &WatchSpec,
         resource: ApiResource,
         namespaced: bool,
+        late: bool,
     ) -> Running {
         let gvk = Gvk {
             group: resource.group.clone(),
@@ -255,6 +272,11 @@ impl Inner {
             kind: resource.kind.clone(),
         };
         let stall_timeout = spec.stall_timeout.unwrap_or(self.settings.stall_timeout);
+        let first_list = match (self.settings.initial_list, late) {
+            (InitialList::Notify, _) | (_, true) => FirstList::Notify,
+            (InitialList::Silent, false) if self.settings.record_silent_lists => FirstList::Quiet,
+            (InitialList::Silent, false) => FirstList::Silent,
+        };
         // One watcher per listed namespace rather than one over all namespaces filtered
         // here: a user who lists namespaces often has RBAC (a Role per namespace) only
         // for those, and the server then sends only what we keep.
@@ -295,7 +317,7 @@ impl Inner {
                 } else {
                     Vec::new()
                 },
-                self.settings.initial_list,
+                first_list,
             );
             let status = Arc::new(ScopeStatus::new(scope.clone(), activity, differ.reader()));
             let task = ScopeWatch {
@@ -325,7 +347,7 @@ impl Inner {
             namespaced,
             stores: running.iter().map(|s| s.status.store.clone()).collect(),
         });
-        tracing::info!(watch = %id, gvk = %gvk, scopes = running.len(), "watch started");
+        tracing::info!(watch = %id, gvk = %gvk, scopes = running.len(), first_list = ?first_list, "watch started");
         Running {
             resource,
             namespaced,
@@ -373,7 +395,7 @@ impl Inner {
                 Ok(Resolution::Found {
                     resource,
                     namespaced,
-                }) => EntryState::Running(self.start(&id, &spec, resource, namespaced)),
+                }) => EntryState::Running(self.start(&id, &spec, resource, namespaced, true)),
                 Ok(Resolution::Pending(reason)) => EntryState::Pending { reason },
                 Err(e) => {
                     tracing::error!(watch = %id, error = %e, "watch failed");

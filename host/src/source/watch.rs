@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::Api;
-use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
@@ -50,30 +49,78 @@ pub(crate) fn server_timeout(stall: Duration) -> u32 {
 
 impl ScopeWatch {
     /// Runs until the task is aborted.
+    ///
+    /// # Recovery
+    ///
+    /// kube's own stream backoff starts over at every `Ok` item, and the watcher
+    /// yields `Ok(Init)` before each list attempt, so a list that keeps failing
+    /// (forbidden, say) would be retried at the shortest delay forever. The
+    /// backoff is kept here instead: it grows with each failed request and starts
+    /// over only once the server has answered a request successfully since the
+    /// last failure (a list page, a watch that opened) or sent an event. A
+    /// `410 Gone` is an answer too: the watch relists at once, as client-go's
+    /// reflector does, rather than after the delay an outage grew.
     pub(crate) async fn run(mut self) {
         let check_every =
             (self.stall_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
         let mut receiver_gone = false;
+        let mut backoff = self.settings.backoff();
+        // Successful answers counted at the last failure.
+        let mut answered_at_failure = self.status.activity.answered();
         loop {
-            let mut stream = watcher::watcher(self.api.clone(), self.config.clone())
-                .backoff(self.settings.backoff())
-                .boxed();
+            let mut stream = watcher::watcher(self.api.clone(), self.config.clone()).boxed();
             let mut check = tokio::time::interval(check_every);
             check.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            // Watching => (Watching | Stalled)
+            // Watching => (Watching | Failed | Gone | Stalled)
             loop {
                 tokio::select! {
                     item = stream.next() => match item {
-                        Some(Ok(event)) => self.handle(event, &mut receiver_gone).await,
-                        Some(Err(error)) => {
-                            tracing::warn!(error = %error_chain(&error), "watch request failed; retrying after backoff");
-                            self.status.failed(error_chain(&error));
+                        Some(Ok(event)) => {
+                            if !matches!(event, Event::Init) {
+                                // The server sent data: a list page's object, the end
+                                // of a list, or a watch event.
+                                backoff.reset();
+                            }
+                            self.handle(event, &mut receiver_gone).await;
                         }
-                        // Only a backoff that gives up ends the stream; ours never do.
+                        Some(Err(error)) => match gone(&error) {
+                            // Gone => Listing, at once: the server is there.
+                            Some(Gone::Relisting) => {
+                                let reason = describe(&error);
+                                tracing::info!(error = %reason, "resourceVersion too old; relisting now");
+                                self.status.failed(reason);
+                                backoff.reset();
+                                answered_at_failure = self.status.activity.answered();
+                            }
+                            // Gone => Listing with a new watcher: kube's would retry the
+                            // same resourceVersion.
+                            Some(Gone::Restart) => {
+                                let reason = describe(&error);
+                                tracing::info!(error = %reason, "resourceVersion too old; relisting now");
+                                self.status.failed(reason);
+                                backoff.reset();
+                                answered_at_failure = self.status.activity.answered();
+                                break;
+                            }
+                            // Failed => (Listing | Watching) after the backoff
+                            None => {
+                                let answered = self.status.activity.answered();
+                                if answered != answered_at_failure {
+                                    backoff.reset();
+                                }
+                                let delay = backoff.next().unwrap_or(Duration::from_secs(30));
+                                let reason = describe(&error);
+                                tracing::warn!(error = %reason, retry_in = ?delay, "watch request failed; retrying after backoff");
+                                self.status.failed(reason);
+                                tokio::time::sleep(delay).await;
+                                answered_at_failure = self.status.activity.answered();
+                            }
+                        },
+                        // kube's watcher stream does not end.
                         None => break,
                     },
                     _ = check.tick() => if self.status.activity.stalled(self.stall_timeout) {
-                        // Stalled => Watching (a new watcher, which relists)
+                        // Stalled => Listing (a new watcher, which relists)
                         tracing::warn!(stall_timeout = ?self.stall_timeout, "watch silent past its stall timeout; restarting it");
                         self.status.restarted();
                         break;
@@ -105,6 +152,68 @@ impl ScopeWatch {
         // from the server.
         self.status.activity.touch();
     }
+}
+
+/// What a `410 Gone` asks of the watch.
+#[derive(Debug, PartialEq, Eq)]
+enum Gone {
+    /// kube's watcher relists by itself on its next step.
+    Relisting,
+    /// kube's watcher would retry the same resourceVersion: start a new one.
+    Restart,
+}
+
+fn gone(error: &watcher::Error) -> Option<Gone> {
+    match error {
+        watcher::Error::WatchError(status) if status.code == 410 => Some(Gone::Relisting),
+        watcher::Error::WatchStartFailed(kube::Error::Api(status))
+        | watcher::Error::WatchFailed(kube::Error::Api(status))
+            if status.code == 410 =>
+        {
+            Some(Gone::Restart)
+        }
+        _ => None,
+    }
+}
+
+/// A failed request as a reader wants it: what herald was doing, and the API
+/// server's reason and message when it answered (`list: Forbidden (403):
+/// configmaps is forbidden: …`), else the transport error.
+pub(crate) fn describe(error: &watcher::Error) -> String {
+    let (doing, cause) = match error {
+        watcher::Error::InitialListFailed(e) => ("list", e),
+        watcher::Error::WatchStartFailed(e) => ("watch", e),
+        watcher::Error::WatchFailed(e) => ("watch stream", e),
+        watcher::Error::WatchError(status) => {
+            return format!(
+                "watch: {} ({}): {}",
+                reason_or(&status.reason, status.code),
+                status.code,
+                status.message
+            );
+        }
+        watcher::Error::NoResourceVersion => return error.to_string(),
+    };
+    match cause {
+        kube::Error::Api(status) => format!(
+            "{doing}: {} ({}): {}",
+            reason_or(&status.reason, status.code),
+            status.code,
+            status.message
+        ),
+        other => format!("{doing}: {}", error_chain(other)),
+    }
+}
+
+fn reason_or(reason: &str, code: u16) -> String {
+    if !reason.is_empty() {
+        return reason.to_string();
+    }
+    http::StatusCode::from_u16(code)
+        .ok()
+        .and_then(|c| c.canonical_reason())
+        .unwrap_or("Error")
+        .to_string()
 }
 
 /// `error: cause: cause`, for logs and status.

@@ -100,6 +100,13 @@ pub enum Op {
         /// The resourceVersion.
         rv: u64,
     },
+    /// A watch completed a list with this state dir: from now on, an object
+    /// of its first list that the state does not know is new, not one that was
+    /// there before herald first started.
+    Listed {
+        /// The watch id.
+        watch: String,
+    },
     /// Remove a delivered entry from a sink's outbox. No-op if not pending.
     Ack {
         /// Sink name.
@@ -442,6 +449,33 @@ impl StateStore {
             .map(|v| v.value()))
     }
 
+    /// Whether `watch` has completed a list with this state dir before (see
+    /// [`Op::Listed`]), or recorded an object (a state dir written before that
+    /// op existed).
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read.
+    pub fn listed(&self, watch: &str) -> Result<bool> {
+        {
+            let txn = self.db.begin_read().map_err(storage)?;
+            match txn.open_table(META) {
+                Ok(meta) => {
+                    if meta
+                        .get(format!("listed/{watch}").as_str())
+                        .map_err(storage)?
+                        .is_some()
+                    {
+                        return Ok(true);
+                    }
+                }
+                Err(redb::TableError::TableDoesNotExist(_)) => {}
+                Err(e) => return Err(storage(e)),
+            }
+        }
+        Ok(self.objects(watch)?.next().is_some())
+    }
+
     /// How many entries `sink`'s outbox holds (counts them: O(n)).
     ///
     /// # Errors
@@ -597,6 +631,10 @@ impl Writer {
                     if *rv > current {
                         meta.insert(k.as_str(), *rv)?;
                     }
+                }
+                Op::Listed { watch } => {
+                    let mut meta = txn.open_table(META)?;
+                    meta.insert(format!("listed/{watch}").as_str(), 1)?;
                 }
                 Op::Ack { sink, id } => {
                     let seq = ids.remove((sink.as_str(), id.as_str()))?.map(|v| v.value());

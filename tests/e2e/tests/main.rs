@@ -7,6 +7,7 @@ mod deploy;
 mod notify_once;
 mod ops;
 mod plugins;
+mod real;
 mod run;
 mod shipped;
 mod sinks;

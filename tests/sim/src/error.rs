@@ -50,6 +50,24 @@ impl ApiError {
     }
 
     /// 404 for a path the server does not serve.
+    /// 403 as RBAC answers it: `configmaps is forbidden: User "herald" cannot list
+    /// resource "configmaps" in API group "" in the namespace "default"`.
+    pub fn forbidden(verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> Self {
+        let scope = match namespace {
+            Some(ns) => format!("in the namespace \"{ns}\""),
+            None => "at the cluster scope".to_string(),
+        };
+        let mut e = Self::new(
+            403,
+            "Forbidden",
+            format!(
+                "{resource} is forbidden: User \"herald\" cannot {verb} resource \"{resource}\" in API group \"{group}\" {scope}"
+            ),
+        );
+        e.details = Some(json!({ "kind": resource }));
+        e
+    }
+
     pub fn no_route() -> Self {
         let mut e = Self::new(
             404,

@@ -22,6 +22,8 @@ pub struct WatchFaults {
 /// Faults, shared by the HTTP front end and the watches.
 pub struct Faults {
     fail: Mutex<Option<(usize, u16)>>,
+    /// Resources (plurals) whose list and watch are forbidden, as RBAC would.
+    forbidden: Mutex<std::collections::BTreeSet<String>>,
     watches: watch::Sender<WatchFaults>,
 }
 
@@ -29,6 +31,7 @@ impl Default for Faults {
     fn default() -> Self {
         Self {
             fail: Mutex::new(None),
+            forbidden: Mutex::new(Default::default()),
             watches: watch::channel(WatchFaults::default()).0,
         }
     }
@@ -46,6 +49,24 @@ impl Faults {
         let (n, status) = (*g)?;
         *g = (n > 1).then_some((n - 1, status));
         Some(ApiError::injected(status))
+    }
+
+    /// Forbids (or allows again) list and watch of `resource` (a plural).
+    pub fn forbid(&self, resource: &str, forbidden: bool) {
+        let mut g = self.forbidden.lock().unwrap_or_else(|e| e.into_inner());
+        if forbidden {
+            g.insert(resource.to_string());
+        } else {
+            g.remove(resource);
+        }
+    }
+
+    /// Whether list and watch of `resource` are forbidden.
+    pub fn is_forbidden(&self, resource: &str) -> bool {
+        self.forbidden
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(resource)
     }
 
     /// Ends every open watch cleanly.

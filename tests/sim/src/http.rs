@@ -193,6 +193,13 @@ async fn route(shared: &Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             })
         }
         ["api", v] => discovery(discovery::resources(&shared.api.registry(), "", v)),
+        // A group the server does not serve is not an API path at all: the real
+        // server's mux answers plain text, not a Status.
+        ["apis", g, ..] if discovery::group(&shared.api.registry(), g).is_none() => Ok(respond(
+            404,
+            "text/plain; charset=utf-8",
+            "404 page not found\n",
+        )),
         ["apis", g] => discovery(discovery::group(&shared.api.registry(), g)),
         ["apis", g, v] => discovery(discovery::resources(&shared.api.registry(), g, v)),
         ["api", v, rest @ ..] => {
@@ -375,6 +382,12 @@ async fn resource(
     let api = &shared.api;
     let method = req.method().clone();
     let watching = watch_prefix || is_true(&q, "watch");
+    if let (Target::Collection { ns }, &Method::GET) = (&target, &method)
+        && shared.faults.is_forbidden(&rt.plural)
+    {
+        let verb = if watching { "watch" } else { "list" };
+        return Err(ApiError::forbidden(verb, group, &rt.plural, ns.as_deref()));
+    }
     match (target, method) {
         (Target::Collection { ns }, Method::GET) if watching => {
             start_watch(shared, rt, ns, None, &q, metadata_only).await

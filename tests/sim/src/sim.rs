@@ -389,6 +389,12 @@ impl Sim {
         self.shared.faults.stall_watches(stalled);
     }
 
+    /// Forbids (or allows again) list and watch of `resource` (a plural), with the
+    /// 403 Status a real API server's RBAC answers.
+    pub fn forbid(&self, resource: &str, forbidden: bool) {
+        self.shared.faults.forbid(resource, forbidden);
+    }
+
     /// Drops all history: every resourceVersion before now answers 410.
     pub fn compact(&self) {
         self.shared.api.store.compact();
@@ -412,12 +418,16 @@ impl Sim {
         Ok(())
     }
 
-    /// [`Sim::stop`] then [`Sim::resume`].
+    /// Restarts as a real API server does: every connection closes, the same port
+    /// serves the same objects, and the watch cache starts at the current revision,
+    /// so a watch resumed from an older resourceVersion gets `410 Gone` and must
+    /// relist. ([`Sim::stop`] then [`Sim::resume`] is an outage that keeps history.)
     ///
     /// # Errors
     /// [`Error::Bind`] if the port cannot be bound again.
     pub async fn restart(&self) -> Result<()> {
         self.stop().await;
+        self.compact();
         self.resume().await
     }
 
