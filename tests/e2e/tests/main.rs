@@ -8,5 +8,6 @@ mod notify_once;
 mod ops;
 mod plugins;
 mod run;
+mod secrets;
 mod shipped;
 mod sinks;
