@@ -197,6 +197,22 @@ impl<'a> Event<'a> {
 
     /// Removes every pointer that exists, from the object and from the
     /// previous state, and returns how many were removed from the object.
+    ///
+    /// A field a plugin removes or overwrites is removed or overwritten in
+    /// the previous state too, so no sink renders, in `old` or in a
+    /// diff/patch, a value the chain hid.
+    ///
+    /// ```
+    /// use herald_plugin_sdk::TestEvent;
+    /// use serde_json::json;
+    ///
+    /// let mut e = TestEvent::modified(
+    ///     json!({"status": {"phase": "Pending"}, "spec": {}}),
+    ///     json!({"status": {"phase": "Running"}, "spec": {}}),
+    /// );
+    /// assert_eq!(e.as_event().remove(&["/status"]), 1);
+    /// assert_eq!(e.old, Some(json!({"spec": {}})));
+    /// ```
     pub fn remove<S: AsRef<str>>(&mut self, pointers: &[S]) -> u32 {
         match &mut self.inner {
             Inner::Host(e) => {
@@ -208,18 +224,72 @@ impl<'a> Event<'a> {
         }
     }
 
-    /// Sets the value at `pointer`, creating missing parents.
+    /// Sets the value at `pointer`, creating missing parents in the object.
+    /// Where the previous state has a value at `pointer`, it gets the same
+    /// value; nothing is created there.
+    ///
+    /// A field a plugin removes or overwrites is removed or overwritten in
+    /// the previous state too, so no sink renders, in `old` or in a
+    /// diff/patch, a value the chain hid.
+    ///
+    /// ```
+    /// use herald_plugin_sdk::TestEvent;
+    /// use serde_json::json;
+    ///
+    /// let mut e = TestEvent::modified(
+    ///     json!({"data": {"password": "b2xk"}}),
+    ///     json!({"data": {"password": "bmV3", "user": "dQ=="}}),
+    /// );
+    /// let mut event = e.as_event();
+    /// event.set("/data/password", "<redacted>").unwrap();
+    /// event.set("/data/user", "<redacted>").unwrap();
+    /// assert_eq!(e.old, Some(json!({"data": {"password": "<redacted>"}})));
+    /// ```
     pub fn set<T: Serialize + ?Sized>(&mut self, pointer: &str, value: &T) -> Result<(), String> {
         let json = serde_json::to_string(value).map_err(|e| e.to_string())?;
         self.set_json(pointer, &json)
     }
 
-    /// Sets the value at `pointer` from JSON text.
+    /// [`Event::set`] from JSON text.
     pub fn set_json(&mut self, pointer: &str, json: &str) -> Result<(), String> {
         match &mut self.inner {
             Inner::Host(e) => e.set(pointer, json),
             #[cfg(not(target_arch = "wasm32"))]
             Inner::Memory(m) => m.set(pointer, json),
+        }
+    }
+
+    /// Sets the value at `pointer` in the previous state only, where it has
+    /// one; nothing is created, and the object is left alone. For hiding a
+    /// value the object no longer has: a redacted key the change deleted.
+    ///
+    /// ```
+    /// use herald_plugin_sdk::TestEvent;
+    /// use serde_json::json;
+    ///
+    /// let mut e = TestEvent::modified(
+    ///     json!({"data": {"legacy": "b2xk"}}),
+    ///     json!({"data": {}}),
+    /// );
+    /// e.as_event().set_old("/data/legacy", "<redacted>").unwrap();
+    /// assert_eq!(e.old, Some(json!({"data": {"legacy": "<redacted>"}})));
+    /// assert_eq!(e.object, json!({"data": {}}));
+    /// ```
+    pub fn set_old<T: Serialize + ?Sized>(
+        &mut self,
+        pointer: &str,
+        value: &T,
+    ) -> Result<(), String> {
+        let json = serde_json::to_string(value).map_err(|e| e.to_string())?;
+        self.set_old_json(pointer, &json)
+    }
+
+    /// [`Event::set_old`] from JSON text.
+    pub fn set_old_json(&mut self, pointer: &str, json: &str) -> Result<(), String> {
+        match &mut self.inner {
+            Inner::Host(e) => e.set_old(pointer, json),
+            #[cfg(not(target_arch = "wasm32"))]
+            Inner::Memory(m) => m.set_old(pointer, json),
         }
     }
 
@@ -320,9 +390,27 @@ impl TestEvent {
         crate::pointer::remove(&mut self.object, pointer).is_some()
     }
 
+    /// As the host does: the previous state gets the same value where it
+    /// has one, so plugin unit tests see what production sinks get.
     fn set(&mut self, pointer: &str, json: &str) -> Result<(), String> {
         let value: Value =
             serde_json::from_str(json).map_err(|e| format!("invalid JSON for {pointer}: {e}"))?;
-        crate::pointer::set(&mut self.object, pointer, value, &mut Vec::new())
+        crate::pointer::set_mirrored(
+            &mut self.object,
+            self.old.as_mut(),
+            pointer,
+            value,
+            &mut Vec::new(),
+            &mut Vec::new(),
+        )
+    }
+
+    fn set_old(&mut self, pointer: &str, json: &str) -> Result<(), String> {
+        let value: Value =
+            serde_json::from_str(json).map_err(|e| format!("invalid JSON for {pointer}: {e}"))?;
+        match &mut self.old {
+            Some(old) => crate::pointer::replace(old, pointer, value, &mut Vec::new()).map(|_| ()),
+            None => Ok(()),
+        }
     }
 }

@@ -166,6 +166,60 @@ pub fn set(
     }
 }
 
+/// Replaces the value at `pointer` if `target` has one, pushing the step
+/// onto `undo`; creates nothing. Whether it replaced; an error only for text
+/// that is not a pointer.
+pub fn replace(
+    target: &mut Value,
+    pointer: &str,
+    value: Value,
+    undo: &mut Vec<Undo>,
+) -> Result<bool, String> {
+    if !pointer.is_empty() && !pointer.starts_with('/') {
+        return Err(format!(
+            "invalid JSON pointer {pointer:?}: must start with /"
+        ));
+    }
+    let Some(slot) = target.pointer_mut(pointer) else {
+        return Ok(false);
+    };
+    let before = std::mem::replace(slot, value);
+    undo.push(if pointer.is_empty() {
+        Undo::Root(before)
+    } else {
+        Undo::Replace {
+            pointer: pointer.to_string(),
+            value: before,
+        }
+    });
+    Ok(true)
+}
+
+/// A plugin's `set` as the host applies it: [`set`] on `object`, and
+/// [`replace`] on the previous state `old` where it has a value at
+/// `pointer`, so a value a plugin overwrites (a redaction) cannot reach a
+/// sink through `old` or a patch built from it. Nothing is created in
+/// `old`. The steps go onto `undo` and `undo_old`; on an error neither state
+/// changed.
+pub fn set_mirrored(
+    object: &mut Value,
+    old: Option<&mut Value>,
+    pointer: &str,
+    value: Value,
+    undo: &mut Vec<Undo>,
+    undo_old: &mut Vec<Undo>,
+) -> Result<(), String> {
+    let copy = match &old {
+        Some(o) if o.pointer(pointer).is_some() => Some(value.clone()),
+        _ => None,
+    };
+    set(object, pointer, value, undo)?;
+    if let (Some(value), Some(old)) = (copy, old) {
+        replace(old, pointer, value, undo_old)?;
+    }
+    Ok(())
+}
+
 /// Takes back every step in `log`, newest first.
 pub fn undo(target: &mut Value, log: Vec<Undo>) {
     for step in log.into_iter().rev() {
@@ -234,5 +288,68 @@ mod tests {
         assert!(set(&mut v, "nope", json!(1), &mut log).is_err());
         undo(&mut v, log);
         assert_eq!(v, orig);
+    }
+
+    #[test]
+    fn replace_changes_only_existing_values_and_undoes() {
+        let orig = json!({"a": {"b": 1}, "l": [1, 2]});
+        let mut v = orig.clone();
+        let mut log = vec![];
+        assert_eq!(replace(&mut v, "/a/b", json!("x"), &mut log), Ok(true));
+        assert_eq!(replace(&mut v, "/l/1", json!("y"), &mut log), Ok(true));
+        for absent in ["/a/c", "/l/2", "/l/-", "/l/01", "/z/y"] {
+            assert_eq!(
+                replace(&mut v, absent, json!(0), &mut log),
+                Ok(false),
+                "{absent}"
+            );
+        }
+        assert!(replace(&mut v, "a", json!(0), &mut log).is_err());
+        assert_eq!(v, json!({"a": {"b": "x"}, "l": [1, "y"]}));
+        assert_eq!(replace(&mut v, "", json!({}), &mut log), Ok(true));
+        assert_eq!(v, json!({}));
+        undo(&mut v, log);
+        assert_eq!(v, orig);
+    }
+
+    #[test]
+    fn set_mirrored_overwrites_the_old_value_where_there_is_one() {
+        let (obj0, old0) = (json!({"s": {"k": "new"}}), json!({"s": {"k": "old"}}));
+        let (mut obj, mut old) = (obj0.clone(), old0.clone());
+        let (mut log, mut log_old) = (vec![], vec![]);
+        set_mirrored(
+            &mut obj,
+            Some(&mut old),
+            "/s/k",
+            json!("<r>"),
+            &mut log,
+            &mut log_old,
+        )
+        .unwrap();
+        set_mirrored(
+            &mut obj,
+            Some(&mut old),
+            "/s/n",
+            json!(1),
+            &mut log,
+            &mut log_old,
+        )
+        .unwrap();
+        assert_eq!(obj, json!({"s": {"k": "<r>", "n": 1}}));
+        assert_eq!(old, json!({"s": {"k": "<r>"}}), "nothing created in old");
+        assert!(
+            set_mirrored(
+                &mut obj,
+                Some(&mut old),
+                "/s/k/x",
+                json!(1),
+                &mut log,
+                &mut log_old
+            )
+            .is_err()
+        );
+        undo(&mut obj, log);
+        undo(&mut old, log_old);
+        assert_eq!((obj, old), (obj0, old0));
     }
 }

@@ -33,7 +33,7 @@ pub struct EventState {
     pub(crate) index: usize,
     pub(crate) data: EventData,
     pub(crate) undo: Vec<Undo>,
-    /// Undo log of the previous state (`remove` prunes both states).
+    /// Undo log of the previous state (`remove`, `set` and `set_old` reach it).
     pub(crate) undo_old: Vec<Undo>,
 }
 
@@ -84,10 +84,34 @@ impl EventState {
         n
     }
 
+    /// Sets the value at `p` in the object and, where the previous state
+    /// has a value at `p`, there too: a value a plugin overwrites (a
+    /// redaction, say) must not reach a sink through `old` or a patch built
+    /// from it. Nothing is created in the previous state: it is hidden,
+    /// never invented.
     pub(crate) fn set(&mut self, p: &str, json: &str) -> Result<(), String> {
         let value: Value =
             serde_json::from_str(json).map_err(|e| format!("invalid JSON for {p}: {e}"))?;
-        pointer::set(&mut self.data.object, p, value, &mut self.undo)
+        pointer::set_mirrored(
+            &mut self.data.object,
+            self.data.old.as_mut(),
+            p,
+            value,
+            &mut self.undo,
+            &mut self.undo_old,
+        )
+    }
+
+    /// Sets the value at `p` in the previous state only, where it has one:
+    /// for hiding a value the object no longer has. A pointer the previous
+    /// state lacks (or there is none) is left alone.
+    pub(crate) fn set_old(&mut self, p: &str, json: &str) -> Result<(), String> {
+        let value: Value =
+            serde_json::from_str(json).map_err(|e| format!("invalid JSON for {p}: {e}"))?;
+        match &mut self.data.old {
+            Some(old) => pointer::replace(old, p, value, &mut self.undo_old).map(|_| ()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -113,5 +137,86 @@ mod tests {
         e.rollback();
         assert_eq!(e.data.object, new);
         assert_eq!(e.data.old, Some(old));
+    }
+
+    fn secret_event() -> EventState {
+        EventState::new(
+            0,
+            EventData::new(
+                ChangeType::Modified,
+                json!({"data": {"password": "bmV3", "added": "YQ=="}, "items": [1, 2]}),
+                Some(json!({"data": {"password": "b2xk", "gone": "Zw=="}, "items": [3]})),
+            ),
+        )
+    }
+
+    #[test]
+    fn set_overwrites_the_previous_state_where_it_has_the_field_and_creates_nothing() {
+        let mut e = secret_event();
+        for p in [
+            "/data/password",
+            "/data/added",
+            "/new/field",
+            "/items/1",
+            "/items/-",
+        ] {
+            e.set(p, r#""<redacted>""#).unwrap();
+        }
+        assert_eq!(
+            e.data.object,
+            json!({"data": {"password": "<redacted>", "added": "<redacted>"},
+                   "items": [1, "<redacted>", "<redacted>"], "new": {"field": "<redacted>"}})
+        );
+        assert_eq!(
+            e.data.old,
+            Some(json!({"data": {"password": "<redacted>", "gone": "Zw=="}, "items": [3]})),
+            "only what the previous state has is overwritten"
+        );
+        // A whole map: the previous state's map is replaced by the same one.
+        e.set("/data", r#"{"password": "<redacted>"}"#).unwrap();
+        assert_eq!(
+            e.data.old.as_ref().unwrap()["data"],
+            json!({"password": "<redacted>"})
+        );
+        // A failed set changes neither state.
+        let before = (e.data.object.clone(), e.data.old.clone());
+        assert!(e.set("/items/9", "1").is_err());
+        assert!(e.set("/data", "not json").is_err());
+        assert_eq!((e.data.object.clone(), e.data.old.clone()), before);
+    }
+
+    #[test]
+    fn set_old_hides_only_values_the_previous_state_has() {
+        let mut e = secret_event();
+        let object = e.data.object.clone();
+        e.set_old("/data/gone", r#""<redacted>""#).unwrap();
+        e.set_old("/data/added", r#""<redacted>""#).unwrap();
+        e.set_old("/absent/x", "1").unwrap();
+        assert_eq!(e.data.object, object, "the object is left alone");
+        assert_eq!(
+            e.data.old,
+            Some(json!({"data": {"password": "b2xk", "gone": "<redacted>"}, "items": [3]}))
+        );
+        assert!(e.set_old("data", "1").is_err(), "not a pointer");
+        assert!(e.set_old("/data/gone", "{").is_err(), "not JSON");
+        // No previous state: nothing to do.
+        let mut added =
+            EventState::new(0, EventData::new(ChangeType::Added, json!({"a": 1}), None));
+        added.set_old("/a", "2").unwrap();
+        assert_eq!(added.data.old, None);
+    }
+
+    #[test]
+    fn rollback_restores_the_previous_state_after_set_and_set_old() {
+        let mut e = secret_event();
+        let before = e.data.clone();
+        e.set("/data/password", r#""<redacted>""#).unwrap();
+        e.set("/data", r#"{"x": 1}"#).unwrap();
+        e.set("", r#"{"whole": true}"#).unwrap();
+        e.set_old("/whole", "false").unwrap();
+        e.remove(&["/whole".to_string()]);
+        assert_eq!(e.data.old, Some(json!({})));
+        e.rollback();
+        assert_eq!(e.data, before);
     }
 }

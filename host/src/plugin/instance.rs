@@ -188,6 +188,15 @@ impl wit::HostEvent for HostState {
         Ok(self.event_mut(&e)?.set(&pointer, &json))
     }
 
+    fn set_old(
+        &mut self,
+        e: Resource<EventState>,
+        pointer: String,
+        json: String,
+    ) -> wasmtime::Result<Result<(), String>> {
+        Ok(self.event_mut(&e)?.set_old(&pointer, &json))
+    }
+
     fn to_json(&mut self, e: Resource<EventState>) -> wasmtime::Result<String> {
         Ok(self.event(&e)?.data.object.to_string())
     }

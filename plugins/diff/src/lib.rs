@@ -11,7 +11,7 @@
 //! | `changes` | `[modified]` | which changes get a patch: `added` (patch from `{}`), `modified`, `deleted` (patch to `{}`) |
 //! | `maxBytes` | `16384` | cap on the serialized patch; whole operations are kept up to it |
 //! | `secrets` | `true` | operation values under a Secret's `data`/`stringData` and the `kubectl.kubernetes.io/last-applied-configuration` annotation become `"<redacted>"` (paths stay: sinks see which keys changed) |
-//! | `maskRedacted` | `true` | where the new object holds `"<redacted>"` (an earlier prune redacted it), the old value is treated as redacted too, so a redaction is not reported as a change |
+//! | `maskRedacted` | `true` | where the new object holds `"<redacted>"`, the old value is treated as redacted too, so a redaction is not reported as a change (the host already does this for a value a plugin `set`) |
 //!
 //! The patch is a JSON array of operations (`add`, `remove`, `replace`), in
 //! the order they apply; `[]` when only ignored fields changed. When it is
@@ -20,10 +20,12 @@
 //! `truncatedAt` gets `{"truncated": true, "operations": N, "shown": M,
 //! "bytes": B}`: N operations in all, M shown, B bytes of the whole patch.
 //!
-//! NOTE: plugins earlier in the chain change only the new object; the old one
-//! is as the API server sent it. A field that prune removes shows up as a
-//! `remove` operation unless it is in `ignore` as well (or diff runs before
-//! prune).
+//! A field a plugin removes or overwrites is removed or overwritten in the
+//! previous state too, so no sink renders, in `old` or in a diff/patch, a
+//! value the chain hid. The host applies this at each call: after prune,
+//! diff reads both states pruned, and a redacted value makes no operation
+//! even when it changed. Put diff after prune: before it, the patch holds
+//! values prune has not hidden yet (only `secrets` keeps some out).
 //!
 //! # Example
 //!

@@ -8,8 +8,11 @@
 //! modified event without a previous state, always pass.
 //!
 //! This plugin reads both whole objects (a full parse of each), so put it
-//! after cheap filters in a chain, and before plugins that remove fields
-//! from the new state only.
+//! after cheap filters in a chain, and before `prune`: a field a plugin
+//! removes or overwrites is removed or overwritten in the previous state
+//! too, so no sink renders, in `old` or in a diff/patch, a value the chain
+//! hid; after prune, a change to nothing but redacted values (a rotated
+//! Secret) looks like no change.
 //!
 //! # Config
 //!

@@ -20,6 +20,14 @@
 //! Removals run first (all in one host call), then redactions, then the
 //! `secrets` preset. The plugin always passes.
 //!
+//! A field a plugin removes or overwrites is removed or overwritten in the
+//! previous state too, so no sink renders, in `old` or in a diff/patch, a
+//! value the chain hid. The host does this for every `remove` and `set`;
+//! prune also expands `*` paths in the previous state and redacts, with
+//! [`Event::set_old`], values only the previous state has (a key the change
+//! deleted), so every rule applies to the previous state as to the object.
+//! `secrets` keeps each state's own keys.
+//!
 //! # Example
 //!
 //! ```yaml
@@ -38,6 +46,14 @@
 //! let mut secret = TestEvent::added(json!({"kind": "Secret", "data": {"password": "aHVudGVyMg=="}}));
 //! assert_eq!(testing::run(&prune, &mut secret), Verdict::Pass);
 //! assert_eq!(secret.object["data"], json!({"password": "<redacted>"}));
+//!
+//! // A rotation: the previous state is redacted too.
+//! let mut rotated = TestEvent::modified(
+//!     json!({"kind": "Secret", "data": {"password": "aHVudGVyMg=="}}),
+//!     json!({"kind": "Secret", "data": {"password": "czNjcmV0"}}),
+//! );
+//! testing::run(&prune, &mut rotated);
+//! assert_eq!(rotated.old.unwrap()["data"], json!({"password": "<redacted>"}));
 //! ```
 
 mod path;
@@ -134,7 +150,9 @@ impl Plugin for Prune {
 
 impl Prune {
     /// Every removal in one host call: fixed pointers as they are, wildcard
-    /// paths expanded with one read of the value under their first `*`.
+    /// paths expanded with one read of the value under their first `*`, in
+    /// the object and in the previous state (the host removes each pointer
+    /// from both, so one the object lacks leaves the previous state only).
     fn remove(&self, event: &mut Event<'_>) {
         if self.remove_wild.is_empty() {
             if !self.remove_fixed.is_empty() {
@@ -143,9 +161,11 @@ impl Prune {
             return;
         }
         let mut all = self.remove_fixed.clone();
+        let mut old_only = Vec::new();
         for p in &self.remove_wild {
-            expand_into(event, p, &mut all);
+            expand_both(event, p, &mut all, &mut old_only);
         }
+        all.append(&mut old_only);
         path::removal_order(&mut all);
         if !all.is_empty() {
             event.remove(&all);
@@ -153,31 +173,46 @@ impl Prune {
     }
 }
 
-/// Appends the pointers a wildcard path reaches in the event's object.
-fn expand_into(event: &Event<'_>, p: &Path, out: &mut Vec<String>) {
-    if let Some((at, rest)) = p.split_at_wildcard()
-        && let Some(value) = event.get(&at)
-    {
-        path::expand(&value, &mut at.clone(), rest, out);
+/// Appends the pointers a wildcard path reaches in the object to `new`, and
+/// those it reaches in the previous state to `old`: one read of the value
+/// under the path's first `*` in each.
+fn expand_both(event: &Event<'_>, p: &Path, new: &mut Vec<String>, old: &mut Vec<String>) {
+    let Some((at, rest)) = p.split_at_wildcard() else {
+        return;
+    };
+    if let Some(value) = event.get(&at) {
+        path::expand(&value, &mut at.clone(), rest, new);
+    }
+    if let Some(value) = event.get_old(&at) {
+        path::expand(&value, &mut at.clone(), rest, old);
     }
 }
 
-/// Replaces the value(s) at `p` with [`REDACTED`], only where present.
+/// Replaces the value(s) at `p` with [`REDACTED`], only where present, in
+/// the object and in the previous state alike.
 fn redact(event: &mut Event<'_>, p: &Path) {
     match p.concrete() {
         Some(ptr) => redact_at(event, &ptr),
         None => {
-            let mut found = Vec::new();
-            expand_into(event, p, &mut found);
-            for ptr in found {
-                // Expansion saw the value; skip a second look.
-                let _ = event.set(&ptr, REDACTED);
+            let (mut found, mut gone) = (Vec::new(), Vec::new());
+            expand_both(event, p, &mut found, &mut gone);
+            for ptr in &found {
+                // Expansion saw the value; skip a second look. The host
+                // redacts the previous state's value at the same place.
+                let _ = event.set(ptr, REDACTED);
+            }
+            // What only the previous state has (an item or key the change
+            // deleted) is redacted there alone.
+            for ptr in gone.iter().filter(|g| !found.contains(g)) {
+                let _ = event.set_old(ptr, REDACTED);
             }
         }
     }
 }
 
-/// Redacts one pointer if it holds a value that is not already redacted.
+/// Redacts one pointer where it holds a value that is not already redacted:
+/// in the object (the host redacts the previous state's value with it), or
+/// else in the previous state alone.
 fn redact_at(event: &mut Event<'_>, ptr: &str) {
     // Most redacted values are strings: `get_str` checks them without
     // copying JSON; anything else needs the full value.
@@ -187,32 +222,72 @@ fn redact_at(event: &mut Event<'_>, ptr: &str) {
     };
     if present {
         let _ = event.set(ptr, REDACTED);
+        return;
     }
+    // The object has no value to hide (the change deleted it) or hid it
+    // already; the previous state may still hold one.
+    if let Some(old) = event.get_old_json(ptr)
+        && old != QUOTED_REDACTED
+    {
+        let _ = event.set_old(ptr, REDACTED);
+    }
+}
+
+/// [`REDACTED`] as JSON text.
+const QUOTED_REDACTED: &str = "\"<redacted>\"";
+
+/// The keys of `map` with every value [`REDACTED`], as JSON text. Written
+/// as text: building a `Map` would cost more .wasm than it is worth.
+fn masked(map: &serde_json::Map<String, Value>) -> String {
+    let mut out = String::from("{");
+    for (i, key) in map.keys().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&Value::from(key.as_str()).to_string());
+        out.push(':');
+        out.push_str(QUOTED_REDACTED);
+    }
+    out.push('}');
+    out
+}
+
+fn all_redacted(map: &serde_json::Map<String, Value>) -> bool {
+    map.values().all(|v| v.as_str() == Some(REDACTED))
 }
 
 /// The `secrets` preset.
 fn redact_secrets(event: &mut Event<'_>) {
     if event.kind() == "Secret" {
         for field in ["/data", "/stringData"] {
-            let Some(Value::Object(map)) = event.get(field) else {
-                continue;
+            let new = match event.get(field) {
+                Some(Value::Object(map)) => Some(map),
+                _ => None,
             };
-            if map.values().all(|v| v.as_str() == Some(REDACTED)) {
-                continue;
-            }
+            let old = match event.get_old(field) {
+                Some(Value::Object(map)) => Some(map),
+                _ => None,
+            };
             // One set for the whole map, keys kept: sinks see which keys
-            // changed, never the values. Written as text: building a `Map`
-            // would cost more .wasm than it is worth.
-            let mut masked = String::from("{");
-            for (i, key) in map.keys().enumerate() {
-                if i > 0 {
-                    masked.push(',');
-                }
-                masked.push_str(&Value::from(key.as_str()).to_string());
-                masked.push_str(":\"<redacted>\"");
+            // exist, never the values. The host gives the previous state's
+            // map the same value.
+            let mut mirrored = false;
+            if let Some(new) = new.as_ref().filter(|m| !all_redacted(m)) {
+                let _ = event.set_json(field, &masked(new));
+                mirrored = old.is_some();
             }
-            masked.push('}');
-            let _ = event.set_json(field, &masked);
+            // The previous state keeps its own keys (a key the change added
+            // or deleted still shows up as one), each redacted.
+            if let Some(old) = old {
+                let stale = if mirrored {
+                    new.is_some_and(|new| !old.keys().eq(new.keys()))
+                } else {
+                    !all_redacted(&old)
+                };
+                if stale {
+                    let _ = event.set_old_json(field, &masked(&old));
+                }
+            }
         }
     }
     redact_at(event, LAST_APPLIED);
@@ -380,6 +455,245 @@ mod tests {
             json!({"kind": "Pod", "metadata": {}}),
         );
         assert_eq!(out, json!({"kind": "Pod", "metadata": {}}));
+    }
+
+    // === the previous state: every rule applies to it as to the object ===
+
+    /// Runs `config` on a MODIFIED event from `old` to `new`; (object, old).
+    fn run_modified(config: Value, old: Value, new: Value) -> (Value, Value) {
+        let p = testing::init::<Prune>(&config.to_string()).unwrap();
+        let mut e = TestEvent::modified(old, new);
+        assert_eq!(testing::run(&p, &mut e), Verdict::Pass);
+        (e.object, e.old.expect("the previous state stays"))
+    }
+
+    /// `pod()` one step earlier: another env and args, and a fourth
+    /// container the change deleted.
+    fn old_pod() -> Value {
+        let mut old = pod();
+        old["spec"]["containers"][0]["env"] = json!([{"name": "X", "value": "0"}]);
+        old["spec"]["containers"][0]["args"] = json!(["--token=old"]);
+        old["spec"]["containers"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "d", "env": [{"name": "Y"}], "args": ["--key=gone"]}));
+        old["spec"]["nodeName"] = json!("node-old");
+        old["status"] = json!({"phase": "Pending"});
+        old
+    }
+
+    #[test]
+    fn remove_by_pointer_or_dotted_path_prunes_the_previous_state_too() {
+        for config in [
+            json!({"remove": ["/status", "/metadata/managedFields", "/spec/nodeName"]}),
+            json!({"remove": ["status", "metadata.managedFields", "spec.nodeName"]}),
+        ] {
+            let (new, old) = run_modified(config.clone(), old_pod(), pod());
+            for (state, v) in [("object", &new), ("old", &old)] {
+                assert!(v.get("status").is_none(), "{config} {state}: {v}");
+                assert!(v.pointer("/metadata/managedFields").is_none(), "{state}");
+                assert!(
+                    v.pointer("/spec/nodeName").is_none(),
+                    "{state}: only old had it"
+                );
+            }
+            assert_eq!(old["metadata"]["name"], "web-1");
+        }
+    }
+
+    #[test]
+    fn remove_with_wildcards_prunes_the_previous_state_too_even_where_only_it_matches() {
+        let (new, old) = run_modified(
+            json!({"remove": ["spec.containers.*.env"]}),
+            old_pod(),
+            pod(),
+        );
+        for v in [&new, &old] {
+            let cs = v["spec"]["containers"].as_array().unwrap();
+            assert!(cs.iter().all(|c| c.get("env").is_none()), "{v}");
+        }
+        // The deleted container's env went too, and only the env.
+        assert_eq!(
+            old["spec"]["containers"][3],
+            json!({"name": "d", "args": ["--key=gone"]})
+        );
+        assert_eq!(new["spec"]["containers"].as_array().unwrap().len(), 3);
+
+        let (new, old) = run_modified(json!({"remove": ["/spec/containers/*"]}), old_pod(), pod());
+        assert_eq!(new["spec"]["containers"], json!([]));
+        assert_eq!(old["spec"]["containers"], json!([]), "all four old items");
+    }
+
+    #[test]
+    fn redact_by_pointer_redacts_the_previous_state_too_even_where_the_object_lost_it() {
+        let (new, old) = run_modified(
+            json!({"redact": ["/spec/containers/0/args", "/spec/nodeName", "/spec/absent"]}),
+            old_pod(),
+            pod(),
+        );
+        assert_eq!(new["spec"]["containers"][0]["args"], REDACTED);
+        assert_eq!(old["spec"]["containers"][0]["args"], REDACTED);
+        // The change deleted nodeName: the object stays without one, the
+        // previous state shows it was there, not what it was.
+        assert!(new["spec"].get("nodeName").is_none());
+        assert_eq!(old["spec"]["nodeName"], REDACTED);
+        assert!(old["spec"].get("absent").is_none(), "nothing created");
+        assert!(!old.to_string().contains("--token=old") && !old.to_string().contains("node-old"));
+    }
+
+    #[test]
+    fn redact_with_wildcards_redacts_the_previous_state_too_even_where_only_it_matches() {
+        let (new, old) = run_modified(
+            json!({"redact": ["spec.containers.*.args"]}),
+            old_pod(),
+            pod(),
+        );
+        for (i, want) in [(0, true), (1, false), (2, true)] {
+            for v in [&new, &old] {
+                assert_eq!(
+                    v["spec"]["containers"][i].get("args").is_some(),
+                    want,
+                    "{i}: {v}"
+                );
+            }
+        }
+        assert_eq!(old["spec"]["containers"][0]["args"], REDACTED);
+        assert_eq!(old["spec"]["containers"][2]["args"], REDACTED);
+        // Only the previous state has a fourth container: redacted there.
+        assert_eq!(old["spec"]["containers"][3]["args"], REDACTED);
+        assert_eq!(new["spec"]["containers"].as_array().unwrap().len(), 3);
+        for secret in ["--token", "--key"] {
+            assert!(!old.to_string().contains(secret), "{old}");
+            assert!(!new.to_string().contains(secret), "{new}");
+        }
+    }
+
+    fn secret(data: Value, last_applied: Option<&str>) -> Value {
+        let mut s = json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": "db", "namespace": "shop", "annotations": {"team": "db"}},
+            "data": data,
+            "stringData": {"token": "t"}
+        });
+        if let Some(text) = last_applied {
+            s["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] =
+                json!(text);
+        }
+        s
+    }
+
+    #[test]
+    fn secrets_redacts_a_rotated_value_in_both_states() {
+        // base64 of "hunter2-old-value" and of "s3cret-new-value".
+        let (was, now) = ("aHVudGVyMi1vbGQtdmFsdWU=", "czNjcmV0LW5ldy12YWx1ZQ==");
+        let (new, old) = run_modified(
+            json!({"secrets": true}),
+            secret(json!({"password": was, "user": "YWRtaW4="}), None),
+            secret(json!({"password": now, "user": "YWRtaW4="}), None),
+        );
+        let masked = json!({"password": REDACTED, "user": REDACTED});
+        assert_eq!(new["data"], masked);
+        assert_eq!(old["data"], masked);
+        assert_eq!(old["stringData"], json!({"token": REDACTED}));
+        for v in [&new, &old] {
+            for value in [was, now, "YWRtaW4=", "\"t\""] {
+                assert!(!v.to_string().contains(value), "{value} in {v}");
+            }
+        }
+    }
+
+    #[test]
+    fn secrets_keeps_the_previous_states_own_keys_each_redacted() {
+        // The change deletes `legacy` and adds `api-key`.
+        let (new, old) = run_modified(
+            json!({"secrets": true}),
+            secret(json!({"password": "b2xk", "legacy": "bGVnYWN5"}), None),
+            secret(json!({"password": "bmV3", "api-key": "a2V5"}), None),
+        );
+        assert_eq!(
+            new["data"],
+            json!({"password": REDACTED, "api-key": REDACTED})
+        );
+        assert_eq!(
+            old["data"],
+            json!({"password": REDACTED, "legacy": REDACTED})
+        );
+        // The previous state had data, the object none (or already redacted).
+        let (new, old) = run_modified(
+            json!({"secrets": true}),
+            secret(json!({"password": "b2xk"}), None),
+            secret(json!({"password": REDACTED}), None),
+        );
+        assert_eq!(new["data"], json!({"password": REDACTED}));
+        assert_eq!(old["data"], json!({"password": REDACTED}));
+        let (new, old) = run_modified(
+            json!({"secrets": true}),
+            secret(json!({"password": "b2xk"}), None),
+            gone_data(),
+        );
+        assert!(new.get("data").is_none());
+        assert_eq!(old["data"], json!({"password": REDACTED}));
+        // No previous data: none is created.
+        let (_, old) = run_modified(
+            json!({"secrets": true}),
+            gone_data(),
+            secret(json!({"password": "bmV3"}), None),
+        );
+        assert!(old.get("data").is_none(), "{old}");
+    }
+
+    fn gone_data() -> Value {
+        let mut s = secret(json!({}), None);
+        s.as_object_mut().unwrap().remove("data");
+        s
+    }
+
+    #[test]
+    fn secrets_redacts_the_last_applied_annotation_in_both_states() {
+        let applied = r#"{"data":{"password":"b2xk"}}"#;
+        // Present in both, on any kind.
+        for kind in ["Secret", "ConfigMap"] {
+            let mut before = secret(json!({}), Some(applied));
+            let mut after = secret(json!({}), Some(r#"{"data":{"password":"bmV3"}}"#));
+            before["kind"] = json!(kind);
+            after["kind"] = json!(kind);
+            let (new, old) = run_modified(json!({"secrets": true}), before, after);
+            for v in [&new, &old] {
+                assert_eq!(
+                    v["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"],
+                    REDACTED,
+                    "{kind}: {v}"
+                );
+                assert_eq!(v["metadata"]["annotations"]["team"], "db");
+            }
+        }
+        // The change dropped the annotation: the previous state's is redacted,
+        // the object gets none.
+        let (new, old) = run_modified(
+            json!({"secrets": true}),
+            secret(json!({}), Some(applied)),
+            secret(json!({}), None),
+        );
+        assert!(
+            new["metadata"]["annotations"]
+                .get("kubectl.kubernetes.io/last-applied-configuration")
+                .is_none()
+        );
+        assert_eq!(
+            old["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"],
+            REDACTED
+        );
+    }
+
+    #[test]
+    fn a_deleted_event_is_redacted_in_its_last_state_too() {
+        let p = testing::init::<Prune>(r#"{"secrets": true, "remove": ["/metadata/annotations"]}"#)
+            .unwrap();
+        let mut e = TestEvent::deleted(secret(json!({"password": "b2xk"}), Some("{}")));
+        assert_eq!(testing::run(&p, &mut e), Verdict::Pass);
+        assert_eq!(e.old.as_ref(), Some(&e.object));
+        assert_eq!(e.object["data"], json!({"password": REDACTED}));
+        assert!(e.object["metadata"].get("annotations").is_none());
     }
 
     #[test]

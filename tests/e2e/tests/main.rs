@@ -9,5 +9,6 @@ mod ops;
 mod plugins;
 mod real;
 mod run;
+mod secrets;
 mod shipped;
 mod sinks;

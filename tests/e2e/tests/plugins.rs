@@ -196,7 +196,18 @@ fn a_bad_config_fails_init_with_the_serde_message() {
 #[test]
 fn on_error_policies_decide_the_fate_and_changes_are_rolled_back() {
     let hostile = json!({"mode": "set", "when": "bad"});
-    let events = || vec![pod("bad", "web"), pod("fine", "web")];
+    // A modified one too: its `set` and `remove` reach the previous state,
+    // and are undone there as well.
+    let modified = || {
+        let mut old = pod("bad-modified", "api").object;
+        old["hostile"] = json!("before");
+        EventData::new(
+            ChangeType::Modified,
+            pod("bad-modified", "web").object,
+            Some(old),
+        )
+    };
+    let events = || vec![pod("bad", "web"), pod("fine", "web"), modified()];
 
     // pass: events go on exactly as they were before the failing plugin.
     let mut chain = Chain::new(vec![instance(
@@ -206,7 +217,7 @@ fn on_error_policies_decide_the_fate_and_changes_are_rolled_back() {
     )]);
     let before = events();
     let out = chain.run(events());
-    assert_eq!(out.len(), 2);
+    assert_eq!(out.len(), 3);
     for (o, b) in out.iter().zip(&before) {
         assert_eq!(o.fate, Fate::Deliver { routes: vec![] });
         assert_eq!(o.event, *b, "a failed call's changes are undone");
@@ -311,6 +322,68 @@ fn chain_first_drop_wins_routes_accumulate_and_changes_are_visible_downstream() 
             reason: "label app missing, want web".into()
         }
     );
+}
+
+/// A Secret rotation that also deletes a key, drops the last-applied
+/// annotation and a container.
+fn rotation() -> (Value, Value) {
+    let secret = |data: Value, annotations: Value, containers: Value| {
+        json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": "db", "namespace": "shop", "annotations": annotations,
+                         "managedFields": [{"manager": "kubectl"}]},
+            "data": data,
+            "spec": {"containers": containers}
+        })
+    };
+    let old = secret(
+        json!({"password": "aHVudGVyMi1vbGQtdmFsdWU=", "legacy": "bGVnYWN5"}),
+        json!({"kubectl.kubernetes.io/last-applied-configuration": "{\"password\":\"x\"}"}),
+        json!([{"name": "a", "args": ["--token=old"]}, {"name": "b", "args": ["--key=gone"]}]),
+    );
+    let new = secret(
+        json!({"password": "czNjcmV0LW5ldy12YWx1ZQ=="}),
+        json!({}),
+        json!([{"name": "a", "args": ["--token=new"]}]),
+    );
+    (old, new)
+}
+
+#[test]
+fn prune_hides_the_previous_state_in_the_host_exactly_as_in_the_sdk_test_backend() {
+    let config = json!({
+        "remove": ["/metadata/managedFields"],
+        "redact": ["spec.containers.*.args"],
+        "secrets": true
+    });
+    let (old, new) = rotation();
+    let mut host = instance("prune", config.clone(), OnError::Pass);
+    let out = host.handle(vec![EventData::new(
+        ChangeType::Modified,
+        new.clone(),
+        Some(old.clone()),
+    )]);
+    assert_eq!(out.verdicts, Ok(vec![Verdict::Pass]));
+    let got = &out.events[0];
+    let want_old = json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "db", "namespace": "shop", "annotations":
+            {"kubectl.kubernetes.io/last-applied-configuration": "<redacted>"}},
+        "data": {"password": "<redacted>", "legacy": "<redacted>"},
+        "spec": {"containers": [{"name": "a", "args": "<redacted>"},
+                                {"name": "b", "args": "<redacted>"}]}
+    });
+    assert_eq!(got.old.as_ref(), Some(&want_old));
+    assert_eq!(got.object["data"], json!({"password": "<redacted>"}));
+    assert_eq!(got.object["spec"]["containers"][0]["args"], "<redacted>");
+
+    // The SDK's native backend, which plugin unit tests use, agrees.
+    let native = herald_plugin_sdk::testing::init::<prune::Prune>(&config.to_string())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut e = herald_plugin_sdk::TestEvent::modified(old, new);
+    herald_plugin_sdk::testing::run(&native, &mut e);
+    assert_eq!(e.object, got.object);
+    assert_eq!(e.old, got.old);
 }
 
 #[test]
