@@ -57,7 +57,16 @@ fn init_logging(default: &str, config: &herald::run::LogConfig) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let default = config.level.as_deref().unwrap_or(default);
-    let filter = EnvFilter::try_from_env("HERALD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let text = std::env::var("HERALD_LOG").unwrap_or_else(|_| default.to_string());
+    // kube's watcher warns about every failed list in Rust debug text; herald
+    // logs the same failure once, with the API server's reason and the retry
+    // delay. Asked for by name, kube_runtime logs as asked.
+    let text = if text.contains("kube_runtime") {
+        text
+    } else {
+        format!("{text},kube_runtime::watcher=error")
+    };
+    let filter = EnvFilter::try_new(&text).unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -85,22 +85,15 @@ impl ScopeWatch {
                         }
                         Some(Err(error)) => match gone(&error) {
                             // Gone => Listing, at once: the server is there.
-                            Some(Gone::Relisting) => {
+                            Some(gone) => {
                                 let reason = describe(&error);
                                 tracing::info!(error = %reason, "resourceVersion too old; relisting now");
                                 self.status.failed(reason);
                                 backoff.reset();
                                 answered_at_failure = self.status.activity.answered();
-                            }
-                            // Gone => Listing with a new watcher: kube's would retry the
-                            // same resourceVersion.
-                            Some(Gone::Restart) => {
-                                let reason = describe(&error);
-                                tracing::info!(error = %reason, "resourceVersion too old; relisting now");
-                                self.status.failed(reason);
-                                backoff.reset();
-                                answered_at_failure = self.status.activity.answered();
-                                break;
+                                if gone == Gone::Restart {
+                                    break;
+                                }
                             }
                             // Failed => (Listing | Watching) after the backoff
                             None => {
@@ -159,7 +152,7 @@ impl ScopeWatch {
 enum Gone {
     /// kube's watcher relists by itself on its next step.
     Relisting,
-    /// kube's watcher would retry the same resourceVersion: start a new one.
+    /// kube's watcher would retry the same resourceVersion: a new one relists.
     Restart,
 }
 
@@ -234,6 +227,39 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn status(code: u16, reason: &str, message: &str) -> Box<kube::core::Status> {
+        let mut s = kube::core::Status::failure(message, reason);
+        s.code = code;
+        Box::new(s)
+    }
+
+    #[test]
+    fn a_410_relists_at_once_and_only_a_410() {
+        let in_stream =
+            watcher::Error::WatchError(status(410, "Expired", "too old resource version: 1 (9)"));
+        assert_eq!(gone(&in_stream), Some(Gone::Relisting));
+        let at_start = watcher::Error::WatchStartFailed(kube::Error::Api(status(410, "Gone", "")));
+        assert_eq!(gone(&at_start), Some(Gone::Restart));
+        let forbidden =
+            watcher::Error::InitialListFailed(kube::Error::Api(status(403, "Forbidden", "no")));
+        assert_eq!(gone(&forbidden), None);
+    }
+
+    #[test]
+    fn describe_gives_the_api_servers_reason_and_message() {
+        let e = watcher::Error::InitialListFailed(kube::Error::Api(status(
+            403,
+            "Forbidden",
+            "configmaps is forbidden: User \"u\" cannot list resource \"configmaps\"",
+        )));
+        assert_eq!(
+            describe(&e),
+            "list: Forbidden (403): configmaps is forbidden: User \"u\" cannot list resource \"configmaps\""
+        );
+        let e = watcher::Error::WatchError(status(410, "", "too old"));
+        assert_eq!(describe(&e), "watch: Gone (410): too old");
+    }
 
     #[test]
     fn server_timeout_is_half_the_stall_timeout_within_bounds() {
