@@ -331,7 +331,7 @@ fn child(spec: ChildSpec) {
             &spec.sink,
             &spec.watch,
         );
-        let config = herald::run::parse_config(&text, Path::new("bench.yaml")).expect("config");
+        let config = herald::app::parse_config(&text, Path::new("bench.yaml")).expect("config");
         let runtime = Runtime::new(RuntimeConfig::default()).expect("plugin runtime");
         let chains = config.chains(&runtime).expect("chains");
         let client = source::client(config.kubeconfig.as_deref())
@@ -339,7 +339,13 @@ fn child(spec: ChildSpec) {
             .expect("client");
         let (tx, rx) = mpsc::channel(4096);
         let sources = Sources::new(client, config.source.clone(), tx);
-        let sinks = Sinks::start(&config.cluster, &config.sinks).expect("sinks");
+        let sinks = Sinks::start(
+            &config.cluster,
+            &config.sinks,
+            config.watch_sinks(),
+            Default::default(),
+        )
+        .expect("sinks");
         let metrics = Metrics::new();
         // Dedup before the plugins, as `herald run` has it (no state dir).
         let stages = pipeline::Stages {
@@ -369,7 +375,6 @@ fn child(spec: ChildSpec) {
         })
         .expect("pipeline");
         for w in &config.watch {
-            sinks.set_watch_sinks(&w.id(), w.sinks.clone());
             sources.add(w.clone()).await.expect("add watch");
         }
         while !sources.ready() {
@@ -834,7 +839,8 @@ async fn batch_sink(recv: &Recv, url: &str, max_objects: usize, n: usize) -> f64
         json!({"name": "out", "type": "batch", "url": url, "maxObjects": max_objects}),
     )
     .expect("sink config");
-    let sinks = Sinks::start("bench", &[cfg]).expect("sinks");
+    let sinks =
+        Sinks::start("bench", &[cfg], Default::default(), Default::default()).expect("sinks");
     let pod = fixtures::pod("bench-000", "pod-00000", &[("app", "seed")]);
     let outcomes: Vec<Outcome> = (0..n)
         .map(|i| {

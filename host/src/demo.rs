@@ -7,7 +7,6 @@
 //! Deployment, churns Pods and rotates a Secret.
 
 use std::collections::BTreeMap;
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -22,13 +21,11 @@ use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc;
 
-use crate::change::ChangeEvent;
-use crate::pipeline::{self, Outcome};
-use crate::plugin::{Fate, Runtime, RuntimeConfig};
-use crate::sink::Sinks;
-use crate::source::{self, Sources};
+use crate::app::{Herald, Options, Tap};
+use crate::pipeline::Outcome;
+use crate::plugin::Fate;
+use crate::source;
 
 /// Arguments of `herald demo`.
 #[derive(Debug, clap::Args)]
@@ -48,6 +45,8 @@ pub struct DemoArgs {
 /// directory comes from `--plugins`.
 const CONFIG: &str = r#"
 cluster: demo
+stateDir: "@DIR@/state"
+drainTimeout: 10s
 watch:
   - group: apps
     version: v1
@@ -463,18 +462,8 @@ pub async fn run(args: &DemoArgs) -> Result<()> {
     let text = CONFIG
         .replace("@RECEIVER@", &receiver.to_string())
         .replace("@DIR@", &dir.path().display().to_string());
-    let mut config = crate::run::parse_config(&text, Path::new("<demo config>"))?;
+    let mut config = crate::app::parse_config(&text, Path::new("<demo config>"))?;
     config.plugins.dir = args.plugins.clone();
-    let runtime = Runtime::new(RuntimeConfig {
-        max_instances: 16,
-        ..RuntimeConfig::default()
-    })?;
-    let chains = config.chains(&runtime).with_context(|| {
-        format!(
-            "loading the demo plugins from {} (build them with scripts/build-plugins)",
-            args.plugins.display()
-        )
-    })?;
     let sim = herald_sim::Simulator::builder()
         .bookmark_interval(Duration::from_secs(5))
         .start()
@@ -484,17 +473,38 @@ pub async fn run(args: &DemoArgs) -> Result<()> {
     sim.write_kubeconfig(&kubeconfig)?;
     println!("API-server simulator on {}", sim.url());
 
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let t = tally.clone();
+    let tap: Tap = Box::new(move |o: &Outcome| {
+        print_outcome(o);
+        let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
+        t.seen += 1;
+        match &o.fate {
+            Fate::Deliver { .. } => {}
+            Fate::Dropped { plugin, .. } => *t.dropped.entry(plugin.clone()).or_default() += 1,
+            Fate::DeadLetter { .. } => t.dead_letters += 1,
+        }
+    });
+    let kinds: Vec<String> = config.watch.iter().map(|w| w.kind.clone()).collect();
     let client = source::client(Some(&kubeconfig)).await?;
-    let (tx, rx) = mpsc::channel::<ChangeEvent>(1024);
-    let sources = Sources::new(client, config.source.clone(), tx);
-    let sinks = Sinks::start(&config.cluster, &config.sinks)?;
-    for spec in &config.watch {
-        sinks.set_watch_sinks(&spec.id(), spec.sinks.clone());
-        sources.add(spec.clone()).await?;
-    }
-    sources.mark_started();
+    // The same herald `herald run` starts: dedup, a state dir, metrics.
+    let herald = Herald::start(
+        config,
+        client,
+        Options {
+            tap: Some(tap),
+            ..Options::default()
+        },
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "starting herald with the demo plugins from {} (build them with scripts/build-plugins)",
+            args.plugins.display()
+        )
+    })?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !sources.ready() {
+    while !herald.sources().ready() {
         anyhow::ensure!(
             tokio::time::Instant::now() < deadline,
             "watches did not sync within 20s"
@@ -512,25 +522,6 @@ pub async fn run(args: &DemoArgs) -> Result<()> {
     );
     println!("  batch    up to 5 notifications a request, at least every second");
 
-    let tally = Arc::new(Mutex::new(Tally::default()));
-    let t = tally.clone();
-    let dispatcher = sinks.clone();
-    let pipeline = pipeline::spawn(rx, chains, move |o| {
-        print_outcome(&o);
-        {
-            let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
-            t.seen += 1;
-            match &o.fate {
-                Fate::Deliver { .. } => {}
-                Fate::Dropped { plugin, .. } => *t.dropped.entry(plugin.clone()).or_default() += 1,
-                Fate::DeadLetter { .. } => t.dead_letters += 1,
-            }
-        }
-        dispatcher.dispatch(o);
-        ControlFlow::Continue(())
-    })
-    .context("starting the pipeline thread")?;
-
     workload(&sim, args.step).await?;
     // Every write of a watched kind is one watch event (the simulator's own
     // Namespaces are not watched). Let the last ones through; stop waiting
@@ -538,7 +529,7 @@ pub async fn run(args: &DemoArgs) -> Result<()> {
     let writes = sim
         .change_log()
         .iter()
-        .filter(|c| config.watch.iter().any(|w| w.kind == c.kind))
+        .filter(|c| kinds.contains(&c.kind))
         .count();
     let seen = || tally.lock().unwrap_or_else(|p| p.into_inner()).seen;
     let give_up = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -552,10 +543,8 @@ pub async fn run(args: &DemoArgs) -> Result<()> {
         }
     }
     // Stopping the sources ends the pipeline; then the sinks drain.
-    drop(sources);
-    let _ = tokio::task::spawn_blocking(move || pipeline.join()).await;
     println!("\n# the end: the sources stop, every sink's queue drains");
-    let undelivered = sinks.close(Duration::from_secs(10)).await;
+    let undelivered = herald.shutdown().await.undelivered;
     let _ = stop_tx.send(());
     let _ = server.await;
 

@@ -13,10 +13,12 @@
 //! - [`sink`]: webhook, Slack, batch and log sinks and reliable delivery.
 //! - [`ha`]: leader election on a Lease; only the leader delivers.
 //! - [`metrics`]: Prometheus metrics on `/metrics`.
-//! - [`run`]: `herald run`, the main job: sources → plugins → log sink.
-//! - [`cli`]: the `herald` command line; [`demo`]: `herald demo`.
+//! - [`app`]: the composition root; [`Herald`](app::Herald) wires the parts above.
+//! - [`run`]: `herald run`, the main job; [`demo`]: `herald demo`; [`cli`]: the
+//!   rest of the `herald` command line.
 
 pub mod api;
+pub mod app;
 pub mod cache;
 pub mod change;
 pub mod cli;
@@ -26,7 +28,6 @@ pub mod ha;
 pub mod metrics;
 pub mod pipeline;
 pub mod plugin;
-pub mod reload;
 pub mod resume;
 pub mod run;
 pub mod sink;

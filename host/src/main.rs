@@ -53,7 +53,7 @@ enum PluginCommand {
 /// `HERALD_LOG` sets the filter (e.g. `debug`, `herald=debug`),
 /// `HERALD_LOG_FORMAT=json` writes JSON lines.
 /// The config's `log:` gives the defaults for `herald run`.
-fn init_logging(default: &str, config: &herald::run::LogConfig) {
+fn init_logging(default: &str, config: &herald::app::LogConfig) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let default = config.level.as_deref().unwrap_or(default);
@@ -72,7 +72,7 @@ fn init_logging(default: &str, config: &herald::run::LogConfig) {
         .with_writer(std::io::stderr);
     let json = match std::env::var("HERALD_LOG_FORMAT") {
         Ok(f) => f == "json",
-        Err(_) => config.format == Some(herald::run::LogFormat::Json),
+        Err(_) => config.format == Some(herald::app::LogFormat::Json),
     };
     if json {
         builder.json().init();
@@ -85,7 +85,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo's output is the notifications; keep herald's own log quiet.
     let log = match &cli.command {
-        Command::Run(args) => herald::run::load_config(&args.config)
+        Command::Run(args) => herald::app::load_config(&args.config)
             .map(|c| c.log)
             .unwrap_or_default(),
         _ => Default::default(),
@@ -103,7 +103,7 @@ fn main() -> ExitCode {
             .and_then(|rt| rt.block_on(herald::demo::run(&args))),
         Command::Config {
             command: ConfigCommand::Check { file },
-        } => herald::run::load_config(&file).map(|c| {
+        } => herald::app::load_config(&file).map(|c| {
             println!(
                 "{}: ok ({} watched types, {} configured plugins)",
                 file.display(),

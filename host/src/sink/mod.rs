@@ -359,33 +359,56 @@ fn effective(configs: &[SinkConfig]) -> (Vec<SinkConfig>, bool) {
     }
 }
 
+/// What the sinks need from the rest of herald, given when they are built.
+#[derive(Default, Clone)]
+pub struct SinkDeps {
+    /// Observes delivery latency (`herald_delivery_seconds`).
+    pub metrics: Option<crate::metrics::Metrics>,
+    /// The state dir: every notification goes through its sink's outbox.
+    pub store: Option<Arc<crate::state::StateStore>>,
+    /// With leader election: the outbox is handed to the lanes only while
+    /// this replica leads.
+    pub leader: Option<Arc<std::sync::atomic::AtomicBool>>,
+}
+
 impl Sinks {
     /// Builds and starts the sinks on the current tokio runtime. With no
-    /// sinks configured, one `log` sink receives every notification. Errors
-    /// name the sink and the field (a secret that cannot be read, a CA file
-    /// that is not PEM, …).
-    pub fn start(cluster: &str, configs: &[SinkConfig]) -> Result<Self> {
+    /// sinks configured, one `log` sink receives every notification.
+    /// `watch_sinks` are the default sinks of each watch (its `sinks:`;
+    /// empty: every sink that is not a dead letter). Errors name the sink and
+    /// the field (a secret that cannot be read, a CA file that is not PEM, …).
+    pub fn start(
+        cluster: &str,
+        configs: &[SinkConfig],
+        watch_sinks: BTreeMap<String, Vec<String>>,
+        deps: SinkDeps,
+    ) -> Result<Self> {
         let sinks = Sinks {
             inner: Arc::new(Inner {
-                metrics: Default::default(),
-                store: RwLock::new(None),
-                leader: RwLock::new(None),
+                metrics: Arc::new(RwLock::new(deps.metrics)),
+                store: RwLock::new(deps.store),
+                leader: RwLock::new(deps.leader),
                 cluster: cluster.into(),
                 state: RwLock::new(None),
                 watch_sinks: RwLock::new(BTreeMap::new()),
                 tasks: Mutex::new(BTreeMap::new()),
             }),
         };
-        sinks.reconfigure(configs)?;
+        sinks.reconfigure(configs, watch_sinks)?;
         Ok(sinks)
     }
 
-    /// Applies a new `sinks:` list. Sinks whose config is unchanged keep
-    /// running untouched, queue and all. A changed sink is built anew; its
-    /// new lanes start delivering only once the old ones have drained what
-    /// they hold, so per-object order holds across the change. A removed
-    /// sink drains in the background. On error nothing changes.
-    pub fn reconfigure(&self, configs: &[SinkConfig]) -> Result<()> {
+    /// Applies a new `sinks:` list and each watch's default sinks. Sinks
+    /// whose config is unchanged keep running untouched, queue and all. A
+    /// changed sink is built anew; its new lanes start delivering only once
+    /// the old ones have drained what they hold, so per-object order holds
+    /// across the change. A removed sink drains in the background. On error
+    /// nothing changes.
+    pub fn reconfigure(
+        &self,
+        configs: &[SinkConfig],
+        watch_sinks: BTreeMap<String, Vec<String>>,
+    ) -> Result<()> {
         let (configs, implicit) = effective(configs);
         config::validate_all(&configs, true).map_err(|e| anyhow!(e))?;
         let mut guard = self.inner.state.write().unwrap_or_else(|p| p.into_inner());
@@ -541,17 +564,13 @@ impl Sinks {
             defaults,
             implicit,
         });
-        Ok(())
-    }
-
-    /// Sets the default sinks of a watch (its `sinks:`); empty: every sink
-    /// that is not a dead letter.
-    pub fn set_watch_sinks(&self, watch: &str, sinks: Vec<String>) {
-        self.inner
+        drop(guard);
+        *self
+            .inner
             .watch_sinks
             .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(watch.to_string(), sinks);
+            .unwrap_or_else(|p| p.into_inner()) = watch_sinks;
+        Ok(())
     }
 
     /// The sinks' names, in config order.
@@ -708,18 +727,6 @@ impl Sinks {
         drop(self.commit(record, vec![]));
     }
 
-    /// Gives the sinks a state dir: notifications go through each sink's
-    /// outbox from now on.
-    pub fn set_store(&self, store: Arc<crate::state::StateStore>) {
-        *self.inner.store.write().unwrap_or_else(|p| p.into_inner()) = Some(store);
-        let guard = self.inner.state.read().unwrap_or_else(|p| p.into_inner());
-        if let Some(state) = guard.as_ref() {
-            for (name, h) in &state.handles {
-                self.start_refill(name, h);
-            }
-        }
-    }
-
     fn start_refill(&self, name: &str, h: &Handle) {
         let Some(store) = self.store() else {
             return;
@@ -821,21 +828,6 @@ impl Sinks {
             h.overflow.wake.notify_one();
         }
         total
-    }
-
-    /// Observes delivery latency into `metrics` (`herald_delivery_seconds`).
-    pub fn set_metrics(&self, metrics: crate::metrics::Metrics) {
-        *self
-            .inner
-            .metrics
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Some(metrics);
-    }
-
-    /// With leader election: the refill tasks hand the outbox to the lanes
-    /// only while this replica leads.
-    pub fn set_leader_flag(&self, flag: Arc<std::sync::atomic::AtomicBool>) {
-        *self.inner.leader.write().unwrap_or_else(|p| p.into_inner()) = Some(flag);
     }
 
     /// Every sink's figures, in config order.

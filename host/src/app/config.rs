@@ -1,0 +1,292 @@
+//! herald's config file: the schema, and the checks that span fields
+//! (sink names a watch refers to, plugin names, HA settings), with errors
+//! that name the file, the field path and the line.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::plugin::{Capability, Chain, OnError, PluginInstance, PluginSettings, Runtime};
+use crate::sink::SinkConfig;
+use crate::source::{SourceSettings, WatchSpec};
+
+/// herald's config file.
+///
+/// ```yaml
+/// cluster: prod-eu-1
+/// watch:
+///   - group: apps
+///     version: v1
+///     kind: Deployment
+///     plugins: [prune-noise]
+/// plugins:
+///   dir: /plugins
+///   config:
+///     prune-noise: { remove: ["/metadata/managedFields", "/status"] }
+///   policy:
+///     prune-noise: { file: prune.wasm, onError: pass, deadline: 200ms }
+/// api:
+///   listen: 0.0.0.0:8080
+/// ```
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Config {
+    /// Name of the cluster, put on every notification. Example: `prod-eu-1`
+    #[serde(default)]
+    pub cluster: String,
+    /// Kubeconfig to use; default: `KUBECONFIG`, `~/.kube/config`, in-cluster.
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Source-wide settings (initial list, stall timeout, discovery refresh).
+    #[serde(default)]
+    pub source: SourceSettings,
+    /// The watched types.
+    pub watch: Vec<WatchSpec>,
+    /// The plugins.
+    #[serde(default)]
+    pub plugins: PluginsConfig,
+    /// Where notifications go. None: one `log` sink gets everything.
+    #[serde(default)]
+    pub sinks: Vec<SinkConfig>,
+    /// Where herald keeps what it has notified and what sinks have not yet
+    /// acknowledged, so a restart reports what changed while it was down and
+    /// redelivers what was in flight. None: nothing survives a restart.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+    /// Emit dedup: drops states already notified.
+    #[serde(default)]
+    pub dedup: crate::dedup::DedupSettings,
+    /// Offer every cached object to dedup again this often (only changes the
+    /// dedup stage has not seen get through). Default: off. Example: `30m`
+    #[serde(default, with = "humantime_serde")]
+    pub resync_interval: Option<Duration>,
+    /// herald's own log: level and format; `HERALD_LOG` and
+    /// `HERALD_LOG_FORMAT` override. Example: `{level: debug, format: json}`
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Leader election among replicas; only the leader delivers.
+    #[serde(default)]
+    pub ha: Option<crate::ha::HaConfig>,
+    /// How long SIGTERM waits for the sinks' queues to drain. Default: 30s
+    #[serde(default = "default_drain", with = "humantime_serde")]
+    pub drain_timeout: Duration,
+    /// The query and admin APIs.
+    #[serde(default)]
+    pub api: Option<ApiConfig>,
+}
+
+fn default_drain() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// Where plugins come from and how each runs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// Directory of `.wasm` files. Example: `/plugins`
+    #[serde(default)]
+    pub dir: PathBuf,
+    /// Directory for compiled components; none compiles at every start.
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
+    /// Each plugin's own config, by plugin name. Example: `prune-noise: {remove: [/status]}`
+    #[serde(default)]
+    pub config: BTreeMap<String, Value>,
+    /// How each plugin runs, by plugin name.
+    #[serde(default)]
+    pub policy: BTreeMap<String, PluginPolicy>,
+}
+
+/// How one plugin runs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PluginPolicy {
+    /// The `.wasm` file in the plugin directory; default `<name>.wasm`.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// Fate of the events of a failed call: `pass`, `drop` or `{route: sink}`.
+    #[serde(default)]
+    pub on_error: OnError,
+    /// Longest one call may run. Example: `200ms`
+    #[serde(default, with = "humantime_serde")]
+    pub deadline: Option<Duration>,
+    /// Memory cap in MiB. Example: `64`
+    #[serde(default)]
+    pub memory_limit_mib: Option<usize>,
+    /// Extra capabilities. Example: `[clocks]`
+    #[serde(default)]
+    pub allow: Vec<Capability>,
+}
+
+/// herald's own log (the GRW seed's `minLogLevel` / `logType`).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info` (default), `debug`, `trace`, or a filter such
+    /// as `herald=debug,kube=warn`.
+    #[serde(default)]
+    pub level: Option<String>,
+    /// `pretty` (default) or `json`.
+    #[serde(default)]
+    pub format: Option<LogFormat>,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The HTTP APIs.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address to listen on. Example: `0.0.0.0:8080`
+    pub listen: SocketAddr,
+}
+
+/// Reads and checks a config file. Errors name the file, the line and
+/// column, and the field path.
+pub fn load_config(path: &Path) -> Result<Config> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read config", path.display()))?;
+    parse_config(&text, path)
+}
+
+/// Parses and checks config text; `path` names it in errors.
+pub fn parse_config(text: &str, path: &Path) -> Result<Config> {
+    let de = serde_yaml_ng::Deserializer::from_str(text);
+    let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        anyhow::anyhow!("{}: {}: {}", path.display(), field, e.inner())
+    })?;
+    for (i, w) in config.watch.iter().enumerate() {
+        w.validate()
+            .map_err(|e| anyhow::anyhow!("{}: watch[{i}]: {e}", path.display()))?;
+        if w.plugins.iter().any(|p| p.trim().is_empty()) {
+            bail!(
+                "{}: watch[{i}].plugins: a plugin name is empty",
+                path.display()
+            );
+        }
+    }
+    if let Some(level) = &config.log.level {
+        tracing_subscriber::EnvFilter::try_new(level).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: log.level: {level:?} is not a level or filter: {e}",
+                path.display()
+            )
+        })?;
+    }
+    if let Some(ha) = &config.ha {
+        ha.validate()
+            .map_err(|e| anyhow::anyhow!("{}: ha.{e}", path.display()))?;
+    }
+    crate::dedup::Dedup::new(&config.dedup)
+        .map_err(|e| anyhow::anyhow!("{}: dedup: {e}", path.display()))?;
+    crate::sink::config::validate_all(&config.sinks, config.state_dir.is_some())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    for (i, w) in config.watch.iter().enumerate() {
+        for s in &w.sinks {
+            if !config.sinks.iter().any(|c| &c.name == s) {
+                bail!(
+                    "{}: watch[{i}].sinks: no sink is named {s:?} (sinks: {})",
+                    path.display(),
+                    config
+                        .sinks
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+    }
+    for name in config
+        .plugins
+        .policy
+        .keys()
+        .chain(config.plugins.config.keys())
+    {
+        if !config.watch.iter().any(|w| w.plugins.contains(name)) {
+            tracing::warn!(plugin = name, "plugin is configured but no watch uses it");
+        }
+    }
+    Ok(config)
+}
+
+impl Config {
+    fn plugin_file(&self, name: &str) -> PathBuf {
+        let file = self
+            .plugins
+            .policy
+            .get(name)
+            .and_then(|p| p.file.clone())
+            .unwrap_or_else(|| format!("{name}.wasm"));
+        self.plugins.dir.join(file)
+    }
+
+    /// Each watch's default sinks (its `sinks:`), keyed by watch id.
+    pub fn watch_sinks(&self) -> BTreeMap<String, Vec<String>> {
+        self.watch
+            .iter()
+            .map(|w| (w.id(), w.sinks.clone()))
+            .collect()
+    }
+
+    /// One chain per watch, keyed by watch id.
+    pub fn chains(&self, rt: &Runtime) -> Result<BTreeMap<String, Chain>> {
+        let mut chains = BTreeMap::new();
+        // One compiled plugin (one InstancePre) per file, shared by every
+        // watch that uses it; each watch gets instances of its own.
+        let mut loaded: std::collections::HashMap<
+            (PathBuf, Vec<Capability>),
+            std::sync::Arc<crate::plugin::LoadedPlugin>,
+        > = std::collections::HashMap::new();
+        for w in &self.watch {
+            let mut instances = Vec::new();
+            for name in &w.plugins {
+                let policy = self.plugins.policy.get(name);
+                let allow = policy.map(|p| p.allow.clone()).unwrap_or_default();
+                let file = self.plugin_file(name);
+                let key = (file, allow.clone());
+                let plugin = match loaded.get(&key) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p = rt.load(name, &key.0, &allow)?;
+                        loaded.insert(key, p.clone());
+                        p
+                    }
+                };
+                let defaults = PluginSettings::default();
+                let settings = PluginSettings {
+                    config: self
+                        .plugins
+                        .config
+                        .get(name)
+                        .map(Value::to_string)
+                        .unwrap_or_else(|| "{}".into()),
+                    memory_limit: policy
+                        .and_then(|p| p.memory_limit_mib)
+                        .map(|m| m << 20)
+                        .unwrap_or(defaults.memory_limit),
+                    deadline: policy.and_then(|p| p.deadline).unwrap_or(defaults.deadline),
+                    on_error: policy.map(|p| p.on_error.clone()).unwrap_or_default(),
+                    allow,
+                };
+                instances.push(PluginInstance::new(plugin, settings)?);
+            }
+            chains.insert(w.id(), Chain::new(instances));
+        }
+        Ok(chains)
+    }
+}

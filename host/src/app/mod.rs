@@ -1,0 +1,466 @@
+//! The composition root: the only module that knows every part of herald.
+//!
+//! [`Herald::start`] builds the parts from a [`Config`] and wires them in the
+//! one direction changes flow — source → pipeline (dedup, state record,
+//! plugins) → sinks — handing each part what it needs when it is built;
+//! [`Herald::run_until`] serves hot reloads until asked to stop, and
+//! [`Herald::shutdown`] stops the parts in order and drains the sinks.
+//! `herald run`, `herald demo` and (through `herald run`) the end-to-end tests
+//! all start herald here.
+//!
+//! - [`config`]: the config file's schema and cross-field checks.
+//! - `reload`: applying a changed config or plugin directory; `files`: noticing it.
+//! - `restart`: deletions made while herald was down, and the periodic resync.
+
+pub mod config;
+mod files;
+mod reload;
+mod restart;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tokio::sync::{mpsc, watch};
+
+pub use config::{
+    ApiConfig, Config, LogConfig, LogFormat, PluginPolicy, PluginsConfig, load_config, parse_config,
+};
+
+use crate::change::ChangeEvent;
+use crate::metrics::Metrics;
+use crate::pipeline::{self, Outcome};
+use crate::plugin::{Fate, Runtime, RuntimeConfig};
+use crate::sink::{SinkDeps, Sinks};
+use crate::source::Sources;
+
+use reload::{Live, instrumented};
+
+/// Sees every outcome of the pipeline, in order, on the pipeline's thread.
+pub type Tap = Box<dyn FnMut(&Outcome) + Send>;
+
+/// How an embedder starts herald, beyond the config.
+#[derive(Default)]
+pub struct Options {
+    /// The config file: watched (with `plugins.dir`) and re-applied when it
+    /// changes. None: no hot reload.
+    pub config_path: Option<PathBuf>,
+    /// Sees every outcome (the demo prints them).
+    pub tap: Option<Tap>,
+}
+
+/// A running herald. Dropping it without [`Herald::shutdown`] aborts it.
+pub struct Herald {
+    live: Live,
+    sources: Sources,
+    sinks: Sinks,
+    metrics: Metrics,
+    election: Option<crate::ha::Election>,
+    pipeline: std::thread::JoinHandle<()>,
+    gate: Option<std::thread::JoinHandle<()>>,
+    reloads: Option<files::Reloads>,
+    stop: watch::Sender<bool>,
+    api_addr: Option<SocketAddr>,
+}
+
+/// What [`Herald::shutdown`] left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drained {
+    /// Notifications the sinks had not delivered at `drainTimeout`.
+    pub undelivered: u64,
+    /// The pipeline had finished (not blocked on a full queue) by then.
+    pub pipeline_finished: bool,
+    /// A state dir keeps what was not delivered for the next start.
+    pub kept: bool,
+}
+
+impl Herald {
+    /// Builds every part from `config`, talks to the API server through
+    /// `client`, and starts: sinks (with the outbox of the last run), the
+    /// pipeline, each watch (resumed after its checkpoint with a state dir),
+    /// the APIs once every configured watch is added.
+    ///
+    /// # Errors
+    /// A plugin, sink, state dir, election or API listener that cannot start;
+    /// the message names which and why.
+    pub async fn start(config: Config, client: kube::Client, options: Options) -> Result<Herald> {
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: config.plugins.cache_dir.clone(),
+            ..RuntimeConfig::default()
+        })?;
+        let metrics = Metrics::new();
+        let chains = instrumented(config.chains(&runtime)?, &metrics);
+        let election = match &config.ha {
+            Some(ha) if ha.enabled => Some(crate::ha::Election::start(client.clone(), ha).await?),
+            _ => None,
+        };
+        if let Some(e) = &election {
+            metrics.watch_leader(e.leader_flag());
+        }
+        let (tx, rx) = mpsc::channel::<ChangeEvent>(4096);
+        let dedup = Arc::new(
+            crate::dedup::Dedup::new(&config.dedup).map_err(|e| anyhow::anyhow!("dedup: {e}"))?,
+        );
+        let store = match &config.state_dir {
+            Some(dir) => Some(Arc::new(open_state(dir, &dedup)?)),
+            None => None,
+        };
+        let history = match &store {
+            Some(st) => config
+                .watch
+                .iter()
+                .map(|w| w.id())
+                .filter(|id| st.listed(id).unwrap_or(false))
+                .collect(),
+            None => Default::default(),
+        };
+        let stages = pipeline::Stages {
+            dedup: Some(dedup.clone()),
+            state: store.clone(),
+            metrics: Some(metrics.clone()),
+            history,
+            scoped: config
+                .watch
+                .iter()
+                .filter(|w| !w.namespaces.is_empty())
+                .map(|w| w.id())
+                .collect(),
+        };
+        // Weak: a catch-up or resync must not keep the pipeline alive at shutdown.
+        let weak_tx = tx.downgrade();
+        let (stop, stop_rx) = watch::channel(false);
+        // With a state dir a silent first list reports its objects as quiet:
+        // the pipeline records them without notifying, and at a restart dedup,
+        // seeded from the state, lets through only what changed while herald
+        // was down.
+        let mut source_settings = config.source.clone();
+        source_settings.record_silent_lists = store.is_some();
+        let replay_client = client.clone();
+        let sources = Sources::new(client, source_settings, tx);
+        let sinks = Sinks::start(
+            &config.cluster,
+            &config.sinks,
+            config.watch_sinks(),
+            SinkDeps {
+                metrics: Some(metrics.clone()),
+                store: store.clone(),
+                leader: election.as_ref().map(|e| e.leader_flag()),
+            },
+        )?;
+        metrics.watch_sources(&sources);
+        metrics.watch_sinks(&sinks);
+        if store.is_some() {
+            let resumed = sinks.resume_outbox();
+            if resumed > 0 {
+                tracing::info!(
+                    notifications = resumed,
+                    "redelivering what the last run had not delivered"
+                );
+            }
+        }
+        let (chain_tx, chain_rx) = std::sync::mpsc::channel();
+        // With leader election, a gate thread between the pipeline and the
+        // sinks decides whether this replica delivers.
+        let (gate_tx, gate) = match &election {
+            Some(e) => {
+                let (tx, handle) = e
+                    .gate(sinks.clone())
+                    .context("starting the HA gate thread")?;
+                (Some(tx), Some(handle))
+            }
+            None => (None, None),
+        };
+        if let Some(every) = config.resync_interval {
+            tokio::spawn(restart::resync(sources.cache(), weak_tx.clone(), every));
+        }
+        let deliver = delivery(metrics.clone(), sinks.clone(), gate_tx, options.tap);
+        let pipeline = pipeline::spawn_with(rx, chains, chain_rx, stages, deliver)
+            .context("starting the pipeline thread")?;
+        // With a state dir, each watch first resumes its stream after the last
+        // run's checkpoint (the API server replays what changed meanwhile),
+        // then lists; deletions the list reveals are caught up after it.
+        if let Some(store) = &store
+            && let Some(tx) = weak_tx.upgrade()
+        {
+            let replays = config.watch.iter().map(|w| {
+                crate::resume::replay(replay_client.clone(), store.clone(), w.clone(), tx.clone())
+            });
+            let replayed: usize = futures::future::join_all(replays).await.into_iter().sum();
+            if replayed > 0 {
+                tracing::info!(
+                    changes = replayed,
+                    "replayed the changes made while herald was down"
+                );
+            }
+        }
+        for w in &config.watch {
+            let status = sources.add(w.clone()).await?;
+            tracing::info!(watch = %status.id, state = ?status.state, "watch added");
+            if let Some(store) = &store {
+                tokio::spawn(restart::catch_up(
+                    sources.clone(),
+                    store.clone(),
+                    weak_tx.clone(),
+                    w.clone(),
+                    stop_rx.clone(),
+                ));
+            }
+        }
+        // Every watch started from now on (a CRD that appears, an admin-added
+        // watch, a reload) reports its first list: its objects are news.
+        sources.mark_started();
+        // The APIs start once every configured watch is added, so `/readyz`
+        // speaks of all of them.
+        let api_addr = match &config.api {
+            Some(api) => {
+                Some(serve_api(api.listen, &sources, &sinks, &metrics, stop_rx.clone()).await?)
+            }
+            None => None,
+        };
+        let reloads = match &options.config_path {
+            Some(path) => {
+                match files::watch(path, Some(&config.plugins.dir), Duration::from_millis(150)) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        tracing::warn!(
+                            "cannot watch the config and plugin files; hot reload is off: {e}"
+                        );
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let live = Live {
+            text: options
+                .config_path
+                .as_ref()
+                .and_then(|p| std::fs::read_to_string(p).ok())
+                .unwrap_or_default(),
+            path: options.config_path,
+            config,
+            runtime,
+            metrics: metrics.clone(),
+            sources: sources.clone(),
+            sinks: sinks.clone(),
+            chains: chain_tx,
+        };
+        Ok(Herald {
+            live,
+            sources,
+            sinks,
+            metrics,
+            election,
+            pipeline,
+            gate,
+            reloads,
+            stop,
+            api_addr,
+        })
+    }
+
+    /// The watches.
+    pub fn sources(&self) -> &Sources {
+        &self.sources
+    }
+
+    /// The sinks.
+    pub fn sinks(&self) -> &Sinks {
+        &self.sinks
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Where the query and admin APIs listen, if they do.
+    pub fn api_addr(&self) -> Option<SocketAddr> {
+        self.api_addr
+    }
+
+    /// Applies config and plugin changes until `stop` completes, then shuts
+    /// down.
+    pub async fn run_until(mut self, stop: impl Future<Output = ()>) -> Drained {
+        tokio::pin!(stop);
+        let ready_sources = self.sources.clone();
+        let mut ready_wait = Box::pin(async move {
+            while !ready_sources.ready() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            tracing::info!("initial lists synced; ready");
+        });
+        let mut ready_done = false;
+        let mut reloads = self.reloads.take();
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = &mut ready_wait, if !ready_done => ready_done = true,
+                Some(change) = async {
+                    match reloads.as_mut() {
+                        Some(r) => r.rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => self.live.reload(change).await,
+            }
+        }
+        // It holds the watches: they stop only once every holder lets go.
+        drop(ready_wait);
+        drop(reloads);
+        self.shutdown().await
+    }
+
+    /// Stops the watches, lets the pipeline finish what it holds, and drains
+    /// the sinks, all within the config's `drainTimeout`; with leader election,
+    /// resigns (writing the delivered watermark only after a complete drain).
+    pub async fn shutdown(self) -> Drained {
+        let Herald {
+            live,
+            sources,
+            sinks,
+            metrics,
+            election,
+            pipeline,
+            gate,
+            stop,
+            ..
+        } = self;
+        let config = live.into_config();
+        tracing::info!("shutting down");
+        let _ = stop.send(true);
+        metrics.detach();
+        drop(sources);
+        // One deadline for all of it: the pipeline may be blocked on a full
+        // queue (`whenFull: block`) until the sinks are closed.
+        let deadline = tokio::time::Instant::now() + config.drain_timeout;
+        let mut joiner = tokio::task::spawn_blocking(move || {
+            let _ = pipeline.join();
+            if let Some(g) = gate {
+                let _ = g.join();
+            }
+        });
+        let joined = tokio::time::timeout_at(deadline, &mut joiner).await.is_ok();
+        if !joined {
+            tracing::warn!(
+                "the pipeline is still blocked on a full queue at drainTimeout; closing the sinks"
+            );
+        }
+        if let Some(e) = &election {
+            e.stop_writing();
+        }
+        let left = sinks
+            .close(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await;
+        if !joined {
+            // Closing the sinks unblocked it; what it still held is reported.
+            let _ = joiner.await;
+        }
+        if let Some(e) = election {
+            // Only a complete drain may advance the watermark past what is queued.
+            e.resign(left == 0 && joined).await;
+        }
+        let kept = config.state_dir.is_some();
+        if (left > 0 || !joined) && kept {
+            tracing::warn!(
+                undelivered = left,
+                "drainTimeout passed; what was not delivered stays in the outbox for the next start"
+            );
+        }
+        Drained {
+            undelivered: left,
+            pipeline_finished: joined,
+            kept,
+        }
+    }
+}
+
+/// Opens the state dir and seeds dedup with what it recorded.
+fn open_state(
+    dir: &std::path::Path,
+    dedup: &crate::dedup::Dedup,
+) -> Result<crate::state::StateStore> {
+    let store = crate::state::StateStore::open(dir)
+        .with_context(|| format!("stateDir: cannot open the state in {}", dir.display()))?;
+    let mut seeded = 0u64;
+    for h in store
+        .hashes()
+        .context("stateDir: reading the emitted states")?
+    {
+        let (uid, hash) = h.context("stateDir: reading the emitted states")?;
+        dedup.seed(&uid, hash);
+        seeded += 1;
+    }
+    tracing::info!(dir = %dir.display(), objects = seeded, "state dir opened");
+    Ok(store)
+}
+
+/// Where each outcome of the pipeline goes: the tap, the metrics, then the
+/// HA gate or the sinks.
+fn delivery(
+    metrics: Metrics,
+    sinks: Sinks,
+    gate: Option<std::sync::mpsc::SyncSender<Outcome>>,
+    mut tap: Option<Tap>,
+) -> impl FnMut(Outcome) -> ControlFlow<()> + Send + 'static {
+    move |o| {
+        if let Some(tap) = tap.as_mut() {
+            tap(&o);
+        }
+        metrics.event(&o.watch, o.change.as_str());
+        let watch = o.watch.clone();
+        let fate = match &o.fate {
+            Fate::Deliver { .. } => "delivered",
+            Fate::Dropped { .. } => "dropped",
+            Fate::DeadLetter { .. } => "dead_letter",
+        };
+        if let Some(tx) = &gate {
+            metrics.outcome(&watch, fate);
+            return match tx.send(o) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(_) => ControlFlow::Break(()),
+            };
+        }
+        let sent = sinks.dispatch(o);
+        let fate = if sent == 0 && fate == "delivered" {
+            "unrouted"
+        } else {
+            fate
+        };
+        metrics.outcome(&watch, fate);
+        ControlFlow::Continue(())
+    }
+}
+
+/// Starts the query, admin, health, sink and metrics APIs on `listen`; they
+/// stop when `stop` turns true.
+async fn serve_api(
+    listen: SocketAddr,
+    sources: &Sources,
+    sinks: &Sinks,
+    metrics: &Metrics,
+    mut stop: watch::Receiver<bool>,
+) -> Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("api.listen: cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "query and admin APIs listening");
+    let router = crate::api::query_router(sources.cache())
+        .merge(crate::api::admin_router(sources.clone()))
+        .merge(crate::api::health_router(sources.clone()))
+        .merge(sinks.router())
+        .merge(metrics.router());
+    tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = crate::api::serve(listener, router, stopped).await {
+            tracing::error!("api server: {e}");
+        }
+    });
+    Ok(addr)
+}

@@ -1,0 +1,123 @@
+//! What a restart and a long run need besides the watches: the deletions
+//! made while herald was down (with a state dir), and the periodic resync
+//! through dedup.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::change::ChangeEvent;
+use crate::source::{Sources, WatchSpec};
+
+/// Restart catch-up for one watch (with a state dir), for what the first
+/// list cannot say: once it is in, objects herald notified that are gone
+/// are reported deleted, with the last state herald knew. (New and changed
+/// objects come from the first list itself, in order with the watch; see
+/// `pipeline::Stages`.) No live event can race these: a deleted uid never
+/// comes back.
+pub(super) async fn catch_up(
+    sources: Sources,
+    store: std::sync::Arc<crate::state::StateStore>,
+    tx: mpsc::WeakSender<ChangeEvent>,
+    spec: WatchSpec,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let watch = spec.id();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match sources.status(&watch) {
+            Some(s) if s.ready => break,
+            Some(_) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+            None => return,
+        }
+    }
+    let Some(cached) = sources.cache().get(&watch) else {
+        return;
+    };
+    let objects = cached.filter(|_| true);
+    let listed: std::collections::HashSet<&str> = objects.iter().filter_map(|o| o.uid()).collect();
+    let gone = match store
+        .objects(&watch)
+        .and_then(|stored| crate::state::vanished(&watch, stored, &listed))
+    {
+        Ok(gone) => gone,
+        Err(e) => {
+            tracing::error!(watch, "catch-up: reading the state: {e}");
+            return;
+        }
+    };
+    tracing::info!(
+        watch,
+        deleted = gone.len(),
+        "caught up with deletions made while herald was down"
+    );
+    // From now on an object this watch's first list has that the state
+    // does not know is new (a restart reports it as added).
+    if let Err(e) = store
+        .submit(vec![crate::state::Op::Listed {
+            watch: watch.clone(),
+        }])
+        .await
+    {
+        tracing::error!(watch, "catch-up: recording the first list: {e}");
+    }
+    let wanted = spec.events.contains(&crate::change::ChangeType::Deleted);
+    let Some(tx) = tx.upgrade() else { return };
+    for ev in gone {
+        if !wanted {
+            // Not notified (`events` leaves deletions out): forgotten.
+            drop(store.remove_object(ev.uid()));
+            continue;
+        }
+        if tx.send(ev).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Every `every`, offers every cached object to the pipeline again; the dedup
+/// stage drops each one whose state was notified already (the seed's
+/// `forceReuploadDuration`, without the flood).
+pub(super) async fn resync(
+    cache: crate::cache::Cache,
+    tx: mpsc::WeakSender<ChangeEvent>,
+    every: Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(tx) = tx.upgrade() else { return };
+        let mut offered = 0;
+        for t in cache.all() {
+            let gvk = crate::change::Gvk {
+                group: t.resource.group.clone(),
+                version: t.resource.version.clone(),
+                kind: t.resource.kind.clone(),
+            };
+            for o in t.filter(|_| true) {
+                let Ok(obj) = o.to_value() else { continue };
+                let mut ev =
+                    ChangeEvent::new(crate::change::ChangeType::Modified, gvk.clone(), obj, None)
+                        .with_watch(t.watch.clone());
+                ev.resync = true;
+                if tx.send(ev).await.is_err() {
+                    return;
+                }
+                offered += 1;
+            }
+        }
+        drop(tx);
+        tracing::debug!(
+            objects = offered,
+            "resync offered every cached object to dedup"
+        );
+    }
+}
