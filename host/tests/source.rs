@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
-use herald::api::{admin_router, query_router};
+use herald::api::{WatchControl, admin_router, query_router};
 use herald::change::{ChangeEvent, ChangeType};
 use herald::source::{
     self, InitialList, RetryBackoff, SourceSettings, Sources, WatchSpec, WatchState, WatchStatus,
@@ -1068,7 +1068,14 @@ async fn admin_api_adds_lists_and_removes_watches() {
         .await
         .expect("cm");
     let h = harness(sim, settings()).await;
-    let router = query_router(h.sources.cache()).merge(admin_router(h.sources.clone()));
+    let (control, mut requests) = WatchControl::channel(h.sources.clone());
+    let owner = h.sources.clone();
+    tokio::spawn(async move {
+        while let Some(r) = requests.recv().await {
+            r.apply_to(&owner).await;
+        }
+    });
+    let router = query_router(h.sources.cache()).merge(admin_router(control));
     let (addr, _stop) = serve(router).await;
     let w = "/admin/v1/watches";
 

@@ -59,6 +59,18 @@ pub enum ApiError {
     /// A source operation failed.
     #[error(transparent)]
     Source(source::Error),
+
+    /// A watch whose plugins or sinks cannot work (a plugin that does not
+    /// load, a sink that does not exist); nothing was changed.
+    #[error("{reason}")]
+    Rejected {
+        /// What is wrong, naming the plugin or sink.
+        reason: String,
+    },
+
+    /// herald is shutting down.
+    #[error("herald is shutting down")]
+    ShuttingDown,
 }
 
 impl From<source::Error> for ApiError {
@@ -79,6 +91,8 @@ impl ApiError {
             | ApiError::NoRelation { .. }
             | ApiError::UnknownWatch { .. } => StatusCode::NOT_FOUND,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Rejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Source(e) => match e {
                 source::Error::InvalidSpec { .. } => StatusCode::BAD_REQUEST,
                 source::Error::Duplicate { .. } => StatusCode::CONFLICT,
@@ -98,6 +112,8 @@ impl ApiError {
             ApiError::NotFound { .. } | ApiError::UnknownWatch { .. } => "NotFound",
             ApiError::NoRelation { .. } => "NoRelation",
             ApiError::BadRequest { .. } => "BadRequest",
+            ApiError::Rejected { .. } => "Unprocessable",
+            ApiError::ShuttingDown => "ServiceUnavailable",
             ApiError::Source(_) => match self.status() {
                 StatusCode::BAD_REQUEST => "Invalid",
                 StatusCode::CONFLICT => "AlreadyExists",

@@ -16,7 +16,7 @@ use std::future::Future;
 use axum::Router;
 use tokio::net::TcpListener;
 
-pub use admin::{ADMIN_PREFIX, admin_router};
+pub use admin::{ADMIN_PREFIX, WatchControl, WatchRequest, admin_router};
 pub use error::ApiError;
 pub use health::{health_router, unready_reasons};
 pub use query::{PREFIX, query_router};

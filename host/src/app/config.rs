@@ -245,6 +245,15 @@ impl Config {
 
     /// One chain per watch, keyed by watch id.
     pub fn chains(&self, rt: &Runtime) -> Result<BTreeMap<String, Chain>> {
+        self.chains_for(&self.watch, rt)
+    }
+
+    /// One chain per watch of `watches`, with this config's plugins.
+    pub fn chains_for(
+        &self,
+        watches: &[WatchSpec],
+        rt: &Runtime,
+    ) -> Result<BTreeMap<String, Chain>> {
         let mut chains = BTreeMap::new();
         // One compiled plugin (one InstancePre) per file, shared by every
         // watch that uses it; each watch gets instances of its own.
@@ -252,7 +261,7 @@ impl Config {
             (PathBuf, Vec<Capability>),
             std::sync::Arc<crate::plugin::LoadedPlugin>,
         > = std::collections::HashMap::new();
-        for w in &self.watch {
+        for w in watches {
             let mut instances = Vec::new();
             for name in &w.plugins {
                 let policy = self.plugins.policy.get(name);

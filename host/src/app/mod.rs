@@ -63,6 +63,7 @@ pub struct Herald {
     pipeline: std::thread::JoinHandle<()>,
     gate: Option<std::thread::JoinHandle<()>>,
     reloads: Option<files::Reloads>,
+    admin: mpsc::Receiver<crate::api::WatchRequest>,
     stop: watch::Sender<bool>,
     api_addr: Option<SocketAddr>,
 }
@@ -215,10 +216,19 @@ impl Herald {
         sources.mark_started();
         // The APIs start once every configured watch is added, so `/readyz`
         // speaks of all of them.
+        let (control, admin) = crate::api::WatchControl::channel(sources.clone());
         let api_addr = match &config.api {
-            Some(api) => {
-                Some(serve_api(api.listen, &sources, &sinks, &metrics, stop_rx.clone()).await?)
-            }
+            Some(api) => Some(
+                serve_api(
+                    api.listen,
+                    control,
+                    &sources,
+                    &sinks,
+                    &metrics,
+                    stop_rx.clone(),
+                )
+                .await?,
+            ),
             None => None,
         };
         let reloads = match &options.config_path {
@@ -248,6 +258,7 @@ impl Herald {
             sources: sources.clone(),
             sinks: sinks.clone(),
             chains: chain_tx,
+            admin: Default::default(),
         };
         Ok(Herald {
             live,
@@ -258,6 +269,7 @@ impl Herald {
             pipeline,
             gate,
             reloads,
+            admin,
             stop,
             api_addr,
         })
@@ -306,6 +318,7 @@ impl Herald {
                         None => std::future::pending().await,
                     }
                 } => self.live.reload(change).await,
+                Some(request) = self.admin.recv() => self.live.admin(request).await,
             }
         }
         // It holds the watches: they stop only once every holder lets go.
@@ -439,6 +452,7 @@ fn delivery(
 /// stop when `stop` turns true.
 async fn serve_api(
     listen: SocketAddr,
+    control: crate::api::WatchControl,
     sources: &Sources,
     sinks: &Sinks,
     metrics: &Metrics,
@@ -450,7 +464,7 @@ async fn serve_api(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "query and admin APIs listening");
     let router = crate::api::query_router(sources.cache())
-        .merge(crate::api::admin_router(sources.clone()))
+        .merge(crate::api::admin_router(control))
         .merge(crate::api::health_router(sources.clone()))
         .merge(sinks.router())
         .merge(metrics.router());

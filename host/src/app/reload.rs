@@ -1,15 +1,16 @@
 //! Hot reload: applies a changed config file or plugin directory to the
 //! running parts, or rejects it whole and keeps what runs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
+use crate::api::{ApiError, WatchRequest};
 use crate::metrics::Metrics;
 use crate::plugin::{Chain, Runtime};
 use crate::sink::Sinks;
-use crate::source::Sources;
+use crate::source::{Sources, WatchSpec, WatchStatus};
 
 use super::config::{Config, parse_config};
 use super::files::Change;
@@ -37,6 +38,8 @@ pub(super) struct Live {
     pub(super) sources: Sources,
     pub(super) sinks: Sinks,
     pub(super) chains: std::sync::mpsc::Sender<BTreeMap<String, Chain>>,
+    /// Watches added over the admin API (kept across config reloads).
+    pub(super) admin: BTreeSet<String>,
 }
 
 impl Live {
@@ -97,9 +100,86 @@ impl Live {
         }
     }
 
+    /// Answers a change asked over the admin API.
+    pub(super) async fn admin(&mut self, request: WatchRequest) {
+        match request {
+            WatchRequest::Add { spec, reply } => {
+                let _ = reply.send(self.add_watch(spec).await);
+            }
+            WatchRequest::Remove { id, reply } => {
+                let _ = reply.send(self.remove_watch(&id));
+            }
+        }
+    }
+
+    /// A watch added over the admin API gets what a configured one gets: its
+    /// chain and its sinks are in place before its first event.
+    async fn add_watch(&mut self, spec: WatchSpec) -> Result<WatchStatus, ApiError> {
+        spec.validate()?;
+        let id = spec.id();
+        if let Some(missing) = spec
+            .sinks
+            .iter()
+            .find(|s| !self.config.sinks.iter().any(|c| &c.name == *s))
+        {
+            return Err(ApiError::Rejected {
+                reason: format!("no sink is named {missing:?}"),
+            });
+        }
+        let mut watches = self.config.watch.clone();
+        watches.push(spec.clone());
+        let chains = self
+            .config
+            .chains_for(&watches, &self.runtime)
+            .map_err(|e| ApiError::Rejected {
+                reason: format!("watch {id}: {e:#}"),
+            })?;
+        let mut routes = self.config.watch_sinks();
+        routes.insert(id.clone(), spec.sinks.clone());
+        self.sinks
+            .reconfigure(&self.config.sinks, routes)
+            .map_err(|e| ApiError::Rejected {
+                reason: format!("{e:#}"),
+            })?;
+        let _ = self.chains.send(instrumented(chains, &self.metrics));
+        match self.sources.add(spec.clone()).await {
+            Ok(status) => {
+                tracing::info!(watch = %status.id, state = ?status.state, "watch added over the admin API");
+                self.config.watch.push(spec);
+                self.admin.insert(id);
+                Ok(status)
+            }
+            Err(e) => {
+                // Its chain and routes stay unused until the next change.
+                Err(e.into())
+            }
+        }
+    }
+
+    fn remove_watch(&mut self, id: &str) -> Result<WatchSpec, ApiError> {
+        let spec = self.sources.remove(id)?;
+        self.config.watch.retain(|w| w.id() != id);
+        self.admin.remove(id);
+        if let Err(e) = self
+            .sinks
+            .reconfigure(&self.config.sinks, self.config.watch_sinks())
+        {
+            tracing::warn!(watch = id, "routes after removing the watch: {e:#}");
+        }
+        tracing::info!(watch = id, "watch removed over the admin API");
+        Ok(spec)
+    }
+
     /// Applies a valid new config: plugins and sinks first (either can fail,
-    /// and then nothing changed), then the watches.
-    async fn apply(&mut self, new: Config) -> Result<()> {
+    /// and then nothing changed), then the watches. Watches added over the
+    /// admin API stay, unless the new config has one with the same id.
+    async fn apply(&mut self, mut new: Config) -> Result<()> {
+        for w in &self.config.watch {
+            let id = w.id();
+            if self.admin.contains(&id) && !new.watch.iter().any(|n| n.id() == id) {
+                new.watch.push(w.clone());
+            }
+        }
         let old = &self.config;
         let fixed = [
             ("cluster", old.cluster != new.cluster),

@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use herald_e2e::{Cluster, HeraldProcess, http_get, plugin_dir, wait_http_ok};
+use herald_e2e::{Cluster, HeraldProcess, http_get, http_send, plugin_dir, wait_http_ok};
 
 use serde_json::json;
 
@@ -188,4 +188,90 @@ async fn readyz_turns_unready_while_the_api_server_is_silent_and_ready_after() {
         wait_http_ok(&c.api("/readyz")).await,
         "/readyz did not recover"
     );
+}
+
+/// A watch added over the admin API gets what a configured one gets: its
+/// plugin chain (and sinks) from the config's plugins, in place before its
+/// first event; one whose plugin does not load is refused and not added; a
+/// config reload keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_added_watch_runs_its_chain() {
+    let c = Cluster::start(Duration::from_millis(200)).await;
+    let sim = &c.sim;
+    let body = format!(
+        r#"
+watch:
+  - {{ version: v1, kind: ConfigMap }}
+plugins:
+  dir: {dir}
+  config:
+    web-only: {{ labels: {{ app: web }} }}
+  policy:
+    web-only: {{ file: label_filter.wasm, onError: drop }}
+"#,
+        dir = plugin_dir().display(),
+    );
+    let config = c.config(&body);
+    let herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &config);
+    assert!(wait_http_ok(&c.api("/readyz")).await, "herald never ready");
+
+    let (code, st) = http_send(
+        "POST",
+        &c.api("/admin/v1/watches"),
+        Some(&json!({"version": "v1", "kind": "Pod", "namespaces": ["shop"], "plugins": ["nope"]})),
+    )
+    .await
+    .expect("admin");
+    assert_eq!(code, 422, "{st}");
+    assert!(
+        st["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("nope")),
+        "{st}"
+    );
+    let (_, watches) = http_get(&c.api("/admin/v1/watches")).await.expect("list");
+    assert_eq!(watches.as_array().map(Vec::len), Some(1), "{watches}");
+
+    let (code, st) = http_send(
+        "POST",
+        &c.api("/admin/v1/watches"),
+        Some(&json!({"version": "v1", "kind": "Pod", "namespaces": ["shop"], "plugins": ["web-only"]})),
+    )
+    .await
+    .expect("admin");
+    assert_eq!(code, 201, "{st}");
+    sim.create(
+        "pods",
+        herald_sim::fixtures::pod("shop", "db-1", &[("app", "db")]),
+    )
+    .await
+    .expect("create");
+    sim.create(
+        "pods",
+        herald_sim::fixtures::pod("shop", "web-1", &[("app", "web")]),
+    )
+    .await
+    .expect("create");
+    let n = herald.next();
+    assert_eq!(
+        (n["change"].as_str(), n["name"].as_str()),
+        (Some("added"), Some("web-1")),
+        "db-1 is dropped by the watch's chain: {n}"
+    );
+
+    // A reload of the config file keeps the admin-added watch.
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config).expect("read") + "\n# touched\n",
+    )
+    .expect("touch config");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    sim.create(
+        "pods",
+        herald_sim::fixtures::pod("shop", "web-2", &[("app", "web")]),
+    )
+    .await
+    .expect("create");
+    let n = herald.next();
+    assert_eq!(n["name"], "web-2", "{n}");
 }
