@@ -24,7 +24,7 @@ pub enum WatchRequest {
     /// Add a watch.
     Add {
         /// The spec, as in the config file.
-        spec: WatchSpec,
+        spec: Box<WatchSpec>,
         /// Its status once added.
         reply: oneshot::Sender<Result<WatchStatus, ApiError>>,
     },
@@ -43,7 +43,7 @@ impl WatchRequest {
     pub async fn apply_to(self, sources: &Sources) {
         match self {
             WatchRequest::Add { spec, reply } => {
-                let _ = reply.send(sources.add(spec).await.map_err(ApiError::from));
+                let _ = reply.send(sources.add(*spec).await.map_err(ApiError::from));
             }
             WatchRequest::Remove { id, reply } => {
                 let _ = reply.send(sources.remove(&id).map_err(ApiError::from));
@@ -110,7 +110,10 @@ async fn add(
         reason: e.body_text(),
     })?;
     let status = control
-        .ask(|reply| WatchRequest::Add { spec, reply })
+        .ask(|reply| WatchRequest::Add {
+            spec: Box::new(spec),
+            reply,
+        })
         .await?;
     let code = if status.state == WatchState::Pending {
         StatusCode::ACCEPTED

@@ -104,7 +104,7 @@ impl Live {
     pub(super) async fn admin(&mut self, request: WatchRequest) {
         match request {
             WatchRequest::Add { spec, reply } => {
-                let _ = reply.send(self.add_watch(spec).await);
+                let _ = reply.send(self.add_watch(*spec).await);
             }
             WatchRequest::Remove { id, reply } => {
                 let _ = reply.send(self.remove_watch(&id));
