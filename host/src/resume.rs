@@ -31,6 +31,7 @@ pub async fn replay(
     store: Arc<StateStore>,
     spec: WatchSpec,
     tx: mpsc::Sender<ChangeEvent>,
+    secret_key: crate::source::SecretKey,
 ) -> usize {
     let watch = spec.id();
     let resolver = Resolver::new(client.clone());
@@ -41,6 +42,9 @@ pub async fn replay(
         }) => (resource, namespaced),
         _ => return 0,
     };
+    let redact_secrets = resource.group.is_empty()
+        && resource.kind == "Secret"
+        && spec.secret_data == crate::source::SecretData::Redact;
     let gvk = Gvk {
         group: resource.group.clone(),
         version: resource.version.clone(),
@@ -126,6 +130,10 @@ pub async fn replay(
             if object.get("apiVersion").is_none() {
                 object["apiVersion"] = Value::String(resource.api_version.clone());
                 object["kind"] = Value::String(resource.kind.clone());
+            }
+            // Replayed Secrets are kept to the same rule as listed ones.
+            if redact_secrets {
+                crate::source::redact_secret(&mut object, &secret_key);
             }
             let uid = obj.metadata.uid.clone().unwrap_or_default();
             let old = match last.get(&uid) {

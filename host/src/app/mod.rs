@@ -140,6 +140,14 @@ impl Herald {
         // was down.
         let mut source_settings = config.source.clone();
         source_settings.record_silent_lists = store.is_some();
+        // The key of the digests standing for Secret values: kept in the state
+        // dir, so a restart compares digests made with the same key.
+        if let Some(dir) = &config.state_dir {
+            let path = dir.join("secret-digest.key");
+            source_settings.secret_key = crate::source::SecretKey::load_or_create(&path)
+                .with_context(|| format!("stateDir: the Secret digest key {}", path.display()))?;
+        }
+        let secret_key = source_settings.secret_key.clone();
         let replay_client = client.clone();
         let sources = Sources::new(client, source_settings, tx);
         let sinks = Sinks::start(
@@ -188,7 +196,13 @@ impl Herald {
             && let Some(tx) = weak_tx.upgrade()
         {
             let replays = config.watch.iter().map(|w| {
-                crate::resume::replay(replay_client.clone(), store.clone(), w.clone(), tx.clone())
+                crate::resume::replay(
+                    replay_client.clone(),
+                    store.clone(),
+                    w.clone(),
+                    tx.clone(),
+                    secret_key.clone(),
+                )
             });
             let replayed: usize = futures::future::join_all(replays).await.into_iter().sum();
             if replayed > 0 {

@@ -44,6 +44,8 @@ pub(crate) struct Differ {
     events: Vec<ChangeType>,
     ignore_namespaces: Vec<String>,
     first_list: FirstList,
+    /// For Secrets not `secretData: include`: the key their values are digested with.
+    redact: Option<super::SecretKey>,
     /// The first list completed.
     synced: bool,
     /// While a list is in progress: the keys stored when it began that it has not
@@ -62,6 +64,7 @@ impl Differ {
         events: Vec<ChangeType>,
         ignore_namespaces: Vec<String>,
         first_list: FirstList,
+        redact: Option<super::SecretKey>,
     ) -> Self {
         Self {
             gvk: Gvk {
@@ -75,6 +78,7 @@ impl Differ {
             events,
             ignore_namespaces,
             first_list,
+            redact,
             synced: false,
             unlisted: None,
         }
@@ -136,7 +140,7 @@ impl Differ {
                 if self.ignored(&o) {
                     return Vec::new();
                 }
-                let new = Arc::new(o.into_cached(&self.resource));
+                let new = Arc::new(o.into_cached(&self.resource, self.redact.as_ref()));
                 if let Some(unlisted) = &mut self.unlisted {
                     unlisted.remove(new.key());
                 }
@@ -162,13 +166,15 @@ impl Differ {
                 if self.ignored(&o) {
                     return Vec::new();
                 }
-                self.upsert(Arc::new(o.into_cached(&self.resource)))
+                self.upsert(Arc::new(
+                    o.into_cached(&self.resource, self.redact.as_ref()),
+                ))
             }
             Event::Delete(o) => {
                 if self.ignored(&o) {
                     return Vec::new();
                 }
-                let obj = Arc::new(o.into_cached(&self.resource));
+                let obj = Arc::new(o.into_cached(&self.resource, self.redact.as_ref()));
                 let old = self.writer.remove(obj.key());
                 vec![(ChangeType::Deleted, obj, old)]
             }
@@ -245,6 +251,7 @@ mod tests {
             vec![ChangeType::Added, ChangeType::Modified, ChangeType::Deleted],
             vec!["ignored".into()],
             initial,
+            None,
         )
     }
 
@@ -435,6 +442,7 @@ mod tests {
             vec![ChangeType::Deleted],
             vec![],
             FirstList::Notify,
+            None,
         );
         let out = run(
             &mut d,

@@ -191,8 +191,13 @@ impl WatchedObject {
 
     /// The cache's form, with `apiVersion` and `kind` of `resource` added when the
     /// JSON lacks them (list items do), so every object looks the same whichever path
-    /// it took.
-    pub(crate) fn into_cached(self, resource: &ApiResource) -> CachedObject {
+    /// it took; with `redact`, a Secret's values replaced by digests (see
+    /// [`secrets`](super::secrets)).
+    pub(crate) fn into_cached(
+        self,
+        resource: &ApiResource,
+        redact: Option<&super::SecretKey>,
+    ) -> CachedObject {
         let json = if self.has_api_version && self.has_kind {
             self.json
         } else {
@@ -218,6 +223,10 @@ impl WatchedObject {
             json.extend_from_slice(&head);
             json.extend_from_slice(rest);
             json.into_boxed_slice()
+        };
+        let json = match redact.and_then(|key| super::secrets::redact_bytes(&json, key)) {
+            Some(redacted) => redacted.into_boxed_slice(),
+            None => json,
         };
         let namespace = self.meta.namespace.as_deref().unwrap_or_default();
         let name = self.meta.name.as_deref().unwrap_or_default();
@@ -287,7 +296,7 @@ pub(crate) mod tests {
         let o: WatchedObject = serde_json::from_str(text).expect("decodes");
         assert_eq!(o.namespace(), Some("ns"));
         assert_eq!(o.meta.resource_version.as_deref(), Some("7"));
-        let c = o.into_cached(&pods());
+        let c = o.into_cached(&pods(), None);
         assert_eq!(c.key_pair(), ("ns", "p"));
         assert_eq!(c.uid(), Some("u1"));
         assert_eq!(c.resource_version(), Some("7"));
@@ -307,7 +316,7 @@ pub(crate) mod tests {
     #[test]
     fn keeps_type_fields_the_object_has_and_handles_sparse_metadata() {
         let v = json!({"kind": "Pod", "metadata": {"name": "n", "labels": null, "ownerReferences": null}});
-        let c = watched(&v).into_cached(&pods());
+        let c = watched(&v).into_cached(&pods(), None);
         assert_eq!(
             std::str::from_utf8(c.json()).expect("utf-8"),
             r#"{"apiVersion":"v1","kind":"Pod","metadata":{"labels":null,"name":"n","ownerReferences":null}}"#

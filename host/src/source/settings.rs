@@ -77,6 +77,10 @@ pub struct SourceSettings {
     /// restart tells an object it saw from a new one) without notifying them.
     #[serde(skip)]
     pub record_silent_lists: bool,
+    /// Not config: the key of the digests that stand for Secret values (see
+    /// [`SecretData`](super::SecretData)); herald keeps it in the state dir.
+    #[serde(skip)]
+    pub secret_key: super::SecretKey,
 }
 
 impl Default for SourceSettings {
@@ -88,6 +92,7 @@ impl Default for SourceSettings {
             page_size: defaults::PAGE_SIZE,
             backoff: None,
             record_silent_lists: false,
+            secret_key: super::SecretKey::random(),
         }
     }
 }

@@ -318,6 +318,9 @@ impl Inner {
                     Vec::new()
                 },
                 first_list,
+                (super::secrets::is_secret(&resource)
+                    && spec.secret_data == super::SecretData::Redact)
+                    .then(|| self.settings.secret_key.clone()),
             );
             let status = Arc::new(ScopeStatus::new(scope.clone(), activity, differ.reader()));
             let task = ScopeWatch {

@@ -8,6 +8,7 @@ use crate::cache::{FieldSelector, LabelSelector};
 use crate::change::{ChangeType, Gvk};
 
 use super::error::{Error, Result};
+use super::secrets::SecretData;
 
 /// One watched type.
 ///
@@ -66,6 +67,12 @@ pub struct WatchSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub stall_timeout: Option<Duration>,
+    /// For Secrets: `redact` (default) replaces the values of `data` and
+    /// `stringData`, and the last-applied annotation, by a keyed digest before
+    /// anything keeps them; `include` lets them flow to plugins and sinks.
+    /// Example: `include`
+    #[serde(default, skip_serializing_if = "SecretData::is_redact")]
+    pub secret_data: SecretData,
 }
 
 fn all_changes() -> Vec<ChangeType> {
@@ -89,6 +96,7 @@ impl WatchSpec {
             plugins: Vec::new(),
             sinks: Vec::new(),
             stall_timeout: None,
+            secret_data: SecretData::Redact,
         }
     }
 

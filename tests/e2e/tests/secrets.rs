@@ -75,7 +75,7 @@ async fn a_rotated_secret_reaches_no_sink_in_plaintext_or_base64() {
         r#"
 cluster: secrets-cluster
 watch:
-  - {{ version: v1, kind: Secret, namespaces: [vault], plugins: [prune, diff] }}
+  - {{ version: v1, kind: Secret, namespaces: [vault], plugins: [prune, diff], secretData: include }}
 plugins:
   dir: {}
   config:
@@ -216,4 +216,100 @@ sinks:
             }
         }
     }
+}
+
+/// Issue 14's default: a Secret watched with no plugins at all (and no
+/// `secretData`) has its values replaced by keyed digests before anything
+/// keeps it: the notifications (the log sink, `old` included), the query API
+/// and the state dir's file hold no value in plaintext or base64; the keys
+/// stay and the rotation is notified, its digest changed. A watch that says
+/// `secretData: include` gets the data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_values_never_leave_by_default_and_flow_when_included() {
+    let c = Cluster::start(Duration::from_millis(200)).await;
+    let state = c.dir.path().join("state");
+    let config = c.config(&format!(
+        r#"
+stateDir: {state}
+watch:
+  - {{ version: v1, kind: Secret, namespaces: [vault] }}
+  - {{ name: open, version: v1, kind: Secret, namespaces: [open], secretData: include }}
+sinks:
+  - {{ name: out, type: log, old: full }}
+"#,
+        state = state.display()
+    ));
+    let herald = HeraldProcess::run(BIN, &config);
+    assert!(wait_http_ok(&c.api("/readyz")).await, "herald never ready");
+
+    c.sim
+        .create(
+            "secrets",
+            secret(&[("password", OLD_PASSWORD), ("user", LEGACY)]),
+        )
+        .await
+        .expect("create");
+    let added = herald.next();
+    assert_eq!(
+        (added["change"].as_str(), added["name"].as_str()),
+        (Some("added"), Some("db"))
+    );
+    let mut rotated = secret(&[("password", NEW_PASSWORD), ("user", LEGACY)]);
+    rotated["metadata"]["resourceVersion"] =
+        c.sim.get("secrets", "vault", "db").await.expect("get")["metadata"]["resourceVersion"]
+            .clone();
+    c.sim.update("secrets", rotated).await.expect("rotate");
+    let modified = herald.next();
+    assert_eq!(
+        modified["change"], "modified",
+        "the rotation is notified: {modified}"
+    );
+    let (new_pw, old_pw) = (
+        modified["object"]["data"]["password"]
+            .as_str()
+            .unwrap_or_default(),
+        modified["old"]["data"]["password"]
+            .as_str()
+            .unwrap_or_default(),
+    );
+    assert!(new_pw.starts_with("<redacted sha256:"), "{modified}");
+    assert!(
+        old_pw.starts_with("<redacted sha256:") && old_pw != new_pw,
+        "{modified}"
+    );
+    assert_eq!(
+        modified["object"]["data"]["user"], modified["old"]["data"]["user"],
+        "an unchanged key keeps its digest"
+    );
+
+    let (code, queried) =
+        herald_e2e::http_get(&c.api("/api/v1/resources/core/v1/secrets/vault/db"))
+            .await
+            .expect("query");
+    assert_eq!(code, 200, "{queried}");
+    let db = std::fs::read(state.join("herald-state.redb")).expect("state file");
+    let db = String::from_utf8_lossy(&db);
+    for (what, text) in [
+        ("added", added.to_string()),
+        ("modified", modified.to_string()),
+        ("query", queried.to_string()),
+        ("state dir", db.to_string()),
+    ] {
+        for plain in [OLD_PASSWORD, NEW_PASSWORD, LEGACY] {
+            for form in forms(plain) {
+                assert!(!text.contains(&form), "{what} shows {form:?}");
+            }
+        }
+    }
+
+    // secretData: include — the data as the API server has it.
+    let mut open = secret(&[("password", OLD_PASSWORD)]);
+    open["metadata"]["namespace"] = json!("open");
+    c.sim.create("secrets", open).await.expect("create");
+    let n = herald.next();
+    assert_eq!(
+        n["object"]["data"]["password"],
+        STANDARD.encode(OLD_PASSWORD),
+        "{n}"
+    );
 }

@@ -43,7 +43,7 @@ cluster: shipped
 watch:
   - {{ name: f, version: v1, kind: Pod, namespaces: [f], plugins: [filter] }}
   - {{ name: p, version: v1, kind: Pod, namespaces: [p], plugins: [prune] }}
-  - {{ name: ps, version: v1, kind: Secret, namespaces: [p], plugins: [prune] }}
+  - {{ name: ps, version: v1, kind: Secret, namespaces: [p], plugins: [prune], secretData: include }}
   - {{ name: n, version: v1, kind: Pod, namespaces: [n], plugins: [noise] }}
   - {{ name: d, version: v1, kind: Pod, namespaces: [d], plugins: [diff] }}
   - {{ name: r, version: v1, kind: Pod, namespaces: [r], plugins: [route] }}
