@@ -339,13 +339,13 @@ fn child(spec: ChildSpec) {
             .expect("client");
         let (tx, rx) = mpsc::channel(4096);
         let sources = Sources::new(client, config.source.clone(), tx);
-        let sinks = Sinks::start(
-            &config.cluster,
-            &config.sinks,
-            config.watch_sinks(),
-            Default::default(),
-        )
-        .expect("sinks");
+        let sinks =
+            Sinks::start(&config.cluster, &config.sinks, Default::default()).expect("sinks");
+        let delivery = herald::pipeline::Delivery::new(
+            sinks.clone(),
+            herald::pipeline::Routes::new(&config.sinks, config.watch_sinks()),
+            None,
+        );
         let metrics = Metrics::new();
         // Dedup before the plugins, as `herald run` has it (no state dir).
         let stages = pipeline::Stages {
@@ -357,7 +357,7 @@ fn child(spec: ChildSpec) {
         };
         let (_keep_updates, updates) = std::sync::mpsc::channel();
         let native = (spec.plugins == Plugins::Native).then(|| NativeChain::new(&spec.chain));
-        let dispatcher = sinks.clone();
+        let dispatcher = delivery.clone();
         let _pipeline = pipeline::spawn_with(rx, chains, updates, stages, move |mut o| {
             if let Some(n) = &native {
                 n.run(&mut o);
@@ -369,7 +369,7 @@ fn child(spec: ChildSpec) {
                 Fate::Dropped { .. } => "dropped",
                 Fate::DeadLetter { .. } => "dead_letter",
             };
-            dispatcher.dispatch(o);
+            herald::pipeline::Deliver::deliver(&dispatcher, o, None);
             metrics.outcome(&watch, fate);
             ControlFlow::Continue(())
         })
@@ -840,7 +840,12 @@ async fn batch_sink(recv: &Recv, url: &str, max_objects: usize, n: usize) -> f64
     )
     .expect("sink config");
     let sinks =
-        Sinks::start("bench", &[cfg], Default::default(), Default::default()).expect("sinks");
+        Sinks::start("bench", std::slice::from_ref(&cfg), Default::default()).expect("sinks");
+    let delivery = herald::pipeline::Delivery::new(
+        sinks.clone(),
+        herald::pipeline::Routes::new(&[cfg], Default::default()),
+        None,
+    );
     let pod = fixtures::pod("bench-000", "pod-00000", &[("app", "seed")]);
     let outcomes: Vec<Outcome> = (0..n)
         .map(|i| {
@@ -868,10 +873,10 @@ async fn batch_sink(recv: &Recv, url: &str, max_objects: usize, n: usize) -> f64
         .collect();
     let base = recv.items();
     let t = Instant::now();
-    let s = sinks.clone();
     let feeder = tokio::task::spawn_blocking(move || {
+        use herald::pipeline::Deliver;
         for o in outcomes {
-            s.dispatch(o);
+            delivery.deliver(o, None);
         }
     });
     assert!(

@@ -279,7 +279,7 @@ fn json_costs(obj: &Value) {
         object: obj.clone(),
         old: None,
         dead_letter: None,
-        settle: None,
+        receipt: None,
         durable: None,
     };
     let envelope = n(&mut || {

@@ -42,8 +42,8 @@ use kube_lease_manager::{LeaseManager, LeaseManagerBuilder};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::pipeline::Deliver;
 use crate::pipeline::Outcome;
-use crate::sink::Sinks;
 
 /// The annotation holding the delivered watermark.
 pub const WATERMARK: &str = "herald.io/delivered-rv";
@@ -229,7 +229,7 @@ pub struct Gate {
 }
 
 impl Gate {
-    fn pass(&mut self, o: Option<Outcome>, sinks: &Sinks) {
+    fn pass(&mut self, o: Option<Outcome>, sinks: &dyn Deliver) {
         let leader = self.leader.load(Ordering::Acquire);
         if leader && !self.leading {
             let after = self
@@ -279,9 +279,12 @@ impl Gate {
         }
     }
 
-    fn deliver(&self, o: Outcome, sinks: &Sinks) {
-        let settle = rv_of(&o).map(|rv| self.mark.begin(&stream_of(&o), rv));
-        sinks.dispatch_tracked(o, settle);
+    fn deliver(&self, o: Outcome, sinks: &dyn Deliver) {
+        let settle = rv_of(&o).map(|rv| {
+            let guard: Arc<dyn std::any::Any + Send + Sync> = self.mark.begin(&stream_of(&o), rv);
+            guard
+        });
+        sinks.deliver(o, settle);
     }
 }
 
@@ -481,10 +484,10 @@ impl Election {
     }
 
     /// Starts the gate thread between the pipeline and the sinks; send it
-    /// every outcome.
+    /// every outcome. Only the leader hands them on to `sinks`.
     pub fn gate(
         &self,
-        sinks: Sinks,
+        sinks: impl Deliver,
     ) -> std::io::Result<(
         std::sync::mpsc::SyncSender<Outcome>,
         std::thread::JoinHandle<()>,

@@ -33,7 +33,7 @@ pub use config::{
 
 use crate::change::ChangeEvent;
 use crate::metrics::Metrics;
-use crate::pipeline::{self, Outcome};
+use crate::pipeline::{self, Deliver, Delivery, Outcome, Routes};
 use crate::plugin::{Fate, Runtime, RuntimeConfig};
 use crate::sink::{SinkDeps, Sinks};
 use crate::source::Sources;
@@ -153,13 +153,17 @@ impl Herald {
         let sinks = Sinks::start(
             &config.cluster,
             &config.sinks,
-            config.watch_sinks(),
             SinkDeps {
                 metrics: Some(metrics.clone()),
-                store: store.clone(),
+                outbox: store.as_ref().map(pipeline::state_outbox),
                 leader: election.as_ref().map(|e| e.leader_flag()),
             },
         )?;
+        let delivery = Delivery::new(
+            sinks.clone(),
+            Routes::new(&config.sinks, config.watch_sinks()),
+            store.clone(),
+        );
         metrics.watch_sources(&sources);
         metrics.watch_sinks(&sinks);
         if store.is_some() {
@@ -177,7 +181,7 @@ impl Herald {
         let (gate_tx, gate) = match &election {
             Some(e) => {
                 let (tx, handle) = e
-                    .gate(sinks.clone())
+                    .gate(delivery.clone())
                     .context("starting the HA gate thread")?;
                 (Some(tx), Some(handle))
             }
@@ -186,7 +190,7 @@ impl Herald {
         if let Some(every) = config.resync_interval {
             tokio::spawn(restart::resync(sources.cache(), weak_tx.clone(), every));
         }
-        let deliver = delivery(metrics.clone(), sinks.clone(), gate_tx, options.tap);
+        let deliver = hand_over(metrics.clone(), delivery.clone(), gate_tx, options.tap);
         let pipeline = pipeline::spawn_with(rx, chains, chain_rx, stages, deliver)
             .context("starting the pipeline thread")?;
         // With a state dir, each watch first resumes its stream after the last
@@ -272,6 +276,7 @@ impl Herald {
             sources: sources.clone(),
             sinks: sinks.clone(),
             chains: chain_tx,
+            delivery,
             admin: Default::default(),
         };
         Ok(Herald {
@@ -427,9 +432,9 @@ fn open_state(
 
 /// Where each outcome of the pipeline goes: the tap, the metrics, then the
 /// HA gate or the sinks.
-fn delivery(
+fn hand_over(
     metrics: Metrics,
-    sinks: Sinks,
+    delivery: Delivery,
     gate: Option<std::sync::mpsc::SyncSender<Outcome>>,
     mut tap: Option<Tap>,
 ) -> impl FnMut(Outcome) -> ControlFlow<()> + Send + 'static {
@@ -451,7 +456,7 @@ fn delivery(
                 Err(_) => ControlFlow::Break(()),
             };
         }
-        let sent = sinks.dispatch(o);
+        let sent = delivery.deliver(o, None);
         let fate = if sent == 0 && fate == "delivered" {
             "unrouted"
         } else {

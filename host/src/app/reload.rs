@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 
 use crate::api::{ApiError, WatchRequest};
 use crate::metrics::Metrics;
+use crate::pipeline::{Delivery, Routes};
 use crate::plugin::{Chain, Runtime};
 use crate::sink::Sinks;
 use crate::source::{Sources, WatchSpec, WatchStatus};
@@ -38,6 +39,7 @@ pub(super) struct Live {
     pub(super) sources: Sources,
     pub(super) sinks: Sinks,
     pub(super) chains: std::sync::mpsc::Sender<BTreeMap<String, Chain>>,
+    pub(super) delivery: Delivery,
     /// Watches added over the admin API (kept across config reloads).
     pub(super) admin: BTreeSet<String>,
 }
@@ -136,11 +138,8 @@ impl Live {
             })?;
         let mut routes = self.config.watch_sinks();
         routes.insert(id.clone(), spec.sinks.clone());
-        self.sinks
-            .reconfigure(&self.config.sinks, routes)
-            .map_err(|e| ApiError::Rejected {
-                reason: format!("{e:#}"),
-            })?;
+        self.delivery
+            .set_routes(Routes::new(&self.config.sinks, routes));
         let _ = self.chains.send(instrumented(chains, &self.metrics));
         match self.sources.add(spec.clone()).await {
             Ok(status) => {
@@ -160,12 +159,8 @@ impl Live {
         let spec = self.sources.remove(id)?;
         self.config.watch.retain(|w| w.id() != id);
         self.admin.remove(id);
-        if let Err(e) = self
-            .sinks
-            .reconfigure(&self.config.sinks, self.config.watch_sinks())
-        {
-            tracing::warn!(watch = id, "routes after removing the watch: {e:#}");
-        }
+        self.delivery
+            .set_routes(Routes::new(&self.config.sinks, self.config.watch_sinks()));
         tracing::info!(watch = id, "watch removed over the admin API");
         Ok(spec)
     }
@@ -208,9 +203,9 @@ impl Live {
             }
         }
         let chains = new.chains(&self.runtime).context("plugins")?;
-        self.sinks
-            .reconfigure(&new.sinks, new.watch_sinks())
-            .context("sinks")?;
+        self.sinks.reconfigure(&new.sinks).context("sinks")?;
+        self.delivery
+            .set_routes(Routes::new(&new.sinks, new.watch_sinks()));
         let _ = self.chains.send(instrumented(chains, &self.metrics));
         for w in &old.watch {
             let id = w.id();

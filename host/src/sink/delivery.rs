@@ -270,7 +270,7 @@ async fn deliver(shared: &Shared, batch: &[Item]) {
         if let Some(d) = &i.n.durable {
             // Not awaited: an ack lost in a crash means one redelivery with
             // the same id.
-            drop(d.store.ack(&shared.name, &i.n.id(&shared.name)));
+            d.outbox.ack(&shared.name, &i.n.id(&shared.name));
         }
     }
 }
@@ -375,15 +375,9 @@ async fn dead_letter(shared: &Shared, batch: &[Item], reason: &str) {
                 }));
                 // With a state dir the dead letter gets its own outbox entry,
                 // submitted before this sink's ack: a crash loses neither.
-                copy.durable = n.durable.as_ref().map(|d| {
-                    use futures::FutureExt;
-                    let ticket = d.store.enqueue(dl, &copy.id(dl), &copy.to_stored());
-                    super::notification::Durable {
-                        store: d.store.clone(),
-                        ready: async move { ticket.await.map_err(|e| e.to_string()) }
-                            .boxed()
-                            .shared(),
-                    }
+                copy.durable = n.durable.as_ref().map(|d| super::notification::Durable {
+                    outbox: d.outbox.clone(),
+                    ready: d.outbox.enqueue(dl, &copy.id(dl), &copy.to_stored()),
                 });
                 let lane = &lanes[lane_of(&copy.uid, lanes.len())];
                 stats.depth.fetch_add(1, Ordering::Relaxed);

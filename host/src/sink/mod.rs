@@ -1,10 +1,13 @@
-//! Sinks: where notifications go. Each kind of sink is a folder shaped like
-//! vector's `src/sinks/http/` (config, encoder, request, service); what they
-//! share is here and in [`delivery`]:
+//! Sinks: where notifications go. They deliver what they are given (the
+//! pipeline decides where a notification goes and writes it to the outbox)
+//! and know nothing of plugins, the state dir or leader election: a durable
+//! outbox is an [`Outbox`], and a [`Receipt`] tells whoever handed a
+//! notification over when every sink is done with it.
 //!
-//! - routing: the sinks named by the plugin chain's route verdicts, else the
-//!   watch's `sinks`, else every sink that is not some sink's dead letter;
-//!   then each sink's `namespaces` filter;
+//! Each kind of sink is a folder shaped like vector's `src/sinks/http/`
+//! (config, encoder, request, service); what they share is here and in
+//! [`delivery`]:
+//!
 //! - a bounded queue per sink, split into lanes by object, so per-object
 //!   order holds while objects are delivered in parallel; a slow sink only
 //!   ever fills its own queue;
@@ -16,6 +19,7 @@ pub mod delivery;
 pub mod http;
 pub mod log;
 pub mod notification;
+pub mod outbox;
 pub mod secret;
 pub mod signing;
 pub mod slack;
@@ -28,23 +32,20 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
 use axum::routing::get;
-use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use config::{SinkConfig, SinkType};
 pub use delivery::{SinkStatus, Stats};
 pub use notification::Notification;
+pub use outbox::{Outbox, Ready, Receipt};
 
-use crate::pipeline::Outcome;
-use crate::plugin::Fate;
 use delivery::{DeadLetter, Item, Service, Shared, lane_of};
 
 /// The send side of one sink.
 #[derive(Clone)]
 struct Handle {
     kind: SinkType,
-    namespaces: Vec<String>,
     lanes: Vec<mpsc::Sender<Item>>,
     stats: Arc<Stats>,
     capacity: usize,
@@ -75,25 +76,26 @@ struct OverflowState {
     generation: u64,
 }
 
-/// What stays in memory of a spilled notification: its HA settle token (so
-/// the watermark does not pass it) and its outbox write.
+/// What stays in memory of a spilled notification: its receipt (so whoever
+/// waits on it, leader election's watermark, does not pass it) and its
+/// outbox write.
 struct Spilled {
-    settle: Option<Arc<crate::ha::Settle>>,
-    ready: futures::future::Shared<futures::future::BoxFuture<'static, Result<(), String>>>,
+    receipt: Option<Receipt>,
+    ready: Ready,
 }
 
 /// An outbox entry back as a queue item: already on disk, so ready at once.
 fn item_from_outbox(
     payload: &[u8],
-    store: &Arc<crate::state::StateStore>,
+    outbox: &Arc<dyn Outbox>,
     batch: Option<&Arc<batch::Batch>>,
-    settle: Option<Arc<crate::ha::Settle>>,
+    receipt: Option<Receipt>,
 ) -> serde_json::Result<Item> {
     use futures::FutureExt;
     let mut n = Notification::from_stored(payload)?;
-    n.settle = settle;
+    n.receipt = receipt;
     n.durable = Some(notification::Durable {
-        store: store.clone(),
+        outbox: outbox.clone(),
         ready: async { Ok(()) }.boxed().shared(),
     });
     let n = Arc::new(n);
@@ -111,7 +113,7 @@ struct Refill {
     stats: Arc<Stats>,
     batch: Option<Arc<batch::Batch>>,
     overflow: Arc<Overflow>,
-    store: Arc<crate::state::StateStore>,
+    outbox: Arc<dyn Outbox>,
     generation: u64,
     leader: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
@@ -123,7 +125,7 @@ async fn refill(r: Refill) {
         stats,
         batch,
         overflow,
-        store,
+        outbox,
         generation,
         leader,
     } = r;
@@ -161,11 +163,11 @@ async fn refill(r: Refill) {
                 st.spilled.keys().cloned().collect()
             };
             // Spilled entries are committed before they are read back.
-            let s2 = store.clone();
-            let _ = tokio::task::spawn_blocking(move || s2.flush()).await;
-            let pending: Vec<(String, Vec<u8>)> = match store.pending(&name) {
-                Ok(it) => it
-                    .filter_map(Result::ok)
+            let o2 = outbox.clone();
+            let _ = tokio::task::spawn_blocking(move || o2.flush()).await;
+            let pending: Vec<(String, Vec<u8>)> = match outbox.pending(&name) {
+                Ok(all) => all
+                    .into_iter()
                     .filter(|(id, _)| wanted.contains(id))
                     .collect(),
                 Err(e) => {
@@ -205,18 +207,18 @@ async fn refill(r: Refill) {
                     st.spilled.remove(&id)
                 };
                 let Some(claimed) = claimed else { continue };
-                let item = match item_from_outbox(&payload, &store, batch.as_ref(), claimed.settle)
-                {
-                    Ok(item) => item,
-                    Err(e) => {
-                        tracing::error!(
-                            sink = name,
-                            id,
-                            "unreadable outbox entry, left in place: {e}"
-                        );
-                        continue;
-                    }
-                };
+                let item =
+                    match item_from_outbox(&payload, &outbox, batch.as_ref(), claimed.receipt) {
+                        Ok(item) => item,
+                        Err(e) => {
+                            tracing::error!(
+                                sink = name,
+                                id,
+                                "unreadable outbox entry, left in place: {e}"
+                            );
+                            continue;
+                        }
+                    };
                 let Some(lane) = lanes[lane_of(&item.n.uid, lanes.len())].upgrade() else {
                     return;
                 };
@@ -236,8 +238,6 @@ struct State {
     handles: BTreeMap<String, Handle>,
     configs: Vec<SinkConfig>,
     order: Vec<String>,
-    defaults: Vec<String>,
-    implicit: bool,
 }
 
 impl Handle {
@@ -285,7 +285,7 @@ impl Handle {
             st.spilled.insert(
                 item.n.id(name),
                 Spilled {
-                    settle: item.n.settle.clone(),
+                    receipt: item.n.receipt.clone(),
                     ready,
                 },
             );
@@ -324,11 +324,10 @@ impl Handle {
 
 struct Inner {
     metrics: Arc<RwLock<Option<crate::metrics::Metrics>>>,
-    store: RwLock<Option<Arc<crate::state::StateStore>>>,
-    leader: RwLock<Option<Arc<std::sync::atomic::AtomicBool>>>,
+    outbox: Option<Arc<dyn Outbox>>,
+    leader: Option<Arc<std::sync::atomic::AtomicBool>>,
     cluster: Arc<str>,
     state: RwLock<Option<State>>,
-    watch_sinks: RwLock<BTreeMap<String, Vec<String>>>,
     tasks: Mutex<BTreeMap<String, Vec<JoinHandle<()>>>>,
 }
 
@@ -350,8 +349,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// With no sinks configured, one `log` sink receives every notification.
-fn effective(configs: &[SinkConfig]) -> (Vec<SinkConfig>, bool) {
+/// With no sinks configured, one `log` sink receives every notification;
+/// true when that is the case.
+pub fn effective(configs: &[SinkConfig]) -> (Vec<SinkConfig>, bool) {
     if configs.is_empty() {
         (vec![SinkConfig::log("log")], true)
     } else {
@@ -364,8 +364,10 @@ fn effective(configs: &[SinkConfig]) -> (Vec<SinkConfig>, bool) {
 pub struct SinkDeps {
     /// Observes delivery latency (`herald_delivery_seconds`).
     pub metrics: Option<crate::metrics::Metrics>,
-    /// The state dir: every notification goes through its sink's outbox.
-    pub store: Option<Arc<crate::state::StateStore>>,
+    /// The durable outbox (the state dir): what the last run left is
+    /// resumed, spilled notifications wait there, delivered ones are
+    /// acknowledged there.
+    pub outbox: Option<Arc<dyn Outbox>>,
     /// With leader election: the outbox is handed to the lanes only while
     /// this replica leads.
     pub leader: Option<Arc<std::sync::atomic::AtomicBool>>,
@@ -373,43 +375,31 @@ pub struct SinkDeps {
 
 impl Sinks {
     /// Builds and starts the sinks on the current tokio runtime. With no
-    /// sinks configured, one `log` sink receives every notification.
-    /// `watch_sinks` are the default sinks of each watch (its `sinks:`;
-    /// empty: every sink that is not a dead letter). Errors name the sink and
-    /// the field (a secret that cannot be read, a CA file that is not PEM, …).
-    pub fn start(
-        cluster: &str,
-        configs: &[SinkConfig],
-        watch_sinks: BTreeMap<String, Vec<String>>,
-        deps: SinkDeps,
-    ) -> Result<Self> {
+    /// sinks configured, one `log` sink receives every notification. Errors
+    /// name the sink and the field (a secret that cannot be read, a CA file
+    /// that is not PEM, …).
+    pub fn start(cluster: &str, configs: &[SinkConfig], deps: SinkDeps) -> Result<Self> {
         let sinks = Sinks {
             inner: Arc::new(Inner {
                 metrics: Arc::new(RwLock::new(deps.metrics)),
-                store: RwLock::new(deps.store),
-                leader: RwLock::new(deps.leader),
+                outbox: deps.outbox,
+                leader: deps.leader,
                 cluster: cluster.into(),
                 state: RwLock::new(None),
-                watch_sinks: RwLock::new(BTreeMap::new()),
                 tasks: Mutex::new(BTreeMap::new()),
             }),
         };
-        sinks.reconfigure(configs, watch_sinks)?;
+        sinks.reconfigure(configs)?;
         Ok(sinks)
     }
 
-    /// Applies a new `sinks:` list and each watch's default sinks. Sinks
-    /// whose config is unchanged keep running untouched, queue and all. A
-    /// changed sink is built anew; its new lanes start delivering only once
-    /// the old ones have drained what they hold, so per-object order holds
-    /// across the change. A removed sink drains in the background. On error
-    /// nothing changes.
-    pub fn reconfigure(
-        &self,
-        configs: &[SinkConfig],
-        watch_sinks: BTreeMap<String, Vec<String>>,
-    ) -> Result<()> {
-        let (configs, implicit) = effective(configs);
+    /// Applies a new `sinks:` list. Sinks whose config is unchanged keep
+    /// running untouched, queue and all. A changed sink is built anew; its
+    /// new lanes start delivering only once the old ones have drained what
+    /// they hold, so per-object order holds across the change. A removed
+    /// sink drains in the background. On error nothing changes.
+    pub fn reconfigure(&self, configs: &[SinkConfig]) -> Result<()> {
+        let (configs, _) = effective(configs);
         config::validate_all(&configs, true).map_err(|e| anyhow!(e))?;
         let mut guard = self.inner.state.write().unwrap_or_else(|p| p.into_inner());
         let old = guard.as_ref();
@@ -476,7 +466,6 @@ impl Sinks {
                 c.name.clone(),
                 Handle {
                     kind: c.kind,
-                    namespaces: c.namespaces.clone(),
                     lanes: txs,
                     stats: stats.clone(),
                     capacity: c.queue.capacity,
@@ -542,15 +531,6 @@ impl Sinks {
                 }
             }
         }
-        let dead_letters: Vec<&String> = configs
-            .iter()
-            .filter_map(|c| c.dead_letter.as_ref())
-            .collect();
-        let defaults = configs
-            .iter()
-            .filter(|c| !dead_letters.contains(&&c.name))
-            .map(|c| c.name.clone())
-            .collect();
         let order = configs.iter().map(|c| c.name.clone()).collect();
         for c in configs.iter().filter(|c| !unchanged(c)) {
             if let Some(h) = handles.get(&c.name) {
@@ -561,15 +541,7 @@ impl Sinks {
             handles,
             configs,
             order,
-            defaults,
-            implicit,
         });
-        drop(guard);
-        *self
-            .inner
-            .watch_sinks
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = watch_sinks;
         Ok(())
     }
 
@@ -579,126 +551,40 @@ impl Sinks {
         guard.as_ref().map(|s| s.order.clone()).unwrap_or_default()
     }
 
-    /// Routes one outcome of the pipeline to its sinks. Blocks while a
-    /// target's queue is full (`whenFull: block`): call it from the
-    /// pipeline's thread, not from async code. Returns how many sinks got it.
-    pub fn dispatch(&self, o: Outcome) -> usize {
-        self.dispatch_tracked(o, None)
-    }
-
-    /// [`Sinks::dispatch`], holding `settle` until every sink has settled
-    /// the notification.
-    pub fn dispatch_tracked(
-        &self,
-        mut o: Outcome,
-        settle: Option<Arc<crate::ha::Settle>>,
-    ) -> usize {
-        let record = std::mem::take(&mut o.record);
-        let (routes, dead_letter) = match o.fate {
-            Fate::Deliver { routes } => (routes, None),
-            Fate::Dropped { plugin, reason } => {
-                tracing::debug!(plugin, name = o.name, "dropped: {reason}");
-                // The state was emitted (to the plugins): record it.
-                self.commit(record, vec![]);
-                return 0;
-            }
-            Fate::DeadLetter {
-                sink,
-                plugin,
-                error,
-            } => (
-                vec![sink],
-                Some(json!({"plugin": plugin, "error": error.to_string()})),
-            ),
-        };
-        let resource_version = o
-            .object
-            .pointer("/metadata/resourceVersion")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string();
-        let guard = self.inner.state.read().unwrap_or_else(|p| p.into_inner());
-        let Some(state) = guard.as_ref() else {
-            tracing::error!(
-                name = o.name,
-                "notification after the sinks closed; not delivered"
-            );
-            return 0;
-        };
-        let targets: Vec<String> = if state.implicit {
-            state.order.clone()
-        } else if !routes.is_empty() {
-            routes.clone()
-        } else {
-            let ws = self
-                .inner
-                .watch_sinks
-                .read()
-                .unwrap_or_else(|p| p.into_inner());
-            match ws.get(&o.watch) {
-                Some(s) if !s.is_empty() => s.clone(),
-                _ => state.defaults.clone(),
-            }
-        };
-        let handles = &state.handles;
-        let mut chosen: Vec<(String, Handle)> = Vec::new();
-        let namespace = o.namespace.as_deref();
-        for name in &targets {
-            let Some(h) = handles.get(name) else {
+    /// Queues `n` at each sink of `targets` (names the pipeline chose), on
+    /// the lane of its object. Blocks while a target's queue is full
+    /// (`whenFull: block`): call it from the pipeline's thread, not from async
+    /// code. A notification with an outbox entry (`durable`) waits behind
+    /// what the sink has spilled (`whenFull: spill`). Returns how many sinks
+    /// took it.
+    pub fn enqueue(&self, targets: &[String], n: Notification) -> usize {
+        let chosen: Vec<(String, Handle)> = {
+            let guard = self.inner.state.read().unwrap_or_else(|p| p.into_inner());
+            let Some(state) = guard.as_ref() else {
                 tracing::error!(
-                    sink = name,
-                    name = o.name,
-                    kind = o.gvk.kind,
-                    "a route names a sink that does not exist; notification not delivered there"
+                    name = n.name,
+                    "notification after the sinks closed; not delivered"
                 );
-                continue;
+                return 0;
             };
-            if let Some(ns) = namespace
-                && !h.namespaces.is_empty()
-                && !h.namespaces.iter().any(|x| x == ns)
-            {
-                continue;
-            }
-            if !chosen.iter().any(|(n, _)| n == name) {
-                chosen.push((name.clone(), h.clone()));
-            }
-        }
-        // No lock is held while sending: a full queue may block here, and a
-        // reload, `/sinks` or a scrape must not wait on it.
-        drop(guard);
-        let mut n = Notification {
-            cluster: self.inner.cluster.clone(),
-            change: o.change,
-            gvk: o.gvk,
-            watch: o.watch,
-            namespace: o.namespace,
-            name: o.name,
-            uid: o.uid,
-            resource_version,
-            time: o.observed_at,
-            routes,
-            object: o.object,
-            old: o.old,
-            dead_letter,
-            settle,
-            durable: None,
-        };
-        // With a state dir: the object record and one outbox entry per sink,
-        // in one transaction; lanes deliver once it is on disk.
-        if self.store().is_some() {
-            let payload = n.to_stored();
-            let entries = chosen
+            targets
                 .iter()
-                .map(|(name, _)| crate::state::Op::Enqueue {
-                    sink: name.clone(),
-                    id: n.id(name),
-                    payload: payload.clone(),
+                .filter_map(|name| match state.handles.get(name) {
+                    Some(h) => Some((name.clone(), h.clone())),
+                    None => {
+                        tracing::error!(
+                            sink = name,
+                            name = n.name,
+                            kind = n.gvk.kind,
+                            "no such sink; notification not delivered there"
+                        );
+                        None
+                    }
                 })
-                .collect();
-            n.durable = self.commit(record, entries);
-        } else {
-            drop(record);
-        }
+                .collect()
+            // No lock is held while sending: a full queue may block here, and
+            // a reload, `/sinks` or a scrape must not wait on it.
+        };
         let n = Arc::new(n);
         let mut sent = 0;
         for (name, h) in chosen {
@@ -713,22 +599,13 @@ impl Sinks {
         sent
     }
 
-    /// The state dir's store, if any.
-    fn store(&self) -> Option<Arc<crate::state::StateStore>> {
-        self.inner
-            .store
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// Records an emitted state without notifying (a standby replica).
-    pub fn record_only(&self, record: Vec<crate::state::Op>) {
-        drop(self.commit(record, vec![]));
+    /// The cluster name notifications carry.
+    pub fn cluster(&self) -> Arc<str> {
+        self.inner.cluster.clone()
     }
 
     fn start_refill(&self, name: &str, h: &Handle) {
-        let Some(store) = self.store() else {
+        let Some(outbox) = self.inner.outbox.clone() else {
             return;
         };
         let overflow = &h.overflow;
@@ -743,35 +620,10 @@ impl Sinks {
             stats: h.stats.clone(),
             batch: h.batch.clone(),
             overflow: overflow.clone(),
-            store,
+            outbox,
             generation,
-            leader: self
-                .inner
-                .leader
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
+            leader: self.inner.leader.clone(),
         }));
-    }
-
-    /// Submits the record and outbox entries, if there is a store; the
-    /// handle lanes wait on.
-    fn commit(
-        &self,
-        record: Vec<crate::state::Op>,
-        mut ops: Vec<crate::state::Op>,
-    ) -> Option<notification::Durable> {
-        use futures::FutureExt;
-        let store = self.store()?;
-        ops.extend(record);
-        if ops.is_empty() {
-            return None;
-        }
-        let ticket = store.submit(ops);
-        let ready = async move { ticket.await.map_err(|e| e.to_string()) }
-            .boxed()
-            .shared();
-        Some(notification::Durable { store, ready })
     }
 
     /// Hands every notification left in the outbox by the previous run back
@@ -780,7 +632,7 @@ impl Sinks {
     /// the pipeline starts. Returns how many.
     pub fn resume_outbox(&self) -> usize {
         use futures::FutureExt;
-        let Some(store) = self.store() else {
+        let Some(outbox) = self.inner.outbox.clone() else {
             return 0;
         };
         let handles: Vec<(String, Handle)> = {
@@ -796,8 +648,8 @@ impl Sinks {
         };
         let mut total = 0;
         for (name, h) in handles {
-            let ids: Vec<String> = match store.pending(&name) {
-                Ok(it) => it.filter_map(Result::ok).map(|(id, _)| id).collect(),
+            let ids: Vec<String> = match outbox.pending(&name) {
+                Ok(all) => all.into_iter().map(|(id, _)| id).collect(),
                 Err(e) => {
                     tracing::error!(sink = name, "reading the outbox: {e}");
                     continue;
@@ -818,7 +670,7 @@ impl Sinks {
                 st.spilled.insert(
                     id,
                     Spilled {
-                        settle: None,
+                        receipt: None,
                         ready: async { Ok(()) }.boxed().shared(),
                     },
                 );

@@ -45,7 +45,7 @@ pub struct Notification {
     /// Dropped when the last copy of the notification is: by then every
     /// sink has delivered or dead-lettered it (high availability tracks the
     /// delivered watermark with it).
-    pub settle: Option<Arc<crate::ha::Settle>>,
+    pub receipt: Option<super::Receipt>,
     /// With a state dir: the notification is in the sink's outbox once
     /// `ready` resolves; lanes deliver only then, and acknowledge it in the
     /// outbox when settled.
@@ -55,10 +55,10 @@ pub struct Notification {
 /// The outbox side of a notification.
 #[derive(Clone)]
 pub struct Durable {
-    /// The state store holding the outbox.
-    pub store: Arc<crate::state::StateStore>,
+    /// The outbox holding it.
+    pub outbox: Arc<dyn super::Outbox>,
     /// Resolves when the outbox entry (and the object record) are on disk.
-    pub ready: futures::future::Shared<futures::future::BoxFuture<'static, Result<(), String>>>,
+    pub ready: super::outbox::Ready,
 }
 
 impl std::fmt::Debug for Durable {
@@ -149,7 +149,7 @@ impl Notification {
             object: s.object.into_owned(),
             old: s.old.map(Cow::into_owned),
             dead_letter: s.dead_letter.map(Cow::into_owned),
-            settle: None,
+            receipt: None,
             durable: None,
         })
     }
@@ -295,7 +295,7 @@ pub(crate) fn sample(uid: &str, rv: &str) -> Notification {
             json!({"metadata": {"name": "front", "namespace": "web", "uid": uid}, "spec": {"replicas": 2}}),
         ),
         dead_letter: None,
-        settle: None,
+        receipt: None,
         durable: None,
     }
 }

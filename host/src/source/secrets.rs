@@ -229,7 +229,7 @@ mod tests {
         let b = SecretKey::load_or_create(&path).expect("load");
         assert_eq!(a.digest(b"x"), b.digest(b"x"));
         std::fs::write(&path, b"short").expect("write");
-        let err = SecretKey::load_or_create(&path).err().expect("refused");
+        let err = SecretKey::load_or_create(&path).expect_err("refused");
         assert!(err.to_string().contains("32"), "{err}");
     }
 

@@ -1,6 +1,8 @@
-//! The plugin stage shared by `herald run` and `herald demo`: takes changes
-//! off the source's channel, runs each through its watch's chain on a thread
-//! of its own (plugins are synchronous and fast), and hands every outcome on.
+//! The pipeline: takes changes off the source's channel and, on a thread of
+//! its own (plugins are synchronous and fast), admits each (dedup, the
+//! restart rewrite, the state record), runs it through its watch's chain, and
+//! hands the outcome on; [`deliver`] routes it, commits it with the record to
+//! the outbox, and queues it at the sinks.
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -8,6 +10,12 @@ use std::thread::JoinHandle;
 
 use serde_json::Value;
 use tokio::sync::mpsc;
+
+mod deliver;
+mod outbox;
+
+pub use deliver::{Deliver, Delivery, Routes};
+pub use outbox::{StateOutbox, state_outbox};
 
 use crate::change::{ChangeEvent, ChangeType, Gvk};
 use crate::plugin::{Chain, EventData, Fate};

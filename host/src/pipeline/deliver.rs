@@ -1,0 +1,264 @@
+//! The last stage: where an outcome goes ([`Routes`]), and handing it over
+//! ([`Delivery`]): the notification is built once, written with the object's
+//! record to every target's outbox in one transaction (with a state dir), and
+//! queued at the sinks, which only deliver.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use serde_json::json;
+
+use crate::plugin::Fate;
+use crate::sink::{Notification, Outbox, Receipt, SinkConfig, Sinks, notification::Durable};
+use crate::state::{Op, StateStore};
+
+use super::Outcome;
+use super::outbox::StateOutbox;
+
+/// Where notifications go, from the config: the sinks named by the chain's
+/// route verdicts, else the watch's `sinks`, else every sink that is not some
+/// sink's dead letter; then each sink's `namespaces` filter.
+#[derive(Debug, Clone, Default)]
+pub struct Routes {
+    /// Every sink, in config order.
+    order: Vec<String>,
+    /// The sinks that get what nothing else routes: all but dead letters.
+    defaults: Vec<String>,
+    /// No sinks configured: the implicit `log` sink gets everything.
+    implicit: bool,
+    /// Each sink's `namespaces` (empty: all).
+    namespaces: BTreeMap<String, Vec<String>>,
+    /// Each watch's `sinks` (empty: the defaults).
+    watch_sinks: BTreeMap<String, Vec<String>>,
+}
+
+impl Routes {
+    /// The routes of `configs` (the `sinks:` list) and each watch's default
+    /// sinks, keyed by watch id.
+    pub fn new(configs: &[SinkConfig], watch_sinks: BTreeMap<String, Vec<String>>) -> Self {
+        let (configs, implicit) = crate::sink::effective(configs);
+        let dead_letters: Vec<&String> = configs
+            .iter()
+            .filter_map(|c| c.dead_letter.as_ref())
+            .collect();
+        Routes {
+            order: configs.iter().map(|c| c.name.clone()).collect(),
+            defaults: configs
+                .iter()
+                .filter(|c| !dead_letters.contains(&&c.name))
+                .map(|c| c.name.clone())
+                .collect(),
+            implicit,
+            namespaces: configs
+                .iter()
+                .map(|c| (c.name.clone(), c.namespaces.clone()))
+                .collect(),
+            watch_sinks,
+        }
+    }
+
+    /// The sinks an outcome of `watch` in `namespace` goes to, given the
+    /// chain's `routes`; each once, in order.
+    pub fn targets(
+        &self,
+        watch: &str,
+        namespace: Option<&str>,
+        routes: &[String],
+        name: &str,
+    ) -> Vec<String> {
+        let wanted: &[String] = if self.implicit {
+            &self.order
+        } else if !routes.is_empty() {
+            routes
+        } else {
+            match self.watch_sinks.get(watch) {
+                Some(s) if !s.is_empty() => s,
+                _ => &self.defaults,
+            }
+        };
+        let mut chosen: Vec<String> = Vec::with_capacity(wanted.len());
+        for sink in wanted {
+            let Some(only) = self.namespaces.get(sink) else {
+                tracing::error!(
+                    sink,
+                    name,
+                    watch,
+                    "a route names a sink that does not exist; notification not delivered there"
+                );
+                continue;
+            };
+            if let Some(ns) = namespace
+                && !only.is_empty()
+                && !only.iter().any(|x| x == ns)
+            {
+                continue;
+            }
+            if !chosen.contains(sink) {
+                chosen.push(sink.clone());
+            }
+        }
+        chosen
+    }
+}
+
+/// What hands outcomes over: to the sinks directly, or through leader
+/// election's gate, which holds a receipt per notification until every sink
+/// settled it.
+pub trait Deliver: Send + 'static {
+    /// Routes, records and queues one outcome; `guard` is dropped once every
+    /// sink is done with it. Returns how many sinks took it.
+    fn deliver(&self, o: Outcome, guard: Option<Arc<dyn Any + Send + Sync>>) -> usize;
+    /// Records an emitted state without notifying (a standby replica).
+    fn record_only(&self, record: Vec<Op>);
+}
+
+/// Hands outcomes to the sinks. Cheap to clone.
+#[derive(Clone)]
+pub struct Delivery {
+    sinks: Sinks,
+    routes: Arc<RwLock<Routes>>,
+    state: Option<(Arc<StateStore>, Arc<dyn Outbox>)>,
+}
+
+impl Delivery {
+    /// Delivery to `sinks` along `routes`, through the outbox of `store` when
+    /// there is a state dir.
+    pub fn new(sinks: Sinks, routes: Routes, store: Option<Arc<StateStore>>) -> Self {
+        Delivery {
+            sinks,
+            routes: Arc::new(RwLock::new(routes)),
+            state: store.map(|s| {
+                let outbox: Arc<dyn Outbox> = Arc::new(StateOutbox::new(s.clone()));
+                (s, outbox)
+            }),
+        }
+    }
+
+    /// New routes (a reload, an admin-added watch), for the next outcome on.
+    pub fn set_routes(&self, routes: Routes) {
+        *self.routes.write().unwrap_or_else(|p| p.into_inner()) = routes;
+    }
+
+    /// The record and outbox entries in one transaction; the handle lanes
+    /// wait on before they deliver.
+    fn commit(&self, record: Vec<Op>, mut ops: Vec<Op>) -> Option<Durable> {
+        use futures::FutureExt;
+        let (store, outbox) = self.state.as_ref()?;
+        ops.extend(record);
+        if ops.is_empty() {
+            return None;
+        }
+        let ticket = store.submit(ops);
+        let ready = async move { ticket.await.map_err(|e| e.to_string()) }
+            .boxed()
+            .shared();
+        Some(Durable {
+            outbox: outbox.clone(),
+            ready,
+        })
+    }
+}
+
+impl Deliver for Delivery {
+    fn deliver(&self, mut o: Outcome, guard: Option<Arc<dyn Any + Send + Sync>>) -> usize {
+        let record = std::mem::take(&mut o.record);
+        let (routes, dead_letter) = match o.fate {
+            Fate::Deliver { routes } => (routes, None),
+            Fate::Dropped { plugin, reason } => {
+                tracing::debug!(plugin, name = o.name, "dropped: {reason}");
+                // The state was emitted (to the plugins): record it.
+                self.commit(record, vec![]);
+                return 0;
+            }
+            Fate::DeadLetter {
+                sink,
+                plugin,
+                error,
+            } => (
+                vec![sink],
+                Some(json!({"plugin": plugin, "error": error.to_string()})),
+            ),
+        };
+        let resource_version = o
+            .object
+            .pointer("/metadata/resourceVersion")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let targets = self
+            .routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .targets(&o.watch, o.namespace.as_deref(), &routes, &o.name);
+        let mut n = Notification {
+            cluster: self.sinks.cluster(),
+            change: o.change,
+            gvk: o.gvk,
+            watch: o.watch,
+            namespace: o.namespace,
+            name: o.name,
+            uid: o.uid,
+            resource_version,
+            time: o.observed_at,
+            routes,
+            object: o.object,
+            old: o.old,
+            dead_letter,
+            receipt: guard.map(Receipt::new),
+            durable: None,
+        };
+        // With a state dir: the object record and one outbox entry per sink,
+        // in one transaction; lanes deliver once it is on disk.
+        if self.state.is_some() {
+            let payload = n.to_stored();
+            let entries = targets
+                .iter()
+                .map(|sink| Op::Enqueue {
+                    sink: sink.clone(),
+                    id: n.id(sink),
+                    payload: payload.clone(),
+                })
+                .collect();
+            n.durable = self.commit(record, entries);
+        }
+        self.sinks.enqueue(&targets, n)
+    }
+
+    fn record_only(&self, record: Vec<Op>) {
+        drop(self.commit(record, vec![]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sink(name: &str, extra: serde_json::Value) -> SinkConfig {
+        let mut v = json!({"name": name, "type": "log"});
+        if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        serde_json::from_value(v).expect("sink config")
+    }
+
+    #[test]
+    fn verdicts_then_watch_sinks_then_defaults_then_namespaces() {
+        let configs = [
+            sink("a", json!({})),
+            sink("b", json!({"namespaces": ["shop"], "deadLetter": "dl"})),
+            sink("dl", json!({})),
+        ];
+        let routes = Routes::new(&configs, [("w".to_string(), vec!["b".to_string()])].into());
+        let t = |watch: &str, ns: &str, r: &[&str]| {
+            let r: Vec<String> = r.iter().map(|s| s.to_string()).collect();
+            routes.targets(watch, Some(ns), &r, "x")
+        };
+        assert_eq!(t("other", "shop", &[]), ["a", "b"], "not the dead letter");
+        assert_eq!(t("w", "shop", &[]), ["b"]);
+        assert!(t("w", "web", &[]).is_empty(), "b is for shop only");
+        assert_eq!(t("w", "shop", &["dl", "a", "dl", "nope"]), ["dl", "a"]);
+        let implicit = Routes::new(&[], Default::default());
+        assert_eq!(implicit.targets("w", None, &["x".into()], "x"), ["log"]);
+    }
+}

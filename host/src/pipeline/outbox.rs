@@ -1,0 +1,55 @@
+//! The state dir's outbox as the sinks see it ([`Outbox`]).
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+
+use crate::sink::{Outbox, Ready};
+use crate::state::StateStore;
+
+/// [`StateStore`]'s per-sink outbox behind the sinks' [`Outbox`] trait.
+pub struct StateOutbox(Arc<StateStore>);
+
+impl StateOutbox {
+    /// The outbox of `store`.
+    pub fn new(store: Arc<StateStore>) -> Self {
+        StateOutbox(store)
+    }
+}
+
+/// The outbox of `store`, for the sinks.
+pub fn state_outbox(store: &Arc<StateStore>) -> Arc<dyn Outbox> {
+    Arc::new(StateOutbox::new(store.clone()))
+}
+
+impl Outbox for StateOutbox {
+    fn enqueue(&self, sink: &str, id: &str, payload: &[u8]) -> Ready {
+        let ticket = self.0.enqueue(sink, id, payload);
+        async move { ticket.await.map_err(|e| e.to_string()) }
+            .boxed()
+            .shared()
+    }
+
+    fn ack(&self, sink: &str, id: &str) {
+        // Not awaited: an ack lost in a crash means one redelivery with the
+        // same id.
+        drop(self.0.ack(sink, id));
+    }
+
+    fn pending(&self, sink: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+        let entries = self.0.pending(sink).map_err(|e| e.to_string())?;
+        Ok(entries
+            .filter_map(|e| match e {
+                Ok(entry) => Some(entry),
+                Err(error) => {
+                    tracing::error!(sink, "unreadable outbox entry, skipped: {error}");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    fn flush(&self) -> Result<(), String> {
+        self.0.flush().map_err(|e| e.to_string())
+    }
+}
