@@ -40,8 +40,10 @@
 //!   first list run [`catch_up`] with [`StateStore::objects`].
 
 mod catchup;
+mod op;
 mod record;
 mod store;
+mod writer;
 
 #[cfg(test)]
 mod crash_tests;
@@ -50,8 +52,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use catchup::{catch_up, vanished};
+pub use op::{Op, StoreOptions, StoreStats, Ticket};
 pub use record::ObjectRecord;
-pub use store::{FILE_NAME, Op, StateStore, StoreOptions, StoreStats, Ticket};
+pub use store::{FILE_NAME, StateStore};
 
 /// What can go wrong with the state dir.
 #[derive(Debug, thiserror::Error)]

@@ -1,23 +1,18 @@
 //! [`StateStore`]: the redb file in the state dir, written by one
 //! group-committing writer thread, read concurrently by anyone.
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::task::{Context, Poll};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
-use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-    WriteTransaction,
-};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use tokio::sync::oneshot;
 
+use super::op::{Op, StoreOptions, StoreStats, Ticket};
 use super::record::ObjectRecord;
+use super::writer::{Counters, Submission, Writer};
 use super::{Error, Result};
 use crate::dedup::ObjectHash;
 
@@ -25,146 +20,16 @@ use crate::dedup::ObjectHash;
 pub const FILE_NAME: &str = "herald-state.redb";
 
 /// (watch, uid) → [`ObjectRecord::encode`]: objects of one watch are one range.
-const OBJECTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("objects");
+pub(super) const OBJECTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("objects");
 /// uid → hash (16 bytes) + watch: finds a uid's watch, and seeds dedup cheaply.
-const UIDS: TableDefinition<&str, &[u8]> = TableDefinition::new("uids");
+pub(super) const UIDS: TableDefinition<&str, &[u8]> = TableDefinition::new("uids");
 /// (sink, sequence) → id length (u32 LE) + id + payload: the outbox, in order.
-const OUTBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("outbox");
+pub(super) const OUTBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("outbox");
 /// (sink, id) → sequence: finds an entry to acknowledge.
-const OUTBOX_IDS: TableDefinition<(&str, &str), u64> = TableDefinition::new("outbox_ids");
+pub(super) const OUTBOX_IDS: TableDefinition<(&str, &str), u64> =
+    TableDefinition::new("outbox_ids");
 /// "next_seq" → the next outbox sequence number.
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-
-/// Tuning of the writer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreOptions {
-    /// After the first write of a group arrives, wait this long for more
-    /// before committing. Zero still groups whatever queued up while the
-    /// previous commit was syncing.
-    pub linger: Duration,
-    /// Most operations in one commit.
-    pub max_batch: usize,
-    /// Writes queued and not yet committed before [`StateStore::submit`]
-    /// blocks the caller (back-pressure when the disk is slow).
-    pub queue: usize,
-    /// redb's quick repair: each commit also saves the allocator state (and
-    /// syncs twice), so reopening after a crash does not walk the whole file.
-    /// Off by default: it doubles the syncs per commit (at 5k events/s the
-    /// median time-to-durable went from 4–5 ms to 9–11 ms, CPU per event
-    /// within noise), while the full repair it saves takes about 0.1 s per 10k
-    /// stored pods (BENCHMARKS.md), once, after a crash.
-    pub quick_repair: bool,
-    /// redb's page cache, bytes.
-    pub cache_size: usize,
-}
-
-impl Default for StoreOptions {
-    fn default() -> Self {
-        StoreOptions {
-            linger: Duration::from_millis(2),
-            max_batch: 4096,
-            queue: 16 * 1024,
-            quick_repair: false,
-            cache_size: 64 * 1024 * 1024,
-        }
-    }
-}
-
-/// One write. A [`StateStore::submit`] of several is one transaction: all or
-/// nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
-    /// Store (replace) the record of `uid`.
-    PutObject(ObjectRecord),
-    /// Forget a uid (its DELETED was emitted). No-op if unknown.
-    RemoveObject {
-        /// The uid.
-        uid: String,
-    },
-    /// Append to a sink's outbox. No-op if `id` is already pending there
-    /// (a retry keeps its place).
-    Enqueue {
-        /// Sink name.
-        sink: String,
-        /// The notification id (stable across retries and restarts).
-        id: String,
-        /// What to deliver.
-        payload: Vec<u8>,
-    },
-    /// Raise the resourceVersion up to which a watch stream (`key`) has been
-    /// processed; a lower one than stored is ignored. A restart resumes the
-    /// stream after it.
-    Checkpoint {
-        /// The stream: a watch id, or `watch/namespace` for a watch of listed namespaces.
-        key: String,
-        /// The resourceVersion.
-        rv: u64,
-    },
-    /// A watch completed a list with this state dir: from now on, an object
-    /// of its first list that the state does not know is new, not one that was
-    /// there before herald first started.
-    Listed {
-        /// The watch id.
-        watch: String,
-    },
-    /// Remove a delivered entry from a sink's outbox. No-op if not pending.
-    Ack {
-        /// Sink name.
-        sink: String,
-        /// The id given to [`Op::Enqueue`].
-        id: String,
-    },
-}
-
-/// Counters of the writer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StoreStats {
-    /// Durable commits (each one sync of the file, two with quick repair).
-    pub commits: u64,
-    /// Operations committed.
-    pub ops: u64,
-}
-
-/// Resolves when the writes it stands for are durable (or failed). Await it
-/// in async code, or [`Ticket::wait`] on a plain thread. Dropping it does not
-/// cancel the writes.
-#[must_use = "a write is durable only once its ticket resolves"]
-#[derive(Debug)]
-pub struct Ticket(oneshot::Receiver<Result<()>>);
-
-impl Ticket {
-    /// Blocks until the writes are durable. Do not call it on an async
-    /// runtime's thread: `.await` the ticket there.
-    ///
-    /// # Errors
-    ///
-    /// The commit failed (nothing of the submission was written), or the
-    /// store was closed first.
-    pub fn wait(self) -> Result<()> {
-        futures::executor::block_on(self)
-    }
-}
-
-impl Future for Ticket {
-    type Output = Result<()>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        Pin::new(&mut self.0)
-            .poll(cx)
-            .map(|r| r.unwrap_or(Err(Error::Closed)))
-    }
-}
-
-struct Submission {
-    ops: Vec<Op>,
-    done: oneshot::Sender<Result<()>>,
-}
-
-#[derive(Default)]
-struct Counters {
-    commits: AtomicU64,
-    ops: AtomicU64,
-}
+pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// The durable state of a herald process: per uid the last emitted state
 /// ([`ObjectRecord`]), per sink the outbox of notifications not yet
@@ -521,137 +386,6 @@ impl Drop for StateStore {
 }
 
 // === impl Writer ===
-
-struct Writer {
-    db: Arc<Database>,
-    options: StoreOptions,
-    counters: Arc<Counters>,
-    next_seq: u64,
-}
-
-impl Writer {
-    /// Until every sender is gone: take a group of submissions, commit it,
-    /// resolve its tickets.
-    fn run(mut self, rx: Receiver<Submission>) {
-        while let Ok(first) = rx.recv() {
-            let mut ops = first.ops.len();
-            let mut group = vec![first];
-            let deadline = Instant::now() + self.options.linger;
-            while ops < self.options.max_batch {
-                let next = match deadline.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => rx.recv_timeout(left),
-                    _ => rx.try_recv().map_err(|_| RecvTimeoutError::Timeout),
-                };
-                match next {
-                    Ok(sub) => {
-                        ops += sub.ops.len();
-                        group.push(sub);
-                    }
-                    Err(_) => break,
-                }
-            }
-            let seq_before = self.next_seq;
-            let result = self.commit(&group);
-            if let Err(e) = &result {
-                // Nothing of the group was written.
-                tracing::warn!(error = %e, submissions = group.len(), ops, "state commit failed");
-                self.next_seq = seq_before;
-            } else {
-                self.counters.commits.fetch_add(1, Ordering::Relaxed);
-                self.counters.ops.fetch_add(ops as u64, Ordering::Relaxed);
-            }
-            for sub in group {
-                let _ = sub.done.send(result.clone().map_err(Error::Storage));
-            }
-        }
-    }
-
-    fn commit(&mut self, group: &[Submission]) -> Result<(), Arc<redb::Error>> {
-        let wrap = |e: redb::Error| Arc::new(e);
-        let mut txn = self.db.begin_write().map_err(|e| wrap(e.into()))?;
-        // The commit returns once the file is synced (redb's default, said here).
-        txn.set_durability(Durability::Immediate)
-            .map_err(|e| wrap(e.into()))?;
-        txn.set_quick_repair(self.options.quick_repair);
-        self.apply(&txn, group).map_err(wrap)?;
-        txn.commit().map_err(|e| wrap(e.into()))
-    }
-
-    fn apply(&mut self, txn: &WriteTransaction, group: &[Submission]) -> Result<(), redb::Error> {
-        let mut objects = txn.open_table(OBJECTS)?;
-        let mut uids = txn.open_table(UIDS)?;
-        let mut outbox = txn.open_table(OUTBOX)?;
-        let mut ids = txn.open_table(OUTBOX_IDS)?;
-        let seq_before = self.next_seq;
-        for op in group.iter().flat_map(|s| &s.ops) {
-            match op {
-                Op::PutObject(rec) => {
-                    let old_watch = uids
-                        .get(rec.uid.as_str())?
-                        .and_then(|v| v.value().get(16..).map(|w| w.to_vec()));
-                    if let Some(w) = old_watch.filter(|w| w != rec.watch.as_bytes()) {
-                        let w = String::from_utf8_lossy(&w).into_owned();
-                        objects.remove((w.as_str(), rec.uid.as_str()))?;
-                    }
-                    objects.insert(
-                        (rec.watch.as_str(), rec.uid.as_str()),
-                        rec.encode().as_slice(),
-                    )?;
-                    let mut v = Vec::with_capacity(16 + rec.watch.len());
-                    v.extend_from_slice(&rec.hash.to_bytes());
-                    v.extend_from_slice(rec.watch.as_bytes());
-                    uids.insert(rec.uid.as_str(), v.as_slice())?;
-                }
-                Op::RemoveObject { uid } => {
-                    let watch = uids
-                        .remove(uid.as_str())?
-                        .and_then(|v| v.value().get(16..).map(|w| w.to_vec()));
-                    if let Some(w) = watch {
-                        let w = String::from_utf8_lossy(&w).into_owned();
-                        objects.remove((w.as_str(), uid.as_str()))?;
-                    }
-                }
-                Op::Enqueue { sink, id, payload } => {
-                    if ids.get((sink.as_str(), id.as_str()))?.is_some() {
-                        continue;
-                    }
-                    let seq = self.next_seq;
-                    self.next_seq += 1;
-                    let mut v = Vec::with_capacity(4 + id.len() + payload.len());
-                    v.extend_from_slice(&(id.len() as u32).to_le_bytes());
-                    v.extend_from_slice(id.as_bytes());
-                    v.extend_from_slice(payload);
-                    outbox.insert((sink.as_str(), seq), v.as_slice())?;
-                    ids.insert((sink.as_str(), id.as_str()), seq)?;
-                }
-                Op::Checkpoint { key, rv } => {
-                    let mut meta = txn.open_table(META)?;
-                    let k = format!("checkpoint/{key}");
-                    let current = meta.get(k.as_str())?.map(|v| v.value()).unwrap_or(0);
-                    if *rv > current {
-                        meta.insert(k.as_str(), *rv)?;
-                    }
-                }
-                Op::Listed { watch } => {
-                    let mut meta = txn.open_table(META)?;
-                    meta.insert(format!("listed/{watch}").as_str(), 1)?;
-                }
-                Op::Ack { sink, id } => {
-                    let seq = ids.remove((sink.as_str(), id.as_str()))?.map(|v| v.value());
-                    if let Some(seq) = seq {
-                        outbox.remove((sink.as_str(), seq))?;
-                    }
-                }
-            }
-        }
-        if self.next_seq != seq_before {
-            txn.open_table(META)?.insert("next_seq", self.next_seq)?;
-        }
-        Ok(())
-    }
-}
-
-// === helpers ===
 
 fn storage(e: impl Into<redb::Error>) -> Error {
     Error::Storage(Arc::new(e.into()))

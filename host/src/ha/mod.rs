@@ -42,8 +42,11 @@ use kube_lease_manager::{LeaseManager, LeaseManagerBuilder};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::pipeline::Deliver;
-use crate::pipeline::Outcome;
+use crate::pipeline::{Deliver, Outcome};
+
+mod gate;
+
+pub use gate::{Gate, Settle, Watermark};
 
 /// The annotation holding the delivered watermark.
 pub const WATERMARK: &str = "herald.io/delivered-rv";
@@ -120,171 +123,6 @@ impl HaConfig {
                     .unwrap_or_else(|_| "herald".into());
                 format!("{host}-{}", std::process::id())
             })
-    }
-}
-
-/// Per stream (watch and namespace: the unit in which the API server
-/// orders resourceVersions), which versions are handed to the sinks and not
-/// yet settled, and the highest handed.
-#[derive(Debug, Default)]
-pub struct Watermark {
-    streams: Mutex<BTreeMap<String, Stream>>,
-}
-
-#[derive(Debug, Default)]
-struct Stream {
-    unsettled: BTreeMap<u64, usize>,
-    highest: u64,
-}
-
-/// Held by a notification while any sink has it; settles its
-/// resourceVersion when dropped.
-pub struct Settle {
-    key: String,
-    rv: u64,
-    mark: Arc<Watermark>,
-}
-
-impl std::fmt::Debug for Settle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Settle({} {})", self.key, self.rv)
-    }
-}
-
-impl PartialEq for Settle {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Drop for Settle {
-    fn drop(&mut self) {
-        let mut streams = self.mark.streams.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = streams.get_mut(&self.key)
-            && let Some(n) = s.unsettled.get_mut(&self.rv)
-        {
-            *n -= 1;
-            if *n == 0 {
-                s.unsettled.remove(&self.rv);
-            }
-        }
-    }
-}
-
-impl Watermark {
-    /// Tracks a notification of stream `key` at `rv` until the returned
-    /// token drops.
-    pub fn begin(self: &Arc<Self>, key: &str, rv: u64) -> Arc<Settle> {
-        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
-        let s = streams.entry(key.to_string()).or_default();
-        *s.unsettled.entry(rv).or_default() += 1;
-        s.highest = s.highest.max(rv);
-        Arc::new(Settle {
-            key: key.to_string(),
-            rv,
-            mark: self.clone(),
-        })
-    }
-
-    /// Per stream, the highest resourceVersion at or below which everything
-    /// is settled.
-    pub fn value(&self) -> BTreeMap<String, u64> {
-        let streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
-        streams
-            .iter()
-            .map(|(k, s)| {
-                let v = match s.unsettled.keys().next() {
-                    Some(lowest) => lowest.saturating_sub(1),
-                    None => s.highest,
-                };
-                (k.clone(), v)
-            })
-            .collect()
-    }
-}
-
-/// The stream an outcome belongs to: its watch and namespace.
-fn stream_of(o: &Outcome) -> String {
-    format!("{}/{}", o.watch, o.namespace.as_deref().unwrap_or_default())
-}
-
-fn rv_of(o: &Outcome) -> Option<u64> {
-    o.object
-        .pointer("/metadata/resourceVersion")
-        .and_then(|v| v.as_str())
-        .and_then(|s| s.parse().ok())
-}
-
-/// Decides, notification by notification, whether this replica delivers.
-/// Runs on its own thread; see the module docs.
-pub struct Gate {
-    leader: Arc<AtomicBool>,
-    /// The watermark read from the Lease when leadership was won.
-    resume_after: Arc<Mutex<BTreeMap<String, u64>>>,
-    mark: Arc<Watermark>,
-    kept: VecDeque<Outcome>,
-    window: usize,
-    leading: bool,
-    evicted: u64,
-}
-
-impl Gate {
-    fn pass(&mut self, o: Option<Outcome>, sinks: &dyn Deliver) {
-        let leader = self.leader.load(Ordering::Acquire);
-        if leader && !self.leading {
-            let after = self
-                .resume_after
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            let kept: Vec<Outcome> = self.kept.drain(..).collect();
-            let (mut replayed, mut skipped) = (0, 0);
-            for k in kept {
-                let done = after.get(&stream_of(&k)).copied().unwrap_or(0);
-                if rv_of(&k).is_none_or(|rv| rv > done) {
-                    replayed += 1;
-                    self.deliver(k, sinks);
-                } else {
-                    skipped += 1;
-                }
-            }
-            tracing::info!(
-                replayed,
-                skipped,
-                "leading: replayed what the previous leader had not delivered"
-            );
-            if self.evicted > 0 {
-                tracing::error!(
-                    dropped = self.evicted,
-                    "this replica kept only its last replayWindow notifications while standing by; older ones it could not replay"
-                );
-                self.evicted = 0;
-            }
-            self.leading = true;
-        } else if !leader && self.leading {
-            tracing::warn!("no longer leading: notifications are kept, not delivered");
-            self.leading = false;
-        }
-        let Some(mut o) = o else { return };
-        if self.leading {
-            self.deliver(o, sinks);
-        } else {
-            // The state is emitted here too: keep this replica's record current.
-            sinks.record_only(std::mem::take(&mut o.record));
-            if self.kept.len() >= self.window {
-                self.kept.pop_front();
-                self.evicted += 1;
-            }
-            self.kept.push_back(o);
-        }
-    }
-
-    fn deliver(&self, o: Outcome, sinks: &dyn Deliver) {
-        let settle = rv_of(&o).map(|rv| {
-            let guard: Arc<dyn std::any::Any + Send + Sync> = self.mark.begin(&stream_of(&o), rv);
-            guard
-        });
-        sinks.deliver(o, settle);
     }
 }
 
