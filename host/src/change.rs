@@ -61,6 +61,25 @@ pub struct Gvk {
     pub kind: String,
 }
 
+impl From<&kube::api::ApiResource> for Gvk {
+    fn from(r: &kube::api::ApiResource) -> Self {
+        Gvk {
+            group: r.group.clone(),
+            version: r.version.clone(),
+            kind: r.kind.clone(),
+        }
+    }
+}
+
+/// `metadata.resourceVersion` of an object, as a number (etcd's are; a
+/// server whose are not gets `None`).
+pub fn resource_version(object: &Value) -> Option<u64> {
+    object
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+}
+
 impl fmt::Display for Gvk {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.group.is_empty() {

@@ -33,3 +33,4 @@ pub mod run;
 pub mod sink;
 pub mod source;
 pub mod state;
+mod sync;

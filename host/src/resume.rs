@@ -45,11 +45,7 @@ pub async fn replay(
     let redact_secrets = resource.group.is_empty()
         && resource.kind == "Secret"
         && spec.secret_data == crate::source::SecretData::Redact;
-    let gvk = Gvk {
-        group: resource.group.clone(),
-        version: resource.version.clone(),
-        kind: resource.kind.clone(),
-    };
+    let gvk = Gvk::from(&resource);
     let scoped = !spec.namespaces.is_empty() && namespaced;
     let scopes: Vec<Option<String>> = if scoped {
         spec.namespaces.iter().cloned().map(Some).collect()

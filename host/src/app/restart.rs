@@ -97,11 +97,7 @@ pub(super) async fn resync(
         let Some(tx) = tx.upgrade() else { return };
         let mut offered = 0;
         for t in cache.all() {
-            let gvk = crate::change::Gvk {
-                group: t.resource.group.clone(),
-                version: t.resource.version.clone(),
-                kind: t.resource.kind.clone(),
-            };
+            let gvk = crate::change::Gvk::from(&t.resource);
             for o in t.filter(|_| true) {
                 let Ok(obj) = o.to_value() else { continue };
                 let mut ev =

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::hash::{ObjectHash, ObjectHasher};
 use super::settings::{DedupSettings, SettingsError};
-use crate::change::{ChangeEvent, ChangeType};
+use crate::change::ChangeType;
 
 /// What to do with a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,12 +141,6 @@ impl Dedup {
         self.observe_hash(uid, change, self.hasher.hash(obj))
     }
 
-    /// [`Dedup::observe`] on a source's event (its `metadata.uid`, change and
-    /// object).
-    pub fn observe_event(&self, ev: &ChangeEvent) -> Verdict {
-        self.observe(ev.uid(), ev.change, &ev.object)
-    }
-
     /// [`Dedup::observe`] with the hash already computed.
     pub fn observe_hash(&self, uid: &str, change: ChangeType, hash: ObjectHash) -> Verdict {
         if uid.is_empty() {
@@ -241,6 +235,7 @@ impl Dedup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::change::ChangeEvent;
     use crate::change::ChangeType::*;
     use serde_json::json;
     use std::time::Duration;
@@ -297,8 +292,11 @@ mod tests {
             kind: "Pod".into(),
         };
         let ev = ChangeEvent::new(Added, gvk, obj(1, 1), None);
-        assert!(d.observe_event(&ev).is_emit());
-        assert_eq!(d.observe_event(&ev), Verdict::Duplicate);
+        assert!(d.observe(ev.uid(), ev.change, &ev.object).is_emit());
+        assert_eq!(
+            d.observe(ev.uid(), ev.change, &ev.object),
+            Verdict::Duplicate
+        );
         assert_eq!(d.last_emitted("u"), Some(d.hash(&obj(1, 1))));
     }
 

@@ -94,10 +94,7 @@ pub(super) fn stream_of(o: &Outcome) -> String {
 }
 
 pub(super) fn rv_of(o: &Outcome) -> Option<u64> {
-    o.object
-        .pointer("/metadata/resourceVersion")
-        .and_then(|v| v.as_str())
-        .and_then(|s| s.parse().ok())
+    crate::change::resource_version(&o.object)
 }
 
 /// Decides, notification by notification, whether this replica delivers.

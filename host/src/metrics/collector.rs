@@ -1,7 +1,7 @@
 //! The figures read at scrape time from the live state: per watch, per sink,
 //! and whether this replica leads.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use prometheus_client::collector::Collector;
@@ -10,10 +10,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 
 use super::{Live, SinkLabel, WatchLabel};
-
-pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+pub(super) use crate::sync::lock;
 
 /// Encodes the scrape-time figures of [`Live`].
 #[derive(Debug)]

@@ -185,11 +185,7 @@ impl Stages {
         // A resync or a first list is not a position in the watch stream.
         if !ev.resync
             && !ev.initial
-            && let Some(rv) = ev
-                .object
-                .pointer("/metadata/resourceVersion")
-                .and_then(Value::as_str)
-                .and_then(|r| r.parse().ok())
+            && let Some(rv) = crate::change::resource_version(&ev.object)
         {
             ops.push(crate::state::Op::Checkpoint {
                 key: stream_key(&ev.watch, ev.namespace(), self.scoped.contains(&ev.watch)),
@@ -200,34 +196,14 @@ impl Stages {
     }
 }
 
-/// Starts the plugin thread. `chains` are keyed by watch id; a watch without
-/// a chain delivers its changes as they are. `deliver` sees every outcome,
-/// in order, and stops the thread by returning `Break`. The thread ends when
-/// every sender of `rx` is gone.
-pub fn spawn(
-    rx: mpsc::Receiver<ChangeEvent>,
-    chains: BTreeMap<String, Chain>,
-    deliver: impl FnMut(Outcome) -> ControlFlow<()> + Send + 'static,
-) -> std::io::Result<JoinHandle<()>> {
-    let (_keep, updates) = std::sync::mpsc::channel();
-    spawn_reloadable(rx, chains, updates, deliver)
-}
-
-/// Like [`spawn`], and takes new chains from `updates` between two events:
-/// an event runs wholly on the chains it started with, and the next one on
-/// the newest chains sent. The old chains are dropped on the pipeline's
-/// thread once replaced.
-pub fn spawn_reloadable(
-    rx: mpsc::Receiver<ChangeEvent>,
-    chains: BTreeMap<String, Chain>,
-    updates: std::sync::mpsc::Receiver<BTreeMap<String, Chain>>,
-    deliver: impl FnMut(Outcome) -> ControlFlow<()> + Send + 'static,
-) -> std::io::Result<JoinHandle<()>> {
-    spawn_with(rx, chains, updates, Stages::default(), deliver)
-}
-
-/// Like [`spawn_reloadable`], with dedup (and the state record) before the
-/// plugins.
+/// Starts the pipeline's thread. `chains` are keyed by watch id; a watch
+/// without a chain delivers its changes as they are. New chains arrive on
+/// `updates` and apply between two events: an event runs wholly on the
+/// chains it started with, the next one on the newest sent, and the old ones
+/// are dropped on the pipeline's thread. `stages` admit each change first
+/// (dedup, the state record). `deliver` sees every outcome, in order, and
+/// stops the thread by returning `Break`. The thread ends when every sender
+/// of `rx` is gone.
 pub fn spawn_with(
     mut rx: mpsc::Receiver<ChangeEvent>,
     mut chains: BTreeMap<String, Chain>,

@@ -41,6 +41,7 @@ pub use delivery::{SinkStatus, Stats};
 pub use notification::Notification;
 pub use outbox::{Outbox, Ready, Receipt};
 
+use crate::sync::lock;
 use delivery::{DeadLetter, Item, Service, Shared};
 use queue::{Handle, Refill, Spilled, refill};
 use status::type_name;
@@ -73,10 +74,6 @@ impl std::fmt::Debug for Sinks {
             .field("sinks", &self.names())
             .finish()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// With no sinks configured, one `log` sink receives every notification;

@@ -10,10 +10,7 @@ use tokio::sync::mpsc;
 
 use super::delivery::{Item, Stats, lane_of};
 use super::{Notification, Outbox, Ready, Receipt, SinkType, batch, notification};
-
-pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+pub(super) use crate::sync::lock;
 
 /// The send side of one sink.
 #[derive(Clone)]

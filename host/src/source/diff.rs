@@ -67,11 +67,7 @@ impl Differ {
         redact: Option<super::SecretKey>,
     ) -> Self {
         Self {
-            gvk: Gvk {
-                group: resource.group.clone(),
-                version: resource.version.clone(),
-                kind: resource.kind.clone(),
-            },
+            gvk: Gvk::from(&resource),
             writer: Writer::new(),
             resource,
             watch,

@@ -201,11 +201,7 @@ impl Resolver {
 }
 
 fn found(resource: ApiResource, caps: &ApiCapabilities, spec: &WatchSpec) -> Result<Resolution> {
-    let gvk = Gvk {
-        group: resource.group.clone(),
-        version: resource.version.clone(),
-        kind: resource.kind.clone(),
-    };
+    let gvk = Gvk::from(&resource);
     if !(caps.supports_operation(verbs::LIST) && caps.supports_operation(verbs::WATCH)) {
         return Err(Error::NotWatchable { gvk });
     }

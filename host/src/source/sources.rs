@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use kube::Client;
 use kube::api::{Api, ApiResource};
@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use crate::cache::{Cache, CachedType};
 use crate::change::{ChangeEvent, Gvk};
+use crate::sync::lock;
 
 use super::activity::{self, Activity};
 use super::diff::{Differ, FirstList};
@@ -248,11 +249,6 @@ fn cause(e: &dyn std::error::Error) -> String {
     e.source().map(ToString::to_string).unwrap_or_default()
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Entries are replaced whole under the lock; a panic cannot leave one half-made.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 // === impl Inner ===
 
 impl Inner {
@@ -266,11 +262,7 @@ impl Inner {
         namespaced: bool,
         late: bool,
     ) -> Running {
-        let gvk = Gvk {
-            group: resource.group.clone(),
-            version: resource.version.clone(),
-            kind: resource.kind.clone(),
-        };
+        let gvk = Gvk::from(&resource);
         let stall_timeout = spec.stall_timeout.unwrap_or(self.settings.stall_timeout);
         let first_list = match (self.settings.initial_list, late) {
             (InitialList::Notify, _) | (_, true) => FirstList::Notify,
