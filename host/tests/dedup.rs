@@ -1,6 +1,8 @@
-//! Property test of the emit dedup stage (issue 4): 100k random sequences of
-//! add / modify / noise-only modify / delete / relist / resync / replay /
-//! restart over a few objects, checked against a model of the cluster:
+//! Property test of the pipeline's admission stage as `herald run` runs it
+//! (`herald::pipeline::Stages::admit`: dedup, and the restart rewrite of a
+//! first list): 100k random sequences of add / modify / noise-only modify /
+//! delete / relist / resync / replay / restart over a few objects, checked
+//! against a model of the cluster:
 //!
 //! - each distinct emitted state of an object is notified once: two
 //!   notifications of a uid in a row never carry the same state, nothing
@@ -10,9 +12,13 @@
 //!   and after the catch-up that follows a restart, the last state notified
 //!   for it is its state in the cluster.
 //!
-//! A restart builds a new `Dedup` seeded from a model of the state dir (the
-//! records of what was emitted), changes the cluster while "down", then runs
-//! `herald::state::catch_up` and the fresh list through it.
+//! A restart forgets the uids and seeds dedup from a model of the state dir
+//! (the records of what was emitted), as `app::Herald::start` does, changes
+//! the cluster while "down", then runs what production runs: the watch's
+//! quiet first list through `Stages::admit` (marked `initial` and `quiet`, the
+//! watch having listed before), then the deletions `herald::state::vanished`
+//! finds (the restart catch-up of `app/restart.rs`). A resync is offered as
+//! `app/restart.rs` offers it (`resync`).
 //!
 //! `HERALD_DEDUP_SEED=n` picks another base seed; a failure prints the seed of
 //! its sequence and the operations that led to it.
@@ -20,9 +26,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use herald::change::{ChangeEvent, ChangeType, Gvk};
 use herald::dedup::{Dedup, DedupSettings, Verdict};
-use herald::state::{ObjectRecord, catch_up};
+use herald::pipeline::Stages;
+use herald::state::{ObjectRecord, vanished};
 use serde_json::{Value, json};
 
 const SEQUENCES: u64 = 100_000;
@@ -80,11 +89,29 @@ enum Notified {
     Deleted,
 }
 
+/// How an event reaches the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum How {
+    /// A watch event (or a relist's).
+    Watch,
+    /// A watch event the API server sends again (a resumed stream).
+    Replay,
+    /// The periodic resync.
+    Resync,
+    /// The quiet first list after a restart.
+    FirstList,
+    /// The restart catch-up's deletions.
+    CatchUp,
+}
+
 struct World<'d> {
     rng: Rng,
     /// Shared by a batch of sequences (building a moka cache costs more than
     /// a whole sequence); uids carry the seed, so sequences never meet.
     dedup: &'d Dedup,
+    /// The admission stage, over `dedup`, as `herald run` builds it for a
+    /// watch that has listed with its state dir before.
+    stages: &'d Stages,
     seed: u64,
     objects: Vec<Obj>,
     next_uid: usize,
@@ -132,10 +159,11 @@ fn content_of(v: &Value) -> u8 {
 }
 
 impl<'d> World<'d> {
-    fn new(seed: u64, dedup: &'d Dedup) -> Self {
+    fn new(seed: u64, dedup: &'d Dedup, stages: &'d Stages) -> Self {
         World {
             rng: Rng(seed),
             dedup,
+            stages,
             seed,
             objects: Vec::new(),
             next_uid: 0,
@@ -150,14 +178,25 @@ impl<'d> World<'d> {
         panic!("{msg}\noperations:\n  {}", log.join("\n  "));
     }
 
-    /// Runs one event through dedup, checks the verdict against the model and
-    /// records what a notification would persist.
-    fn deliver(&mut self, i: usize, change: ChangeType, obj: Value, replay: bool) {
+    /// Runs one event through the admission stage, checks the verdict
+    /// against the model and records what a notification would persist.
+    fn deliver(&mut self, i: usize, change: ChangeType, obj: Value, how: How) {
         let uid = self.objects[i].uid.clone();
-        if !replay {
+        if how == How::Watch {
             self.objects[i].history.push((change, obj.clone()));
         }
-        let verdict = self.dedup.observe(&uid, change, &obj);
+        let mut ev = ChangeEvent::new(change, gvk(), obj, None).with_watch("w");
+        ev.initial = how == How::FirstList;
+        ev.quiet = how == How::FirstList;
+        ev.resync = how == How::Resync;
+        let verdict = match self.stages.admit(&mut ev) {
+            Some(Some(hash)) => Verdict::Emit(hash),
+            Some(None) => unreachable!("dedup is on"),
+            None => Verdict::Duplicate,
+        };
+        // What goes on is what the stage made of it (a restart may rewrite
+        // an ADDED as MODIFIED).
+        let (change, obj) = (ev.change, ev.object);
         self.log
             .push(Entry::Event(change, uid.clone(), content_of(&obj), verdict));
         let prev = self.notified.get(&uid).copied();
@@ -276,7 +315,7 @@ impl<'d> World<'d> {
                 let kind = self.rng.below(4);
                 if let Some((i, change, obj)) = self.mutate(kind) {
                     self.log.push(Entry::Op("change", kind));
-                    self.deliver(i, change, obj, false);
+                    self.deliver(i, change, obj, How::Watch);
                 }
             }
             5 => {
@@ -284,7 +323,7 @@ impl<'d> World<'d> {
                 self.log.push(Entry::Op("relist", 0));
                 for i in self.alive() {
                     let obj = self.objects[i].json();
-                    self.deliver(i, ChangeType::Added, obj, false);
+                    self.deliver(i, ChangeType::Added, obj, How::Watch);
                 }
             }
             6 => {
@@ -292,7 +331,7 @@ impl<'d> World<'d> {
                 self.log.push(Entry::Op("resync", 0));
                 for i in self.alive() {
                     let obj = self.objects[i].json();
-                    self.deliver(i, ChangeType::Modified, obj, false);
+                    self.deliver(i, ChangeType::Modified, obj, How::Resync);
                 }
             }
             7 | 8 => {
@@ -319,7 +358,7 @@ impl<'d> World<'d> {
                 };
                 let (change, obj) = h[k].clone();
                 self.log.push(Entry::Op("replay event", k));
-                self.deliver(i, change, obj, true);
+                self.deliver(i, change, obj, How::Replay);
             }
             _ => self.restart(),
         }
@@ -346,28 +385,30 @@ impl<'d> World<'d> {
         for (uid, rec) in &self.stored {
             self.dedup.seed(uid, rec.hash);
         }
-        let listed: Vec<(String, Value)> = self
+        // The watch's first list, quiet: what changed while herald was down
+        // is notified, what did not is not.
+        for i in self.alive() {
+            let obj = self.objects[i].json();
+            self.deliver(i, ChangeType::Added, obj, How::FirstList);
+        }
+        // Then the catch-up: what the state recorded and the list no longer has.
+        let listed: std::collections::HashSet<String> = self
             .alive()
             .into_iter()
-            .map(|i| (self.objects[i].uid.clone(), self.objects[i].json()))
+            .map(|i| self.objects[i].uid.clone())
             .collect();
+        let listed: std::collections::HashSet<&str> = listed.iter().map(String::as_str).collect();
         let stored: Vec<_> = self.stored.values().cloned().map(Ok).collect();
-        let events = catch_up("w", &gvk(), stored, listed, self.dedup.hasher()).unwrap();
-        for ev in events {
+        for ev in vanished("w", stored, &listed).unwrap() {
             let i = self
                 .objects
                 .iter()
                 .position(|o| o.uid == ev.uid())
                 .expect("a known uid");
-            self.deliver(i, ev.change, ev.object, false);
+            self.deliver(i, ev.change, ev.object, How::CatchUp);
         }
         for i in 0..self.objects.len() {
             self.check_in_sync(i);
-        }
-        // The watch's own first list: nothing new in it.
-        for i in self.alive() {
-            let obj = self.objects[i].json();
-            self.deliver(i, ChangeType::Added, obj, false);
         }
     }
 }
@@ -379,16 +420,23 @@ fn each_distinct_state_is_notified_once_and_every_change_is_notified() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x4e_7a1d);
     let (mut emitted, mut dropped) = (0, 0);
-    let mut dedup = Dedup::new(&settings()).unwrap();
+    let stages_for = |dedup: &Arc<Dedup>| Stages {
+        dedup: Some(dedup.clone()),
+        history: ["w".to_string()].into(),
+        ..Stages::default()
+    };
+    let mut dedup = Arc::new(Dedup::new(&settings()).unwrap());
+    let mut stages = stages_for(&dedup);
     for n in 0..SEQUENCES {
         if n % 512 == 0 {
             let s = dedup.stats();
             emitted += s.emitted;
             dropped += s.duplicates + s.after_delete;
-            dedup = Dedup::new(&settings()).unwrap();
+            dedup = Arc::new(Dedup::new(&settings()).unwrap());
+            stages = stages_for(&dedup);
         }
         let seed = base.wrapping_add(n);
-        let mut w = World::new(seed, &dedup);
+        let mut w = World::new(seed, &dedup, &stages);
         w.log.push(Entry::Op("seed", seed as usize));
         for _ in 0..OPS {
             w.step();

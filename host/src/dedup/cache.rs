@@ -116,7 +116,7 @@ impl Dedup {
         })
     }
 
-    /// The hasher in use (to hash listed objects for [`crate::state::catch_up`]).
+    /// The hasher in use.
     pub fn hasher(&self) -> &ObjectHasher {
         &self.hasher
     }

@@ -1,7 +1,7 @@
 //! The pipeline: takes changes off the source's channel and, on a thread of
 //! its own (plugins are synchronous and fast), admits each (dedup, the
 //! restart rewrite, the state record), runs it through its watch's chain, and
-//! hands the outcome on; [`deliver`] routes it, commits it with the record to
+//! hands the outcome on; [`Delivery`] routes it, commits it with the record to
 //! the outbox, and queues it at the sinks.
 
 use std::collections::BTreeMap;
@@ -77,9 +77,12 @@ pub fn stream_key(watch: &str, namespace: Option<&str>, scoped: bool) -> String 
 }
 
 impl Stages {
-    /// Dedup: `None` drops the event; otherwise the hash of the state to
-    /// record (when a state dir is set).
-    fn admit(&self, ev: &mut ChangeEvent) -> Option<Option<crate::dedup::ObjectHash>> {
+    /// The first stage every change goes through, as `herald run` runs it:
+    /// dedup, and at a restart the rewrite of a first list against what the
+    /// state dir recorded (a changed object becomes MODIFIED from its recorded
+    /// state; a quiet one is recorded, not notified). `None` drops the event;
+    /// otherwise the hash of the state to record (with dedup).
+    pub fn admit(&self, ev: &mut ChangeEvent) -> Option<Option<crate::dedup::ObjectHash>> {
         use crate::dedup::Verdict;
         let Some(d) = &self.dedup else {
             return Some(None);

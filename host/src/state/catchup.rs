@@ -1,77 +1,24 @@
-//! [`catch_up`]: after a restart, the changes between what was last emitted
-//! (the stored records of a watch) and what the API server lists now.
+//! [`vanished`]: after a restart, the objects herald notified that the API
+//! server no longer lists: deleted while herald was down. (New and changed
+//! objects come from the watch's first list itself, through the pipeline's
+//! admission stage.)
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde_json::Value;
 
 use super::Result;
 use super::record::ObjectRecord;
 use crate::change::{ChangeEvent, ChangeType, Gvk};
-use crate::dedup::ObjectHasher;
 
-/// The changes a watch missed while herald was down, with no I/O:
-///
-/// - a listed uid not stored: ADDED;
-/// - a stored uid listed with another hash: MODIFIED, `old` = the stored state;
-/// - a stored uid not listed: DELETED with the stored (last emitted) state as
-///   the object and as `old`, the way the source reports deletions;
-/// - a stored uid listed with the same hash: nothing.
-///
-/// `stored` are the records of `watch` ([`super::StateStore::objects`]);
-/// `listed` the objects of its fresh list by uid; `hasher` must be the
-/// dedup stage's ([`crate::dedup::Dedup::hasher`]). Events carry `watch` and
-/// `gvk` (DELETED ones the stored gvk); DELETED and MODIFIED come in uid
-/// order, then ADDED in uid order. Feed them through dedup (seeded from the
-/// store) like any other change.
+/// From the listed uids only (no object parsed or hashed): the stored
+/// records of `watch` whose uid the fresh list no longer has, as DELETED with
+/// their last stored state as the object and as `old`, the way the source
+/// reports deletions.
 ///
 /// # Errors
 ///
 /// The first error `stored` yields, or a stored object that is not JSON.
-pub fn catch_up(
-    watch: &str,
-    gvk: &Gvk,
-    stored: impl IntoIterator<Item = Result<ObjectRecord>>,
-    listed: impl IntoIterator<Item = (String, Value)>,
-    hasher: &ObjectHasher,
-) -> Result<Vec<ChangeEvent>> {
-    let mut listed: HashMap<String, Value> = listed.into_iter().collect();
-    let mut out = Vec::new();
-    for rec in stored {
-        let rec = rec?;
-        match listed.remove(&rec.uid) {
-            Some(obj) => {
-                if hasher.hash(&obj) != rec.hash {
-                    let old = rec.parse_object()?;
-                    out.push(event(
-                        ChangeType::Modified,
-                        gvk.clone(),
-                        obj,
-                        Some(old),
-                        watch,
-                    ));
-                }
-            }
-            None => out.push(deleted(rec, watch)?),
-        }
-    }
-    let mut added: Vec<_> = listed.into_iter().collect();
-    added.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    out.extend(
-        added
-            .into_iter()
-            .map(|(_, obj)| event(ChangeType::Added, gvk.clone(), obj, None, watch)),
-    );
-    Ok(out)
-}
-
-/// The DELETED part of [`catch_up`] alone, from the listed uids only (no
-/// object parsed or hashed): the stored records of `watch` whose uid the
-/// fresh list no longer has, as DELETED with their last stored state.
-///
-/// # Errors
-///
-/// As [`catch_up`].
 pub fn vanished(
     watch: &str,
     stored: impl IntoIterator<Item = Result<ObjectRecord>>,
@@ -113,7 +60,7 @@ fn event(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dedup::ObjectHash;
+    use crate::dedup::{ObjectHash, ObjectHasher};
     use serde_json::json;
 
     fn gvk() -> Gvk {
@@ -135,54 +82,19 @@ mod tests {
     }
 
     #[test]
-    fn reports_exactly_the_differences() {
+    fn stored_and_not_listed_is_deleted_with_its_last_state() {
         let h = ObjectHasher::default();
         let stored = vec![
             record(&h, &obj("a", "same", 1)),
-            record(&h, &obj("b", "old", 2)),
             record(&h, &obj("c", "gone", 3)),
         ];
-        let listed = vec![
-            ("a".to_string(), obj("a", "same", 9)), // only the resourceVersion moved
-            ("b".to_string(), obj("b", "new", 10)),
-            ("e".to_string(), obj("e", "new", 12)),
-            ("d".to_string(), obj("d", "new", 11)),
-        ];
-        let evs = catch_up("w", &gvk(), stored, listed, &h).unwrap();
-        let got: Vec<_> = evs
-            .iter()
-            .map(|e| (e.change, e.uid().to_string()))
-            .collect();
-        use ChangeType::*;
-        assert_eq!(
-            got,
-            [
-                (Modified, "b".to_string()),
-                (Deleted, "c".to_string()),
-                (Added, "d".to_string()),
-                (Added, "e".to_string())
-            ]
-        );
-        assert_eq!(evs[0].old, Some(obj("b", "old", 2)));
-        assert_eq!(evs[0].object, obj("b", "new", 10));
-        assert_eq!(evs[1].object, obj("c", "gone", 3));
-        assert_eq!(evs[1].old, Some(obj("c", "gone", 3)));
-        assert_eq!(evs[2].old, None);
-        assert!(evs.iter().all(|e| e.watch == "w" && e.gvk == gvk()));
-    }
-
-    #[test]
-    fn nothing_stored_or_nothing_listed() {
-        let h = ObjectHasher::default();
-        let listed = vec![("a".to_string(), obj("a", "x", 1))];
-        let evs = catch_up("w", &gvk(), Vec::new(), listed, &h).unwrap();
+        let listed: HashSet<&str> = ["a", "d"].into();
+        let evs = vanished("w", stored, &listed).unwrap();
         assert_eq!(evs.len(), 1);
-        assert_eq!(evs[0].change, ChangeType::Added);
-
-        let stored = vec![record(&h, &obj("a", "x", 1))];
-        let evs = catch_up("w", &gvk(), stored, Vec::new(), &h).unwrap();
-        assert_eq!(evs.len(), 1);
-        assert_eq!(evs[0].change, ChangeType::Deleted);
+        assert_eq!((evs[0].change, evs[0].uid()), (ChangeType::Deleted, "c"));
+        assert_eq!(evs[0].object, obj("c", "gone", 3));
+        assert_eq!(evs[0].old, Some(obj("c", "gone", 3)));
+        assert!(evs[0].watch == "w" && evs[0].gvk == gvk());
     }
 
     #[test]
@@ -193,8 +105,9 @@ mod tests {
             hash: ObjectHash::from_u128(1),
             ..record(&h, &obj("a", "x", 1)).unwrap()
         };
-        assert!(catch_up("w", &gvk(), vec![Ok(bad)], Vec::new(), &h).is_err());
+        let none = HashSet::new();
+        assert!(vanished("w", vec![Ok(bad)], &none).is_err());
         let failing = vec![Err(super::super::Error::Corrupt("x".into()))];
-        assert!(catch_up("w", &gvk(), failing, Vec::new(), &h).is_err());
+        assert!(vanished("w", failing, &none).is_err());
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! Start at [`StateStore`]: [`StateStore::submit`] queues writes to a writer
 //! thread that group-commits them and hands back a [`Ticket`] that resolves
-//! once they are durable. [`catch_up`] is the pure diff run after a restart.
+//! once they are durable. [`vanished`] finds, after a restart, what was deleted
+//! while herald was down.
 //!
 //! # Why redb
 //!
@@ -33,11 +34,13 @@
 //!   ticket resolves; [`Op::Ack`] after the sink accepted it (no need to wait
 //!   for that ticket: a lost ack redelivers with the same id).
 //! - A crash between the dedup decision and the commit loses nothing: the
-//!   store still holds the older state, so the next [`catch_up`] reports the
+//!   store still holds the older state, so the next start reports the
 //!   change again.
 //! - At start: seed [`crate::dedup::Dedup`] from [`StateStore::hashes`],
 //!   resume each sink from [`StateStore::pending`], and after each watch's
-//!   first list run [`catch_up`] with [`StateStore::objects`].
+//!   first list run [`vanished`] with [`StateStore::objects`]; the first list
+//!   itself goes through the pipeline's admission stage, which compares it
+//!   with the seeded states.
 
 mod catchup;
 mod op;
@@ -51,7 +54,7 @@ mod crash_tests;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use catchup::{catch_up, vanished};
+pub use catchup::vanished;
 pub use op::{Op, StoreOptions, StoreStats, Ticket};
 pub use record::ObjectRecord;
 pub use store::{FILE_NAME, StateStore};

@@ -20,7 +20,7 @@ pub struct StoreOptions {
     pub linger: Duration,
     /// Most operations in one commit.
     pub max_batch: usize,
-    /// Writes queued and not yet committed before [`StateStore::submit`]
+    /// Writes queued and not yet committed before [`StateStore::submit`](super::StateStore::submit)
     /// blocks the caller (back-pressure when the disk is slow).
     pub queue: usize,
     /// redb's quick repair: each commit also saves the allocator state (and
@@ -46,7 +46,7 @@ impl Default for StoreOptions {
     }
 }
 
-/// One write. A [`StateStore::submit`] of several is one transaction: all or
+/// One write. A [`StateStore::submit`](super::StateStore::submit) of several is one transaction: all or
 /// nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {

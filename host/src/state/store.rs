@@ -40,7 +40,7 @@ pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta")
 /// Writes go through [`StateStore::submit`] (or the one-op helpers) to a
 /// writer thread, which commits everything that arrived within
 /// [`StoreOptions::linger`] as one redb transaction with
-/// [`Durability::Immediate`] (fsync before the commit returns). When a
+/// [`Durability::Immediate`](redb::Durability::Immediate) (fsync before the commit returns). When a
 /// submission's [`Ticket`] resolves `Ok`, its writes are on disk: they
 /// survive SIGKILL and, on a disk that honours fsync, power loss. Before
 /// that they may or may not survive, but a submission is never torn (all of
@@ -231,7 +231,7 @@ impl StateStore {
         ObjectRecord::decode(&watch, uid, v.value()).map(Some)
     }
 
-    /// The records of `watch`, by uid: what [`super::catch_up`] compares a
+    /// The records of `watch`, by uid: what [`super::vanished`] compares a
     /// fresh list with. The iterator reads a snapshot taken now.
     ///
     /// # Errors
