@@ -16,15 +16,16 @@ pub enum LoadError {
     /// The bytes are not a valid WebAssembly component.
     #[error("{path}: not a WebAssembly component: {message}")]
     Compile { path: PathBuf, message: String },
-    /// The component imports something outside the allow-list.
-    #[error(
-        "{path}: import `{import}` is not allowed; herald plugins may import only \
-         herald:plugin/types, log, wasi:io, wasi:cli and wasi:random{granted}"
-    )]
+    /// The component imports something its policy does not allow. The
+    /// message names every such import by capability, the most serious
+    /// first, and says which a policy can grant.
+    #[error("{path}: {forbidden}")]
     ForbiddenImport {
         path: PathBuf,
+        /// The import named first (of the most serious kind).
         import: String,
-        granted: String,
+        /// Every forbidden import, grouped by capability.
+        forbidden: super::imports::Forbidden,
     },
     /// The component does not export the herald world.
     #[error(

@@ -12,36 +12,9 @@ use wasmtime::component::types::ComponentItem;
 
 use super::bindings::PluginPre;
 use super::error::LoadError;
+use super::imports::{Forbidden, WORLD_TYPES};
 use super::runtime::Runtime;
 use super::settings::Capability;
-
-/// Imports every plugin may use. Versions are ignored.
-const ALLOWED: &[&str] = &[
-    "herald:plugin/types",
-    "log",
-    "wasi:io/error",
-    "wasi:io/streams",
-    "wasi:io/poll",
-    "wasi:cli/environment",
-    "wasi:cli/exit",
-    "wasi:cli/stdin",
-    "wasi:cli/stdout",
-    "wasi:cli/stderr",
-    "wasi:cli/terminal-input",
-    "wasi:cli/terminal-output",
-    "wasi:cli/terminal-stdin",
-    "wasi:cli/terminal-stdout",
-    "wasi:cli/terminal-stderr",
-    "wasi:random/random",
-    "wasi:random/insecure",
-    "wasi:random/insecure-seed",
-];
-
-/// Types the world re-exports from `herald:plugin/types`.
-const WORLD_TYPES: &[&str] = &["event", "verdict", "level", "change"];
-
-/// Imports allowed when the plugin's config grants [`Capability::Clocks`].
-const CLOCKS: &[&str] = &["wasi:clocks/monotonic-clock", "wasi:clocks/wall-clock"];
 
 /// A compiled, validated plugin version, ready to instantiate.
 pub struct LoadedPlugin {
@@ -84,10 +57,6 @@ impl LoadedPlugin {
     pub(crate) fn runtime_ticks(&self, d: Duration) -> u64 {
         self.runtime.ticks(d)
     }
-}
-
-fn base_name(import: &str) -> &str {
-    import.split('@').next().unwrap_or(import)
 }
 
 pub(crate) fn load(
@@ -145,27 +114,22 @@ fn validate(
             });
         }
     }
-    for (import, item) in ty.imports(engine) {
-        let base = base_name(import);
-        // The world's `use types.{..}` shows up as plain type imports; types
-        // carry no capability.
-        let world_type = WORLD_TYPES.contains(&import)
-            && matches!(item.ty, ComponentItem::Type(_) | ComponentItem::Resource(_));
-        let ok = world_type
-            || ALLOWED.contains(&base)
-            || (allow.contains(&Capability::Clocks) && CLOCKS.contains(&base));
-        if !ok {
-            let granted = if allow.is_empty() {
-                String::new()
-            } else {
-                format!(" plus {allow:?}")
-            };
-            return Err(LoadError::ForbiddenImport {
-                path: path.to_path_buf(),
-                import: import.to_string(),
-                granted,
-            });
-        }
+    // The world's `use types.{..}` shows up as plain type imports; types
+    // carry no capability.
+    let imports: Vec<&str> = ty
+        .imports(engine)
+        .filter(|(import, item)| {
+            !(WORLD_TYPES.contains(import)
+                && matches!(item.ty, ComponentItem::Type(_) | ComponentItem::Resource(_)))
+        })
+        .map(|(import, _)| import)
+        .collect();
+    if let Some(forbidden) = Forbidden::check(imports, allow) {
+        return Err(LoadError::ForbiddenImport {
+            path: path.to_path_buf(),
+            import: forbidden.first().to_string(),
+            forbidden,
+        });
     }
     Ok(())
 }
