@@ -62,7 +62,14 @@ pub enum PluginError {
     /// The plugin panicked; the message is the panic's.
     #[error("panicked: {0}")]
     Panicked(String),
-    /// Any other trap.
+    /// The plugin ran out of stack: native stack exhaustion, or an
+    /// out-of-bounds access with the backtrace full of one function calling
+    /// itself (Rust's wasm32 stack lives in linear memory; overflowing it
+    /// shows up as an access below address 0).
+    #[error("overflowed its stack{}: unbounded or too deep recursion", .0.as_deref().map(|f| format!(" in {f}")).unwrap_or_default())]
+    StackOverflow(Option<String>),
+    /// Any other trap: one line, the trap and the innermost function; the
+    /// full backtrace is logged at debug level.
     #[error("trapped: {0}")]
     Trap(String),
     /// The plugin broke the contract (wrong number of verdicts, kept events).

@@ -66,6 +66,7 @@ pub(crate) fn load(
     bytes: &[u8],
     allow: &[Capability],
 ) -> Result<LoadedPlugin, LoadError> {
+    check_header(path, bytes)?;
     let hash = hex::encode(Sha256::digest(bytes));
     let component = compile_cached(rt, path, bytes, &hash)?;
     validate(rt.engine(), path, &component, allow)?;
@@ -75,11 +76,11 @@ pub(crate) fn load(
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Incompatible {
                 path: path.to_path_buf(),
-                message: format!("{e:#}"),
+                message: one_line(&format!("{e:#}"), 500),
             })?;
     let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::Incompatible {
         path: path.to_path_buf(),
-        message: format!("{e:#}"),
+        message: one_line(&format!("{e:#}"), 500),
     })?;
     Ok(LoadedPlugin {
         name: name.to_string(),
@@ -88,6 +89,54 @@ pub(crate) fn load(
         runtime: rt.clone(),
         pre,
     })
+}
+
+/// The first 8 bytes of every WebAssembly file: the magic, then the
+/// version (core module) or version and layer (component).
+const MAGIC: &[u8; 4] = b"\0asm";
+const CORE_MODULE: [u8; 4] = [0x01, 0x00, 0x00, 0x00];
+
+/// Says in one line what the file is when it is not a component, before the
+/// parser's own error (a hex dump of the header, or "attempted to parse a
+/// wasm module with a component parser") gets a chance.
+fn check_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
+    let message = if bytes.len() < 8 || &bytes[..4] != MAGIC {
+        "the file does not start with `\\0asm`, so it is no WebAssembly at \
+         all; a plugin is the .wasm that `cargo build --target wasm32-wasip2` writes"
+    } else if bytes[4..8] == CORE_MODULE {
+        "it is a core WebAssembly module; build the plugin for wasm32-wasip2 \
+         (`cargo build --target wasm32-wasip2`), which writes a component \
+         (wasm32-unknown-unknown and wasm32-wasip1 write modules)"
+    } else {
+        return Ok(());
+    };
+    Err(LoadError::Compile {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    })
+}
+
+/// `text` on one line (runs of whitespace, newlines included, become one
+/// space), cut to about `max` bytes: a compiler error must not spill a
+/// multi-line dump into the log.
+pub(crate) fn one_line(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max + 4));
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+        if out.len() > max {
+            let mut cut = max;
+            while !out.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.truncate(cut);
+            out.push('…');
+            break;
+        }
+    }
+    out
 }
 
 fn validate(
@@ -170,7 +219,7 @@ fn compile_on_disk(
     let engine = rt.engine();
     let compile_err = |e: wasmtime::Error| LoadError::Compile {
         path: path.to_path_buf(),
-        message: format!("{e:#}"),
+        message: one_line(&format!("{e:#}"), 300),
     };
     let Some(dir) = &rt.inner.config.cache_dir else {
         return Component::new(engine, bytes).map_err(compile_err);

@@ -238,3 +238,61 @@ fn forbidden_imports_are_named_by_capability_most_serious_first() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("\"verdict\": \"pass\""), "{out}");
 }
+
+/// Issue 15, item 13: one line for bytes that are not wasm, for a core
+/// module (with the target to build for), and for a stack overflow.
+#[test]
+fn load_and_trap_errors_are_one_line_and_say_what_to_do() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pod = pod_file(&dir);
+    let random = dir.path().join("random.wasm");
+    // Not random at all, so the test is repeatable: bytes no wasm starts with.
+    let bytes: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
+    std::fs::write(&random, &bytes).expect("write");
+    let (code, _, err) = herald_env(&["plugin", "test", &path_str(&random), &pod], &[]);
+    assert_eq!(code, 1);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(
+            "random.wasm: not a WebAssembly component: the file does not start with `\\0asm`"
+        ),
+        "{err}"
+    );
+    assert!(
+        !err.contains("0x61") && !err.contains("magic header"),
+        "{err}"
+    );
+
+    // The smallest core module: the magic and version 1.
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").expect("write");
+    let (code, _, err) = herald_env(&["plugin", "test", &path_str(&core), &pod], &[]);
+    assert_eq!(code, 1);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("it is a core WebAssembly module; build the plugin for wasm32-wasip2"),
+        "{err}"
+    );
+    assert!(!err.contains("component parser"), "{err}");
+
+    let cfg = write(&dir, "cfg.json", &json!({"mode": "recurse"}));
+    let (code, _, err) = herald_env(
+        &[
+            "plugin",
+            "test",
+            &path_str(&wasm("hostile_plugin")),
+            &pod,
+            "--config",
+            &cfg,
+        ],
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: plugin `hostile_plugin` overflowed its stack in "),
+        "{err}"
+    );
+    assert!(err.contains("unbounded or too deep recursion"), "{err}");
+    assert!(!err.contains("backtrace"), "{err}");
+}

@@ -4,7 +4,8 @@
 //!
 //! Modes: `pass`, `loop` (runs forever), `alloc` (allocates without bound),
 //! `panic` (panics with `message`), `set` (sets `/hostile` then panics, to
-//! check rollback), `route` (routes to `sinks`), `init-error`.
+//! check rollback), `route` (routes to `sinks`), `init-error`, `recurse`
+//! (recurses until the stack overflows).
 
 use std::cell::RefCell;
 
@@ -41,7 +42,9 @@ impl Plugin for Hostile {
     fn new(config: Config) -> Result<Self, String> {
         match config.mode.as_str() {
             "init-error" => Err(format!("refusing to start: {}", config.message)),
-            "pass" | "loop" | "alloc" | "panic" | "set" | "route" => Ok(Hostile { config }),
+            "pass" | "loop" | "alloc" | "panic" | "set" | "route" | "recurse" => {
+                Ok(Hostile { config })
+            }
             other => Err(format!("unknown mode {other:?}")),
         }
     }
@@ -67,9 +70,22 @@ impl Plugin for Hostile {
                 panic!("{}", self.config.message)
             }
             "route" => Verdict::Route(self.config.sinks.clone()),
+            "recurse" => {
+                let depth = recurse(std::hint::black_box(1));
+                Verdict::drop(format!("recursion ended at {depth}"))
+            }
             _ => Verdict::Pass,
         }
     }
+}
+
+/// Recurses with a 4 KiB frame until the stack runs out.
+fn recurse(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth as u8; 4096]);
+    if std::hint::black_box(frame[0]) == 255 && depth > u64::MAX - 1 {
+        return depth;
+    }
+    recurse(depth + 1) + u64::from(frame[1])
 }
 
 herald_plugin_sdk::export_plugin!(Hostile);
