@@ -7,19 +7,32 @@ use crate::{Event, Plugin, Verdict};
 /// `init`: installs the panic hook and builds the plugin from its config.
 pub fn init<P: Plugin>(config: &str) -> Result<P, String> {
     crate::log::install_panic_hook();
-    crate::build::<P>(config)
+    let plugin = crate::build::<P>(config);
+    flush_stdio();
+    plugin
+}
+
+/// Hands what `print!` and `eprint!` buffered to the host before the call
+/// returns: the instance lives on between calls and never exits, so a line
+/// without a newline would otherwise wait for the next one, or forever.
+fn flush_stdio() {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
 }
 
 /// `handle`: one verdict per event, in order.
 pub fn handle<P: Plugin>(plugin: &P, events: &[wit::Event]) -> Vec<wit::Verdict> {
-    events
+    let verdicts = events
         .iter()
         .map(|e| match plugin.handle(&mut Event::host(e)) {
             Verdict::Pass => wit::Verdict::Pass,
             Verdict::Drop(reason) => wit::Verdict::Drop(reason),
             Verdict::Route(sinks) => wit::Verdict::Route(sinks),
         })
-        .collect()
+        .collect();
+    flush_stdio();
+    verdicts
 }
 
 /// Exports a [`Plugin`] type as the herald plugin of this crate.

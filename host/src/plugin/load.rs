@@ -3,6 +3,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -13,6 +14,7 @@ use wasmtime::component::types::ComponentItem;
 use super::bindings::PluginPre;
 use super::error::LoadError;
 use super::imports::{Forbidden, WORLD_TYPES};
+use super::output::PluginLog;
 use super::runtime::Runtime;
 use super::settings::Capability;
 
@@ -23,6 +25,7 @@ pub struct LoadedPlugin {
     hash: String,
     runtime: Runtime,
     pre: PluginPre<super::instance::HostState>,
+    log: Arc<PluginLog>,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -47,6 +50,11 @@ impl LoadedPlugin {
     /// SHA-256 of the component bytes, hex.
     pub fn hash(&self) -> &str {
         &self.hash
+    }
+    /// Where the plugin's log lines, stdout and stderr go; counts the lines
+    /// its rate limit suppressed.
+    pub fn log(&self) -> &Arc<PluginLog> {
+        &self.log
     }
     pub(crate) fn engine(&self) -> &Engine {
         self.runtime.engine()
@@ -88,6 +96,7 @@ pub(crate) fn load(
         hash,
         runtime: rt.clone(),
         pre,
+        log: rt.plugin_log(name),
     })
 }
 

@@ -18,6 +18,7 @@ mod event;
 mod imports;
 mod instance;
 mod load;
+mod output;
 mod runtime;
 mod settings;
 
@@ -27,5 +28,9 @@ pub use event::EventData;
 pub use imports::{Forbidden, Grant, ImportKind};
 pub use instance::{CallOutcome, PluginInstance};
 pub use load::LoadedPlugin;
+pub use output::{
+    BURST as LOG_BURST, MAX_LINE as MAX_LOG_LINE, MAX_REASON, MAX_ROUTE, MAX_ROUTES,
+    PER_SECOND as LOG_PER_SECOND, PluginLog, sanitise,
+};
 pub use runtime::{Runtime, RuntimeConfig};
 pub use settings::{Capability, OnError, PluginSettings, Verdict};

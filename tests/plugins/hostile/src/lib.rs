@@ -5,7 +5,10 @@
 //! Modes: `pass`, `loop` (runs forever), `alloc` (allocates without bound),
 //! `panic` (panics with `message`), `set` (sets `/hostile` then panics, to
 //! check rollback), `route` (routes to `sinks`), `init-error`, `recurse`
-//! (recurses until the stack overflows).
+//! (recurses until the stack overflows), `print` (writes `message` to
+//! stdout, stderr and `log`, then `count` more stdout lines and an
+//! unterminated one), `flood` (logs `count` lines) and `big-drop` (drops
+//! with `message` repeated `count` times).
 
 use std::cell::RefCell;
 
@@ -22,6 +25,8 @@ pub struct Config {
     pub message: String,
     #[serde(default)]
     pub sinks: Vec<String>,
+    #[serde(default)]
+    pub count: usize,
 }
 
 fn default_message() -> String {
@@ -42,9 +47,8 @@ impl Plugin for Hostile {
     fn new(config: Config) -> Result<Self, String> {
         match config.mode.as_str() {
             "init-error" => Err(format!("refusing to start: {}", config.message)),
-            "pass" | "loop" | "alloc" | "panic" | "set" | "route" | "recurse" => {
-                Ok(Hostile { config })
-            }
+            "pass" | "loop" | "alloc" | "panic" | "set" | "route" | "recurse" | "print"
+            | "flood" | "big-drop" => Ok(Hostile { config }),
             other => Err(format!("unknown mode {other:?}")),
         }
     }
@@ -74,6 +78,23 @@ impl Plugin for Hostile {
                 let depth = recurse(std::hint::black_box(1));
                 Verdict::drop(format!("recursion ended at {depth}"))
             }
+            "print" => {
+                println!("stdout: {}", self.config.message);
+                eprintln!("stderr: {}", self.config.message);
+                herald_plugin_sdk::info(&format!("log: {}", self.config.message));
+                for i in 0..self.config.count {
+                    println!("line {i}");
+                }
+                print!("unterminated: {}", self.config.message);
+                Verdict::Pass
+            }
+            "flood" => {
+                for i in 0..self.config.count {
+                    herald_plugin_sdk::info(&format!("line {i}: {}", self.config.message));
+                }
+                Verdict::Pass
+            }
+            "big-drop" => Verdict::drop(self.config.message.repeat(self.config.count)),
             _ => Verdict::Pass,
         }
     }
