@@ -1,3 +1,35 @@
 //! The `herald` command line.
+//!
+//! `herald plugin …` lives here: [`plugin_test`] runs a plugin on an event,
+//! [`plugin_inspect`] describes a component.
 
+pub mod plugin_inspect;
 pub mod plugin_test;
+
+/// `herald plugin …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum PluginCommand {
+    /// Run a plugin on one event; print the verdict and the resulting object.
+    Test(plugin_test::PluginTestArgs),
+    /// Describe a component: WIT world and version, exports, imports by
+    /// capability and the policy that would load it.
+    Inspect(plugin_inspect::PluginInspectArgs),
+}
+
+/// Runs a `herald plugin` subcommand, printing its output on stdout.
+///
+/// # Errors
+/// Whatever the subcommand reports; the binary prints it and exits 1.
+pub fn plugin(command: PluginCommand) -> anyhow::Result<()> {
+    match command {
+        PluginCommand::Test(args) => {
+            let report = plugin_test::run(&args)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        PluginCommand::Inspect(args) => {
+            print!("{}", plugin_inspect::run(&args)?);
+            Ok(())
+        }
+    }
+}

@@ -108,7 +108,7 @@ const CORE_MODULE: [u8; 4] = [0x01, 0x00, 0x00, 0x00];
 /// Says in one line what the file is when it is not a component, before the
 /// parser's own error (a hex dump of the header, or "attempted to parse a
 /// wasm module with a component parser") gets a chance.
-fn check_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
+pub(crate) fn check_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
     let message = if bytes.len() < 8 || &bytes[..4] != MAGIC {
         "the file does not start with `\\0asm`, so it is no WebAssembly at \
          all; a plugin is the .wasm that `cargo build --target wasm32-wasip2` writes"
@@ -200,7 +200,7 @@ fn engine_hash(engine: &Engine) -> String {
 
 /// Compiles `bytes`, or loads the artifact compiled earlier for the same
 /// bytes by a compatible engine.
-fn compile_cached(
+pub(crate) fn compile_cached(
     rt: &Runtime,
     path: &Path,
     bytes: &[u8],

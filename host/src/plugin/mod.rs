@@ -16,6 +16,7 @@ mod chain;
 mod error;
 mod event;
 mod imports;
+mod inspect;
 mod instance;
 mod load;
 mod output;
@@ -26,6 +27,7 @@ pub use chain::{Chain, ChainOutcome, Fate};
 pub use error::{LoadError, PluginError};
 pub use event::EventData;
 pub use imports::{Forbidden, Grant, ImportKind};
+pub use inspect::{Import, Inspection, PolicyAdvice};
 pub use instance::{CallOutcome, PluginInstance};
 pub use load::LoadedPlugin;
 pub use output::{

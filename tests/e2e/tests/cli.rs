@@ -1,4 +1,5 @@
-//! `herald plugin test`, run as the real binary.
+//! `herald plugin test` and `herald plugin inspect`, run as the real
+//! binary.
 
 use std::process::Command;
 
@@ -274,6 +275,10 @@ fn load_and_trap_errors_are_one_line_and_say_what_to_do() {
         "{err}"
     );
     assert!(!err.contains("component parser"), "{err}");
+    // inspect says the same.
+    let (code, _, err) = herald_env(&["plugin", "inspect", &path_str(&core)], &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("wasm32-wasip2"), "{err}");
 
     let cfg = write(&dir, "cfg.json", &json!({"mode": "recurse"}));
     let (code, _, err) = herald_env(
@@ -295,4 +300,105 @@ fn load_and_trap_errors_are_one_line_and_say_what_to_do() {
     );
     assert!(err.contains("unbounded or too deep recursion"), "{err}");
     assert!(!err.contains("backtrace"), "{err}");
+}
+
+/// `herald plugin inspect`: world and version, exports, imports by
+/// capability and the policy that loads the component.
+#[test]
+fn plugin_inspect_describes_world_imports_and_policy() {
+    let json_of = |file: &str| {
+        let (code, out, err) = herald_env(
+            &["plugin", "inspect", "--json", &path_str(&wasm(file))],
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<Value>(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    let lf = json_of("label_filter");
+    assert_eq!(lf["world"], "herald:plugin/plugin@0.1.0");
+    assert_eq!(lf["version"], "0.1.0");
+    assert_eq!(lf["exports"], json!(["init", "handle"]));
+    assert_eq!(lf["policy"], json!({"loads": true, "allow": []}));
+    assert!(
+        lf["hostFunctions"]
+            .as_array()
+            .is_some_and(|f| f.contains(&json!("event.get-string"))),
+        "{lf}"
+    );
+    let kinds = |v: &Value, kind: &str| -> Vec<String> {
+        v["imports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i["kind"] == kind)
+            .filter_map(|i| i["name"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert!(kinds(&lf, "filesystem").is_empty());
+
+    let clock = json_of("clock_plugin");
+    assert_eq!(clock["policy"], json!({"loads": true, "allow": ["clocks"]}));
+    assert!(!kinds(&clock, "clocks").is_empty());
+
+    let fs = json_of("fs_plugin");
+    assert_eq!(fs["policy"]["loads"], false);
+    assert!(
+        kinds(&fs, "filesystem")
+            .iter()
+            .any(|i| i.starts_with("wasi:filesystem/preopens@")),
+        "{fs}"
+    );
+    assert!(
+        fs["imports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i["kind"] == "filesystem")
+            .all(|i| i["grant"] == "never"),
+        "{fs}"
+    );
+    let tcp = json_of("tcp_plugin");
+    assert!(!kinds(&tcp, "sockets").is_empty());
+
+    let nh = json_of("not-herald");
+    assert!(nh.get("world").is_none(), "{nh}");
+    assert!(
+        nh["incompatible"]
+            .as_str()
+            .is_some_and(|s| s.contains("missing export `init`")),
+        "{nh}"
+    );
+
+    // The text form: one line per capability a reader asks about.
+    let (code, out, err) = herald_env(&["plugin", "inspect", &path_str(&wasm("fs_plugin"))], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("world:     herald:plugin/plugin@0.1.0"),
+        "{out}"
+    );
+    assert!(out.contains("exports:   init, handle"), "{out}");
+    for cap in ["filesystem", "sockets", "http", "clocks", "random"] {
+        assert!(
+            out.lines().any(|l| l.trim_start().starts_with(cap)),
+            "{cap}: {out}"
+        );
+    }
+    assert!(
+        out.lines()
+            .any(|l| l.contains("filesystem") && l.ends_with("[never allowed]")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("policy:    no policy loads it: imports filesystem")),
+        "{out}"
+    );
+    let (_, out, _) = herald_env(
+        &["plugin", "inspect", &path_str(&wasm("clock_plugin"))],
+        &[],
+    );
+    assert!(
+        out.contains("policy:    loads with `allow: [clocks]` in its policy"),
+        "{out}"
+    );
 }
