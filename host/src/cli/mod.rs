@@ -1,7 +1,7 @@
 //! The `herald` command line.
 //!
-//! `herald plugin …` lives here: [`plugin_test`] runs a plugin on an event,
-//! [`plugin_inspect`] describes a component.
+//! `herald plugin …` lives here: [`plugin_test`] runs a plugin or a chain on
+//! events, [`plugin_inspect`] describes a component.
 
 pub mod plugin_inspect;
 pub mod plugin_test;
@@ -9,7 +9,8 @@ pub mod plugin_test;
 /// `herald plugin …`.
 #[derive(Debug, clap::Subcommand)]
 pub enum PluginCommand {
-    /// Run a plugin on one event; print the verdict and the resulting object.
+    /// Run a plugin (or a chain) on one event or a file of events; print the
+    /// verdict, the resulting object and its previous state.
     Test(plugin_test::PluginTestArgs),
     /// Describe a component: WIT world and version, exports, imports by
     /// capability and the policy that would load it.
@@ -22,11 +23,7 @@ pub enum PluginCommand {
 /// Whatever the subcommand reports; the binary prints it and exits 1.
 pub fn plugin(command: PluginCommand) -> anyhow::Result<()> {
     match command {
-        PluginCommand::Test(args) => {
-            let report = plugin_test::run(&args)?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            Ok(())
-        }
+        PluginCommand::Test(args) => plugin_test::print(&args),
         PluginCommand::Inspect(args) => {
             print!("{}", plugin_inspect::run(&args)?);
             Ok(())

@@ -402,3 +402,255 @@ fn plugin_inspect_describes_world_imports_and_policy() {
         "{out}"
     );
 }
+
+fn jsonl(dir: &tempfile::TempDir, name: &str, lines: &[Value]) -> String {
+    let p = dir.path().join(name);
+    let text: Vec<String> = lines.iter().map(Value::to_string).collect();
+    std::fs::write(&p, text.join("\n") + "\n").expect("write");
+    path_str(&p)
+}
+
+fn pod_json(name: &str, app: &str, phase: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": name, "namespace": "shop", "labels": {"app": app}},
+           "status": {"phase": phase}})
+}
+
+/// Issue 15, item 12: a chain over a file of events, `old` printed, per
+/// plugin configs by name.
+#[test]
+fn plugin_test_runs_a_chain_over_a_file_of_events_and_prints_old() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = jsonl(
+        &dir,
+        "events.jsonl",
+        &[
+            pod_json("web-1", "web", "Pending"),
+            json!({"type": "MODIFIED", "object": pod_json("web-1", "web", "Running"),
+                   "old": pod_json("web-1", "web", "Pending")}),
+            json!({"type": "DELETED", "object": pod_json("db-1", "db", "Running")}),
+        ],
+    );
+    let prune = write(&dir, "prune.json", &json!({"remove": ["/status"]}));
+    let labels = dir.path().join("labels.yaml");
+    std::fs::write(&labels, "labels:\n  app: web\n").expect("write");
+    let chain = format!(
+        "{},{}",
+        path_str(&wasm("prune")),
+        path_str(&wasm("label_filter"))
+    );
+    let (code, out, err) = herald_env(
+        &[
+            "plugin",
+            "test",
+            "--chain",
+            &chain,
+            &events,
+            "--config",
+            &format!("prune={prune}"),
+            "--config",
+            &format!("label_filter={}", path_str(&labels)),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let reports: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(reports.len(), 3, "{out}");
+    assert_eq!(reports[0]["change"], "added");
+    assert_eq!(reports[0]["verdict"], "pass");
+    assert!(reports[0].get("old").is_none(), "{}", reports[0]);
+    assert!(reports[0]["object"].get("status").is_none());
+    assert_eq!(reports[1]["change"], "modified");
+    assert_eq!(
+        reports[1]["old"]["metadata"]["name"], "web-1",
+        "{}",
+        reports[1]
+    );
+    assert!(
+        reports[1]["old"].get("status").is_none(),
+        "prune reaches the previous state: {}",
+        reports[1]
+    );
+    assert_eq!(reports[2]["change"], "deleted");
+    assert_eq!(reports[2]["verdict"], "drop");
+    assert_eq!(reports[2]["plugin"], "label_filter");
+    assert_eq!(reports[2]["reason"], "label app=db, want web");
+    assert_eq!(
+        reports[2]["old"]["metadata"]["name"], "db-1",
+        "a deleted event's previous state is its last"
+    );
+
+    // One event with --old: the report has `old`, pretty-printed.
+    let new = write(&dir, "new.json", &pod_json("web-1", "web", "Running"));
+    let old = write(&dir, "old.json", &pod_json("web-1", "web", "Pending"));
+    let (code, out, err) = herald_env(
+        &[
+            "plugin",
+            "test",
+            &path_str(&wasm("prune")),
+            &new,
+            "--old",
+            &old,
+            "--config",
+            &prune,
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).expect("one JSON report");
+    assert_eq!(report["change"], "modified");
+    assert_eq!(
+        report["old"],
+        json!({"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "web-1", "namespace": "shop", "labels": {"app": "web"}}})
+    );
+}
+
+/// Issue 15, item 12: contradictory or ambiguous arguments are refused.
+#[test]
+fn plugin_test_refuses_contradictory_arguments() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pod = pod_file(&dir);
+    let prune = path_str(&wasm("prune"));
+    let (code, _, err) = herald_env(
+        &[
+            "plugin", "test", &prune, &pod, "--change", "added", "--old", &pod,
+        ],
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(
+            "--change added with --old: an added event has no previous state; use --change modified or deleted, or leave out --old"
+        ),
+        "{err}"
+    );
+
+    let two = jsonl(
+        &dir,
+        "two.jsonl",
+        &[pod_json("a", "web", "x"), pod_json("b", "web", "x")],
+    );
+    let (code, _, err) = herald_env(&["plugin", "test", &prune, &two, "--old", &pod], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("--old applies to a single event; event ") && err.contains("holds 2"),
+        "{err}"
+    );
+
+    let added_with_old = jsonl(
+        &dir,
+        "bad.jsonl",
+        &[
+            pod_json("a", "web", "x"),
+            json!({"type": "ADDED", "object": pod_json("b", "web", "x"), "old": pod_json("b", "web", "y")}),
+        ],
+    );
+    let (code, _, err) = herald_env(&["plugin", "test", &prune, &added_with_old], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("bad.jsonl:2: an added event has no previous state"),
+        "{err}"
+    );
+
+    let broken = dir.path().join("broken.jsonl");
+    std::fs::write(&broken, "{\"kind\": \"Pod\"}\n{\"kind\": \n").expect("write");
+    let (code, _, err) = herald_env(&["plugin", "test", &prune, &path_str(&broken)], &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("broken.jsonl is not valid JSON"), "{err}");
+    assert!(err.contains("line 3"), "{err}");
+
+    let chain = format!("{prune},{}", path_str(&wasm("label_filter")));
+    let cfg = write(&dir, "c.json", &json!({}));
+    let (code, _, err) = herald_env(
+        &["plugin", "test", "--chain", &chain, &pod, "--config", &cfg],
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("in a chain, say whose config it is: --config NAME=FILE, NAME one of prune, label_filter"),
+        "{err}"
+    );
+    let (code, _, err) = herald_env(&["plugin", "test", "--chain", &chain, &prune, &pod], &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("with --chain, give only the event"), "{err}");
+}
+
+/// Issue 15, item 12: a policy's deadline and memory cap, reproduced.
+#[test]
+fn plugin_test_takes_a_deadline_and_a_memory_cap() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pod = pod_file(&dir);
+    let hostile = path_str(&wasm("hostile_plugin"));
+    let looping = write(&dir, "loop.json", &json!({"mode": "loop"}));
+    let started = std::time::Instant::now();
+    let (code, _, err) = herald_env(
+        &[
+            "plugin",
+            "test",
+            &hostile,
+            &pod,
+            "--config",
+            &looping,
+            "--deadline",
+            "50ms",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("plugin `hostile_plugin` ran past its deadline of 50ms"),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+    let alloc = write(&dir, "alloc.json", &json!({"mode": "alloc"}));
+    let (code, _, err) = herald_env(
+        &[
+            "plugin", "test", &hostile, &pod, "--config", &alloc, "--memory", "16MiB",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("plugin `hostile_plugin` exceeded its memory limit of 16777216 bytes"),
+        "{err}"
+    );
+
+    // In a file of events a failure is reported per event, after every
+    // report is printed, and the exit status says so.
+    let two = jsonl(
+        &dir,
+        "two.jsonl",
+        &[pod_json("a", "web", "x"), pod_json("b", "web", "x")],
+    );
+    let panics = write(
+        &dir,
+        "panic.json",
+        &json!({"mode": "panic", "message": "boom"}),
+    );
+    let (code, out, err) = herald_env(
+        &["plugin", "test", &hostile, &two, "--config", &panics],
+        &[],
+    );
+    assert_eq!(code, 1);
+    let reports: Vec<Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(reports.len(), 2, "{out}");
+    assert!(reports.iter().all(|r| {
+        r["verdict"] == "error"
+            && r["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("plugin `hostile_plugin` panicked: boom"))
+    }));
+    assert!(err.contains("2 of 2 events failed"), "{err}");
+    assert!(
+        err.contains("two.jsonl:1: plugin `hostile_plugin` panicked: boom"),
+        "{err}"
+    );
+}
