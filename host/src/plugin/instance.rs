@@ -80,8 +80,7 @@ impl HostState {
     fn end_call(&self) {
         self.stdout.flush();
         self.stderr.flush();
-        self.log
-            .report_suppressed(std::time::Duration::from_secs(1));
+        self.log.report_suppressed(output::REPORT_INTERVAL);
     }
 
     fn event(&self, r: &Resource<EventState>) -> wasmtime::Result<&EventState> {

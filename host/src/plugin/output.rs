@@ -12,7 +12,8 @@
 //! - **rate-limited** per plugin (all its instances, across reloads):
 //!   [`BURST`] lines at once, [`PER_SECOND`] a second after that. Lines over
 //!   the limit are counted, not written; the count is reported in one line
-//!   (at most once a second) and kept in [`PluginLog::suppressed`].
+//!   (at most once a second, and when the plugin's log goes away) and kept
+//!   in [`PluginLog::suppressed`].
 //!
 //! Drop reasons and route names are capped ([`MAX_REASON`], [`MAX_ROUTE`],
 //! [`MAX_ROUTES`]) and sanitised the same way: they end up in log lines and
@@ -43,6 +44,9 @@ pub const MAX_ROUTES: usize = 64;
 pub const BURST: u32 = 100;
 /// Lines a plugin may write per second after a burst.
 pub const PER_SECOND: u32 = 20;
+/// Least time between two reports of suppressed lines: a plugin that floods
+/// every call must not get a report line per call instead.
+pub(crate) const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 /// Lines of stderr kept per call, to report a panic that bypassed the SDK.
 const STDERR_TAIL: usize = 16;
 
@@ -124,7 +128,7 @@ impl PluginLog {
             self.unreported.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        self.report_suppressed(Duration::ZERO);
+        self.report_suppressed(REPORT_INTERVAL);
         let text = sanitise(text, MAX_LINE);
         let plugin = &*self.plugin;
         match source {
@@ -159,6 +163,13 @@ impl PluginLog {
             total = self.suppressed(),
             "plugin wrote too much: {n} log lines suppressed (limit {BURST} lines at once, {PER_SECOND} a second)"
         );
+    }
+}
+
+impl Drop for PluginLog {
+    /// The last count is not lost when the process (or `plugin test`) ends.
+    fn drop(&mut self) {
+        self.report_suppressed(Duration::ZERO);
     }
 }
 
