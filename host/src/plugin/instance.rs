@@ -138,12 +138,10 @@ impl wit::HostEvent for HostState {
         e: Resource<EventState>,
         pointer: String,
     ) -> wasmtime::Result<Option<String>> {
-        Ok(self
-            .event(&e)?
-            .data
-            .object
-            .pointer(&pointer)
-            .map(|v| v.to_string()))
+        Ok(
+            herald_plugin_sdk::pointer::get(&self.event(&e)?.data.object, &pointer)
+                .map(|v| v.to_string()),
+        )
     }
 
     fn get_string(
@@ -164,7 +162,7 @@ impl wit::HostEvent for HostState {
             .data
             .old
             .as_ref()
-            .and_then(|o| o.pointer(&pointer))
+            .and_then(|o| herald_plugin_sdk::pointer::get(o, &pointer))
             .map(|v| v.to_string()))
     }
 

@@ -12,7 +12,7 @@ impl Plugin for Clock {
         Ok(Clock)
     }
 
-    fn handle(&self, _event: &mut Event<'_>) -> Verdict {
+    fn handle(&mut self, _event: &mut Event<'_>) -> Verdict {
         match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
             Ok(d) if d.as_secs() > 0 => Verdict::Pass,
             _ => Verdict::drop("the clock is not set"),

@@ -13,7 +13,7 @@ impl Plugin for Fs {
         Ok(Fs)
     }
 
-    fn handle(&self, _event: &mut Event<'_>) -> Verdict {
+    fn handle(&mut self, _event: &mut Event<'_>) -> Verdict {
         match std::fs::read_to_string("/etc/hostname") {
             Ok(_) => Verdict::drop("read a file"),
             Err(_) => Verdict::Pass,

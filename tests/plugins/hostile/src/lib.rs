@@ -7,8 +7,11 @@
 //! check rollback), `route` (routes to `sinks`), `init-error`, `recurse`
 //! (recurses until the stack overflows), `print` (writes `message` to
 //! stdout, stderr and `log`, then `count` more stdout lines and an
-//! unterminated one), `flood` (logs `count` lines) and `big-drop` (drops
-//! with `message` repeated `count` times).
+//! unterminated one), `flood` (logs `count` lines), `big-drop` (drops
+//! with `message` repeated `count` times), `set-at` and `remove-at` (set
+//! `value` at, or remove, `pointer`; drop saying what happened) and `count`
+//! (drops with the number of events this instance has seen: state kept in
+//! `&mut self`).
 
 use std::cell::RefCell;
 
@@ -27,6 +30,11 @@ pub struct Config {
     pub sinks: Vec<String>,
     #[serde(default)]
     pub count: usize,
+    #[serde(default)]
+    pub pointer: String,
+    /// JSON text.
+    #[serde(default)]
+    pub value: String,
 }
 
 fn default_message() -> String {
@@ -35,6 +43,7 @@ fn default_message() -> String {
 
 pub struct Hostile {
     config: Config,
+    seen: u64,
 }
 
 thread_local! {
@@ -48,12 +57,14 @@ impl Plugin for Hostile {
         match config.mode.as_str() {
             "init-error" => Err(format!("refusing to start: {}", config.message)),
             "pass" | "loop" | "alloc" | "panic" | "set" | "route" | "recurse" | "print"
-            | "flood" | "big-drop" => Ok(Hostile { config }),
+            | "flood" | "big-drop" | "set-at" | "remove-at" | "count" => {
+                Ok(Hostile { config, seen: 0 })
+            }
             other => Err(format!("unknown mode {other:?}")),
         }
     }
 
-    fn handle(&self, event: &mut Event<'_>) -> Verdict {
+    fn handle(&mut self, event: &mut Event<'_>) -> Verdict {
         if !event.name().starts_with(&self.config.when) {
             return Verdict::Pass;
         }
@@ -70,7 +81,7 @@ impl Plugin for Hostile {
             "panic" => panic!("{}", self.config.message),
             "set" => {
                 let _ = event.set("/hostile", &true);
-                event.remove(&["/metadata/labels"]);
+                let _ = event.remove(&["/metadata/labels"]);
                 panic!("{}", self.config.message)
             }
             "route" => Verdict::Route(self.config.sinks.clone()),
@@ -95,6 +106,18 @@ impl Plugin for Hostile {
                 Verdict::Pass
             }
             "big-drop" => Verdict::drop(self.config.message.repeat(self.config.count)),
+            "set-at" => match event.set_json(&self.config.pointer, &self.config.value) {
+                Ok(()) => Verdict::drop("set"),
+                Err(e) => Verdict::drop(format!("set refused: {e}")),
+            },
+            "remove-at" => match event.remove(&[&self.config.pointer]) {
+                Ok(n) => Verdict::drop(format!("removed {n}")),
+                Err(e) => Verdict::drop(format!("remove refused: {e}")),
+            },
+            "count" => {
+                self.seen += 1;
+                Verdict::drop(format!("event {}", self.seen))
+            }
             _ => Verdict::Pass,
         }
     }

@@ -13,7 +13,7 @@ impl Plugin for Tcp {
         Ok(Tcp)
     }
 
-    fn handle(&self, _event: &mut Event<'_>) -> Verdict {
+    fn handle(&mut self, _event: &mut Event<'_>) -> Verdict {
         match std::net::TcpStream::connect("127.0.0.1:9") {
             Ok(_) => Verdict::drop("opened a connection"),
             Err(_) => Verdict::Pass,
