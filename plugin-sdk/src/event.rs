@@ -149,8 +149,7 @@ impl<'a> Event<'a> {
     /// (nested deeper than 128 levels).
     ///
     /// ```
-    /// use herald_plugin_sdk::TestEvent;
-    /// use serde_json::Value;
+    /// use herald_plugin_sdk::{TestEvent, Value};
     /// let mut e = TestEvent::added(serde_json::json!({"spec": {"replicas": 3}}));
     /// let event = e.as_event();
     /// assert_eq!(event.get("/spec/replicas").unwrap(), Some(Value::from(3)));

@@ -40,7 +40,9 @@
 //! ```
 //!
 //! Where to start: [`Plugin`], then [`Event`]'s accessors. [`testing`] has the
-//! helpers for native unit tests.
+//! helpers for native unit tests. [`serde_json`] is re-exported (and
+//! [`Value`], what [`Event::get`] returns), so a plugin can name the type
+//! without a dependency of its own.
 //!
 //! # The SDK and the WIT
 //!
@@ -81,6 +83,9 @@ pub use event::TestEvent;
 pub use event::{Change, Event};
 pub use log::{debug, error, info, warn};
 pub use pointer::PointerError;
+/// The JSON crate the SDK speaks: `Event::get` returns its [`Value`].
+pub use serde_json;
+pub use serde_json::Value;
 pub use verdict::Verdict;
 
 /// A herald plugin.
