@@ -520,3 +520,77 @@ fn a_plugin_keeps_state_across_events_and_calls() {
     let out = p.handle(vec![pod("c", "web")]);
     assert_eq!(out.verdicts, Ok(vec![Verdict::Drop("event 3".into())]));
 }
+
+/// Components built against the WIT before `set-old` was added (kept in
+/// tests/plugins/fixtures/, see its README) still load and run: the host
+/// only ever adds to what it offers.
+#[test]
+fn plugins_built_against_the_previous_wit_still_load_and_run() {
+    let fixture = |name: &str| {
+        herald_e2e::workspace_root()
+            .join("tests/plugins/fixtures")
+            .join(name)
+    };
+    let load_fixture = |name: &str, config: Value| {
+        let plugin = runtime()
+            .load(name, &fixture(name), &[])
+            .unwrap_or_else(|e| panic!("{e}"));
+        PluginInstance::new(
+            plugin,
+            PluginSettings {
+                config: config.to_string(),
+                ..PluginSettings::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+
+    let mut lf = load_fixture(
+        "label_filter-wit-0.1.0-before-set-old.wasm",
+        json!({"labels": {"app": "web"}}),
+    );
+    let out = lf.handle(vec![pod("a", "web"), pod("b", "db")]);
+    assert_eq!(
+        out.verdicts,
+        Ok(vec![
+            Verdict::Pass,
+            Verdict::Drop("label app=db, want web".into())
+        ])
+    );
+
+    // remove and set under the old ABI, mirrored to the previous state by
+    // today's host.
+    let mut prune = load_fixture(
+        "prune-wit-0.1.0-before-set-old.wasm",
+        json!({"remove": ["/status"], "redact": ["/data/password"]}),
+    );
+    let secret = |password: &str| {
+        json!({"apiVersion": "v1", "kind": "Secret",
+               "metadata": {"name": "s", "namespace": "n"},
+               "data": {"password": password}, "status": {"x": 1}})
+    };
+    let out = prune.handle(vec![EventData::new(
+        ChangeType::Modified,
+        secret("bmV3"),
+        Some(secret("b2xk")),
+    )]);
+    assert_eq!(out.verdicts, Ok(vec![Verdict::Pass]));
+    let want = json!({"apiVersion": "v1", "kind": "Secret",
+                      "metadata": {"name": "s", "namespace": "n"},
+                      "data": {"password": "<redacted>"}});
+    assert_eq!(out.events[0].object, want);
+    assert_eq!(out.events[0].old.as_ref(), Some(&want));
+
+    // What they import is the 0.1.0 interface without set-old.
+    let inspection = runtime()
+        .inspect(&fixture("prune-wit-0.1.0-before-set-old.wasm"))
+        .expect("inspect");
+    assert_eq!(inspection.version.as_deref(), Some("0.1.0"));
+    assert!(inspection.host_functions.contains(&"event.set".to_string()));
+    assert!(
+        !inspection
+            .host_functions
+            .contains(&"event.set-old".to_string())
+    );
+    assert!(inspection.policy.loads);
+}
