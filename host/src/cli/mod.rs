@@ -1,9 +1,11 @@
 //! The `herald` command line.
 //!
 //! `herald plugin …` lives here: [`plugin_test`] runs a plugin or a chain on
-//! events, [`plugin_inspect`] describes a component.
+//! events, [`plugin_inspect`] describes a component, [`plugin_new`] writes a
+//! plugin project.
 
 pub mod plugin_inspect;
+pub mod plugin_new;
 pub mod plugin_test;
 
 /// `herald plugin …`.
@@ -15,6 +17,10 @@ pub enum PluginCommand {
     /// Describe a component: WIT world and version, exports, imports by
     /// capability and the policy that would load it.
     Inspect(plugin_inspect::PluginInspectArgs),
+    /// Write a plugin project that builds and passes its test as
+    /// generated: manifest, a filter with native tests, a README, and an
+    /// event and config for `plugin test`.
+    New(plugin_new::PluginNewArgs),
 }
 
 /// Runs a `herald plugin` subcommand, printing its output on stdout.
@@ -28,5 +34,6 @@ pub fn plugin(command: PluginCommand) -> anyhow::Result<()> {
             print!("{}", plugin_inspect::run(&args)?);
             Ok(())
         }
+        PluginCommand::New(args) => plugin_new::print(&args),
     }
 }

@@ -654,3 +654,145 @@ fn plugin_test_takes_a_deadline_and_a_memory_cap() {
         "{err}"
     );
 }
+
+/// Runs cargo in `dir` with the generated project's own target directory
+/// (kept under this build's target dir, so a second run is quick).
+fn cargo(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| herald_e2e::workspace_root().join("target"))
+        .join("plugin-new-e2e");
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(args)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .expect("run cargo");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// `herald plugin new`: the project builds, passes its own test, and the
+/// component it builds loads and runs, as generated (issue 15; item 4 too:
+/// its helper names serde_json::Value).
+#[test]
+fn plugin_new_writes_a_project_that_builds_and_passes_its_test() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let project = dir.path().join("ns-filter");
+    let (code, out, err) = herald_env(
+        &[
+            "plugin",
+            "new",
+            "ns-filter",
+            "--lang",
+            "rust",
+            "--dir",
+            &path_str(&project),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(&format!("wrote {}", project.display())),
+        "{out}"
+    );
+    for file in [
+        "Cargo.toml",
+        "src/lib.rs",
+        "README.md",
+        "pod.json",
+        "config.yaml",
+        "herald-plugin-sdk/Cargo.toml",
+        "wit/herald.wit",
+    ] {
+        assert!(project.join(file).is_file(), "{file} missing");
+    }
+    let source = std::fs::read_to_string(project.join("src/lib.rs")).expect("lib.rs");
+    assert!(source.contains("use serde_json::Value;"), "{source}");
+
+    let (ok, log) = cargo(&project, &["test", "--offline"]);
+    assert!(ok, "cargo test failed:\n{log}");
+    assert!(log.contains("test result: ok. 2 passed"), "{log}");
+    let (ok, log) = cargo(
+        &project,
+        &[
+            "build",
+            "--offline",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+        ],
+    );
+    assert!(ok, "cargo build failed:\n{log}");
+    let wasm = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| herald_e2e::workspace_root().join("target"))
+        .join("plugin-new-e2e/wasm32-wasip2/release/ns_filter.wasm");
+    let (code, out, err) = herald_env(
+        &[
+            "plugin",
+            "test",
+            &path_str(&wasm),
+            &path_str(&project.join("pod.json")),
+            "--config",
+            &path_str(&project.join("config.yaml")),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).expect("report");
+    assert_eq!(report["verdict"], "drop");
+    assert_eq!(report["reason"], "namespace dev is not watched");
+    let (code, out, _) = herald_env(&["plugin", "inspect", "--json", &path_str(&wasm)], &[]);
+    assert_eq!(code, 0);
+    let inspection: Value = serde_json::from_str(&out).expect("inspection");
+    assert_eq!(inspection["policy"], json!({"loads": true, "allow": []}));
+
+    // Not over an existing project, not with a name that is no crate's.
+    let (code, _, err) = herald_env(
+        &["plugin", "new", "ns-filter", "--dir", &path_str(&project)],
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("exists and is not empty"), "{err}");
+    let (code, _, err) = herald_env(
+        &[
+            "plugin",
+            "new",
+            "1 bad",
+            "--dir",
+            &path_str(&dir.path().join("b")),
+        ],
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("\"1 bad\" cannot be a plugin's name"), "{err}");
+
+    // --sdk: a path dependency on an SDK checkout instead of a copy.
+    let sdk = herald_e2e::workspace_root().join("plugin-sdk");
+    let other = dir.path().join("other");
+    let (code, _, err) = herald_env(
+        &[
+            "plugin",
+            "new",
+            "other",
+            "--dir",
+            &path_str(&other),
+            "--sdk",
+            &path_str(&sdk),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let manifest = std::fs::read_to_string(other.join("Cargo.toml")).expect("manifest");
+    assert!(
+        manifest.contains(&format!(
+            "herald-plugin-sdk = {{ path = {:?} }}",
+            path_str(&sdk)
+        )),
+        "{manifest}"
+    );
+    assert!(!other.join("herald-plugin-sdk").exists());
+}
