@@ -175,6 +175,11 @@ fn bytes_that_are_not_wasm_are_rejected_with_the_file_name() {
         .expect_err("must be rejected");
     assert!(matches!(err, LoadError::Compile { .. }), "{err:?}");
     assert!(err.to_string().starts_with("/plugins/x.wasm: "), "{err}");
+    // What reload and run log: one line, no parser dump (issue 15, item 13).
+    let text = err.to_string();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("does not start with `\\0asm`"), "{text}");
+    assert!(!text.contains("0x"), "{text}");
 }
 
 #[test]
