@@ -5,63 +5,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::EventError;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::TestEvent;
 use crate::bindings::herald::plugin::types as wit;
-
-/// What happened to the object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Change {
-    /// The object appeared.
-    Added,
-    /// The object changed; [`Event::get_old`] reads the previous state.
-    Modified,
-    /// The object is gone; the event carries its last state.
-    Deleted,
-}
-
-impl Change {
-    /// `added`, `modified` or `deleted`, as config files write it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Change::Added => "added",
-            Change::Modified => "modified",
-            Change::Deleted => "deleted",
-        }
-    }
-
-    /// Reads `added`, `modified` or `deleted`. By hand rather than with serde:
-    /// a derived enum costs plugins more .wasm than this.
-    ///
-    /// ```
-    /// use herald_plugin_sdk::Change;
-    /// assert_eq!(Change::from_name("deleted"), Some(Change::Deleted));
-    /// assert_eq!(Change::from_name("updated"), None);
-    /// ```
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "added" => Some(Change::Added),
-            "modified" => Some(Change::Modified),
-            "deleted" => Some(Change::Deleted),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for Change {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl From<wit::Change> for Change {
-    fn from(c: wit::Change) -> Self {
-        match c {
-            wit::Change::Added => Change::Added,
-            wit::Change::Modified => Change::Modified,
-            wit::Change::Deleted => Change::Deleted,
-        }
-    }
-}
+use crate::{Change, EventError};
 
 /// One change of one Kubernetes object.
 ///
@@ -83,6 +30,13 @@ impl<'a> Event<'a> {
     pub(crate) fn host(event: &'a wit::Event) -> Self {
         Event {
             inner: Inner::Host(event),
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn memory(event: &'a mut TestEvent) -> Self {
+        Event {
+            inner: Inner::Memory(event),
         }
     }
 
@@ -467,110 +421,6 @@ fn to_json<T: Serialize + ?Sized>(pointer: &str, value: &T) -> Result<String, Ev
         pointer: pointer.to_string(),
         message: e.to_string(),
     })
-}
-
-/// An in-memory event for native unit tests: the same [`Event`] API with no
-/// host and no wasm. (Not in wasm builds.)
-#[cfg(not(target_arch = "wasm32"))]
-#[derive(Debug, Clone, PartialEq)]
-pub struct TestEvent {
-    /// Added, modified or deleted.
-    pub change: Change,
-    /// The object as the plugin chain has left it.
-    pub object: Value,
-    /// The previous state.
-    pub old: Option<Value>,
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-impl TestEvent {
-    /// An event of `change` for `object`.
-    pub fn new(change: Change, object: Value) -> Self {
-        TestEvent {
-            change,
-            object,
-            old: None,
-        }
-    }
-
-    /// An ADDED event.
-    pub fn added(object: Value) -> Self {
-        Self::new(Change::Added, object)
-    }
-
-    /// A MODIFIED event from `old` to `new`.
-    pub fn modified(old: Value, new: Value) -> Self {
-        Self::new(Change::Modified, new).with_old(old)
-    }
-
-    /// A DELETED event; as in the host, the previous state is the last one.
-    pub fn deleted(last: Value) -> Self {
-        Self::new(Change::Deleted, last.clone()).with_old(last)
-    }
-
-    /// An event of `change` for the object in `json`.
-    pub fn from_json(change: Change, json: &str) -> Result<Self, serde_json::Error> {
-        Ok(Self::new(change, serde_json::from_str(json)?))
-    }
-
-    /// Sets the previous state.
-    pub fn with_old(mut self, old: Value) -> Self {
-        self.old = Some(old);
-        self
-    }
-
-    /// The [`Event`] view a plugin's `handle` receives.
-    pub fn as_event(&mut self) -> Event<'_> {
-        Event {
-            inner: Inner::Memory(self),
-        }
-    }
-
-    fn string_at(&self, pointer: &str) -> Option<String> {
-        crate::pointer::get(&self.object, pointer)
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    }
-
-    fn remove(&mut self, pointer: &str) -> bool {
-        // As the host does: the previous state is pruned too.
-        if let Some(old) = &mut self.old {
-            crate::pointer::remove(old, pointer);
-        }
-        crate::pointer::remove(&mut self.object, pointer).is_some()
-    }
-
-    /// As the host does: the previous state gets the same value where it
-    /// has one, so plugin unit tests see what production sinks get.
-    fn set(&mut self, pointer: &str, json: &str) -> Result<(), EventError> {
-        let value = value_of(pointer, json)?;
-        crate::pointer::set_mirrored(
-            &mut self.object,
-            self.old.as_mut(),
-            pointer,
-            value,
-            &mut Vec::new(),
-            &mut Vec::new(),
-        )
-        .map_err(EventError::Rejected)
-    }
-
-    fn set_old(&mut self, pointer: &str, json: &str) -> Result<(), EventError> {
-        let value = value_of(pointer, json)?;
-        match &mut self.old {
-            Some(old) => crate::pointer::replace(old, pointer, value, &mut Vec::new())
-                .map(|_| ())
-                .map_err(EventError::Rejected),
-            None => Ok(()),
-        }
-    }
-}
-
-/// JSON text to set, parsed; the host words its error the same way.
-#[cfg(not(target_arch = "wasm32"))]
-fn value_of(pointer: &str, json: &str) -> Result<Value, EventError> {
-    serde_json::from_str(json)
-        .map_err(|e| EventError::Rejected(format!("invalid JSON for {pointer}: {e}")))
 }
 
 #[cfg(test)]

@@ -68,24 +68,28 @@
 extern crate self as herald_plugin_sdk;
 
 mod bindings;
+mod change;
 mod error;
 mod event;
 mod export;
 mod log;
 pub mod pointer;
 #[cfg(not(target_arch = "wasm32"))]
+mod test_event;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 mod verdict;
 
+pub use change::Change;
 pub use error::EventError;
-#[cfg(not(target_arch = "wasm32"))]
-pub use event::TestEvent;
-pub use event::{Change, Event};
+pub use event::Event;
 pub use log::{debug, error, info, warn};
 pub use pointer::PointerError;
 /// The JSON crate the SDK speaks: `Event::get` returns its [`Value`].
 pub use serde_json;
 pub use serde_json::Value;
+#[cfg(not(target_arch = "wasm32"))]
+pub use test_event::TestEvent;
 pub use verdict::Verdict;
 
 /// A herald plugin.

@@ -44,6 +44,10 @@ const SDK_FILES: &[(&str, &str)] = &[
         include_str!("../../../plugin-sdk/src/bindings.rs"),
     ),
     (
+        "src/change.rs",
+        include_str!("../../../plugin-sdk/src/change.rs"),
+    ),
+    (
         "src/error.rs",
         include_str!("../../../plugin-sdk/src/error.rs"),
     ),
@@ -60,6 +64,10 @@ const SDK_FILES: &[(&str, &str)] = &[
     (
         "src/pointer.rs",
         include_str!("../../../plugin-sdk/src/pointer.rs"),
+    ),
+    (
+        "src/test_event.rs",
+        include_str!("../../../plugin-sdk/src/test_event.rs"),
     ),
     (
         "src/testing.rs",

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
+use wasmtime::Store;
 use wasmtime::component::{Resource, ResourceTable};
-use wasmtime::{Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::Plugin as PluginBindings;
@@ -13,6 +13,7 @@ use super::event::{EventData, EventState};
 use super::load::LoadedPlugin;
 use super::output::{self, MAX_REASON, PluginLog, PluginOutput, Source, sanitise};
 use super::settings::{PluginSettings, Verdict};
+use super::trap::classify;
 use crate::change::ChangeType;
 
 /// Marker the SDK puts before a panic message (see `herald_plugin_sdk`).
@@ -20,17 +21,17 @@ const PANIC_PREFIX: &str = "plugin panicked: ";
 
 /// Store data of one plugin instance.
 pub(crate) struct HostState {
-    plugin: Arc<str>,
+    pub(super) plugin: Arc<str>,
     table: ResourceTable,
     wasi: WasiCtx,
     limiter: Limiter,
     /// Where `log` lines go (rate-limited per plugin).
     log: Arc<PluginLog>,
     stdout: PluginOutput,
-    stderr: PluginOutput,
+    pub(super) stderr: PluginOutput,
     /// Events the plugin handed back (dropped) during the current call.
     returned: Vec<EventState>,
-    last_panic: Option<String>,
+    pub(super) last_panic: Option<String>,
 }
 
 /// The memory cap. Growing past it traps with [`MemoryLimitExceeded`] so the
@@ -425,83 +426,3 @@ impl From<wit::Verdict> for Verdict {
         }
     }
 }
-
-/// Names what went wrong in a failed call.
-fn classify(
-    e: wasmtime::Error,
-    store: &Store<HostState>,
-    deadline: std::time::Duration,
-) -> PluginError {
-    if let Some(m) = e.downcast_ref::<MemoryLimitExceeded>() {
-        return PluginError::Memory {
-            limit: m.limit,
-            asked: m.asked,
-        };
-    }
-    if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
-        return PluginError::Deadline(deadline);
-    }
-    let state = store.data();
-    if let Some(p) = &state.last_panic {
-        return PluginError::Panicked(p.clone());
-    }
-    // A panic that bypassed the SDK's hook: std's message on stderr.
-    let stderr = state.stderr.tail();
-    if let Some(at) = stderr.iter().position(|l| l.contains("panicked at")) {
-        let rest: Vec<&str> = stderr[at..].iter().take(2).map(String::as_str).collect();
-        return PluginError::Panicked(sanitise(&rest.join(" "), MAX_REASON));
-    }
-    // The backtrace is for whoever debugs the plugin, not for every log
-    // line that reports the failure.
-    tracing::debug!(plugin = &*state.plugin, "plugin trap: {e:?}");
-    describe_trap(&e)
-}
-
-/// One line for a trap: what trapped and in which function, and a stack
-/// overflow named as such.
-fn describe_trap(e: &wasmtime::Error) -> PluginError {
-    let trap = e.downcast_ref::<Trap>();
-    let frames = e
-        .downcast_ref::<wasmtime::WasmBacktrace>()
-        .map(|bt| bt.frames())
-        .unwrap_or_default();
-    let function = |i: usize| {
-        frames.get(i).map(|f| match f.func_name() {
-            Some(name) => format!("`{name}`"),
-            None => format!("wasm function {}", f.func_index()),
-        })
-    };
-    if trap == Some(&Trap::StackOverflow) {
-        return PluginError::StackOverflow(function(0));
-    }
-    // A backtrace as deep as wasmtime records, every frame in the same one
-    // or two functions: recursion. Out of bounds there is the shadow stack
-    // running off the bottom of linear memory.
-    let recursing = frames.len() >= RECURSION_FRAMES && {
-        let mut funcs: Vec<u32> = frames.iter().map(|f| f.func_index()).collect();
-        funcs.sort_unstable();
-        funcs.dedup();
-        funcs.len() <= 2
-    };
-    if trap == Some(&Trap::MemoryOutOfBounds) && recursing {
-        return PluginError::StackOverflow(function(0));
-    }
-    let what = match trap {
-        Some(t) => t.to_string(),
-        // Not a wasm trap (a host error): its message without a backtrace.
-        None => super::load::one_line(&e.root_cause().to_string(), 300),
-    };
-    let what = what
-        .strip_prefix("wasm trap: ")
-        .unwrap_or(&what)
-        .to_string();
-    PluginError::Trap(match function(0) {
-        Some(f) => format!("{what} in {f}"),
-        None => what,
-    })
-}
-
-/// Frames of one function that make a backtrace look like recursion; what
-/// wasmtime records by default (20) is well above any honest call depth of
-/// a single plugin function calling itself through a trap.
-const RECURSION_FRAMES: usize = 16;

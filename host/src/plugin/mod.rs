@@ -22,6 +22,7 @@ mod load;
 mod output;
 mod runtime;
 mod settings;
+mod trap;
 
 pub use chain::{Chain, ChainOutcome, Fate};
 pub use error::{LoadError, PluginError};
