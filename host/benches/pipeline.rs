@@ -243,7 +243,7 @@ fn config_yaml(
 }
 
 /// One native plugin as a call on an in-memory event.
-type NativePlugin = Box<dyn Fn(&mut TestEvent) -> Verdict + Send>;
+type NativePlugin = Box<dyn FnMut(&mut TestEvent) -> Verdict + Send>;
 
 /// The native baseline: the shipped plugin crates, same configs.
 struct NativeChain {
@@ -253,8 +253,8 @@ struct NativeChain {
 impl NativeChain {
     fn new(names: &[String]) -> Self {
         fn boxed<P: herald_plugin_sdk::Plugin + Send + 'static>(config: &Value) -> NativePlugin {
-            let p: P = testing::init(&config.to_string()).unwrap_or_else(|e| panic!("{e}"));
-            Box::new(move |e| testing::run(&p, e))
+            let mut p: P = testing::init(&config.to_string()).unwrap_or_else(|e| panic!("{e}"));
+            Box::new(move |e| testing::run(&mut p, e))
         }
         let c = plugin_configs();
         let plugins = names
@@ -276,7 +276,7 @@ impl NativeChain {
     }
 
     /// Runs the chain on `o` in place, combining verdicts as `Chain` does.
-    fn run(&self, o: &mut Outcome) {
+    fn run(&mut self, o: &mut Outcome) {
         let change = match o.change {
             ChangeType::Added => Change::Added,
             ChangeType::Modified => Change::Modified,
@@ -286,7 +286,7 @@ impl NativeChain {
         ev.old = o.old.take();
         let mut routes: Vec<String> = Vec::new();
         let mut fate = None;
-        for (name, step) in &self.plugins {
+        for (name, step) in &mut self.plugins {
             match step(&mut ev) {
                 Verdict::Pass => {}
                 Verdict::Drop(reason) => {
@@ -356,10 +356,10 @@ fn child(spec: ChildSpec) {
             ..Default::default()
         };
         let (_keep_updates, updates) = std::sync::mpsc::channel();
-        let native = (spec.plugins == Plugins::Native).then(|| NativeChain::new(&spec.chain));
+        let mut native = (spec.plugins == Plugins::Native).then(|| NativeChain::new(&spec.chain));
         let dispatcher = delivery.clone();
         let _pipeline = pipeline::spawn_with(rx, chains, updates, stages, move |mut o| {
-            if let Some(n) = &native {
+            if let Some(n) = &mut native {
                 n.run(&mut o);
             }
             metrics.event(&o.watch, o.change.as_str());

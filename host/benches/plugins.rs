@@ -34,10 +34,10 @@ fn wasm_dir() -> PathBuf {
 }
 
 /// A native plugin as a boxed call on an in-memory event.
-fn native(name: &str, config: &Value) -> Box<dyn Fn(&mut TestEvent) -> Verdict> {
-    fn boxed<P: Plugin + 'static>(config: &Value) -> Box<dyn Fn(&mut TestEvent) -> Verdict> {
-        let p: P = testing::init(&config.to_string()).unwrap_or_else(|e| panic!("{e}"));
-        Box::new(move |e| testing::run(&p, e))
+fn native(name: &str, config: &Value) -> Box<dyn FnMut(&mut TestEvent) -> Verdict> {
+    fn boxed<P: Plugin + 'static>(config: &Value) -> Box<dyn FnMut(&mut TestEvent) -> Verdict> {
+        let mut p: P = testing::init(&config.to_string()).unwrap_or_else(|e| panic!("{e}"));
+        Box::new(move |e| testing::run(&mut p, e))
     }
     match name {
         "filter" => boxed::<filter::Filter>(config),
@@ -131,7 +131,7 @@ fn main() {
                 .collect(),
         );
         let mut inst = PluginInstance::new(plugin.clone(), settings.clone()).expect("instance");
-        let nat = native(name, &config);
+        let mut nat = native(name, &config);
         // Both sides must agree before they are timed.
         let out = inst.handle(vec![EventData::new(
             ChangeType::Modified,

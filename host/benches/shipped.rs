@@ -52,20 +52,20 @@ impl Native {
         }
     }
 
-    fn run(&self, old: &[u8], new: &[u8]) -> (TestEvent, Vec<Verdict>) {
+    fn run(&mut self, old: &[u8], new: &[u8]) -> (TestEvent, Vec<Verdict>) {
         let old: Value = serde_json::from_slice(old).expect("old");
         let new: Value = serde_json::from_slice(new).expect("new");
         let mut ev = TestEvent::modified(old, new);
         let mut verdicts = Vec::new();
-        let steps: [&dyn Fn(&mut TestEvent) -> Verdict; 5] = [
-            &|e| testing::run(&self.filter, e),
-            &|e| testing::run(&self.noise, e),
-            &|e| testing::run(&self.prune, e),
-            &|e| testing::run(&self.diff, e),
-            &|e| testing::run(&self.route, e),
-        ];
-        for step in steps {
-            let v = step(&mut ev);
+        for step in 0..5 {
+            let e = &mut ev;
+            let v = match step {
+                0 => testing::run(&mut self.filter, e),
+                1 => testing::run(&mut self.noise, e),
+                2 => testing::run(&mut self.prune, e),
+                3 => testing::run(&mut self.diff, e),
+                _ => testing::run(&mut self.route, e),
+            };
             let stop = matches!(v, Verdict::Drop(_));
             verdicts.push(v);
             if stop {
@@ -106,7 +106,7 @@ fn main() {
         })
         .collect();
     let mut chain = Chain::new(instances);
-    let native = Native::new();
+    let mut native = Native::new();
     let parse = |b: &[u8]| -> Value { serde_json::from_slice(b).expect("json") };
     let wasm_event =
         |o: &[u8], n: &[u8]| EventData::new(ChangeType::Modified, parse(n), Some(parse(o)));

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use herald::cli::plugin_test::{self, PluginTestArgs};
+use herald::cli::PluginCommand;
 
 /// herald: Kubernetes change notifications through sandboxed WebAssembly plugins.
 #[derive(Debug, Parser)]
@@ -41,12 +41,6 @@ enum ConfigCommand {
         /// The config file (YAML or JSON).
         file: std::path::PathBuf,
     },
-}
-
-#[derive(Debug, Subcommand)]
-enum PluginCommand {
-    /// Run a plugin on one event; print the verdict and the resulting object.
-    Test(PluginTestArgs),
 }
 
 /// Logs go to stderr; stdout is for output (notifications, reports).
@@ -114,14 +108,7 @@ fn main() -> ExitCode {
         Command::Run(args) => tokio::runtime::Runtime::new()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(herald::run::run(&args))),
-        Command::Plugin {
-            command: PluginCommand::Test(args),
-        } => plugin_test::run(&args).map(|report| {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).unwrap_or_default()
-            );
-        }),
+        Command::Plugin { command } => herald::cli::plugin(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

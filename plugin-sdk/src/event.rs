@@ -5,62 +5,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+#[cfg(not(target_arch = "wasm32"))]
+use crate::TestEvent;
 use crate::bindings::herald::plugin::types as wit;
-
-/// What happened to the object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Change {
-    /// The object appeared.
-    Added,
-    /// The object changed; [`Event::get_old`] reads the previous state.
-    Modified,
-    /// The object is gone; the event carries its last state.
-    Deleted,
-}
-
-impl Change {
-    /// `added`, `modified` or `deleted`, as config files write it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Change::Added => "added",
-            Change::Modified => "modified",
-            Change::Deleted => "deleted",
-        }
-    }
-
-    /// Reads `added`, `modified` or `deleted`. By hand rather than with serde:
-    /// a derived enum costs plugins more .wasm than this.
-    ///
-    /// ```
-    /// use herald_plugin_sdk::Change;
-    /// assert_eq!(Change::from_name("deleted"), Some(Change::Deleted));
-    /// assert_eq!(Change::from_name("updated"), None);
-    /// ```
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "added" => Some(Change::Added),
-            "modified" => Some(Change::Modified),
-            "deleted" => Some(Change::Deleted),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for Change {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl From<wit::Change> for Change {
-    fn from(c: wit::Change) -> Self {
-        match c {
-            wit::Change::Added => Change::Added,
-            wit::Change::Modified => Change::Modified,
-            wit::Change::Deleted => Change::Deleted,
-        }
-    }
-}
+use crate::{Change, EventError};
 
 /// One change of one Kubernetes object.
 ///
@@ -82,6 +30,13 @@ impl<'a> Event<'a> {
     pub(crate) fn host(event: &'a wit::Event) -> Self {
         Event {
             inner: Inner::Host(event),
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn memory(event: &'a mut TestEvent) -> Self {
+        Event {
+            inner: Inner::Memory(event),
         }
     }
 
@@ -130,31 +85,66 @@ impl<'a> Event<'a> {
         }
     }
 
-    /// The value at `pointer` as JSON text.
+    /// The value at `pointer` as JSON text (WIT `get`); `None` if absent or
+    /// if `pointer` is not a valid pointer.
     pub fn get_json(&self, pointer: &str) -> Option<String> {
         match &self.inner {
             Inner::Host(e) => e.get(pointer),
             #[cfg(not(target_arch = "wasm32"))]
-            Inner::Memory(m) => m.object.pointer(pointer).map(Value::to_string),
+            Inner::Memory(m) => crate::pointer::get(&m.object, pointer).map(Value::to_string),
         }
     }
 
-    /// The value at `pointer`, parsed.
-    pub fn get(&self, pointer: &str) -> Option<Value> {
-        self.get_json(pointer)
-            .and_then(|t| serde_json::from_str(&t).ok())
+    /// The value at `pointer`, parsed; `Ok(None)` if absent.
+    ///
+    /// # Errors
+    /// [`EventError::Pointer`] for a pointer that is not valid (`~2`), and
+    /// [`EventError::Unparsable`] for a value serde_json cannot read back
+    /// (nested deeper than 128 levels).
+    ///
+    /// ```
+    /// use herald_plugin_sdk::{TestEvent, Value};
+    /// let mut e = TestEvent::added(serde_json::json!({"spec": {"replicas": 3}}));
+    /// let event = e.as_event();
+    /// assert_eq!(event.get("/spec/replicas").unwrap(), Some(Value::from(3)));
+    /// assert_eq!(event.get("/spec/absent").unwrap(), None);
+    /// assert!(event.get("/spec/~2").is_err());
+    /// ```
+    pub fn get(&self, pointer: &str) -> Result<Option<Value>, EventError> {
+        crate::pointer::tokens(pointer)?;
+        parse(pointer, self.get_json(pointer))
     }
 
-    /// The value at `pointer` deserialised into `T`; `None` if absent,
-    /// `Some(Err)` if it has another shape.
-    pub fn get_as<T: DeserializeOwned>(&self, pointer: &str) -> Option<Result<T, String>> {
-        self.get_json(pointer)
-            .map(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+    /// The value at `pointer` deserialised into `T`; `Ok(None)` if absent.
+    ///
+    /// # Errors
+    /// Those of [`Event::get`], and [`EventError::WrongShape`] when the
+    /// value is there but is not a `T`.
+    ///
+    /// ```
+    /// use herald_plugin_sdk::TestEvent;
+    /// let mut e = TestEvent::added(serde_json::json!({"spec": {"replicas": 3, "paused": "no"}}));
+    /// let event = e.as_event();
+    /// assert_eq!(event.get_as::<u32>("/spec/replicas").unwrap(), Some(3));
+    /// assert_eq!(event.get_as::<u32>("/spec/absent").unwrap(), None);
+    /// assert!(event.get_as::<bool>("/spec/paused").is_err());
+    /// ```
+    pub fn get_as<T: DeserializeOwned>(&self, pointer: &str) -> Result<Option<T>, EventError> {
+        crate::pointer::tokens(pointer)?;
+        let Some(text) = self.get_json(pointer) else {
+            return Ok(None);
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| EventError::WrongShape {
+                pointer: pointer.to_string(),
+                message: e.to_string(),
+            })
     }
 
-    /// The value at `pointer` if it is a string. The cheap accessor: no JSON
-    /// crosses the boundary.
-    pub fn get_str(&self, pointer: &str) -> Option<String> {
+    /// The value at `pointer` if it is a string (WIT `get-string`). The
+    /// cheap accessor: no JSON crosses the boundary.
+    pub fn get_string(&self, pointer: &str) -> Option<String> {
         match &self.inner {
             Inner::Host(e) => e.get_string(pointer),
             #[cfg(not(target_arch = "wasm32"))]
@@ -162,21 +152,27 @@ impl<'a> Event<'a> {
         }
     }
 
+    /// Old name of [`Event::get_string`].
+    #[deprecated(note = "use get_string, the WIT's name")]
+    pub fn get_str(&self, pointer: &str) -> Option<String> {
+        self.get_string(pointer)
+    }
+
     /// The label `key` of the object.
     pub fn label(&self, key: &str) -> Option<String> {
-        self.get_str(&format!("/metadata/labels/{}", crate::pointer::escape(key)))
+        self.get_string(&format!("/metadata/labels/{}", crate::pointer::escape(key)))
     }
 
     /// The annotation `key` of the object.
     pub fn annotation(&self, key: &str) -> Option<String> {
-        self.get_str(&format!(
+        self.get_string(&format!(
             "/metadata/annotations/{}",
             crate::pointer::escape(key)
         ))
     }
 
     /// The value at `pointer` in the previous state (modified and deleted
-    /// events), as JSON text.
+    /// events), as JSON text (WIT `get-old`).
     pub fn get_old_json(&self, pointer: &str) -> Option<String> {
         match &self.inner {
             Inner::Host(e) => e.get_old(pointer),
@@ -184,23 +180,34 @@ impl<'a> Event<'a> {
             Inner::Memory(m) => m
                 .old
                 .as_ref()
-                .and_then(|o| o.pointer(pointer))
+                .and_then(|o| crate::pointer::get(o, pointer))
                 .map(Value::to_string),
         }
     }
 
-    /// The value at `pointer` in the previous state, parsed.
-    pub fn get_old(&self, pointer: &str) -> Option<Value> {
-        self.get_old_json(pointer)
-            .and_then(|t| serde_json::from_str(&t).ok())
+    /// The value at `pointer` in the previous state, parsed; `Ok(None)` if
+    /// absent or if there is no previous state.
+    ///
+    /// # Errors
+    /// As [`Event::get`].
+    pub fn get_old(&self, pointer: &str) -> Result<Option<Value>, EventError> {
+        crate::pointer::tokens(pointer)?;
+        parse(pointer, self.get_old_json(pointer))
     }
 
     /// Removes every pointer that exists, from the object and from the
     /// previous state, and returns how many were removed from the object.
+    /// A `*` is a key like any other here (RFC 6901); for `prune`'s
+    /// wildcards use [`Event::remove_matching`].
     ///
     /// A field a plugin removes or overwrites is removed or overwritten in
     /// the previous state too, so no sink renders, in `old` or in a
     /// diff/patch, a value the chain hid.
+    ///
+    /// # Errors
+    /// [`EventError::Pointer`] if any pointer is invalid or read-only (the
+    /// object's identity: `""`, `/apiVersion`, `/kind`, `/metadata`,
+    /// `/metadata/name`, `namespace`, `uid`); nothing is removed then.
     ///
     /// ```
     /// use herald_plugin_sdk::TestEvent;
@@ -210,18 +217,68 @@ impl<'a> Event<'a> {
     ///     json!({"status": {"phase": "Pending"}, "spec": {}}),
     ///     json!({"status": {"phase": "Running"}, "spec": {}}),
     /// );
-    /// assert_eq!(e.as_event().remove(&["/status"]), 1);
+    /// assert_eq!(e.as_event().remove(&["/status"]), Ok(1));
     /// assert_eq!(e.old, Some(json!({"spec": {}})));
+    /// assert!(e.as_event().remove(&["/metadata/name"]).is_err());
     /// ```
-    pub fn remove<S: AsRef<str>>(&mut self, pointers: &[S]) -> u32 {
-        match &mut self.inner {
+    pub fn remove<S: AsRef<str>>(&mut self, pointers: &[S]) -> Result<u32, EventError> {
+        for p in pointers {
+            crate::pointer::check_writable(p.as_ref())?;
+        }
+        Ok(match &mut self.inner {
             Inner::Host(e) => {
                 let list: Vec<String> = pointers.iter().map(|p| p.as_ref().to_string()).collect();
                 e.remove(&list)
             }
             #[cfg(not(target_arch = "wasm32"))]
             Inner::Memory(m) => pointers.iter().filter(|p| m.remove(p.as_ref())).count() as u32,
+        })
+    }
+
+    /// Removes every value the patterns reach, where a token that is
+    /// exactly `*` runs over every key of a map and every item of an array,
+    /// as `prune`'s paths do; in the object and in the previous state (each
+    /// expanded against its own values). Returns how many were removed from
+    /// the object.
+    ///
+    /// # Errors
+    /// As [`Event::remove`]; the expanded pointers are checked too.
+    ///
+    /// ```
+    /// use herald_plugin_sdk::TestEvent;
+    /// use serde_json::json;
+    ///
+    /// let mut e = TestEvent::added(json!({"spec": {"containers": [
+    ///     {"name": "a", "env": [1]}, {"name": "b"}, {"name": "c", "env": [2]}]}}));
+    /// assert_eq!(e.as_event().remove_matching(&["/spec/containers/*/env"]), Ok(2));
+    /// assert_eq!(e.object["spec"]["containers"][2], json!({"name": "c"}));
+    /// ```
+    pub fn remove_matching<S: AsRef<str>>(&mut self, patterns: &[S]) -> Result<u32, EventError> {
+        let mut all = Vec::new();
+        for pattern in patterns {
+            let pattern = pattern.as_ref();
+            crate::pointer::tokens(pattern)?;
+            let raw: Vec<&str> = pattern.split('/').collect();
+            let Some(star) = raw.iter().position(|t| *t == "*") else {
+                crate::pointer::check_writable(pattern)?;
+                all.push(pattern.to_string());
+                continue;
+            };
+            // One read of the value under the first `*`, in each state.
+            let at = raw[..star].join("/");
+            let rest = format!("/{}", raw[star..].join("/"));
+            crate::pointer::tokens(&rest)?;
+            for value in [self.get(&at)?, self.get_old(&at)?].into_iter().flatten() {
+                for p in crate::pointer::expand(&value, &rest)? {
+                    all.push(format!("{at}{p}"));
+                }
+            }
         }
+        crate::pointer::removal_order(&mut all);
+        if all.is_empty() {
+            return Ok(0);
+        }
+        self.remove(&all)
     }
 
     /// Sets the value at `pointer`, creating missing parents in the object.
@@ -231,6 +288,13 @@ impl<'a> Event<'a> {
     /// A field a plugin removes or overwrites is removed or overwritten in
     /// the previous state too, so no sink renders, in `old` or in a
     /// diff/patch, a value the chain hid.
+    ///
+    /// # Errors
+    /// [`EventError::Pointer`] for an invalid or read-only pointer (see
+    /// [`Event::remove`]), [`EventError::InvalidValue`] for a value that is
+    /// not JSON, [`EventError::Rejected`] for a change that cannot be made
+    /// (an index out of bounds, a parent that is a string). Nothing changes
+    /// then.
     ///
     /// ```
     /// use herald_plugin_sdk::TestEvent;
@@ -243,17 +307,23 @@ impl<'a> Event<'a> {
     /// let mut event = e.as_event();
     /// event.set("/data/password", "<redacted>").unwrap();
     /// event.set("/data/user", "<redacted>").unwrap();
+    /// assert!(event.set("/kind", "Other").is_err());
     /// assert_eq!(e.old, Some(json!({"data": {"password": "<redacted>"}})));
     /// ```
-    pub fn set<T: Serialize + ?Sized>(&mut self, pointer: &str, value: &T) -> Result<(), String> {
-        let json = serde_json::to_string(value).map_err(|e| e.to_string())?;
+    pub fn set<T: Serialize + ?Sized>(
+        &mut self,
+        pointer: &str,
+        value: &T,
+    ) -> Result<(), EventError> {
+        let json = to_json(pointer, value)?;
         self.set_json(pointer, &json)
     }
 
     /// [`Event::set`] from JSON text.
-    pub fn set_json(&mut self, pointer: &str, json: &str) -> Result<(), String> {
+    pub fn set_json(&mut self, pointer: &str, json: &str) -> Result<(), EventError> {
+        crate::pointer::check_writable(pointer)?;
         match &mut self.inner {
-            Inner::Host(e) => e.set(pointer, json),
+            Inner::Host(e) => e.set(pointer, json).map_err(EventError::Rejected),
             #[cfg(not(target_arch = "wasm32"))]
             Inner::Memory(m) => m.set(pointer, json),
         }
@@ -262,6 +332,9 @@ impl<'a> Event<'a> {
     /// Sets the value at `pointer` in the previous state only, where it has
     /// one; nothing is created, and the object is left alone. For hiding a
     /// value the object no longer has: a redacted key the change deleted.
+    ///
+    /// # Errors
+    /// As [`Event::set`].
     ///
     /// ```
     /// use herald_plugin_sdk::TestEvent;
@@ -279,21 +352,22 @@ impl<'a> Event<'a> {
         &mut self,
         pointer: &str,
         value: &T,
-    ) -> Result<(), String> {
-        let json = serde_json::to_string(value).map_err(|e| e.to_string())?;
+    ) -> Result<(), EventError> {
+        let json = to_json(pointer, value)?;
         self.set_old_json(pointer, &json)
     }
 
     /// [`Event::set_old`] from JSON text.
-    pub fn set_old_json(&mut self, pointer: &str, json: &str) -> Result<(), String> {
+    pub fn set_old_json(&mut self, pointer: &str, json: &str) -> Result<(), EventError> {
+        crate::pointer::check_writable(pointer)?;
         match &mut self.inner {
-            Inner::Host(e) => e.set_old(pointer, json),
+            Inner::Host(e) => e.set_old(pointer, json).map_err(EventError::Rejected),
             #[cfg(not(target_arch = "wasm32"))]
             Inner::Memory(m) => m.set_old(pointer, json),
         }
     }
 
-    /// The whole object as JSON text.
+    /// The whole object as JSON text (WIT `to-json`).
     pub fn to_json(&self) -> String {
         match &self.inner {
             Inner::Host(e) => e.to_json(),
@@ -302,115 +376,146 @@ impl<'a> Event<'a> {
         }
     }
 
-    /// The whole object, parsed. Costs a full parse: prefer the accessors.
-    pub fn object(&self) -> Value {
-        serde_json::from_str(&self.to_json()).unwrap_or(Value::Null)
-    }
-
-    /// The whole previous state, parsed, if there is one.
-    pub fn old_object(&self) -> Option<Value> {
-        let text = match &self.inner {
+    /// The whole previous state as JSON text, if there is one (WIT
+    /// `old-to-json`).
+    pub fn old_to_json(&self) -> Option<String> {
+        match &self.inner {
             Inner::Host(e) => e.old_to_json(),
             #[cfg(not(target_arch = "wasm32"))]
             Inner::Memory(m) => m.old.as_ref().map(Value::to_string),
-        }?;
-        serde_json::from_str(&text).ok()
+        }
+    }
+
+    /// The whole object, parsed. Costs a full parse: prefer the accessors.
+    ///
+    /// # Errors
+    /// [`EventError::Unparsable`] when serde_json cannot read it back.
+    pub fn object(&self) -> Result<Value, EventError> {
+        parse("", Some(self.to_json())).map(|v| v.unwrap_or(Value::Null))
+    }
+
+    /// The whole previous state, parsed, if there is one.
+    ///
+    /// # Errors
+    /// As [`Event::object`].
+    pub fn old_object(&self) -> Result<Option<Value>, EventError> {
+        parse("", self.old_to_json())
     }
 }
 
-/// An in-memory event for native unit tests: the same [`Event`] API with no
-/// host and no wasm. (Not in wasm builds.)
-#[cfg(not(target_arch = "wasm32"))]
-#[derive(Debug, Clone, PartialEq)]
-pub struct TestEvent {
-    /// Added, modified or deleted.
-    pub change: Change,
-    /// The object as the plugin chain has left it.
-    pub object: Value,
-    /// The previous state.
-    pub old: Option<Value>,
+/// Parses JSON text the host (or memory) gave for `pointer`.
+fn parse(pointer: &str, text: Option<String>) -> Result<Option<Value>, EventError> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| EventError::Unparsable {
+            pointer: pointer.to_string(),
+            message: e.to_string(),
+        })
 }
 
-#[cfg(not(target_arch = "wasm32"))]
-impl TestEvent {
-    /// An event of `change` for `object`.
-    pub fn new(change: Change, object: Value) -> Self {
-        TestEvent {
-            change,
-            object,
-            old: None,
+fn to_json<T: Serialize + ?Sized>(pointer: &str, value: &T) -> Result<String, EventError> {
+    serde_json::to_string(value).map_err(|e| EventError::InvalidValue {
+        pointer: pointer.to_string(),
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pointer::PointerError;
+    use serde_json::json;
+
+    fn pod() -> TestEvent {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod",
+                         "metadata": {"name": "a", "namespace": "n", "uid": "u", "labels": {"app": "web"}},
+                         "spec": {"replicas": 3}});
+        TestEvent::modified(pod.clone(), pod)
+    }
+
+    #[test]
+    fn identity_is_read_only_and_nothing_changes_when_refused() {
+        let mut e = pod();
+        let before = e.clone();
+        let mut event = e.as_event();
+        for p in [
+            "",
+            "/apiVersion",
+            "/kind",
+            "/metadata",
+            "/metadata/name",
+            "/metadata/uid",
+        ] {
+            assert_eq!(
+                event.set(p, "x"),
+                Err(EventError::Pointer(PointerError::ReadOnly(p.into()))),
+                "{p}"
+            );
+            assert!(event.set_old(p, "x").is_err(), "{p}");
+            // One read-only pointer among others: nothing is removed.
+            assert!(event.remove(&["/spec", p]).is_err(), "{p}");
         }
+        assert!(matches!(
+            event.set("/metadata/~2", &1),
+            Err(EventError::Pointer(PointerError::BadEscape(_)))
+        ));
+        assert!(event.remove(&["/metadata/~2"]).is_err());
+        assert_eq!(e, before);
     }
 
-    /// An ADDED event.
-    pub fn added(object: Value) -> Self {
-        Self::new(Change::Added, object)
-    }
-
-    /// A MODIFIED event from `old` to `new`.
-    pub fn modified(old: Value, new: Value) -> Self {
-        Self::new(Change::Modified, new).with_old(old)
-    }
-
-    /// A DELETED event; as in the host, the previous state is the last one.
-    pub fn deleted(last: Value) -> Self {
-        Self::new(Change::Deleted, last.clone()).with_old(last)
-    }
-
-    /// An event of `change` for the object in `json`.
-    pub fn from_json(change: Change, json: &str) -> Result<Self, serde_json::Error> {
-        Ok(Self::new(change, serde_json::from_str(json)?))
-    }
-
-    /// Sets the previous state.
-    pub fn with_old(mut self, old: Value) -> Self {
-        self.old = Some(old);
-        self
-    }
-
-    /// The [`Event`] view a plugin's `handle` receives.
-    pub fn as_event(&mut self) -> Event<'_> {
-        Event {
-            inner: Inner::Memory(self),
+    #[test]
+    fn getters_report_bad_pointers_shapes_and_unparsable_values() {
+        let mut e = pod();
+        let event = e.as_event();
+        assert_eq!(event.get_as::<u32>("/spec/replicas"), Ok(Some(3)));
+        assert_eq!(event.get_as::<u32>("/spec/absent"), Ok(None));
+        let err = event.get_as::<String>("/spec/replicas").unwrap_err();
+        assert!(
+            matches!(&err, EventError::WrongShape { pointer, message }
+                if pointer == "/spec/replicas" && message.contains("expected a string")),
+            "{err}"
+        );
+        assert!(matches!(
+            event.get("/spec/~3"),
+            Err(EventError::Pointer(PointerError::BadEscape(_)))
+        ));
+        assert_eq!(event.get_json("/spec/~3"), None);
+        // Deeper than serde_json reads back: said, not swallowed.
+        let mut deep = json!(1);
+        for _ in 0..200 {
+            deep = json!([deep]);
         }
+        let mut d = TestEvent::added(json!({"deep": deep}));
+        let event = d.as_event();
+        assert!(matches!(event.object(), Err(EventError::Unparsable { .. })));
+        assert!(matches!(
+            event.get("/deep"),
+            Err(EventError::Unparsable { pointer, .. }) if pointer == "/deep"
+        ));
     }
 
-    fn string_at(&self, pointer: &str) -> Option<String> {
-        self.object
-            .pointer(pointer)
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    }
-
-    fn remove(&mut self, pointer: &str) -> bool {
-        // As the host does: the previous state is pruned too.
-        if let Some(old) = &mut self.old {
-            crate::pointer::remove(old, pointer);
-        }
-        crate::pointer::remove(&mut self.object, pointer).is_some()
-    }
-
-    /// As the host does: the previous state gets the same value where it
-    /// has one, so plugin unit tests see what production sinks get.
-    fn set(&mut self, pointer: &str, json: &str) -> Result<(), String> {
-        let value: Value =
-            serde_json::from_str(json).map_err(|e| format!("invalid JSON for {pointer}: {e}"))?;
-        crate::pointer::set_mirrored(
-            &mut self.object,
-            self.old.as_mut(),
-            pointer,
-            value,
-            &mut Vec::new(),
-            &mut Vec::new(),
-        )
-    }
-
-    fn set_old(&mut self, pointer: &str, json: &str) -> Result<(), String> {
-        let value: Value =
-            serde_json::from_str(json).map_err(|e| format!("invalid JSON for {pointer}: {e}"))?;
-        match &mut self.old {
-            Some(old) => crate::pointer::replace(old, pointer, value, &mut Vec::new()).map(|_| ()),
-            None => Ok(()),
-        }
+    #[test]
+    fn remove_matching_expands_stars_in_both_states_and_remove_does_not() {
+        let old = json!({"kind": "Pod", "spec": {"containers": [{"env": 1}, {"env": 2}], "*": 1}});
+        let new = json!({"kind": "Pod", "spec": {"containers": [{"env": 3}], "*": 2}});
+        let mut e = TestEvent::modified(old, new);
+        let mut event = e.as_event();
+        assert_eq!(event.remove_matching(&["/spec/containers/*/env"]), Ok(1));
+        assert_eq!(event.remove(&["/spec/*"]), Ok(1), "a literal key");
+        assert_eq!(
+            e.object,
+            json!({"kind": "Pod", "spec": {"containers": [{}]}})
+        );
+        assert_eq!(
+            e.old,
+            Some(json!({"kind": "Pod", "spec": {"containers": [{}, {}]}}))
+        );
+        // A wildcard that reaches identity fields is refused as a whole.
+        let mut p = pod();
+        assert!(p.as_event().remove_matching(&["/metadata/*"]).is_err());
+        assert_eq!(p, pod());
     }
 }

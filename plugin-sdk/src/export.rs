@@ -7,19 +7,32 @@ use crate::{Event, Plugin, Verdict};
 /// `init`: installs the panic hook and builds the plugin from its config.
 pub fn init<P: Plugin>(config: &str) -> Result<P, String> {
     crate::log::install_panic_hook();
-    crate::build::<P>(config)
+    let plugin = crate::build::<P>(config);
+    flush_stdio();
+    plugin
+}
+
+/// Hands what `print!` and `eprint!` buffered to the host before the call
+/// returns: the instance lives on between calls and never exits, so a line
+/// without a newline would otherwise wait for the next one, or forever.
+fn flush_stdio() {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
 }
 
 /// `handle`: one verdict per event, in order.
-pub fn handle<P: Plugin>(plugin: &P, events: &[wit::Event]) -> Vec<wit::Verdict> {
-    events
+pub fn handle<P: Plugin>(plugin: &mut P, events: &[wit::Event]) -> Vec<wit::Verdict> {
+    let verdicts = events
         .iter()
         .map(|e| match plugin.handle(&mut Event::host(e)) {
             Verdict::Pass => wit::Verdict::Pass,
             Verdict::Drop(reason) => wit::Verdict::Drop(reason),
             Verdict::Route(sinks) => wit::Verdict::Route(sinks),
         })
-        .collect()
+        .collect();
+    flush_stdio();
+    verdicts
 }
 
 /// Exports a [`Plugin`] type as the herald plugin of this crate.
@@ -38,8 +51,8 @@ macro_rules! export_plugin {
             struct __HeraldPlugin;
 
             ::std::thread_local! {
-                static __HERALD_INSTANCE: ::std::cell::OnceCell<$plugin> =
-                    const { ::std::cell::OnceCell::new() };
+                static __HERALD_INSTANCE: ::std::cell::RefCell<::std::option::Option<$plugin>> =
+                    const { ::std::cell::RefCell::new(::std::option::Option::None) };
             }
 
             impl $crate::__private::Guest for __HeraldPlugin {
@@ -47,16 +60,23 @@ macro_rules! export_plugin {
                     config: ::std::string::String,
                 ) -> ::std::result::Result<(), ::std::string::String> {
                     let plugin = $crate::__private::init::<$plugin>(&config)?;
-                    __HERALD_INSTANCE.with(|cell| {
-                        cell.set(plugin)
-                            .map_err(|_| ::std::string::String::from("init called twice"))
+                    __HERALD_INSTANCE.with(|cell| match cell.try_borrow_mut() {
+                        ::std::result::Result::Ok(mut slot) if slot.is_none() => {
+                            *slot = ::std::option::Option::Some(plugin);
+                            ::std::result::Result::Ok(())
+                        }
+                        _ => ::std::result::Result::Err(::std::string::String::from(
+                            "init called twice",
+                        )),
                     })
                 }
 
                 fn handle(
                     events: ::std::vec::Vec<$crate::__private::herald::plugin::types::Event>,
                 ) -> ::std::vec::Vec<$crate::__private::herald::plugin::types::Verdict> {
-                    __HERALD_INSTANCE.with(|cell| match cell.get() {
+                    // The host never calls into an instance twice at once,
+                    // so the borrow is never contended.
+                    __HERALD_INSTANCE.with(|cell| match cell.borrow_mut().as_mut() {
                         ::std::option::Option::Some(plugin) => {
                             $crate::__private::handle(plugin, &events)
                         }

@@ -20,7 +20,7 @@
 //!     fn new(config: Config) -> Result<Self, String> {
 //!         Ok(OnlyApp { app: config.app })
 //!     }
-//!     fn handle(&self, event: &mut Event<'_>) -> Verdict {
+//!     fn handle(&mut self, event: &mut Event<'_>) -> Verdict {
 //!         match event.label("app") {
 //!             Some(app) if app == self.app => Verdict::Pass,
 //!             _ => Verdict::drop("other app"),
@@ -31,32 +31,65 @@
 //! herald_plugin_sdk::export_plugin!(OnlyApp);
 //!
 //! // The same code runs natively against an in-memory event:
-//! let plugin = herald_plugin_sdk::testing::init::<OnlyApp>(r#"{"app":"web"}"#).unwrap();
+//! let mut plugin = herald_plugin_sdk::testing::init::<OnlyApp>(r#"{"app":"web"}"#).unwrap();
 //! let mut event = herald_plugin_sdk::TestEvent::added(serde_json::json!({
 //!     "apiVersion": "v1", "kind": "Pod",
 //!     "metadata": {"name": "a", "namespace": "n", "labels": {"app": "web"}}
 //! }));
-//! assert_eq!(herald_plugin_sdk::testing::run(&plugin, &mut event), Verdict::Pass);
+//! assert_eq!(herald_plugin_sdk::testing::run(&mut plugin, &mut event), Verdict::Pass);
 //! ```
 //!
 //! Where to start: [`Plugin`], then [`Event`]'s accessors. [`testing`] has the
-//! helpers for native unit tests.
+//! helpers for native unit tests. [`serde_json`] is re-exported (and
+//! [`Value`], what [`Event::get`] returns), so a plugin can name the type
+//! without a dependency of its own.
+//!
+//! # The SDK and the WIT
+//!
+//! [`Event`]'s methods are the WIT's `event` functions under their Rust
+//! names, plus parsed variants:
+//!
+//! | WIT (`wit/herald.wit`) | SDK | |
+//! | --- | --- | --- |
+//! | `change`, `api-version`, `kind`, `namespace`, `name` | [`Event::change`], [`Event::api_version`], [`Event::kind`], [`Event::namespace`], [`Event::name`] | |
+//! | `get` | [`Event::get_json`] | [`Event::get`] parses, [`Event::get_as`] deserialises |
+//! | `get-string` | [`Event::get_string`] | [`Event::label`], [`Event::annotation`] build the pointer |
+//! | `get-old` | [`Event::get_old_json`] | [`Event::get_old`] parses |
+//! | `remove` | [`Event::remove`] | [`Event::remove_matching`] expands `*` |
+//! | `set`, `set-old` | [`Event::set_json`], [`Event::set_old_json`] | [`Event::set`], [`Event::set_old`] serialise |
+//! | `to-json`, `old-to-json` | [`Event::to_json`], [`Event::old_to_json`] | [`Event::object`], [`Event::old_object`] parse |
+//! | `log` | [`info`], [`debug`], [`warn`], [`error`] | |
+//!
+//! Every fallible accessor returns [`EventError`]. An object's identity
+//! (`apiVersion`, `kind`, `metadata.name`, `namespace`, `uid`, and `""` or
+//! `/metadata` that hold them) is read-only: `set`, `set_old` and `remove`
+//! refuse it with [`EventError::Pointer`].
 
 extern crate self as herald_plugin_sdk;
 
 mod bindings;
+mod change;
+mod error;
 mod event;
 mod export;
 mod log;
 pub mod pointer;
 #[cfg(not(target_arch = "wasm32"))]
+mod test_event;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 mod verdict;
 
-#[cfg(not(target_arch = "wasm32"))]
-pub use event::TestEvent;
-pub use event::{Change, Event};
+pub use change::Change;
+pub use error::EventError;
+pub use event::Event;
 pub use log::{debug, error, info, warn};
+pub use pointer::PointerError;
+/// The JSON crate the SDK speaks: `Event::get` returns its [`Value`].
+pub use serde_json;
+pub use serde_json::Value;
+#[cfg(not(target_arch = "wasm32"))]
+pub use test_event::TestEvent;
 pub use verdict::Verdict;
 
 /// A herald plugin.
@@ -76,7 +109,11 @@ pub trait Plugin: Sized + 'static {
 
     /// Decides about one event. Changes made with [`Event::remove`] and
     /// [`Event::set`] are seen by the next plugin in the chain.
-    fn handle(&self, event: &mut Event<'_>) -> Verdict;
+    ///
+    /// `&mut self`: a plugin may keep state between events (a counter, a
+    /// cache) without interior mutability. Each instance handles one event
+    /// at a time.
+    fn handle(&mut self, event: &mut Event<'_>) -> Verdict;
 }
 
 /// A config type for plugins that take no configuration: accepts anything.

@@ -1,4 +1,11 @@
-//! RFC 6901 JSON pointer helpers.
+//! RFC 6901 JSON pointer helpers, shared by the SDK's test backend and the
+//! host so that both apply a plugin's changes the same way.
+//!
+//! Plugins may not change an object's identity: `""` (the whole object),
+//! `/apiVersion`, `/kind`, `/metadata` and `/metadata/name`, `namespace` and
+//! `uid` are read-only ([`check_writable`]). Sinks, dedup and the state dir
+//! key an object by these; a plugin that rewrote them would make a change
+//! look like another object's.
 
 /// Escapes one reference token: `~` becomes `~0`, `/` becomes `~1`.
 ///
@@ -28,6 +35,211 @@ where
 }
 
 use serde_json::Value;
+
+/// Why a plugin cannot use a pointer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PointerError {
+    /// Not empty and not starting with `/`.
+    #[error("invalid JSON pointer {0:?}: it must be empty or start with `/`")]
+    NoLeadingSlash(String),
+    /// A `~` not followed by `0` or `1`.
+    #[error(
+        "invalid JSON pointer {0:?}: `~` must be followed by `0` or `1` (`~0` is `~`, `~1` is `/`)"
+    )]
+    BadEscape(String),
+    /// The pointer is, contains or is inside an identity field.
+    #[error(
+        "{0:?} is read-only: a plugin cannot change an object's identity \
+         (apiVersion, kind, metadata.name, metadata.namespace, metadata.uid)"
+    )]
+    ReadOnly(String),
+}
+
+/// The fields that identify an object, as token lists. A plugin cannot set,
+/// remove or replace them, or anything that holds them (`""`, `/metadata`).
+pub const IDENTITY: &[&[&str]] = &[
+    &["apiVersion"],
+    &["kind"],
+    &["metadata", "name"],
+    &["metadata", "namespace"],
+    &["metadata", "uid"],
+];
+
+/// The unescaped reference tokens of `pointer`; empty for `""`.
+///
+/// ```
+/// use herald_plugin_sdk::pointer::{tokens, PointerError};
+/// assert_eq!(tokens("/a~1b/c~0d").unwrap(), ["a/b", "c~d"]);
+/// assert_eq!(tokens("").unwrap(), Vec::<String>::new());
+/// assert!(matches!(tokens("/metadata/~2"), Err(PointerError::BadEscape(_))));
+/// assert!(matches!(tokens("metadata"), Err(PointerError::NoLeadingSlash(_))));
+/// ```
+pub fn tokens(pointer: &str) -> Result<Vec<String>, PointerError> {
+    if pointer.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(rest) = pointer.strip_prefix('/') else {
+        return Err(PointerError::NoLeadingSlash(pointer.to_string()));
+    };
+    rest.split('/')
+        .map(|raw| {
+            let mut out = String::with_capacity(raw.len());
+            let mut chars = raw.chars();
+            while let Some(c) = chars.next() {
+                if c != '~' {
+                    out.push(c);
+                    continue;
+                }
+                match chars.next() {
+                    Some('0') => out.push('~'),
+                    Some('1') => out.push('/'),
+                    _ => return Err(PointerError::BadEscape(pointer.to_string())),
+                }
+            }
+            Ok(out)
+        })
+        .collect()
+}
+
+/// Whether a plugin may change the value at `pointer`: a valid pointer that
+/// neither is, holds nor lies inside an identity field ([`IDENTITY`]).
+///
+/// ```
+/// use herald_plugin_sdk::pointer::{check_writable, PointerError};
+/// assert!(check_writable("/metadata/labels/app").is_ok());
+/// for p in ["", "/kind", "/metadata", "/metadata/name", "/metadata/uid"] {
+///     assert!(matches!(check_writable(p), Err(PointerError::ReadOnly(_))), "{p}");
+/// }
+/// ```
+pub fn check_writable(pointer: &str) -> Result<(), PointerError> {
+    let tokens = tokens(pointer)?;
+    let read_only = IDENTITY.iter().any(|id| {
+        let n = tokens.len().min(id.len());
+        tokens[..n].iter().zip(&id[..n]).all(|(t, i)| t == i)
+    });
+    if read_only {
+        return Err(PointerError::ReadOnly(pointer.to_string()));
+    }
+    Ok(())
+}
+
+/// The value at `pointer`; `None` if absent or if `pointer` is not a valid
+/// pointer (serde_json's lookup would read `~2` as a literal key).
+pub fn get<'v>(value: &'v Value, pointer: &str) -> Option<&'v Value> {
+    tokens(pointer).ok()?;
+    value.pointer(pointer)
+}
+
+/// The pointers of every value `pattern` reaches in `value`, where a token
+/// that is exactly `*` runs over every key of a map and every item of an
+/// array (the `prune` plugin's wildcard). Pointers come back in an order
+/// that [`remove`]s them one after another safely ([`removal_order`]).
+///
+/// ```
+/// use herald_plugin_sdk::pointer::expand;
+/// let pod = serde_json::json!({"spec": {"containers": [{"env": 1}, {}, {"env": 2}]}});
+/// assert_eq!(
+///     expand(&pod, "/spec/containers/*/env").unwrap(),
+///     ["/spec/containers/2/env", "/spec/containers/0/env"]
+/// );
+/// ```
+pub fn expand(value: &Value, pattern: &str) -> Result<Vec<String>, PointerError> {
+    tokens(pattern)?;
+    let raw: Vec<&str> = if pattern.is_empty() {
+        Vec::new()
+    } else {
+        pattern[1..].split('/').collect()
+    };
+    let mut out = Vec::new();
+    expand_into(value, &mut String::new(), &raw, &mut out);
+    removal_order(&mut out);
+    Ok(out)
+}
+
+fn expand_into(value: &Value, at: &mut String, rest: &[&str], out: &mut Vec<String>) {
+    let Some((first, rest)) = rest.split_first() else {
+        out.push(at.clone());
+        return;
+    };
+    let len = at.len();
+    let step = |token: &str, v: &Value, at: &mut String, out: &mut Vec<String>| {
+        at.push('/');
+        at.push_str(token);
+        expand_into(v, at, rest, out);
+        at.truncate(len);
+    };
+    match (*first, value) {
+        ("*", Value::Object(map)) => {
+            for (k, v) in map {
+                step(&escape(k), v, at, out);
+            }
+        }
+        ("*", Value::Array(items)) => {
+            for (i, v) in items.iter().enumerate() {
+                step(&i.to_string(), v, at, out);
+            }
+        }
+        (raw, Value::Object(map)) => {
+            if let Some(v) = map.get(&unescape(raw)) {
+                step(raw, v, at, out);
+            }
+        }
+        (raw, Value::Array(items)) => {
+            if let Some(v) = array_index(raw, items.len()).and_then(|i| items.get(i)) {
+                step(raw, v, at, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Orders pointers so that removing them one after another removes what
+/// each named before any removal: within an array, higher indices first,
+/// and anything inside an item before the item. Drops repeats.
+pub fn removal_order(pointers: &mut Vec<String>) {
+    // An insertion sort: the lists are short, and std's sort costs a plugin
+    // ~18 KB of .wasm.
+    for i in 1..pointers.len() {
+        let mut j = i;
+        while j > 0 && removed_before(&pointers[j], &pointers[j - 1]) {
+            pointers.swap(j, j - 1);
+            j -= 1;
+        }
+    }
+    pointers.dedup();
+}
+
+/// Whether `a` must be removed before `b`: token by token, a higher array
+/// index first, a key before any index, keys in reverse order, and a longer
+/// pointer before its own prefix.
+fn removed_before(a: &str, b: &str) -> bool {
+    use std::cmp::Ordering;
+    let index = |t: &str| -> Option<usize> {
+        if t.len() > 1 && t.starts_with('0') {
+            return None;
+        }
+        t.parse().ok()
+    };
+    let mut ta = a.split('/').skip(1);
+    let mut tb = b.split('/').skip(1);
+    loop {
+        let ord = match (ta.next(), tb.next()) {
+            (None, None) => return false,
+            (Some(_), None) => return true,
+            (None, Some(_)) => return false,
+            (Some(x), Some(y)) => match (index(x), index(y)) {
+                (Some(i), Some(j)) => i.cmp(&j),
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => x.cmp(y),
+            },
+        };
+        match ord {
+            Ordering::Equal => continue,
+            o => return o == Ordering::Greater,
+        }
+    }
+}
 
 /// How to take back one [`remove`] or [`set`]; the host keeps these so that a
 /// plugin that fails half-way leaves the event as it found it.
@@ -310,6 +522,67 @@ mod tests {
         assert_eq!(v, json!({}));
         undo(&mut v, log);
         assert_eq!(v, orig);
+    }
+
+    #[test]
+    fn identity_fields_and_their_parents_are_read_only_and_nothing_else() {
+        for p in [
+            "",
+            "/apiVersion",
+            "/kind",
+            "/metadata",
+            "/metadata/name",
+            "/metadata/namespace",
+            "/metadata/uid",
+            "/metadata/name/x",
+        ] {
+            assert_eq!(
+                check_writable(p),
+                Err(PointerError::ReadOnly(p.to_string())),
+                "{p}"
+            );
+        }
+        for p in [
+            "/metadata/labels",
+            "/metadata/labels/app",
+            "/metadata/names",
+            "/kinds",
+            "/spec/kind",
+            "/metadata/uid~1x",
+        ] {
+            assert_eq!(check_writable(p), Ok(()), "{p}");
+        }
+        // Escapes are read before the comparison: `/meta~0data` is another key.
+        assert_eq!(check_writable("/meta~0data/name"), Ok(()));
+        assert!(matches!(
+            check_writable("/metadata/~2"),
+            Err(PointerError::BadEscape(_))
+        ));
+        assert!(matches!(
+            check_writable("/a/~"),
+            Err(PointerError::BadEscape(_))
+        ));
+    }
+
+    #[test]
+    fn get_refuses_invalid_pointers_and_expand_runs_over_maps_and_arrays() {
+        let v = json!({"~2": 1, "a": {"x": {"k": 1}, "y": {"k": 2}, "z": {}}, "l": [[1], [2, 3]]});
+        assert_eq!(get(&v, "/~2"), None, "not a pointer");
+        assert_eq!(get(&v, "/a/x/k"), Some(&json!(1)));
+        assert_eq!(expand(&v, "/a/*/k").unwrap(), ["/a/y/k", "/a/x/k"]);
+        assert_eq!(expand(&v, "/l/*/1").unwrap(), ["/l/1/1"]);
+        assert_eq!(expand(&v, "/l/*").unwrap(), ["/l/1", "/l/0"]);
+        assert!(expand(&v, "/absent/*").unwrap().is_empty());
+        assert!(expand(&v, "/a/~2").is_err());
+    }
+
+    #[test]
+    fn removal_order_puts_higher_indices_and_deeper_paths_first() {
+        let mut ps: Vec<String> = ["/a/2", "/a/10", "/a/1/x", "/a/1", "/b", "/a/2"]
+            .map(String::from)
+            .to_vec();
+        removal_order(&mut ps);
+        assert_eq!(ps, ["/b", "/a/10", "/a/2", "/a/1/x", "/a/1"]);
     }
 
     #[test]

@@ -8,6 +8,6 @@ pub fn init<P: Plugin>(config: &str) -> Result<P, String> {
 }
 
 /// Runs the plugin on one in-memory event, which keeps any removals or sets.
-pub fn run<P: Plugin>(plugin: &P, event: &mut TestEvent) -> Verdict {
+pub fn run<P: Plugin>(plugin: &mut P, event: &mut TestEvent) -> Verdict {
     plugin.handle(&mut event.as_event())
 }

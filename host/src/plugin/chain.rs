@@ -46,6 +46,9 @@ pub struct ChainOutcome {
 pub struct Chain {
     plugins: Vec<PluginInstance>,
     metrics: Option<(crate::metrics::Metrics, String)>,
+    /// Whether a failed call is logged (`herald plugin test` reports each
+    /// failure itself).
+    log_failures: bool,
 }
 
 impl Chain {
@@ -54,7 +57,15 @@ impl Chain {
         Chain {
             plugins,
             metrics: None,
+            log_failures: true,
         }
+    }
+
+    /// A chain whose caller reports failed calls itself: they are not
+    /// logged.
+    pub fn without_failure_log(mut self) -> Self {
+        self.log_failures = false;
+        self
     }
 
     /// Counts and times every plugin call in `metrics`, labelled with `watch`.
@@ -116,12 +127,14 @@ impl Chain {
                     }
                 }
                 Err(error) => {
-                    tracing::warn!(
-                        plugin = plugin.name(),
-                        events = active.len(),
-                        policy = ?plugin.settings().on_error,
-                        "plugin failed, instance replaced: {error}"
-                    );
+                    if self.log_failures {
+                        tracing::warn!(
+                            plugin = plugin.name(),
+                            events = active.len(),
+                            policy = %plugin.settings().on_error,
+                            "plugin failed, instance replaced: {error}"
+                        );
+                    }
                     for i in &active {
                         match &plugin.settings().on_error {
                             OnError::Pass => {}

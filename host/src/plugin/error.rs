@@ -16,15 +16,16 @@ pub enum LoadError {
     /// The bytes are not a valid WebAssembly component.
     #[error("{path}: not a WebAssembly component: {message}")]
     Compile { path: PathBuf, message: String },
-    /// The component imports something outside the allow-list.
-    #[error(
-        "{path}: import `{import}` is not allowed; herald plugins may import only \
-         herald:plugin/types, log, wasi:io, wasi:cli and wasi:random{granted}"
-    )]
+    /// The component imports something its policy does not allow. The
+    /// message names every such import by capability, the most serious
+    /// first, and says which a policy can grant.
+    #[error("{path}: {forbidden}")]
     ForbiddenImport {
         path: PathBuf,
+        /// The import named first (of the most serious kind).
         import: String,
-        granted: String,
+        /// Every forbidden import, grouped by capability.
+        forbidden: super::imports::Forbidden,
     },
     /// The component does not export the herald world.
     #[error(
@@ -61,7 +62,14 @@ pub enum PluginError {
     /// The plugin panicked; the message is the panic's.
     #[error("panicked: {0}")]
     Panicked(String),
-    /// Any other trap.
+    /// The plugin ran out of stack: native stack exhaustion, or an
+    /// out-of-bounds access with the backtrace full of one function calling
+    /// itself (Rust's wasm32 stack lives in linear memory; overflowing it
+    /// shows up as an access below address 0).
+    #[error("overflowed its stack{}: unbounded or too deep recursion", .0.as_deref().map(|f| format!(" in {f}")).unwrap_or_default())]
+    StackOverflow(Option<String>),
+    /// Any other trap: one line, the trap and the innermost function; the
+    /// full backtrace is logged at debug level.
     #[error("trapped: {0}")]
     Trap(String),
     /// The plugin broke the contract (wrong number of verdicts, kept events).

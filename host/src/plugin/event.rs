@@ -58,9 +58,7 @@ impl EventState {
     }
 
     pub(crate) fn string_at(&self, p: &str) -> Option<String> {
-        self.data
-            .object
-            .pointer(p)
+        pointer::get(&self.data.object, p)
             .and_then(Value::as_str)
             .map(str::to_string)
     }
@@ -68,9 +66,16 @@ impl EventState {
     /// Removes the pointers from the object and from the previous state: a
     /// field pruned from a notification (a Secret's data, say) must not
     /// reach a sink through `old` or a diff either. Counts the object's.
+    ///
+    /// A pointer that is not valid or names the object's identity is
+    /// skipped (and not counted): `remove` has no error to return, and the
+    /// SDK refuses such pointers before they get here.
     pub(crate) fn remove(&mut self, pointers: &[String]) -> u32 {
         let mut n = 0;
         for p in pointers {
+            if pointer::check_writable(p).is_err() {
+                continue;
+            }
             if let Some(step) = pointer::remove(&mut self.data.object, p) {
                 self.undo.push(step);
                 n += 1;
@@ -90,6 +95,7 @@ impl EventState {
     /// from it. Nothing is created in the previous state: it is hidden,
     /// never invented.
     pub(crate) fn set(&mut self, p: &str, json: &str) -> Result<(), String> {
+        pointer::check_writable(p).map_err(|e| e.to_string())?;
         let value: Value =
             serde_json::from_str(json).map_err(|e| format!("invalid JSON for {p}: {e}"))?;
         pointer::set_mirrored(
@@ -106,6 +112,7 @@ impl EventState {
     /// for hiding a value the object no longer has. A pointer the previous
     /// state lacks (or there is none) is left alone.
     pub(crate) fn set_old(&mut self, p: &str, json: &str) -> Result<(), String> {
+        pointer::check_writable(p).map_err(|e| e.to_string())?;
         let value: Value =
             serde_json::from_str(json).map_err(|e| format!("invalid JSON for {p}: {e}"))?;
         match &mut self.data.old {
@@ -119,6 +126,38 @@ impl EventState {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn identity_fields_are_read_only_and_bad_escapes_refused() {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod",
+                         "metadata": {"name": "a", "namespace": "n", "uid": "u", "labels": {}}});
+        let mut e = EventState::new(
+            0,
+            EventData::new(ChangeType::Modified, pod.clone(), Some(pod.clone())),
+        );
+        for p in [
+            "",
+            "/apiVersion",
+            "/kind",
+            "/metadata",
+            "/metadata/name",
+            "/metadata/namespace",
+            "/metadata/uid",
+        ] {
+            let err = e.set(p, r#""x""#).expect_err(p);
+            assert!(err.contains("is read-only"), "{p}: {err}");
+            assert!(e.set_old(p, r#""x""#).is_err(), "{p}");
+            assert_eq!(e.remove(&[p.to_string()]), 0, "{p}");
+        }
+        let err = e.set("/metadata/~2", "1").expect_err("bad escape");
+        assert!(err.contains("`~` must be followed by `0` or `1`"), "{err}");
+        assert_eq!(e.remove(&["/metadata/~2".to_string()]), 0);
+        assert_eq!((&e.data.object, e.data.old.as_ref()), (&pod, Some(&pod)));
+        assert!(e.undo.is_empty() && e.undo_old.is_empty());
+        // What is not identity stays writable.
+        e.set("/metadata/labels/app", r#""web""#).expect("label");
+        assert_eq!(e.remove(&["/metadata/labels".to_string()]), 1);
+    }
 
     #[test]
     fn remove_prunes_the_previous_state_too_and_rollback_restores_both() {
@@ -212,10 +251,10 @@ mod tests {
         let before = e.data.clone();
         e.set("/data/password", r#""<redacted>""#).unwrap();
         e.set("/data", r#"{"x": 1}"#).unwrap();
-        e.set("", r#"{"whole": true}"#).unwrap();
-        e.set_old("/whole", "false").unwrap();
-        e.remove(&["/whole".to_string()]);
-        assert_eq!(e.data.old, Some(json!({})));
+        e.set("/whole", "true").unwrap();
+        e.set_old("/data", r#"{"whole": true}"#).unwrap();
+        e.remove(&["/whole".to_string(), "/data".to_string()]);
+        assert_eq!(e.data.old, Some(json!({"items": [3]})));
         e.rollback();
         assert_eq!(e.data, before);
     }

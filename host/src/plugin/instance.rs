@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
+use wasmtime::Store;
 use wasmtime::component::{Resource, ResourceTable};
-use wasmtime::{Store, Trap};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::Plugin as PluginBindings;
@@ -12,26 +11,27 @@ use super::bindings::herald::plugin::types::{self as wit, Change as WitChange, L
 use super::error::{LoadError, MemoryLimitExceeded, PluginError};
 use super::event::{EventData, EventState};
 use super::load::LoadedPlugin;
+use super::output::{self, MAX_REASON, PluginLog, PluginOutput, Source, sanitise};
 use super::settings::{PluginSettings, Verdict};
+use super::trap::classify;
 use crate::change::ChangeType;
 
-/// How much of a plugin's stderr is kept for error reports.
-const STDERR_CAPACITY: usize = 64 << 10;
-/// Longest log line taken from a plugin.
-const MAX_LOG_LINE: usize = 4 << 10;
 /// Marker the SDK puts before a panic message (see `herald_plugin_sdk`).
 const PANIC_PREFIX: &str = "plugin panicked: ";
 
 /// Store data of one plugin instance.
 pub(crate) struct HostState {
-    plugin: Arc<str>,
+    pub(super) plugin: Arc<str>,
     table: ResourceTable,
     wasi: WasiCtx,
     limiter: Limiter,
-    stderr: MemoryOutputPipe,
+    /// Where `log` lines go (rate-limited per plugin).
+    log: Arc<PluginLog>,
+    stdout: PluginOutput,
+    pub(super) stderr: PluginOutput,
     /// Events the plugin handed back (dropped) during the current call.
     returned: Vec<EventState>,
-    last_panic: Option<String>,
+    pub(super) last_panic: Option<String>,
 }
 
 /// The memory cap. Growing past it traps with [`MemoryLimitExceeded`] so the
@@ -76,6 +76,14 @@ impl WasiView for HostState {
 }
 
 impl HostState {
+    /// Writes out unterminated stdout/stderr lines and the count of lines
+    /// the rate limit suppressed (at most once a second).
+    fn end_call(&self) {
+        self.stdout.flush();
+        self.stderr.flush();
+        self.log.report_suppressed(output::REPORT_INTERVAL);
+    }
+
     fn event(&self, r: &Resource<EventState>) -> wasmtime::Result<&EventState> {
         Ok(self.table.get(r)?)
     }
@@ -86,26 +94,12 @@ impl HostState {
 
 impl super::bindings::PluginImports for HostState {
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        let mut message = message;
-        if message.len() > MAX_LOG_LINE {
-            let mut cut = MAX_LOG_LINE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
-        }
-        let plugin = &*self.plugin;
-        match level {
-            Level::Trace => tracing::trace!(plugin, "{message}"),
-            Level::Debug => tracing::debug!(plugin, "{message}"),
-            Level::Info => tracing::info!(plugin, "{message}"),
-            Level::Warn => tracing::warn!(plugin, "{message}"),
-            Level::Error => tracing::error!(plugin, "{message}"),
-        }
+        // The panic is kept whatever the rate limit does with the line: the
+        // call's error reports it.
         if let Some(rest) = message.strip_prefix(PANIC_PREFIX) {
-            self.last_panic = Some(rest.to_string());
+            self.last_panic = Some(sanitise(rest, MAX_REASON));
         }
+        self.log.line(Source::Log(level), &message);
         Ok(())
     }
 }
@@ -145,12 +139,10 @@ impl wit::HostEvent for HostState {
         e: Resource<EventState>,
         pointer: String,
     ) -> wasmtime::Result<Option<String>> {
-        Ok(self
-            .event(&e)?
-            .data
-            .object
-            .pointer(&pointer)
-            .map(|v| v.to_string()))
+        Ok(
+            herald_plugin_sdk::pointer::get(&self.event(&e)?.data.object, &pointer)
+                .map(|v| v.to_string()),
+        )
     }
 
     fn get_string(
@@ -171,7 +163,7 @@ impl wit::HostEvent for HostState {
             .data
             .old
             .as_ref()
-            .and_then(|o| o.pointer(&pointer))
+            .and_then(|o| herald_plugin_sdk::pointer::get(o, &pointer))
             .map(|v| v.to_string()))
     }
 
@@ -275,8 +267,15 @@ impl PluginInstance {
 
     fn start(&mut self) -> Result<(), LoadError> {
         let name = self.plugin.name().to_string();
-        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
-        let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
+        let log = self.plugin.log().clone();
+        let stdout = PluginOutput::new(log.clone(), Source::Stdout);
+        let stderr = PluginOutput::new(log.clone(), Source::Stderr);
+        // No preopens, environment, arguments or network: stdio is all a
+        // plugin's WASI context has, and it goes to herald's log.
+        let wasi = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build();
         let state = HostState {
             plugin: Arc::from(name.as_str()),
             table: ResourceTable::new(),
@@ -284,6 +283,8 @@ impl PluginInstance {
             limiter: Limiter {
                 memory: self.settings.memory_limit,
             },
+            log,
+            stdout,
             stderr,
             returned: Vec::new(),
             last_panic: None,
@@ -301,7 +302,9 @@ impl PluginInstance {
             Err(e) => return Err(start_err(e, &store)),
         };
         self.arm_deadline(&mut store);
-        match bindings.call_init(&mut store, &self.settings.config) {
+        let init = bindings.call_init(&mut store, &self.settings.config);
+        store.data().end_call();
+        match init {
             Ok(Ok(())) => {}
             Ok(Err(message)) => {
                 return Err(LoadError::Init {
@@ -357,7 +360,9 @@ impl PluginInstance {
                 Err(e) => unreachable!("resource table full with {i} events: {e}"),
             }
         }
+        store.data().stderr.start_call();
         let result = live.bindings.call_handle(&mut *store, &handles);
+        store.data().end_call();
         // Collect the events: those handed back, then any the plugin kept.
         let state = store.data_mut();
         let mut back: Vec<Option<EventState>> = (0..n).map(|_| None).collect();
@@ -414,35 +419,10 @@ impl From<wit::Verdict> for Verdict {
     fn from(v: wit::Verdict) -> Self {
         match v {
             wit::Verdict::Pass => Verdict::Pass,
-            wit::Verdict::Drop(r) => Verdict::Drop(r),
-            wit::Verdict::Route(s) => Verdict::Route(s),
+            // Reasons and sink names end up in log lines and notifications:
+            // capped and sanitised like log lines.
+            wit::Verdict::Drop(r) => Verdict::Drop(output::reason(r)),
+            wit::Verdict::Route(s) => Verdict::Route(output::routes(s)),
         }
     }
-}
-
-/// Names what went wrong in a failed call.
-fn classify(
-    e: wasmtime::Error,
-    store: &Store<HostState>,
-    deadline: std::time::Duration,
-) -> PluginError {
-    if let Some(m) = e.downcast_ref::<MemoryLimitExceeded>() {
-        return PluginError::Memory {
-            limit: m.limit,
-            asked: m.asked,
-        };
-    }
-    if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
-        return PluginError::Deadline(deadline);
-    }
-    let state = store.data();
-    if let Some(p) = &state.last_panic {
-        return PluginError::Panicked(p.clone());
-    }
-    let stderr = String::from_utf8_lossy(&state.stderr.contents()).to_string();
-    if let Some(line) = stderr.lines().find(|l| l.contains("panicked at")) {
-        let rest: Vec<&str> = stderr.lines().skip_while(|l| *l != line).take(2).collect();
-        return PluginError::Panicked(rest.join(" "));
-    }
-    PluginError::Trap(format!("{e:#}"))
 }

@@ -3,6 +3,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -12,36 +13,10 @@ use wasmtime::component::types::ComponentItem;
 
 use super::bindings::PluginPre;
 use super::error::LoadError;
+use super::imports::{Forbidden, WORLD_TYPES};
+use super::output::PluginLog;
 use super::runtime::Runtime;
 use super::settings::Capability;
-
-/// Imports every plugin may use. Versions are ignored.
-const ALLOWED: &[&str] = &[
-    "herald:plugin/types",
-    "log",
-    "wasi:io/error",
-    "wasi:io/streams",
-    "wasi:io/poll",
-    "wasi:cli/environment",
-    "wasi:cli/exit",
-    "wasi:cli/stdin",
-    "wasi:cli/stdout",
-    "wasi:cli/stderr",
-    "wasi:cli/terminal-input",
-    "wasi:cli/terminal-output",
-    "wasi:cli/terminal-stdin",
-    "wasi:cli/terminal-stdout",
-    "wasi:cli/terminal-stderr",
-    "wasi:random/random",
-    "wasi:random/insecure",
-    "wasi:random/insecure-seed",
-];
-
-/// Types the world re-exports from `herald:plugin/types`.
-const WORLD_TYPES: &[&str] = &["event", "verdict", "level", "change"];
-
-/// Imports allowed when the plugin's config grants [`Capability::Clocks`].
-const CLOCKS: &[&str] = &["wasi:clocks/monotonic-clock", "wasi:clocks/wall-clock"];
 
 /// A compiled, validated plugin version, ready to instantiate.
 pub struct LoadedPlugin {
@@ -50,6 +25,7 @@ pub struct LoadedPlugin {
     hash: String,
     runtime: Runtime,
     pre: PluginPre<super::instance::HostState>,
+    log: Arc<PluginLog>,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -75,6 +51,11 @@ impl LoadedPlugin {
     pub fn hash(&self) -> &str {
         &self.hash
     }
+    /// Where the plugin's log lines, stdout and stderr go; counts the lines
+    /// its rate limit suppressed.
+    pub fn log(&self) -> &Arc<PluginLog> {
+        &self.log
+    }
     pub(crate) fn engine(&self) -> &Engine {
         self.runtime.engine()
     }
@@ -86,10 +67,6 @@ impl LoadedPlugin {
     }
 }
 
-fn base_name(import: &str) -> &str {
-    import.split('@').next().unwrap_or(import)
-}
-
 pub(crate) fn load(
     rt: &Runtime,
     name: &str,
@@ -97,6 +74,7 @@ pub(crate) fn load(
     bytes: &[u8],
     allow: &[Capability],
 ) -> Result<LoadedPlugin, LoadError> {
+    check_header(path, bytes)?;
     let hash = hex::encode(Sha256::digest(bytes));
     let component = compile_cached(rt, path, bytes, &hash)?;
     validate(rt.engine(), path, &component, allow)?;
@@ -106,11 +84,11 @@ pub(crate) fn load(
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Incompatible {
                 path: path.to_path_buf(),
-                message: format!("{e:#}"),
+                message: one_line(&format!("{e:#}"), 500),
             })?;
     let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::Incompatible {
         path: path.to_path_buf(),
-        message: format!("{e:#}"),
+        message: one_line(&format!("{e:#}"), 500),
     })?;
     Ok(LoadedPlugin {
         name: name.to_string(),
@@ -118,7 +96,56 @@ pub(crate) fn load(
         hash,
         runtime: rt.clone(),
         pre,
+        log: rt.plugin_log(name),
     })
+}
+
+/// The first 8 bytes of every WebAssembly file: the magic, then the
+/// version (core module) or version and layer (component).
+const MAGIC: &[u8; 4] = b"\0asm";
+const CORE_MODULE: [u8; 4] = [0x01, 0x00, 0x00, 0x00];
+
+/// Says in one line what the file is when it is not a component, before the
+/// parser's own error (a hex dump of the header, or "attempted to parse a
+/// wasm module with a component parser") gets a chance.
+pub(crate) fn check_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
+    let message = if bytes.len() < 8 || &bytes[..4] != MAGIC {
+        "the file does not start with `\\0asm`, so it is no WebAssembly at \
+         all; a plugin is the .wasm that `cargo build --target wasm32-wasip2` writes"
+    } else if bytes[4..8] == CORE_MODULE {
+        "it is a core WebAssembly module; build the plugin for wasm32-wasip2 \
+         (`cargo build --target wasm32-wasip2`), which writes a component \
+         (wasm32-unknown-unknown and wasm32-wasip1 write modules)"
+    } else {
+        return Ok(());
+    };
+    Err(LoadError::Compile {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    })
+}
+
+/// `text` on one line (runs of whitespace, newlines included, become one
+/// space), cut to about `max` bytes: a compiler error must not spill a
+/// multi-line dump into the log.
+pub(crate) fn one_line(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max + 4));
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+        if out.len() > max {
+            let mut cut = max;
+            while !out.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.truncate(cut);
+            out.push('…');
+            break;
+        }
+    }
+    out
 }
 
 fn validate(
@@ -145,27 +172,22 @@ fn validate(
             });
         }
     }
-    for (import, item) in ty.imports(engine) {
-        let base = base_name(import);
-        // The world's `use types.{..}` shows up as plain type imports; types
-        // carry no capability.
-        let world_type = WORLD_TYPES.contains(&import)
-            && matches!(item.ty, ComponentItem::Type(_) | ComponentItem::Resource(_));
-        let ok = world_type
-            || ALLOWED.contains(&base)
-            || (allow.contains(&Capability::Clocks) && CLOCKS.contains(&base));
-        if !ok {
-            let granted = if allow.is_empty() {
-                String::new()
-            } else {
-                format!(" plus {allow:?}")
-            };
-            return Err(LoadError::ForbiddenImport {
-                path: path.to_path_buf(),
-                import: import.to_string(),
-                granted,
-            });
-        }
+    // The world's `use types.{..}` shows up as plain type imports; types
+    // carry no capability.
+    let imports: Vec<&str> = ty
+        .imports(engine)
+        .filter(|(import, item)| {
+            !(WORLD_TYPES.contains(import)
+                && matches!(item.ty, ComponentItem::Type(_) | ComponentItem::Resource(_)))
+        })
+        .map(|(import, _)| import)
+        .collect();
+    if let Some(forbidden) = Forbidden::check(imports, allow) {
+        return Err(LoadError::ForbiddenImport {
+            path: path.to_path_buf(),
+            import: forbidden.first().to_string(),
+            forbidden,
+        });
     }
     Ok(())
 }
@@ -178,7 +200,7 @@ fn engine_hash(engine: &Engine) -> String {
 
 /// Compiles `bytes`, or loads the artifact compiled earlier for the same
 /// bytes by a compatible engine.
-fn compile_cached(
+pub(crate) fn compile_cached(
     rt: &Runtime,
     path: &Path,
     bytes: &[u8],
@@ -206,7 +228,7 @@ fn compile_on_disk(
     let engine = rt.engine();
     let compile_err = |e: wasmtime::Error| LoadError::Compile {
         path: path.to_path_buf(),
-        message: format!("{e:#}"),
+        message: one_line(&format!("{e:#}"), 300),
     };
     let Some(dir) = &rt.inner.config.cache_dir else {
         return Component::new(engine, bytes).map_err(compile_err);

@@ -15,15 +15,25 @@ mod bindings;
 mod chain;
 mod error;
 mod event;
+mod imports;
+mod inspect;
 mod instance;
 mod load;
+mod output;
 mod runtime;
 mod settings;
+mod trap;
 
 pub use chain::{Chain, ChainOutcome, Fate};
 pub use error::{LoadError, PluginError};
 pub use event::EventData;
+pub use imports::{Forbidden, Grant, ImportKind};
+pub use inspect::{Import, Inspection, PolicyAdvice};
 pub use instance::{CallOutcome, PluginInstance};
 pub use load::LoadedPlugin;
+pub use output::{
+    BURST as LOG_BURST, MAX_LINE as MAX_LOG_LINE, MAX_REASON, MAX_ROUTE, MAX_ROUTES,
+    PER_SECOND as LOG_PER_SECOND, PluginLog, sanitise,
+};
 pub use runtime::{Runtime, RuntimeConfig};
 pub use settings::{Capability, OnError, PluginSettings, Verdict};

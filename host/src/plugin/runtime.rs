@@ -12,6 +12,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use super::error::LoadError;
 use super::instance::HostState;
 use super::load::{self, LoadedPlugin};
+use super::output::PluginLog;
 use super::settings::Capability;
 
 /// Engine-wide settings.
@@ -59,6 +60,9 @@ pub(crate) struct Inner {
     /// file unchanged does not compile it again.
     pub(crate) compiled:
         std::sync::Mutex<std::collections::HashMap<String, wasmtime::component::Component>>,
+    /// Each plugin's log budget, by name: shared by its instances and
+    /// kept across reloads, so a reload does not reset the rate limit.
+    pub(crate) logs: std::sync::Mutex<std::collections::HashMap<String, Arc<PluginLog>>>,
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<HostState>,
     pub(crate) config: RuntimeConfig,
@@ -112,6 +116,7 @@ impl Runtime {
         Ok(Runtime {
             inner: Arc::new(Inner {
                 compiled: Default::default(),
+                logs: Default::default(),
                 engine,
                 linker,
                 config,
@@ -156,6 +161,14 @@ impl Runtime {
         allow: &[Capability],
     ) -> Result<Arc<LoadedPlugin>, LoadError> {
         load::load(self, name, path, bytes, allow).map(Arc::new)
+    }
+
+    /// The log budget of plugin `name` (created on first use).
+    pub fn plugin_log(&self, name: &str) -> Arc<PluginLog> {
+        let mut logs = self.inner.logs.lock().unwrap_or_else(|p| p.into_inner());
+        logs.entry(name.to_string())
+            .or_insert_with(|| Arc::new(PluginLog::new(name)))
+            .clone()
     }
 
     /// Epoch ticks that make up `d` (at least one).

@@ -17,6 +17,16 @@ pub enum OnError {
     Route(String),
 }
 
+impl std::fmt::Display for OnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OnError::Pass => f.write_str("pass"),
+            OnError::Drop => f.write_str("drop"),
+            OnError::Route(sink) => write!(f, "route: {sink}"),
+        }
+    }
+}
+
 /// Extra WASI interfaces a plugin may import when its config grants them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -40,12 +40,12 @@
 //! use herald_plugin_sdk::{TestEvent, Verdict, testing};
 //! use serde_json::json;
 //!
-//! let diff = testing::init::<diff::Diff>("{}").unwrap();
+//! let mut diff = testing::init::<diff::Diff>("{}").unwrap();
 //! let mut e = TestEvent::modified(
 //!     json!({"spec": {"replicas": 1}, "metadata": {"resourceVersion": "1"}}),
 //!     json!({"spec": {"replicas": 3}, "metadata": {"resourceVersion": "2"}}),
 //! );
-//! assert_eq!(testing::run(&diff, &mut e), Verdict::Pass);
+//! assert_eq!(testing::run(&mut diff, &mut e), Verdict::Pass);
 //! assert_eq!(
 //!     e.object["heraldDiff"],
 //!     json!([{"op": "replace", "path": "/spec/replicas", "value": 3}])
@@ -227,18 +227,22 @@ impl Plugin for Diff {
         })
     }
 
-    fn handle(&self, event: &mut Event<'_>) -> Verdict {
+    fn handle(&mut self, event: &mut Event<'_>) -> Verdict {
         let change = event.change();
         if !self.changes.contains(&change) {
             return Verdict::Pass;
         }
-        let object = event.object();
+        let object = match event.object() {
+            Ok(o) => o,
+            Err(e) => return unreadable(&e),
+        };
         let (mut old, mut new) = match change {
             Change::Added => (Value::Object(Map::new()), object),
             Change::Deleted => (object, Value::Object(Map::new())),
             Change::Modified => match event.old_object() {
-                Some(old) => (old, object),
-                None => return Verdict::Pass,
+                Ok(Some(old)) => (old, object),
+                Ok(None) => return Verdict::Pass,
+                Err(e) => return unreadable(&e),
             },
         };
         let is_secret = old.get("kind").and_then(Value::as_str) == Some("Secret")
@@ -254,6 +258,13 @@ impl Plugin for Diff {
         }
         Verdict::Pass
     }
+}
+
+/// An object diff cannot read (nested past serde_json's limit) gets no
+/// patch; said in herald's log rather than in silence.
+fn unreadable(e: &herald_plugin_sdk::EventError) -> Verdict {
+    herald_plugin_sdk::warn(&format!("diff: no patch: {e}"));
+    Verdict::Pass
 }
 
 impl Diff {
@@ -456,7 +467,7 @@ mod tests {
         testing::init::<Diff>(&config.to_string()).unwrap()
     }
 
-    fn run(d: &Diff, mut e: TestEvent) -> Value {
+    fn run(d: &mut Diff, mut e: TestEvent) -> Value {
         assert_eq!(testing::run(d, &mut e), Verdict::Pass);
         e.object
     }
@@ -481,9 +492,9 @@ mod tests {
 
     #[test]
     fn modified_gets_a_patch_without_the_default_ignored_fields() {
-        let d = init(json!({}));
+        let mut d = init(json!({}));
         let out = run(
-            &d,
+            &mut d,
             TestEvent::modified(deploy(1, "web:1", "10"), deploy(2, "web:2", "11")),
         );
         assert_eq!(
@@ -501,10 +512,10 @@ mod tests {
 
     #[test]
     fn the_patch_applies_old_to_new() {
-        let d = init(json!({"ignore": []}));
+        let mut d = init(json!({"ignore": []}));
         let old = deploy(1, "web:1", "10");
         let new = deploy(3, "web:3", "12");
-        let out = run(&d, TestEvent::modified(old.clone(), new.clone()));
+        let out = run(&mut d, TestEvent::modified(old.clone(), new.clone()));
         let patch: json_patch::Patch = serde_json::from_value(out["heraldDiff"].clone()).unwrap();
         let mut applied = old;
         json_patch::patch(&mut applied, &patch).unwrap();
@@ -513,9 +524,9 @@ mod tests {
 
     #[test]
     fn only_ignored_changes_give_an_empty_patch() {
-        let d = init(json!({}));
+        let mut d = init(json!({}));
         let out = run(
-            &d,
+            &mut d,
             TestEvent::modified(deploy(1, "a", "1"), {
                 let mut v = deploy(1, "a", "2");
                 v["metadata"]["generation"] = json!(9);
@@ -527,9 +538,9 @@ mod tests {
 
     #[test]
     fn ignore_is_configurable_and_takes_wildcards() {
-        let d = init(json!({"ignore": ["/status", "/spec/template/spec/containers/*/image"]}));
+        let mut d = init(json!({"ignore": ["/status", "/spec/template/spec/containers/*/image"]}));
         let out = run(
-            &d,
+            &mut d,
             TestEvent::modified(deploy(1, "web:1", "10"), deploy(2, "web:2", "11")),
         );
         // resourceVersion is no longer ignored, the image and status are.
@@ -546,9 +557,9 @@ mod tests {
 
     #[test]
     fn at_and_truncated_at_are_configurable() {
-        let d = init(json!({"at": "/x/patch", "truncatedAt": "/x/cut", "maxBytes": 10}));
+        let mut d = init(json!({"at": "/x/patch", "truncatedAt": "/x/cut", "maxBytes": 10}));
         let out = run(
-            &d,
+            &mut d,
             TestEvent::modified(deploy(1, "a", "1"), deploy(2, "b", "2")),
         );
         assert!(out.get("heraldDiff").is_none());
@@ -558,28 +569,28 @@ mod tests {
 
     #[test]
     fn added_and_deleted_get_no_patch_unless_configured() {
-        let d = init(json!({}));
-        let out = run(&d, TestEvent::added(deploy(1, "a", "1")));
+        let mut d = init(json!({}));
+        let out = run(&mut d, TestEvent::added(deploy(1, "a", "1")));
         assert!(out.get("heraldDiff").is_none());
-        let out = run(&d, TestEvent::deleted(deploy(1, "a", "1")));
+        let out = run(&mut d, TestEvent::deleted(deploy(1, "a", "1")));
         assert!(out.get("heraldDiff").is_none());
 
-        let d = init(
+        let mut d = init(
             json!({"changes": ["added", "deleted"], "ignore": ["/metadata", "/spec", "/status"]}),
         );
-        let out = run(&d, TestEvent::added(json!({"kind": "Pod", "spec": {}})));
+        let out = run(&mut d, TestEvent::added(json!({"kind": "Pod", "spec": {}})));
         assert_eq!(
             out["heraldDiff"],
             json!([{"op": "add", "path": "/kind", "value": "Pod"}])
         );
-        let out = run(&d, TestEvent::deleted(json!({"kind": "Pod"})));
+        let out = run(&mut d, TestEvent::deleted(json!({"kind": "Pod"})));
         assert_eq!(
             out["heraldDiff"],
             json!([{"op": "remove", "path": "/kind"}])
         );
         // Modified is now off.
         let out = run(
-            &d,
+            &mut d,
             TestEvent::modified(json!({"kind": "A"}), json!({"kind": "B"})),
         );
         assert!(out.get("heraldDiff").is_none());
@@ -591,8 +602,8 @@ mod tests {
         let new = json!({"a": 1, "b": 2, "c": 3});
         let one = r#"{"op":"replace","path":"/a","value":1}"#.len();
         // Room for two operations: "[" + op + "," + op + "]".
-        let d = init(json!({"maxBytes": 2 * one + 3}));
-        let out = run(&d, TestEvent::modified(old.clone(), new.clone()));
+        let mut d = init(json!({"maxBytes": 2 * one + 3}));
+        let out = run(&mut d, TestEvent::modified(old.clone(), new.clone()));
         assert_eq!(
             out["heraldDiff"],
             json!([
@@ -607,8 +618,8 @@ mod tests {
         assert!(out["heraldDiff"].to_string().len() <= 2 * one + 3);
 
         // Exactly the full size: nothing cut, no marker.
-        let d = init(json!({"maxBytes": 3 * one + 4}));
-        let out = run(&d, TestEvent::modified(old, new));
+        let mut d = init(json!({"maxBytes": 3 * one + 4}));
+        let out = run(&mut d, TestEvent::modified(old, new));
         assert_eq!(out["heraldDiff"].as_array().unwrap().len(), 3);
         assert!(out.get("heraldDiffTruncated").is_none());
     }
@@ -627,9 +638,9 @@ mod tests {
             }
             v
         };
-        let d = init(json!({}));
+        let mut d = init(json!({}));
         let out = run(
-            &d,
+            &mut d,
             TestEvent::modified(secret("b2xk", false), secret("bmV3", true)),
         );
         assert_eq!(
@@ -641,9 +652,9 @@ mod tests {
             ])
         );
 
-        let d = init(json!({"secrets": false}));
+        let mut d = init(json!({"secrets": false}));
         let out = run(
-            &d,
+            &mut d,
             TestEvent::modified(secret("b2xk", false), secret("bmV3", false)),
         );
         assert_eq!(
@@ -659,8 +670,8 @@ mod tests {
                 "kubectl.kubernetes.io/last-applied-configuration": v
             }}, "data": {"k": v}})
         };
-        let d = init(json!({}));
-        let out = run(&d, TestEvent::modified(cm("1"), cm("2")));
+        let mut d = init(json!({}));
+        let out = run(&mut d, TestEvent::modified(cm("1"), cm("2")));
         assert_eq!(
             out["heraldDiff"],
             json!([
@@ -670,7 +681,7 @@ mod tests {
         );
         // Added as part of a bigger value: only the annotation is hidden.
         let out = run(
-            &d,
+            &mut d,
             TestEvent::modified(json!({"kind": "ConfigMap", "metadata": {}}), cm("2")),
         );
         assert_eq!(
@@ -685,8 +696,8 @@ mod tests {
     fn mask_redacted_hides_redactions_made_earlier_in_the_chain() {
         let old = json!({"kind": "Secret", "data": {"a": "MQ==", "b": "Mg=="}, "spec": {"x": 1}});
         let new = json!({"kind": "Secret", "data": {"a": REDACTED, "b": REDACTED, "c": REDACTED}, "spec": {"x": 2}});
-        let d = init(json!({}));
-        let out = run(&d, TestEvent::modified(old.clone(), new.clone()));
+        let mut d = init(json!({}));
+        let out = run(&mut d, TestEvent::modified(old.clone(), new.clone()));
         assert_eq!(
             out["heraldDiff"],
             json!([
@@ -694,17 +705,17 @@ mod tests {
                 {"op": "replace", "path": "/spec/x", "value": 2}
             ])
         );
-        let d = init(json!({"maskRedacted": false}));
-        let out = run(&d, TestEvent::modified(old, new));
+        let mut d = init(json!({"maskRedacted": false}));
+        let out = run(&mut d, TestEvent::modified(old, new));
         assert_eq!(out["heraldDiff"].as_array().unwrap().len(), 4);
     }
 
     #[test]
     fn an_earlier_patch_is_not_part_of_the_change() {
-        let d = init(json!({}));
+        let mut d = init(json!({}));
         let mut new = json!({"a": 2});
         new["heraldDiff"] = json!(["stale"]);
-        let out = run(&d, TestEvent::modified(json!({"a": 1}), new));
+        let out = run(&mut d, TestEvent::modified(json!({"a": 1}), new));
         assert_eq!(
             out["heraldDiff"],
             json!([{"op": "replace", "path": "/a", "value": 2}])

@@ -290,7 +290,7 @@ impl Plugin for Filter {
         })
     }
 
-    fn handle(&self, event: &mut Event<'_>) -> Verdict {
+    fn handle(&mut self, event: &mut Event<'_>) -> Verdict {
         match self.check(event) {
             Ok(()) => Verdict::Pass,
             Err(reason) => Verdict::Drop(reason),
@@ -393,24 +393,25 @@ impl Field {
                 // A string is read with the cheap accessor; anything else
                 // crosses as JSON text.
                 if let Value::String(w) = want
-                    && event.get_str(p).as_deref() == Some(w.as_str())
+                    && event.get_string(p).as_deref() == Some(w.as_str())
                 {
                     return Ok(());
                 }
-                match event.get(p) {
+                // A value that cannot be read fails the condition, saying why.
+                match event.get(p).map_err(|e| e.to_string())? {
                     Some(got) if json_eq(&got, want) => Ok(()),
                     Some(got) => Err(format!("{p} is {}, want {}", short(&got), short(want))),
                     None => Err(format!("{p} is missing, want {}", short(want))),
                 }
             }
-            Test::Regex(re) => match event.get_str(p) {
+            Test::Regex(re) => match event.get_string(p) {
                 Some(s) if re.is_match(&s) => Ok(()),
                 Some(s) => Err(format!(
                     "{p} is {}, want a match of {}",
                     short(&Value::String(s)),
                     re.as_str()
                 )),
-                None => match event.get(p) {
+                None => match event.get(p).map_err(|e| e.to_string())? {
                     Some(got) => Err(format!(
                         "{p} is {}, want a string matching {}",
                         short(&got),
@@ -477,68 +478,74 @@ mod tests {
         v
     }
 
-    fn run(f: &Filter, object: Value) -> Verdict {
+    fn run(f: &mut Filter, object: Value) -> Verdict {
         testing::run(f, &mut TestEvent::added(object))
     }
 
     #[test]
     fn empty_config_passes_everything() {
-        let f = filter(json!({}));
-        assert_eq!(run(&f, deploy(None, json!({}))), Verdict::Pass);
-        let f = testing::init::<Filter>("").unwrap();
-        assert_eq!(run(&f, deploy(Some("x"), json!({}))), Verdict::Pass);
+        let mut f = filter(json!({}));
+        assert_eq!(run(&mut f, deploy(None, json!({}))), Verdict::Pass);
+        let mut f = testing::init::<Filter>("").unwrap();
+        assert_eq!(run(&mut f, deploy(Some("x"), json!({}))), Verdict::Pass);
     }
 
     #[test]
     fn namespaces_exact_and_glob() {
-        let f = filter(json!({"namespaces": ["payments", "web-*"]}));
-        assert_eq!(run(&f, deploy(Some("payments"), json!({}))), Verdict::Pass);
-        assert_eq!(run(&f, deploy(Some("web-eu"), json!({}))), Verdict::Pass);
+        let mut f = filter(json!({"namespaces": ["payments", "web-*"]}));
         assert_eq!(
-            run(&f, deploy(Some("ops"), json!({}))),
+            run(&mut f, deploy(Some("payments"), json!({}))),
+            Verdict::Pass
+        );
+        assert_eq!(
+            run(&mut f, deploy(Some("web-eu"), json!({}))),
+            Verdict::Pass
+        );
+        assert_eq!(
+            run(&mut f, deploy(Some("ops"), json!({}))),
             Verdict::drop("namespace ops is not in namespaces [payments, web-*]")
         );
         assert_eq!(
-            run(&f, deploy(None, json!({}))),
+            run(&mut f, deploy(None, json!({}))),
             Verdict::drop("cluster-scoped object is not in namespaces [payments, web-*]")
         );
     }
 
     #[test]
     fn ignore_namespaces_wins_and_keeps_cluster_scoped() {
-        let f = filter(json!({"namespaces": ["kube-*"], "ignoreNamespaces": ["kube-sys?em"]}));
+        let mut f = filter(json!({"namespaces": ["kube-*"], "ignoreNamespaces": ["kube-sys?em"]}));
         assert_eq!(
-            run(&f, deploy(Some("kube-system"), json!({}))),
+            run(&mut f, deploy(Some("kube-system"), json!({}))),
             Verdict::drop("namespace kube-system is ignored")
         );
         assert_eq!(
-            run(&f, deploy(Some("kube-public"), json!({}))),
+            run(&mut f, deploy(Some("kube-public"), json!({}))),
             Verdict::Pass
         );
-        let f = filter(json!({"ignoreNamespaces": ["kube-system"]}));
-        assert_eq!(run(&f, deploy(None, json!({}))), Verdict::Pass);
-        assert_eq!(run(&f, deploy(Some("web"), json!({}))), Verdict::Pass);
+        let mut f = filter(json!({"ignoreNamespaces": ["kube-system"]}));
+        assert_eq!(run(&mut f, deploy(None, json!({}))), Verdict::Pass);
+        assert_eq!(run(&mut f, deploy(Some("web"), json!({}))), Verdict::Pass);
     }
 
     #[test]
     fn label_selector_equality_and_set_based() {
-        let f = filter(json!({"labelSelector": "tier=frontend"}));
+        let mut f = filter(json!({"labelSelector": "tier=frontend"}));
         assert_eq!(
-            run(&f, deploy(Some("a"), json!({"tier": "frontend"}))),
+            run(&mut f, deploy(Some("a"), json!({"tier": "frontend"}))),
             Verdict::Pass
         );
         assert_eq!(
-            run(&f, deploy(Some("a"), json!({"tier": "backend"}))),
+            run(&mut f, deploy(Some("a"), json!({"tier": "backend"}))),
             Verdict::drop("label selector tier=frontend does not match")
         );
-        let f = filter(json!({"labelSelector": "tier=frontend, env notin (dev), !legacy"}));
+        let mut f = filter(json!({"labelSelector": "tier=frontend, env notin (dev), !legacy"}));
         assert_eq!(
-            run(&f, deploy(Some("a"), json!({"tier": "frontend"}))),
+            run(&mut f, deploy(Some("a"), json!({"tier": "frontend"}))),
             Verdict::Pass
         );
         assert_eq!(
             run(
-                &f,
+                &mut f,
                 deploy(Some("a"), json!({"tier": "frontend", "env": "dev"}))
             ),
             Verdict::drop(
@@ -557,29 +564,29 @@ mod tests {
 
     #[test]
     fn kinds_are_case_insensitive() {
-        let f = filter(json!({"kinds": ["deployment", "StatefulSet"]}));
-        assert_eq!(run(&f, deploy(None, json!({}))), Verdict::Pass);
-        let f = filter(json!({"kinds": ["Pod"]}));
+        let mut f = filter(json!({"kinds": ["deployment", "StatefulSet"]}));
+        assert_eq!(run(&mut f, deploy(None, json!({}))), Verdict::Pass);
+        let mut f = filter(json!({"kinds": ["Pod"]}));
         assert_eq!(
-            run(&f, deploy(None, json!({}))),
+            run(&mut f, deploy(None, json!({}))),
             Verdict::drop("kind Deployment is not in kinds [Pod]")
         );
     }
 
     #[test]
     fn changes() {
-        let f = filter(json!({"changes": ["added", "DELETED"]}));
+        let mut f = filter(json!({"changes": ["added", "DELETED"]}));
         let obj = deploy(Some("a"), json!({}));
         assert_eq!(
-            testing::run(&f, &mut TestEvent::added(obj.clone())),
+            testing::run(&mut f, &mut TestEvent::added(obj.clone())),
             Verdict::Pass
         );
         assert_eq!(
-            testing::run(&f, &mut TestEvent::deleted(obj.clone())),
+            testing::run(&mut f, &mut TestEvent::deleted(obj.clone())),
             Verdict::Pass
         );
         assert_eq!(
-            testing::run(&f, &mut TestEvent::modified(obj.clone(), obj)),
+            testing::run(&mut f, &mut TestEvent::modified(obj.clone(), obj)),
             Verdict::drop("change modified is not in changes [added, deleted]")
         );
         assert!(init_err(json!({"changes": ["updated"]})).contains("unknown variant `updated`"));
@@ -588,33 +595,33 @@ mod tests {
     #[test]
     fn field_equals() {
         let obj = deploy(Some("a"), json!({}));
-        let f = filter(json!({"fields": [{"pointer": "/spec/replicas", "equals": 3}]}));
-        assert_eq!(run(&f, obj.clone()), Verdict::Pass);
-        let f = filter(json!({"fields": [{"pointer": "/spec/replicas", "equals": 3.0}]}));
-        assert_eq!(run(&f, obj.clone()), Verdict::Pass);
-        let f = filter(json!({"fields": [{"pointer": "/spec/replicas", "equals": 5}]}));
+        let mut f = filter(json!({"fields": [{"pointer": "/spec/replicas", "equals": 3}]}));
+        assert_eq!(run(&mut f, obj.clone()), Verdict::Pass);
+        let mut f = filter(json!({"fields": [{"pointer": "/spec/replicas", "equals": 3.0}]}));
+        assert_eq!(run(&mut f, obj.clone()), Verdict::Pass);
+        let mut f = filter(json!({"fields": [{"pointer": "/spec/replicas", "equals": 5}]}));
         assert_eq!(
-            run(&f, obj.clone()),
+            run(&mut f, obj.clone()),
             Verdict::drop("/spec/replicas is 3, want 5")
         );
-        let f = filter(json!({"fields": [{"pointer": "/metadata/name", "equals": "api-1"}]}));
-        assert_eq!(run(&f, obj.clone()), Verdict::Pass);
-        let f =
+        let mut f = filter(json!({"fields": [{"pointer": "/metadata/name", "equals": "api-1"}]}));
+        assert_eq!(run(&mut f, obj.clone()), Verdict::Pass);
+        let mut f =
             filter(json!({"fields": [{"pointer": "/spec/selector", "equals": {"app": "api"}}]}));
-        assert_eq!(run(&f, obj.clone()), Verdict::Pass);
-        let f = filter(json!({"fields": [{"pointer": "/spec/paused", "equals": true}]}));
+        assert_eq!(run(&mut f, obj.clone()), Verdict::Pass);
+        let mut f = filter(json!({"fields": [{"pointer": "/spec/paused", "equals": true}]}));
         assert_eq!(
-            run(&f, obj.clone()),
+            run(&mut f, obj.clone()),
             Verdict::drop("/spec/paused is false, want true")
         );
-        let f = filter(json!({"fields": [{"pointer": "/spec/nope", "equals": null}]}));
+        let mut f = filter(json!({"fields": [{"pointer": "/spec/nope", "equals": null}]}));
         assert_eq!(
-            run(&f, obj.clone()),
+            run(&mut f, obj.clone()),
             Verdict::drop("/spec/nope is missing, want null")
         );
-        let f = filter(json!({"fields": [{"pointer": "/spec/nope", "equals": "x"}]}));
+        let mut f = filter(json!({"fields": [{"pointer": "/spec/nope", "equals": "x"}]}));
         assert_eq!(
-            run(&f, obj),
+            run(&mut f, obj),
             Verdict::drop("/spec/nope is missing, want \"x\"")
         );
     }
@@ -622,19 +629,19 @@ mod tests {
     #[test]
     fn field_exists() {
         let obj = deploy(Some("a"), json!({}));
-        let f =
+        let mut f =
             filter(json!({"fields": [{"pointer": "/metadata/annotations/owner", "exists": true}]}));
-        assert_eq!(run(&f, obj.clone()), Verdict::Pass);
-        let f = filter(json!({"fields": [{"pointer": "/spec/x", "exists": true}]}));
+        assert_eq!(run(&mut f, obj.clone()), Verdict::Pass);
+        let mut f = filter(json!({"fields": [{"pointer": "/spec/x", "exists": true}]}));
         assert_eq!(
-            run(&f, obj.clone()),
+            run(&mut f, obj.clone()),
             Verdict::drop("/spec/x is missing, want it to exist")
         );
-        let f = filter(json!({"fields": [{"pointer": "/spec/x", "exists": false}]}));
-        assert_eq!(run(&f, obj.clone()), Verdict::Pass);
-        let f = filter(json!({"fields": [{"pointer": "/spec/replicas", "exists": false}]}));
+        let mut f = filter(json!({"fields": [{"pointer": "/spec/x", "exists": false}]}));
+        assert_eq!(run(&mut f, obj.clone()), Verdict::Pass);
+        let mut f = filter(json!({"fields": [{"pointer": "/spec/replicas", "exists": false}]}));
         assert_eq!(
-            run(&f, obj),
+            run(&mut f, obj),
             Verdict::drop("/spec/replicas exists, want it absent")
         );
     }
@@ -642,43 +649,44 @@ mod tests {
     #[test]
     fn field_regex() {
         let obj = deploy(Some("a"), json!({}));
-        let f = filter(json!({"fields": [{"pointer": "/metadata/name", "regex": "^api-[0-9]+$"}]}));
-        assert_eq!(run(&f, obj.clone()), Verdict::Pass);
-        let f = filter(json!({"fields": [{"pointer": "/metadata/name", "regex": "^web-"}]}));
+        let mut f =
+            filter(json!({"fields": [{"pointer": "/metadata/name", "regex": "^api-[0-9]+$"}]}));
+        assert_eq!(run(&mut f, obj.clone()), Verdict::Pass);
+        let mut f = filter(json!({"fields": [{"pointer": "/metadata/name", "regex": "^web-"}]}));
         assert_eq!(
-            run(&f, obj.clone()),
+            run(&mut f, obj.clone()),
             Verdict::drop("/metadata/name is \"api-1\", want a match of ^web-")
         );
-        let f = filter(json!({"fields": [{"pointer": "/spec/replicas", "regex": "3"}]}));
+        let mut f = filter(json!({"fields": [{"pointer": "/spec/replicas", "regex": "3"}]}));
         assert_eq!(
-            run(&f, obj.clone()),
+            run(&mut f, obj.clone()),
             Verdict::drop("/spec/replicas is 3, want a string matching 3")
         );
-        let f = filter(json!({"fields": [{"pointer": "/spec/x", "regex": "."}]}));
+        let mut f = filter(json!({"fields": [{"pointer": "/spec/x", "regex": "."}]}));
         assert_eq!(
-            run(&f, obj),
+            run(&mut f, obj),
             Verdict::drop("/spec/x is missing, want a match of .")
         );
     }
 
     #[test]
     fn all_conditions_must_hold_and_first_failure_is_reported() {
-        let f = filter(json!({
+        let mut f = filter(json!({
             "namespaces": ["a"], "labelSelector": "app=api", "kinds": ["Deployment"],
             "changes": ["added"],
             "fields": [{"pointer": "/spec/replicas", "equals": 3},
                        {"pointer": "/metadata/name", "regex": "^api"}]
         }));
         assert_eq!(
-            run(&f, deploy(Some("a"), json!({"app": "api"}))),
+            run(&mut f, deploy(Some("a"), json!({"app": "api"}))),
             Verdict::Pass
         );
         assert_eq!(
-            run(&f, deploy(Some("b"), json!({"app": "web"}))),
+            run(&mut f, deploy(Some("b"), json!({"app": "web"}))),
             Verdict::drop("namespace b is not in namespaces [a]")
         );
         assert_eq!(
-            run(&f, deploy(Some("a"), json!({"app": "web"}))),
+            run(&mut f, deploy(Some("a"), json!({"app": "web"}))),
             Verdict::drop("label selector app=api does not match")
         );
     }
@@ -710,8 +718,8 @@ mod tests {
     fn long_values_are_cut_in_reasons() {
         let mut obj = deploy(Some("a"), json!({}));
         obj["spec"]["replicas"] = json!("x".repeat(200));
-        let f = filter(json!({"fields": [{"pointer": "/spec/replicas", "equals": 1}]}));
-        let Verdict::Drop(reason) = run(&f, obj) else {
+        let mut f = filter(json!({"fields": [{"pointer": "/spec/replicas", "equals": 1}]}));
+        let Verdict::Drop(reason) = run(&mut f, obj) else {
             panic!("expected a drop")
         };
         assert!(reason.len() < 120 && reason.contains('…'), "{reason}");

@@ -33,7 +33,7 @@ impl Plugin for LabelFilter {
         })
     }
 
-    fn handle(&self, event: &mut Event<'_>) -> Verdict {
+    fn handle(&mut self, event: &mut Event<'_>) -> Verdict {
         for (key, want) in &self.labels {
             match event.label(key) {
                 Some(got) if &got == want => {}
@@ -62,17 +62,17 @@ mod tests {
 
     #[test]
     fn passes_matching_and_drops_others_with_reason() {
-        let f = testing::init::<LabelFilter>(r#"{"labels":{"app":"web"}}"#).unwrap();
+        let mut f = testing::init::<LabelFilter>(r#"{"labels":{"app":"web"}}"#).unwrap();
         assert_eq!(
-            testing::run(&f, &mut pod(json!({"app": "web"}))),
+            testing::run(&mut f, &mut pod(json!({"app": "web"}))),
             Verdict::Pass
         );
         assert_eq!(
-            testing::run(&f, &mut pod(json!({"app": "db"}))),
+            testing::run(&mut f, &mut pod(json!({"app": "db"}))),
             Verdict::drop("label app=db, want web")
         );
         assert_eq!(
-            testing::run(&f, &mut pod(json!({}))),
+            testing::run(&mut f, &mut pod(json!({}))),
             Verdict::drop("label app missing, want web")
         );
     }

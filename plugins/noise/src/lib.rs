@@ -91,14 +91,19 @@ impl Plugin for Noise {
         Ok(Noise { ignore })
     }
 
-    fn handle(&self, event: &mut Event<'_>) -> Verdict {
+    fn handle(&mut self, event: &mut Event<'_>) -> Verdict {
         if event.change() != Change::Modified {
             return Verdict::Pass;
         }
-        let Some(mut old) = event.old_object() else {
-            return Verdict::Pass;
+        // What cannot be read cannot be called noise: the event goes on.
+        let (mut old, mut new) = match (event.old_object(), event.object()) {
+            (Ok(Some(old)), Ok(new)) => (old, new),
+            (Ok(None), _) => return Verdict::Pass,
+            (Err(e), _) | (_, Err(e)) => {
+                herald_plugin_sdk::warn(&format!("noise: {e}"));
+                return Verdict::Pass;
+            }
         };
-        let mut new = event.object();
         let changed: Vec<&str> = self
             .ignore
             .iter()
@@ -154,13 +159,13 @@ mod tests {
 
     #[test]
     fn drops_status_and_metadata_noise_with_the_changed_pointers() {
-        let n = noise(json!({}));
+        let mut n = noise(json!({}));
         let mut e = modified(|o| {
             o["status"]["readyReplicas"] = json!(3);
             o["metadata"]["resourceVersion"] = json!("2");
         });
         assert_eq!(
-            testing::run(&n, &mut e),
+            testing::run(&mut n, &mut e),
             Verdict::drop("only noise changed (/status, /metadata/resourceVersion)")
         );
         let mut e = modified(|o| {
@@ -168,7 +173,7 @@ mod tests {
             o["metadata"]["generation"] = json!(2);
         });
         assert_eq!(
-            testing::run(&n, &mut e),
+            testing::run(&mut n, &mut e),
             Verdict::drop("only noise changed (/metadata/managedFields, /metadata/generation)")
         );
         // A field that appears or disappears counts as a change too.
@@ -176,81 +181,84 @@ mod tests {
             o.as_object_mut().unwrap().remove("status");
         });
         assert_eq!(
-            testing::run(&n, &mut e),
+            testing::run(&mut n, &mut e),
             Verdict::drop("only noise changed (/status)")
         );
     }
 
     #[test]
     fn a_real_change_passes_and_the_event_is_untouched() {
-        let n = noise(json!({}));
+        let mut n = noise(json!({}));
         let mut e = modified(|o| {
             o["spec"]["replicas"] = json!(5);
             o["status"]["readyReplicas"] = json!(3);
         });
         let before = e.clone();
-        assert_eq!(testing::run(&n, &mut e), Verdict::Pass);
+        assert_eq!(testing::run(&mut n, &mut e), Verdict::Pass);
         assert_eq!(e, before);
     }
 
     #[test]
     fn nothing_changed_is_dropped_too() {
-        let n = noise(json!({}));
+        let mut n = noise(json!({}));
         let mut e = modified(|_| {});
-        assert_eq!(testing::run(&n, &mut e), Verdict::drop("nothing changed"));
+        assert_eq!(
+            testing::run(&mut n, &mut e),
+            Verdict::drop("nothing changed")
+        );
     }
 
     #[test]
     fn added_deleted_and_modified_without_old_pass() {
-        let n = noise(json!({}));
+        let mut n = noise(json!({}));
         assert_eq!(
-            testing::run(&n, &mut TestEvent::added(deploy())),
+            testing::run(&mut n, &mut TestEvent::added(deploy())),
             Verdict::Pass
         );
         assert_eq!(
-            testing::run(&n, &mut TestEvent::deleted(deploy())),
+            testing::run(&mut n, &mut TestEvent::deleted(deploy())),
             Verdict::Pass
         );
         let mut e = TestEvent::new(Change::Modified, deploy());
-        assert_eq!(testing::run(&n, &mut e), Verdict::Pass);
+        assert_eq!(testing::run(&mut n, &mut e), Verdict::Pass);
     }
 
     #[test]
     fn ignore_extends_the_defaults() {
-        let n = noise(json!({"ignore": ["/metadata/annotations/restartedAt"]}));
+        let mut n = noise(json!({"ignore": ["/metadata/annotations/restartedAt"]}));
         let mut e = modified(|o| {
             o["metadata"]["annotations"]["restartedAt"] = json!("t1");
             o["status"]["readyReplicas"] = json!(0);
         });
         assert_eq!(
-            testing::run(&n, &mut e),
+            testing::run(&mut n, &mut e),
             Verdict::drop("only noise changed (/status, /metadata/annotations/restartedAt)")
         );
         // Without it, the annotation is a real change.
-        let n = noise(json!({}));
+        let mut n = noise(json!({}));
         let mut e = modified(|o| o["metadata"]["annotations"]["restartedAt"] = json!("t1"));
-        assert_eq!(testing::run(&n, &mut e), Verdict::Pass);
+        assert_eq!(testing::run(&mut n, &mut e), Verdict::Pass);
     }
 
     #[test]
     fn ignore_defaults_false_replaces_the_defaults() {
-        let n = noise(json!({"ignore": ["/spec/replicas"], "ignoreDefaults": false}));
+        let mut n = noise(json!({"ignore": ["/spec/replicas"], "ignoreDefaults": false}));
         let mut e = modified(|o| o["status"]["readyReplicas"] = json!(3));
-        assert_eq!(testing::run(&n, &mut e), Verdict::Pass);
+        assert_eq!(testing::run(&mut n, &mut e), Verdict::Pass);
         let mut e = modified(|o| o["spec"]["replicas"] = json!(1));
         assert_eq!(
-            testing::run(&n, &mut e),
+            testing::run(&mut n, &mut e),
             Verdict::drop("only noise changed (/spec/replicas)")
         );
     }
 
     #[test]
     fn escaped_pointers_work() {
-        let n = noise(json!({"ignore": ["/metadata/annotations/a~1b"]}));
+        let mut n = noise(json!({"ignore": ["/metadata/annotations/a~1b"]}));
         let old = json!({"metadata": {"annotations": {"a/b": "1"}}});
         let new = json!({"metadata": {"annotations": {"a/b": "2"}}});
         assert_eq!(
-            testing::run(&n, &mut TestEvent::modified(old, new)),
+            testing::run(&mut n, &mut TestEvent::modified(old, new)),
             Verdict::drop("only noise changed (/metadata/annotations/a~1b)")
         );
     }

@@ -40,11 +40,11 @@
 //! use herald_plugin_sdk::{TestEvent, Verdict, testing};
 //! use serde_json::json;
 //!
-//! let prune = testing::init::<prune::Prune>(
+//! let mut prune = testing::init::<prune::Prune>(
 //!     r#"{"remove": ["spec.containers.*.env"], "secrets": true}"#,
 //! ).unwrap();
 //! let mut secret = TestEvent::added(json!({"kind": "Secret", "data": {"password": "aHVudGVyMg=="}}));
-//! assert_eq!(testing::run(&prune, &mut secret), Verdict::Pass);
+//! assert_eq!(testing::run(&mut prune, &mut secret), Verdict::Pass);
 //! assert_eq!(secret.object["data"], json!({"password": "<redacted>"}));
 //!
 //! // A rotation: the previous state is redacted too.
@@ -52,13 +52,13 @@
 //!     json!({"kind": "Secret", "data": {"password": "aHVudGVyMg=="}}),
 //!     json!({"kind": "Secret", "data": {"password": "czNjcmV0"}}),
 //! );
-//! testing::run(&prune, &mut rotated);
+//! testing::run(&mut prune, &mut rotated);
 //! assert_eq!(rotated.old.unwrap()["data"], json!({"password": "<redacted>"}));
 //! ```
 
 mod path;
 
-use herald_plugin_sdk::{Event, Plugin, Verdict};
+use herald_plugin_sdk::{Event, Plugin, Verdict, pointer};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -102,11 +102,19 @@ pub struct Prune {
     secrets: bool,
 }
 
+/// Parses the paths of `field`. A path to an identity field (`/kind`,
+/// `/metadata/name`, …) fails `init`: the host would refuse the change.
 fn parse_all(field: &str, texts: Vec<String>) -> Result<Vec<Path>, String> {
     texts
         .into_iter()
         .enumerate()
-        .map(|(i, t)| Path::parse(&t).map_err(|why| format!("{field}[{i}]: path {t:?}: {why}")))
+        .map(|(i, t)| {
+            let p = Path::parse(&t).map_err(|why| format!("{field}[{i}]: path {t:?}: {why}"))?;
+            if let Some(ptr) = p.concrete() {
+                pointer::check_writable(&ptr).map_err(|e| format!("{field}[{i}]: {e}"))?;
+            }
+            Ok(p)
+        })
         .collect()
 }
 
@@ -136,7 +144,7 @@ impl Plugin for Prune {
         })
     }
 
-    fn handle(&self, event: &mut Event<'_>) -> Verdict {
+    fn handle(&mut self, event: &mut Event<'_>) -> Verdict {
         self.remove(event);
         for p in &self.redact {
             redact(event, p);
@@ -156,7 +164,8 @@ impl Prune {
     fn remove(&self, event: &mut Event<'_>) {
         if self.remove_wild.is_empty() {
             if !self.remove_fixed.is_empty() {
-                event.remove(&self.remove_fixed);
+                // Checked at init: every pointer is writable.
+                let _ = event.remove(&self.remove_fixed);
             }
             return;
         }
@@ -166,9 +175,12 @@ impl Prune {
             expand_both(event, p, &mut all, &mut old_only);
         }
         all.append(&mut old_only);
+        // A wildcard may reach an identity field (`/metadata/*`): the host
+        // refuses those, so they are left out rather than failing the rest.
+        all.retain(|p| pointer::check_writable(p).is_ok());
         path::removal_order(&mut all);
         if !all.is_empty() {
-            event.remove(&all);
+            let _ = event.remove(&all);
         }
     }
 }
@@ -180,12 +192,22 @@ fn expand_both(event: &Event<'_>, p: &Path, new: &mut Vec<String>, old: &mut Vec
     let Some((at, rest)) = p.split_at_wildcard() else {
         return;
     };
-    if let Some(value) = event.get(&at) {
-        path::expand(&value, &mut at.clone(), rest, new);
+    match event.get(&at) {
+        Ok(Some(value)) => path::expand(&value, &mut at.clone(), rest, new),
+        Ok(None) => {}
+        Err(e) => unreadable(&p.text, &e),
     }
-    if let Some(value) = event.get_old(&at) {
-        path::expand(&value, &mut at.clone(), rest, old);
+    match event.get_old(&at) {
+        Ok(Some(value)) => path::expand(&value, &mut at.clone(), rest, old),
+        Ok(None) => {}
+        Err(e) => unreadable(&p.text, &e),
     }
+}
+
+/// A value prune cannot read (nested past serde_json's limit) is one it
+/// cannot prune: said in herald's log rather than passed over in silence.
+fn unreadable(path: &str, e: &herald_plugin_sdk::EventError) {
+    herald_plugin_sdk::warn(&format!("cannot apply {path}: {e}"));
 }
 
 /// Replaces the value(s) at `p` with [`REDACTED`], only where present, in
@@ -216,7 +238,7 @@ fn redact(event: &mut Event<'_>, p: &Path) {
 fn redact_at(event: &mut Event<'_>, ptr: &str) {
     // Most redacted values are strings: `get_str` checks them without
     // copying JSON; anything else needs the full value.
-    let present = match event.get_str(ptr) {
+    let present = match event.get_string(ptr) {
         Some(s) => s != REDACTED,
         None => event.get_json(ptr).is_some(),
     };
@@ -261,12 +283,20 @@ fn redact_secrets(event: &mut Event<'_>) {
     if event.kind() == "Secret" {
         for field in ["/data", "/stringData"] {
             let new = match event.get(field) {
-                Some(Value::Object(map)) => Some(map),
-                _ => None,
+                Ok(Some(Value::Object(map))) => Some(map),
+                Ok(_) => None,
+                Err(e) => {
+                    unreadable(field, &e);
+                    None
+                }
             };
             let old = match event.get_old(field) {
-                Some(Value::Object(map)) => Some(map),
-                _ => None,
+                Ok(Some(Value::Object(map))) => Some(map),
+                Ok(_) => None,
+                Err(e) => {
+                    unreadable(field, &e);
+                    None
+                }
             };
             // One set for the whole map, keys kept: sinks see which keys
             // exist, never the values. The host gives the previous state's
@@ -302,9 +332,9 @@ mod tests {
     use serde_json::json;
 
     fn run(config: Value, object: Value) -> Value {
-        let p = testing::init::<Prune>(&config.to_string()).unwrap();
+        let mut p = testing::init::<Prune>(&config.to_string()).unwrap();
         let mut e = TestEvent::added(object);
-        assert_eq!(testing::run(&p, &mut e), Verdict::Pass);
+        assert_eq!(testing::run(&mut p, &mut e), Verdict::Pass);
         e.object
     }
 
@@ -461,9 +491,9 @@ mod tests {
 
     /// Runs `config` on a MODIFIED event from `old` to `new`; (object, old).
     fn run_modified(config: Value, old: Value, new: Value) -> (Value, Value) {
-        let p = testing::init::<Prune>(&config.to_string()).unwrap();
+        let mut p = testing::init::<Prune>(&config.to_string()).unwrap();
         let mut e = TestEvent::modified(old, new);
-        assert_eq!(testing::run(&p, &mut e), Verdict::Pass);
+        assert_eq!(testing::run(&mut p, &mut e), Verdict::Pass);
         (e.object, e.old.expect("the previous state stays"))
     }
 
@@ -687,10 +717,11 @@ mod tests {
 
     #[test]
     fn a_deleted_event_is_redacted_in_its_last_state_too() {
-        let p = testing::init::<Prune>(r#"{"secrets": true, "remove": ["/metadata/annotations"]}"#)
-            .unwrap();
+        let mut p =
+            testing::init::<Prune>(r#"{"secrets": true, "remove": ["/metadata/annotations"]}"#)
+                .unwrap();
         let mut e = TestEvent::deleted(secret(json!({"password": "b2xk"}), Some("{}")));
-        assert_eq!(testing::run(&p, &mut e), Verdict::Pass);
+        assert_eq!(testing::run(&mut p, &mut e), Verdict::Pass);
         assert_eq!(e.old.as_ref(), Some(&e.object));
         assert_eq!(e.object["data"], json!({"password": REDACTED}));
         assert!(e.object["metadata"].get("annotations").is_none());

@@ -160,7 +160,7 @@ impl Plugin for Route {
         })
     }
 
-    fn handle(&self, event: &mut Event<'_>) -> Verdict {
+    fn handle(&mut self, event: &mut Event<'_>) -> Verdict {
         let mut sinks: Vec<String> = Vec::new();
         if let Some(key) = &self.annotation
             && let Some(value) = event.annotation(key)
@@ -238,56 +238,62 @@ mod tests {
 
     #[test]
     fn no_rules_and_no_match_pass() {
-        let r = route(json!({}));
-        assert_eq!(testing::run(&r, &mut pod("a", json!({}))), Verdict::Pass);
-        let r = route(json!({"rules": [{"match": {"namespaces": ["x"]}, "sinks": ["s"]}]}));
-        assert_eq!(testing::run(&r, &mut pod("a", json!({}))), Verdict::Pass);
+        let mut r = route(json!({}));
+        assert_eq!(
+            testing::run(&mut r, &mut pod("a", json!({}))),
+            Verdict::Pass
+        );
+        let mut r = route(json!({"rules": [{"match": {"namespaces": ["x"]}, "sinks": ["s"]}]}));
+        assert_eq!(
+            testing::run(&mut r, &mut pod("a", json!({}))),
+            Verdict::Pass
+        );
     }
 
     #[test]
     fn matching_rules_accumulate_in_order_until_stop() {
-        let r = route(json!({"rules": [
+        let mut r = route(json!({"rules": [
             {"match": {"namespaces": ["pay-*"]}, "sinks": ["pay", "audit"]},
             {"match": {"labels": "tier=frontend"}, "sinks": ["web", "pay"], "stop": true},
             {"match": {}, "sinks": ["all"]},
         ]}));
         assert_eq!(
-            testing::run(&r, &mut pod("pay-eu", json!({"tier": "frontend"}))),
+            testing::run(&mut r, &mut pod("pay-eu", json!({"tier": "frontend"}))),
             Verdict::route(["pay", "audit", "web"])
         );
         assert_eq!(
-            testing::run(&r, &mut pod("pay-eu", json!({}))),
+            testing::run(&mut r, &mut pod("pay-eu", json!({}))),
             Verdict::route(["pay", "audit", "all"])
         );
         assert_eq!(
-            testing::run(&r, &mut pod("ops", json!({}))),
+            testing::run(&mut r, &mut pod("ops", json!({}))),
             Verdict::route(["all"])
         );
     }
 
     #[test]
     fn stop_on_a_rule_that_does_not_match_does_not_stop() {
-        let r = route(json!({"rules": [
+        let mut r = route(json!({"rules": [
             {"match": {"kinds": ["Secret"]}, "sinks": ["sec"], "stop": true},
             {"match": {}, "sinks": ["all"]},
         ]}));
         assert_eq!(
-            testing::run(&r, &mut pod("a", json!({}))),
+            testing::run(&mut r, &mut pod("a", json!({}))),
             Verdict::route(["all"])
         );
         let mut secret = obj("Secret", Some("a"), json!({}), json!({}));
-        assert_eq!(testing::run(&r, &mut secret), Verdict::route(["sec"]));
+        assert_eq!(testing::run(&mut r, &mut secret), Verdict::route(["sec"]));
     }
 
     #[test]
     fn match_keys_all_must_hold() {
-        let r = route(json!({"rules": [{
+        let mut r = route(json!({"rules": [{
             "match": {"namespaces": ["web"], "labels": "app in (api,ui), !legacy",
                       "kinds": ["deployment"]},
             "sinks": ["web"]
         }]}));
-        let hit = |kind, ns, labels| {
-            testing::run(&r, &mut obj(kind, ns, labels, json!({}))) == Verdict::route(["web"])
+        let mut hit = |kind, ns, labels| {
+            testing::run(&mut r, &mut obj(kind, ns, labels, json!({}))) == Verdict::route(["web"])
         };
         assert!(hit("Deployment", Some("web"), json!({"app": "ui"})));
         assert!(!hit("Pod", Some("web"), json!({"app": "ui"})));
@@ -303,7 +309,7 @@ mod tests {
 
     #[test]
     fn annotation_always_routes_first() {
-        let r = route(json!({"rules": [{"match": {}, "sinks": ["all"], "stop": true}]}));
+        let mut r = route(json!({"rules": [{"match": {}, "sinks": ["all"], "stop": true}]}));
         let mut e = obj(
             "Pod",
             Some("a"),
@@ -311,13 +317,13 @@ mod tests {
             json!({"herald.io/route": " team-a , all,,team-b"}),
         );
         assert_eq!(
-            testing::run(&r, &mut e),
+            testing::run(&mut r, &mut e),
             Verdict::route(["team-a", "all", "team-b"])
         );
         // Also without any rule, and instead of the defaults.
-        let r = route(json!({"defaultSinks": ["d"]}));
+        let mut r = route(json!({"defaultSinks": ["d"]}));
         let mut e = obj("Pod", None, json!({}), json!({"herald.io/route": "x"}));
-        assert_eq!(testing::run(&r, &mut e), Verdict::route(["x"]));
+        assert_eq!(testing::run(&mut r, &mut e), Verdict::route(["x"]));
     }
 
     #[test]
@@ -328,24 +334,24 @@ mod tests {
             json!({}),
             json!({"herald.io/route": "x", "example.com/sinks": "y"}),
         );
-        let r = route(json!({"annotation": "example.com/sinks"}));
-        assert_eq!(testing::run(&r, &mut e), Verdict::route(["y"]));
-        let r = route(json!({"annotation": ""}));
-        assert_eq!(testing::run(&r, &mut e), Verdict::Pass);
+        let mut r = route(json!({"annotation": "example.com/sinks"}));
+        assert_eq!(testing::run(&mut r, &mut e), Verdict::route(["y"]));
+        let mut r = route(json!({"annotation": ""}));
+        assert_eq!(testing::run(&mut r, &mut e), Verdict::Pass);
     }
 
     #[test]
     fn default_sinks_take_unmatched_events() {
-        let r = route(json!({
+        let mut r = route(json!({
             "rules": [{"match": {"namespaces": ["pay"]}, "sinks": ["pay"]}],
             "defaultSinks": ["ops", "audit"]
         }));
         assert_eq!(
-            testing::run(&r, &mut pod("web", json!({}))),
+            testing::run(&mut r, &mut pod("web", json!({}))),
             Verdict::route(["ops", "audit"])
         );
         assert_eq!(
-            testing::run(&r, &mut pod("pay", json!({}))),
+            testing::run(&mut r, &mut pod("pay", json!({}))),
             Verdict::route(["pay"])
         );
     }

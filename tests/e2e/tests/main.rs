@@ -6,6 +6,7 @@ mod demo;
 mod deploy;
 mod notify_once;
 mod ops;
+mod plugin_output;
 mod plugins;
 mod real;
 mod run;

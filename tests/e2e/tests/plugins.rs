@@ -175,6 +175,11 @@ fn bytes_that_are_not_wasm_are_rejected_with_the_file_name() {
         .expect_err("must be rejected");
     assert!(matches!(err, LoadError::Compile { .. }), "{err:?}");
     assert!(err.to_string().starts_with("/plugins/x.wasm: "), "{err}");
+    // What reload and run log: one line, no parser dump (issue 15, item 13).
+    let text = err.to_string();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("does not start with `\\0asm`"), "{text}");
+    assert!(!text.contains("0x"), "{text}");
 }
 
 #[test]
@@ -378,10 +383,10 @@ fn prune_hides_the_previous_state_in_the_host_exactly_as_in_the_sdk_test_backend
     assert_eq!(got.object["spec"]["containers"][0]["args"], "<redacted>");
 
     // The SDK's native backend, which plugin unit tests use, agrees.
-    let native = herald_plugin_sdk::testing::init::<prune::Prune>(&config.to_string())
+    let mut native = herald_plugin_sdk::testing::init::<prune::Prune>(&config.to_string())
         .unwrap_or_else(|e| panic!("{e}"));
     let mut e = herald_plugin_sdk::TestEvent::modified(old, new);
-    herald_plugin_sdk::testing::run(&native, &mut e);
+    herald_plugin_sdk::testing::run(&mut native, &mut e);
     assert_eq!(e.object, got.object);
     assert_eq!(e.old, got.old);
 }
@@ -425,4 +430,172 @@ fn compiled_components_are_cached_on_disk_by_content_and_engine() {
         p.handle(vec![pod("x", "web")]).verdicts,
         Ok(vec![Verdict::Pass])
     );
+}
+
+/// Issue 15, item 16: the object's identity is read-only to plugins, and an
+/// invalid escape is refused, in the host exactly as in the SDK's test
+/// backend: same refusal, same object after.
+#[test]
+fn identity_fields_are_read_only_in_the_host_and_the_sdk_alike() {
+    let object = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "default", "uid": "u-1", "labels": {"app": "web"}},
+        "spec": {"x": 1}
+    });
+    let cases = [
+        ("set-at", "", r#"{"kind": "Other"}"#),
+        ("set-at", "/apiVersion", r#""v2""#),
+        ("set-at", "/kind", r#""Secret""#),
+        ("set-at", "/metadata", "{}"),
+        ("set-at", "/metadata/name", r#""other""#),
+        ("set-at", "/metadata/namespace", r#""kube-system""#),
+        ("set-at", "/metadata/uid", r#""u-2""#),
+        ("set-at", "/metadata/~2", "1"),
+        ("set-at", "/metadata/labels/tier", r#""db""#),
+        ("remove-at", "", ""),
+        ("remove-at", "/kind", ""),
+        ("remove-at", "/metadata", ""),
+        ("remove-at", "/metadata/uid", ""),
+        ("remove-at", "/metadata/labels", ""),
+    ];
+    for (mode, pointer, value) in cases {
+        let mut host = instance(
+            "hostile_plugin",
+            json!({"mode": mode, "pointer": pointer, "value": value}),
+            OnError::Pass,
+        );
+        let out = host.handle(vec![EventData::new(
+            ChangeType::Modified,
+            object.clone(),
+            Some(object.clone()),
+        )]);
+        let Ok(verdicts) = out.verdicts else {
+            panic!("{mode} {pointer}: {:?}", out.verdicts)
+        };
+        // What the hostile plugin does, on the SDK's in-memory event.
+        let mut native = herald_plugin_sdk::TestEvent::modified(object.clone(), object.clone());
+        let mut event = native.as_event();
+        let want = match mode {
+            "set-at" => match event.set_json(pointer, value) {
+                Ok(()) => "set".to_string(),
+                Err(e) => format!("set refused: {e}"),
+            },
+            _ => match event.remove(&[pointer]) {
+                Ok(n) => format!("removed {n}"),
+                Err(e) => format!("remove refused: {e}"),
+            },
+        };
+        assert_eq!(
+            verdicts,
+            vec![Verdict::Drop(want.clone())],
+            "{mode} {pointer}"
+        );
+        assert_eq!(out.events[0].object, native.object, "{mode} {pointer}");
+        assert_eq!(out.events[0].old, native.old, "{mode} {pointer}");
+        let refused = want.contains("refused");
+        let allowed = pointer.starts_with("/metadata/labels");
+        assert_eq!(refused, !allowed, "{mode} {pointer}: {want}");
+        if refused {
+            assert_eq!(out.events[0].object, object, "{mode} {pointer}: unchanged");
+        }
+        if pointer == "/metadata/~2" {
+            assert!(
+                want.contains("`~` must be followed by `0` or `1`"),
+                "{want}"
+            );
+        } else if refused {
+            assert!(want.contains("is read-only"), "{want}");
+        }
+    }
+}
+
+/// Issue 15, item 16: `handle(&mut self)`: a plugin keeps state between
+/// events and calls without interior mutability.
+#[test]
+fn a_plugin_keeps_state_across_events_and_calls() {
+    let mut p = instance("hostile_plugin", json!({"mode": "count"}), OnError::Pass);
+    let out = p.handle(vec![pod("a", "web"), pod("b", "web")]);
+    assert_eq!(
+        out.verdicts,
+        Ok(vec![
+            Verdict::Drop("event 1".into()),
+            Verdict::Drop("event 2".into())
+        ])
+    );
+    let out = p.handle(vec![pod("c", "web")]);
+    assert_eq!(out.verdicts, Ok(vec![Verdict::Drop("event 3".into())]));
+}
+
+/// Components built against the WIT before `set-old` was added (kept in
+/// tests/plugins/fixtures/, see its README) still load and run: the host
+/// only ever adds to what it offers.
+#[test]
+fn plugins_built_against_the_previous_wit_still_load_and_run() {
+    let fixture = |name: &str| {
+        herald_e2e::workspace_root()
+            .join("tests/plugins/fixtures")
+            .join(name)
+    };
+    let load_fixture = |name: &str, config: Value| {
+        let plugin = runtime()
+            .load(name, &fixture(name), &[])
+            .unwrap_or_else(|e| panic!("{e}"));
+        PluginInstance::new(
+            plugin,
+            PluginSettings {
+                config: config.to_string(),
+                ..PluginSettings::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+
+    let mut lf = load_fixture(
+        "label_filter-wit-0.1.0-before-set-old.wasm",
+        json!({"labels": {"app": "web"}}),
+    );
+    let out = lf.handle(vec![pod("a", "web"), pod("b", "db")]);
+    assert_eq!(
+        out.verdicts,
+        Ok(vec![
+            Verdict::Pass,
+            Verdict::Drop("label app=db, want web".into())
+        ])
+    );
+
+    // remove and set under the old ABI, mirrored to the previous state by
+    // today's host.
+    let mut prune = load_fixture(
+        "prune-wit-0.1.0-before-set-old.wasm",
+        json!({"remove": ["/status"], "redact": ["/data/password"]}),
+    );
+    let secret = |password: &str| {
+        json!({"apiVersion": "v1", "kind": "Secret",
+               "metadata": {"name": "s", "namespace": "n"},
+               "data": {"password": password}, "status": {"x": 1}})
+    };
+    let out = prune.handle(vec![EventData::new(
+        ChangeType::Modified,
+        secret("bmV3"),
+        Some(secret("b2xk")),
+    )]);
+    assert_eq!(out.verdicts, Ok(vec![Verdict::Pass]));
+    let want = json!({"apiVersion": "v1", "kind": "Secret",
+                      "metadata": {"name": "s", "namespace": "n"},
+                      "data": {"password": "<redacted>"}});
+    assert_eq!(out.events[0].object, want);
+    assert_eq!(out.events[0].old.as_ref(), Some(&want));
+
+    // What they import is the 0.1.0 interface without set-old.
+    let inspection = runtime()
+        .inspect(&fixture("prune-wit-0.1.0-before-set-old.wasm"))
+        .expect("inspect");
+    assert_eq!(inspection.version.as_deref(), Some("0.1.0"));
+    assert!(inspection.host_functions.contains(&"event.set".to_string()));
+    assert!(
+        !inspection
+            .host_functions
+            .contains(&"event.set-old".to_string())
+    );
+    assert!(inspection.policy.loads);
 }

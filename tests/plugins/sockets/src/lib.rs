@@ -12,7 +12,7 @@ impl Plugin for Sockets {
         Ok(Sockets)
     }
 
-    fn handle(&self, _event: &mut Event<'_>) -> Verdict {
+    fn handle(&mut self, _event: &mut Event<'_>) -> Verdict {
         use wasi::sockets::network::IpAddressFamily;
         match wasi::sockets::tcp_create_socket::create_tcp_socket(IpAddressFamily::Ipv4) {
             Ok(_) => Verdict::drop("opened a socket"),
