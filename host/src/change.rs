@@ -119,6 +119,10 @@ pub struct ChangeEvent {
     /// a notification, unless what it recorded before says the object is new or
     /// changed while herald was down.
     pub quiet: bool,
+    /// Replayed by a stream resumed after its checkpoint at a restart: the
+    /// first replayed change of an object carries no previous state, which
+    /// the pipeline takes from the state dir.
+    pub replayed: bool,
 }
 
 impl ChangeEvent {
@@ -134,6 +138,7 @@ impl ChangeEvent {
             resync: false,
             initial: false,
             quiet: false,
+            replayed: false,
         }
     }
 

@@ -28,7 +28,6 @@ pub mod ha;
 pub mod metrics;
 pub mod pipeline;
 pub mod plugin;
-pub mod resume;
 pub mod run;
 pub mod sink;
 pub mod source;

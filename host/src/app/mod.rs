@@ -147,8 +147,15 @@ impl Herald {
             source_settings.secret_key = crate::source::SecretKey::load_or_create(&path)
                 .with_context(|| format!("stateDir: the Secret digest key {}", path.display()))?;
         }
-        let secret_key = source_settings.secret_key.clone();
-        let replay_client = client.clone();
+        // With a state dir, each scope first resumes its stream after the last
+        // run's checkpoint (the API server replays what changed meanwhile),
+        // then lists; deletions the list reveals are caught up after it.
+        if let Some(store) = &store {
+            let store = store.clone();
+            source_settings.checkpoints = Some(crate::source::Checkpoints::new(move |key| {
+                store.checkpoint(key).ok().flatten()
+            }));
+        }
         let sources = Sources::new(client, source_settings, tx);
         let sinks = Sinks::start(
             &config.cluster,
@@ -193,29 +200,6 @@ impl Herald {
         let deliver = hand_over(metrics.clone(), delivery.clone(), gate_tx, options.tap);
         let pipeline = pipeline::spawn_with(rx, chains, chain_rx, stages, deliver)
             .context("starting the pipeline thread")?;
-        // With a state dir, each watch first resumes its stream after the last
-        // run's checkpoint (the API server replays what changed meanwhile),
-        // then lists; deletions the list reveals are caught up after it.
-        if let Some(store) = &store
-            && let Some(tx) = weak_tx.upgrade()
-        {
-            let replays = config.watch.iter().map(|w| {
-                crate::resume::replay(
-                    replay_client.clone(),
-                    store.clone(),
-                    w.clone(),
-                    tx.clone(),
-                    secret_key.clone(),
-                )
-            });
-            let replayed: usize = futures::future::join_all(replays).await.into_iter().sum();
-            if replayed > 0 {
-                tracing::info!(
-                    changes = replayed,
-                    "replayed the changes made while herald was down"
-                );
-            }
-        }
         for w in &config.watch {
             let status = sources.add(w.clone()).await?;
             tracing::info!(watch = %status.id, state = ?status.state, "watch added");

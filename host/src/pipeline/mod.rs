@@ -67,15 +67,6 @@ pub struct Stages {
     pub scoped: std::collections::HashSet<String>,
 }
 
-/// The checkpoint key of a watch stream: the watch id for a watch of all
-/// namespaces (one stream), `watch/namespace` for a watch of listed ones.
-pub fn stream_key(watch: &str, namespace: Option<&str>, scoped: bool) -> String {
-    match (scoped, namespace) {
-        (true, Some(ns)) => format!("{watch}/{ns}"),
-        _ => watch.to_string(),
-    }
-}
-
 impl Stages {
     /// The first stage every change goes through, as `herald run` runs it:
     /// dedup, and at a restart the rewrite of a first list against what the
@@ -88,6 +79,24 @@ impl Stages {
             return Some(None);
         };
         let uid = ev.uid().to_string();
+        // A replayed change (a stream resumed after its checkpoint): the first
+        // one of an object carries no previous state; the state dir has it,
+        // and an ADDED of an object it recorded was created before the
+        // checkpoint, notified, then changed.
+        if ev.replayed
+            && ev.old.is_none()
+            && let Some(st) = &self.state
+            && let Some(recorded) = st
+                .object(&uid)
+                .ok()
+                .flatten()
+                .and_then(|r| r.parse_object().ok())
+        {
+            if ev.change == ChangeType::Added {
+                ev.change = ChangeType::Modified;
+            }
+            ev.old = Some(recorded);
+        }
         let hash = d.hash(&ev.object);
         if ev.resync {
             match d.last_emitted(&uid) {
@@ -191,7 +200,11 @@ impl Stages {
             && let Some(rv) = crate::change::resource_version(&ev.object)
         {
             ops.push(crate::state::Op::Checkpoint {
-                key: stream_key(&ev.watch, ev.namespace(), self.scoped.contains(&ev.watch)),
+                key: crate::source::stream_key(
+                    &ev.watch,
+                    ev.namespace(),
+                    self.scoped.contains(&ev.watch),
+                ),
                 rv,
             });
         }

@@ -80,6 +80,26 @@ impl Differ {
         }
     }
 
+    /// A replay of this scope's stream after a checkpoint, decoded, filtered
+    /// and redacted as its list and watch are.
+    pub(crate) fn replay<'a>(
+        &'a self,
+        api: &'a kube::api::Api<WatchedObject>,
+        config: &'a kube::runtime::watcher::Config,
+        tx: &'a tokio::sync::mpsc::Sender<ChangeEvent>,
+    ) -> super::resume::Replay<'a> {
+        super::resume::Replay {
+            api,
+            config,
+            resource: &self.resource,
+            watch: &self.watch,
+            events: &self.events,
+            ignore_namespaces: &self.ignore_namespaces,
+            redact: self.redact.as_ref(),
+            tx,
+        }
+    }
+
     /// A reader of the store this differ writes.
     pub(crate) fn reader(&self) -> Store {
         self.writer.as_reader()

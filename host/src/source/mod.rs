@@ -11,6 +11,7 @@ mod diff;
 mod error;
 mod object;
 mod resolve;
+mod resume;
 mod secrets;
 mod settings;
 mod sources;
@@ -20,7 +21,7 @@ mod watch;
 
 pub use client::{client, client_with_context};
 pub use error::{Error, Result};
-pub(crate) use resolve::{Resolution, Resolver};
+pub use resume::{Checkpoints, stream_key};
 pub use secrets::{LAST_APPLIED, SecretData, SecretKey, redact as redact_secret};
 pub use settings::{InitialList, RetryBackoff, SourceSettings, defaults};
 pub use sources::Sources;

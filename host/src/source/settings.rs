@@ -81,6 +81,10 @@ pub struct SourceSettings {
     /// [`SecretData`](super::SecretData)); herald keeps it in the state dir.
     #[serde(skip)]
     pub secret_key: super::SecretKey,
+    /// Not config: with a state dir, where each stream's checkpoint is; a
+    /// scope that has one resumes its stream after it before its first list.
+    #[serde(skip)]
+    pub checkpoints: Option<super::Checkpoints>,
 }
 
 impl Default for SourceSettings {
@@ -93,6 +97,7 @@ impl Default for SourceSettings {
             backoff: None,
             record_silent_lists: false,
             secret_key: super::SecretKey::random(),
+            checkpoints: None,
         }
     }
 }

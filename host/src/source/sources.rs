@@ -315,6 +315,12 @@ impl Inner {
                     .then(|| self.settings.secret_key.clone()),
             );
             let status = Arc::new(ScopeStatus::new(scope.clone(), activity, differ.reader()));
+            let scoped = namespaced && !spec.namespaces.is_empty();
+            let resume = self
+                .settings
+                .checkpoints
+                .as_ref()
+                .and_then(|c| c.get(&super::stream_key(id, scope.as_deref(), scoped)));
             let task = ScopeWatch {
                 api,
                 config,
@@ -323,6 +329,7 @@ impl Inner {
                 status: status.clone(),
                 stall_timeout,
                 settings: self.settings.clone(),
+                resume,
             };
             let span = tracing::info_span!(
                 "watch",

@@ -37,6 +37,8 @@ pub(crate) struct ScopeWatch {
     pub(crate) status: Arc<ScopeStatus>,
     pub(crate) stall_timeout: Duration,
     pub(crate) settings: SourceSettings,
+    /// The checkpoint to resume the stream after, before the first list.
+    pub(crate) resume: Option<u64>,
 }
 
 /// The server-side `timeoutSeconds` for a stall timeout. kube's watcher also drops a
@@ -64,6 +66,13 @@ impl ScopeWatch {
         let check_every =
             (self.stall_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
         let mut receiver_gone = false;
+        // Resuming => Listing: what changed while herald was down first.
+        if let Some(rv) = self.resume.take() {
+            self.differ
+                .replay(&self.api, &self.config, &self.tx)
+                .run(rv)
+                .await;
+        }
         let mut backoff = self.settings.backoff();
         // Successful answers counted at the last failure.
         let mut answered_at_failure = self.status.activity.answered();
