@@ -868,6 +868,7 @@ async fn batch_sink(recv: &Recv, url: &str, max_objects: usize, n: usize) -> f64
                 old: None,
                 fate: Fate::Deliver { routes: vec![] },
                 record: vec![],
+                stream: "pods".into(),
             }
         })
         .collect();

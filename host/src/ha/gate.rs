@@ -88,9 +88,9 @@ impl Watermark {
     }
 }
 
-/// The stream an outcome belongs to: its watch and namespace.
+/// The stream an outcome belongs to (its checkpoint's key as well).
 pub(super) fn stream_of(o: &Outcome) -> String {
-    format!("{}/{}", o.watch, o.namespace.as_deref().unwrap_or_default())
+    o.stream.clone()
 }
 
 pub(super) fn rv_of(o: &Outcome) -> Option<u64> {

@@ -9,8 +9,9 @@
 //! keeps the notifications of the last `replayWindow` changes. The leader
 //! writes its *delivered watermark* on the Lease (annotation
 //! `herald.io/delivered-rv`, JSON) every second and when it stops: per
-//! stream (a watch and a namespace, within which the API server orders
-//! resourceVersions), the highest resourceVersion such that every
+//! stream (a watch, or a watch and one of its listed namespaces: the unit
+//! within which the API server orders resourceVersions, and the key of its
+//! checkpoint), the highest resourceVersion such that every
 //! notification at or below it has been delivered or dead-lettered by every
 //! sink. A replica that becomes leader reads the watermark and first hands
 //! on the notifications it kept above it, in order.

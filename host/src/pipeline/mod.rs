@@ -47,6 +47,9 @@ pub struct Outcome {
     /// forget a deleted object) and advance the stream's checkpoint, to
     /// commit in one transaction with the outbox entries of the notification.
     pub record: Vec<crate::state::Op>,
+    /// The watch stream it came from ([`crate::source::stream_key`]): the
+    /// unit in which the API server orders resourceVersions.
+    pub stream: String,
 }
 
 /// The stages before the plugins: emit dedup, and with a state dir the
@@ -242,6 +245,11 @@ pub fn spawn_with(
                 // The identity is taken before the object moves into the
                 // chain: the object itself is moved, never copied.
                 let namespace = ev.namespace().map(str::to_string);
+                let stream = crate::source::stream_key(
+                    &ev.watch,
+                    namespace.as_deref(),
+                    stages.scoped.contains(&ev.watch),
+                );
                 let name = ev.name().to_string();
                 let uid = ev.uid().to_string();
                 let data = EventData::new(ev.change, std::mem::take(&mut ev.object), ev.old.take());
@@ -264,6 +272,7 @@ pub fn spawn_with(
                     old: event.old,
                     fate,
                     record,
+                    stream,
                 };
                 if deliver(outcome).is_break() {
                     break;
