@@ -304,10 +304,9 @@ impl Herald {
         tokio::pin!(stop);
         let ready_sources = self.sources.clone();
         let mut ready_wait = Box::pin(async move {
-            while !ready_sources.ready() {
-                tokio::time::sleep(Duration::from_millis(100)).await;
+            if ready_sources.until_ready(None).await {
+                tracing::info!("initial lists synced; ready");
             }
-            tracing::info!("initial lists synced; ready");
         });
         let mut ready_done = false;
         let mut reloads = self.reloads.take();

@@ -23,33 +23,31 @@ pub(super) async fn catch_up(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let watch = spec.id();
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        match sources.status(&watch) {
-            Some(s) if s.ready => break,
-            Some(_) => {
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-                    _ = stop.changed() => return,
-                }
-            }
-            None => return,
-        }
+    tokio::select! {
+        ready = sources.until_ready(Some(&watch)) => if !ready { return },
+        _ = stop.wait_for(|s| *s) => return,
     }
     let Some(cached) = sources.cache().get(&watch) else {
         return;
     };
-    let objects = cached.filter(|_| true);
-    let listed: std::collections::HashSet<&str> = objects.iter().filter_map(|o| o.uid()).collect();
-    let gone = match store
-        .objects(&watch)
-        .and_then(|stored| crate::state::vanished(&watch, stored, &listed))
-    {
-        Ok(gone) => gone,
-        Err(e) => {
+    // Reading the state dir blocks: off the async runtime.
+    let (st, w) = (store.clone(), watch.clone());
+    let gone = tokio::task::spawn_blocking(move || {
+        let objects = cached.filter(|_| true);
+        let listed: std::collections::HashSet<&str> =
+            objects.iter().filter_map(|o| o.uid()).collect();
+        st.objects(&w)
+            .and_then(|stored| crate::state::vanished(&w, stored, &listed))
+    })
+    .await;
+    let gone = match gone {
+        Ok(Ok(gone)) => gone,
+        Ok(Err(e)) => {
             tracing::error!(watch, "catch-up: reading the state: {e}");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(watch, "catch-up: {e}");
             return;
         }
     };

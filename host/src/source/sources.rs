@@ -57,6 +57,8 @@ struct Inner {
     /// Set by [`Sources::mark_started`]: watches that start from now on report
     /// their first list whatever `initialList` says.
     started: AtomicBool,
+    /// Bumped when a watch's first list completes or its state changes.
+    progress: tokio::sync::watch::Sender<u64>,
     refresher: Mutex<Option<AbortOnDrop>>,
 }
 
@@ -108,6 +110,7 @@ impl Sources {
             watches: Mutex::new(BTreeMap::new()),
             serial: AtomicU64::new(0),
             started: AtomicBool::new(false),
+            progress: tokio::sync::watch::channel(0).0,
             refresher: Mutex::new(None),
         });
         // The refresher holds only a weak reference, so dropping the last `Sources`
@@ -212,6 +215,28 @@ impl Sources {
         })
     }
 
+    /// Waits until watch `id` (every running watch with `None`) has completed
+    /// its first list, without polling. False when `id` is not (or no
+    /// longer) a watch.
+    pub async fn until_ready(&self, id: Option<&str>) -> bool {
+        let mut progress = self.inner.progress.subscribe();
+        loop {
+            let ready = match id {
+                Some(id) => match self.status(id) {
+                    Some(s) => s.ready,
+                    None => return false,
+                },
+                None => self.ready(),
+            };
+            if ready {
+                return true;
+            }
+            if progress.changed().await.is_err() {
+                return false;
+            }
+        }
+    }
+
     /// Re-runs discovery now: starts pending watches whose type is now served, and
     /// sets running watches whose type is gone back to pending.
     ///
@@ -314,7 +339,12 @@ impl Inner {
                     && spec.secret_data == super::SecretData::Redact)
                     .then(|| self.settings.secret_key.clone()),
             );
-            let status = Arc::new(ScopeStatus::new(scope.clone(), activity, differ.reader()));
+            let status = Arc::new(ScopeStatus::new(
+                scope.clone(),
+                activity,
+                differ.reader(),
+                self.progress.clone(),
+            ));
             let scoped = namespaced && !spec.namespaces.is_empty();
             let resume = self
                 .settings

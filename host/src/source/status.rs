@@ -103,10 +103,17 @@ pub(crate) struct ScopeStatus {
     restarts: AtomicU64,
     errors: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// Bumped when the first list completes: waiters on readiness wake.
+    progress: tokio::sync::watch::Sender<u64>,
 }
 
 impl ScopeStatus {
-    pub(crate) fn new(namespace: Option<String>, activity: Arc<Activity>, store: Store) -> Self {
+    pub(crate) fn new(
+        namespace: Option<String>,
+        activity: Arc<Activity>,
+        store: Store,
+        progress: tokio::sync::watch::Sender<u64>,
+    ) -> Self {
         Self {
             namespace,
             activity,
@@ -116,6 +123,7 @@ impl ScopeStatus {
             restarts: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             last_error: Mutex::new(None),
+            progress,
         }
     }
 
@@ -124,7 +132,9 @@ impl ScopeStatus {
     }
 
     pub(crate) fn set_synced(&self) {
-        self.synced.store(true, Ordering::Relaxed);
+        if !self.synced.swap(true, Ordering::Relaxed) {
+            self.progress.send_modify(|n| *n += 1);
+        }
     }
 
     pub(crate) fn listing(&self) {
