@@ -100,18 +100,92 @@ pub(super) fn rv_of(o: &Outcome) -> Option<u64> {
 /// Decides, notification by notification, whether this replica delivers.
 /// Runs on its own thread; see the module docs.
 pub struct Gate {
-    pub(super) leader: Arc<AtomicBool>,
+    leader: Arc<AtomicBool>,
     /// The watermark read from the Lease when leadership was won.
-    pub(super) resume_after: Arc<Mutex<BTreeMap<String, u64>>>,
-    pub(super) mark: Arc<Watermark>,
-    pub(super) kept: VecDeque<Outcome>,
-    pub(super) window: usize,
-    pub(super) leading: bool,
-    pub(super) evicted: u64,
+    resume_after: Arc<Mutex<BTreeMap<String, u64>>>,
+    mark: Arc<Watermark>,
+    kept: VecDeque<Kept>,
+    /// Bytes the kept outcomes take.
+    kept_bytes: usize,
+    window: usize,
+    budget: usize,
+    leading: bool,
+    evicted: u64,
+}
+
+/// An outcome a standby keeps: its object and previous state as compact
+/// JSON (a parsed tree takes several times its JSON's size), the rest as it
+/// is.
+struct Kept {
+    outcome: Outcome,
+    object: Box<[u8]>,
+    old: Option<Box<[u8]>>,
+}
+
+impl Kept {
+    fn new(mut outcome: Outcome) -> Self {
+        let json = |v: &serde_json::Value| -> Box<[u8]> {
+            serde_json::to_vec(v).unwrap_or_default().into_boxed_slice()
+        };
+        let object = json(&std::mem::take(&mut outcome.object));
+        let old = outcome.old.take().map(|o| json(&o));
+        Kept {
+            outcome,
+            object,
+            old,
+        }
+    }
+
+    /// What it takes in memory, about.
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<Kept>()
+            + self.object.len()
+            + self.old.as_ref().map_or(0, |o| o.len())
+            + self.outcome.name.len()
+            + self.outcome.uid.len()
+            + self.outcome.stream.len()
+            + self.outcome.watch.len()
+    }
+
+    fn into_outcome(self) -> Outcome {
+        let mut o = self.outcome;
+        o.object = serde_json::from_slice(&self.object).unwrap_or_default();
+        o.old = self.old.and_then(|old| serde_json::from_slice(&old).ok());
+        o
+    }
 }
 
 impl Gate {
-    pub(super) fn pass(&mut self, o: Option<Outcome>, sinks: &dyn Deliver) {
+    /// A gate that leads while `leader` says so; standing by, it keeps at
+    /// most `window` outcomes taking at most `budget` bytes.
+    pub fn new(
+        leader: Arc<AtomicBool>,
+        resume_after: Arc<Mutex<BTreeMap<String, u64>>>,
+        mark: Arc<Watermark>,
+        window: usize,
+        budget: usize,
+    ) -> Self {
+        Gate {
+            leader,
+            resume_after,
+            mark,
+            kept: VecDeque::new(),
+            kept_bytes: 0,
+            window,
+            budget,
+            leading: false,
+            evicted: 0,
+        }
+    }
+
+    /// Outcomes kept for replay, and the bytes they take.
+    pub fn kept(&self) -> (usize, usize) {
+        (self.kept.len(), self.kept_bytes)
+    }
+
+    /// Hands `o` on (leading) or keeps it (standing by); with `None`, only
+    /// notices a change of leadership.
+    pub fn pass(&mut self, o: Option<Outcome>, sinks: &dyn Deliver) {
         let leader = self.leader.load(Ordering::Acquire);
         if leader && !self.leading {
             let after = self
@@ -119,9 +193,10 @@ impl Gate {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone();
-            let kept: Vec<Outcome> = self.kept.drain(..).collect();
+            let kept: Vec<Kept> = self.kept.drain(..).collect();
+            self.kept_bytes = 0;
             let (mut replayed, mut skipped) = (0, 0);
-            for k in kept {
+            for k in kept.into_iter().map(Kept::into_outcome) {
                 let done = after.get(&stream_of(&k)).copied().unwrap_or(0);
                 if rv_of(&k).is_none_or(|rv| rv > done) {
                     replayed += 1;
@@ -138,7 +213,7 @@ impl Gate {
             if self.evicted > 0 {
                 tracing::error!(
                     dropped = self.evicted,
-                    "this replica kept only its last replayWindow notifications while standing by; older ones it could not replay"
+                    "this replica kept only its last replayWindow notifications (or replayBytes of them) while standing by; older ones it could not replay"
                 );
                 self.evicted = 0;
             }
@@ -153,11 +228,18 @@ impl Gate {
         } else {
             // The state is emitted here too: keep this replica's record current.
             sinks.record_only(std::mem::take(&mut o.record));
-            if self.kept.len() >= self.window {
-                self.kept.pop_front();
-                self.evicted += 1;
+            let k = Kept::new(o);
+            let bytes = k.bytes();
+            while !self.kept.is_empty()
+                && (self.kept.len() >= self.window || self.kept_bytes + bytes > self.budget)
+            {
+                if let Some(old) = self.kept.pop_front() {
+                    self.kept_bytes -= old.bytes();
+                    self.evicted += 1;
+                }
             }
-            self.kept.push_back(o);
+            self.kept_bytes += bytes;
+            self.kept.push_back(k);
         }
     }
 

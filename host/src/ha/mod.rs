@@ -31,7 +31,7 @@
 //! resourceVersions are compared as integers, which holds for etcd-backed API
 //! servers; a non-numeric one is always replayed (a duplicate rather than a loss).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -77,6 +77,14 @@ pub struct HaConfig {
     /// Notifications a standby keeps for replay. Default: 100000
     #[serde(default = "default_window")]
     pub replay_window: usize,
+    /// Memory those may take (their objects as compact JSON); the oldest
+    /// go first. Default: 64MiB
+    #[serde(default = "default_replay_bytes")]
+    pub replay_bytes: bytesize::ByteSize,
+}
+
+fn default_replay_bytes() -> bytesize::ByteSize {
+    bytesize::ByteSize::mib(64)
 }
 
 fn default_lease() -> String {
@@ -103,6 +111,9 @@ impl HaConfig {
         }
         if self.replay_window == 0 {
             return Err("replayWindow: at least 1".into());
+        }
+        if self.replay_bytes.as_u64() < 1024 * 1024 {
+            return Err("replayBytes: at least 1MiB".into());
         }
         Ok(())
     }
@@ -138,6 +149,7 @@ pub struct Election {
     writer: tokio::task::JoinHandle<()>,
     resume_after: Arc<Mutex<BTreeMap<String, u64>>>,
     window: usize,
+    budget: usize,
 }
 
 impl std::fmt::Debug for Election {
@@ -309,6 +321,7 @@ impl Election {
             writer,
             resume_after,
             window: cfg.replay_window,
+            budget: usize::try_from(cfg.replay_bytes.as_u64()).unwrap_or(usize::MAX),
         })
     }
 
@@ -332,15 +345,13 @@ impl Election {
         std::thread::JoinHandle<()>,
     )> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Outcome>(4096);
-        let mut gate = Gate {
-            leader: self.leader.clone(),
-            resume_after: self.resume_after.clone(),
-            mark: self.mark.clone(),
-            kept: VecDeque::new(),
-            window: self.window,
-            leading: false,
-            evicted: 0,
-        };
+        let mut gate = Gate::new(
+            self.leader.clone(),
+            self.resume_after.clone(),
+            self.mark.clone(),
+            self.window,
+            self.budget,
+        );
         let handle = std::thread::Builder::new()
             .name("herald-gate".into())
             .spawn(move || {
