@@ -123,7 +123,7 @@ pub struct PluginPolicy {
     pub allow: Vec<Capability>,
 }
 
-/// herald's own log (the GRW seed's `minLogLevel` / `logType`).
+/// herald's own log: level and format.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LogConfig {

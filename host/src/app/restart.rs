@@ -59,7 +59,7 @@ pub(super) async fn catch_up(
     // From now on an object this watch's first list has that the state
     // does not know is new (a restart reports it as added).
     if let Err(e) = store
-        .submit(vec![crate::state::Op::Listed {
+        .submit_nonblocking(vec![crate::state::Op::Listed {
             watch: watch.clone(),
         }])
         .await
@@ -71,7 +71,11 @@ pub(super) async fn catch_up(
     for ev in gone {
         if !wanted {
             // Not notified (`events` leaves deletions out): forgotten.
-            drop(store.remove_object(ev.uid()));
+            drop(
+                store.submit_nonblocking(vec![crate::state::Op::RemoveObject {
+                    uid: ev.uid().to_string(),
+                }]),
+            );
             continue;
         }
         if tx.send(ev).await.is_err() {
@@ -81,8 +85,8 @@ pub(super) async fn catch_up(
 }
 
 /// Every `every`, offers every cached object to the pipeline again; the dedup
-/// stage drops each one whose state was notified already (the seed's
-/// `forceReuploadDuration`, without the flood).
+/// stage drops each one whose state was notified already, so a resync finds
+/// what a lost event hid without flooding the sinks with what they have.
 pub(super) async fn resync(
     cache: crate::cache::Cache,
     tx: mpsc::WeakSender<ChangeEvent>,

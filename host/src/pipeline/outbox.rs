@@ -5,7 +5,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 
 use crate::sink::{Outbox, Ready};
-use crate::state::StateStore;
+use crate::state::{Op, StateStore};
 
 /// [`StateStore`]'s per-sink outbox behind the sinks' [`Outbox`] trait.
 pub struct StateOutbox(Arc<StateStore>);
@@ -24,7 +24,12 @@ pub fn state_outbox(store: &Arc<StateStore>) -> Arc<dyn Outbox> {
 
 impl Outbox for StateOutbox {
     fn enqueue(&self, sink: &str, id: &str, payload: &[u8]) -> Ready {
-        let ticket = self.0.enqueue(sink, id, payload);
+        // Called from a sink's lane: never blocks the async runtime.
+        let ticket = self.0.submit_nonblocking(vec![Op::Enqueue {
+            sink: sink.to_string(),
+            id: id.to_string(),
+            payload: payload.to_vec(),
+        }]);
         async move { ticket.await.map_err(|e| e.to_string()) }
             .boxed()
             .shared()
@@ -33,7 +38,10 @@ impl Outbox for StateOutbox {
     fn ack(&self, sink: &str, id: &str) {
         // Not awaited: an ack lost in a crash means one redelivery with the
         // same id.
-        drop(self.0.ack(sink, id));
+        drop(self.0.submit_nonblocking(vec![Op::Ack {
+            sink: sink.to_string(),
+            id: id.to_string(),
+        }]));
     }
 
     fn pending(&self, sink: &str) -> Result<Vec<(String, Vec<u8>)>, String> {

@@ -99,7 +99,7 @@ impl Service {
                     .collect();
                 b.send(&group, &enc).await
             }
-            Service::Log(l) => l.write(&items[0].n),
+            Service::Log(l) => l.write(&items[0].n).await,
         }
     }
 }

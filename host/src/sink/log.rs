@@ -3,6 +3,10 @@
 //! point (kwatchman's log handler).
 
 use std::io::Write;
+use std::sync::OnceLock;
+use std::sync::mpsc::{Sender, channel};
+
+use tokio::sync::oneshot;
 
 use serde_json::{Map, Value};
 
@@ -29,16 +33,14 @@ impl LogOut {
     }
 
     /// Writes one line. A closed stdout is retried (and logged) like any
-    /// failing endpoint.
-    pub fn write(&self, n: &Notification) -> Attempt {
-        let line = serde_json::to_vec(&n.envelope_ref(&self.sink, &self.metadata, self.old))
+    /// failing endpoint. The write and flush happen on herald's stdout
+    /// thread: a slow reader of stdout (a pipe, a terminal) never blocks the
+    /// async runtime.
+    pub async fn write(&self, n: &Notification) -> Attempt {
+        let mut line = serde_json::to_vec(&n.envelope_ref(&self.sink, &self.metadata, self.old))
             .expect("JSON");
-        let mut out = std::io::stdout().lock();
-        match out
-            .write_all(&line)
-            .and_then(|_| out.write_all(b"\n"))
-            .and_then(|_| out.flush())
-        {
+        line.push(b'\n');
+        match stdout_writer().write(line).await {
             Ok(()) => Attempt::Delivered,
             Err(e) => Attempt::Retry {
                 after: None,
@@ -46,4 +48,44 @@ impl LogOut {
             },
         }
     }
+}
+
+/// One line to write, and where to say how it went.
+type Line = (Vec<u8>, oneshot::Sender<std::io::Result<()>>);
+
+/// The thread that owns standard output for every log sink: lines are
+/// written whole and in the order they arrive.
+struct StdoutWriter(Sender<Line>);
+
+impl StdoutWriter {
+    async fn write(&self, line: Vec<u8>) -> std::io::Result<()> {
+        let (done, result) = oneshot::channel();
+        self.0
+            .send((line, done))
+            .map_err(|_| std::io::Error::other("the stdout writer stopped"))?;
+        result
+            .await
+            .map_err(|_| std::io::Error::other("the stdout writer stopped"))?
+    }
+}
+
+fn stdout_writer() -> &'static StdoutWriter {
+    static WRITER: OnceLock<StdoutWriter> = OnceLock::new();
+    WRITER.get_or_init(|| {
+        let (tx, rx) = channel::<Line>();
+        let spawned = std::thread::Builder::new()
+            .name("herald-stdout".into())
+            .spawn(move || {
+                for (line, done) in rx {
+                    let mut out = std::io::stdout().lock();
+                    let r = out.write_all(&line).and_then(|_| out.flush());
+                    let _ = done.send(r);
+                }
+            });
+        if let Err(e) = spawned {
+            // Every write then fails, and says why, as a retried delivery.
+            tracing::error!("cannot start the stdout writer thread: {e}");
+        }
+        StdoutWriter(tx)
+    })
 }

@@ -14,8 +14,8 @@ pub mod defaults {
     /// at most its `timeoutSeconds`; five minutes of silence means the connection is
     /// dead even though TCP has not noticed.
     pub const STALL_TIMEOUT: Duration = Duration::from_secs(5 * 60);
-    /// How often discovery is re-run to find CRDs installed after start (the seed's
-    /// `enableSyncApiGroups`). Aggregated discovery makes this two requests.
+    /// How often discovery is re-run to find CRDs installed after start.
+    /// Aggregated discovery makes this two requests.
     pub const DISCOVERY_INTERVAL: Duration = Duration::from_secs(60);
     /// Objects per LIST page, kube's default: big enough that a 50k-pod list is 100
     /// requests, small enough that one page is not a memory spike.

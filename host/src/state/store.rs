@@ -174,6 +174,28 @@ impl StateStore {
         Ticket(rx)
     }
 
+    /// [`StateStore::submit`] for async code: never blocks the calling
+    /// thread. When the writer's queue is full, the submission waits for
+    /// room on a blocking thread instead (so submissions made meanwhile may
+    /// be committed before it).
+    pub fn submit_nonblocking(self: &Arc<Self>, ops: Vec<Op>) -> Ticket {
+        let (done, rx) = oneshot::channel();
+        let sub = Submission { ops, done };
+        let Some(tx) = &self.tx else {
+            return Ticket(rx);
+        };
+        match tx.try_send(sub) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => Ticket(rx),
+            Err(TrySendError::Full(sub)) => {
+                let tx = tx.clone();
+                // An error means the writer is gone, and the dropped sender
+                // resolves the ticket with `Closed`.
+                tokio::task::spawn_blocking(move || drop(tx.send(sub)));
+                Ticket(rx)
+            }
+        }
+    }
+
     /// Stores the record of an emitted change.
     pub fn put_object(&self, record: ObjectRecord) -> Ticket {
         self.submit(vec![Op::PutObject(record)])
