@@ -138,38 +138,7 @@ pub fn free_port() -> u16 {
 /// GET `url` over a real socket; the status and the body parsed as JSON
 /// (`Null` when it is not JSON).
 pub async fn http_get(url: &str) -> Result<(u16, serde_json::Value), String> {
-    use http_body_util::{BodyExt, Empty};
-    use hyper::body::Bytes;
-    let uri: hyper::Uri = url.parse().map_err(|e| format!("{e}"))?;
-    let addr = format!(
-        "{}:{}",
-        uri.host().unwrap_or("127.0.0.1"),
-        uri.port_u16().unwrap_or(80)
-    );
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (mut send, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    let req = hyper::Request::get(uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
-        .header("host", "localhost")
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| e.to_string())?;
-    let resp = send.send_request(req).await.map_err(|e| e.to_string())?;
-    let code = resp.status().as_u16();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    Ok((
-        code,
-        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
-    ))
+    http_send("GET", url, None).await
 }
 
 /// `method` `url` with a JSON `body` over a real socket; the status and the
