@@ -57,6 +57,14 @@ impl Setup {
         self.dir.path().join("state")
     }
 
+    /// `herald.yaml` with a state dir, watching the ConfigMaps of `ns`.
+    fn state_dir_config(&self, ns: &str) -> PathBuf {
+        self.config(&format!(
+            "stateDir: {}\nwatch:\n  - {{version: v1, kind: ConfigMap, namespaces: [{ns}]}}\n",
+            self.state_dir().display()
+        ))
+    }
+
     fn api(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
@@ -246,10 +254,7 @@ async fn a_restart_with_a_state_dir_reports_no_unchanged_object_as_added() {
         k8s::create(&client, &cms, Some(&ns), k8s::configmap(name, "1")).await;
     }
     let setup = Setup::new(&k8s.kubeconfig);
-    let config = setup.config(&format!(
-        "stateDir: {}\nwatch:\n  - {{version: v1, kind: ConfigMap, namespaces: [{ns}]}}\n",
-        setup.state_dir().display()
-    ));
+    let config = setup.state_dir_config(&ns);
     let mut herald = setup.start(&config);
     setup.wait_ready().await;
     k8s::create(&client, &cms, Some(&ns), k8s::configmap("d", "1")).await;
@@ -453,10 +458,7 @@ async fn a_restart_across_an_apiserver_restart_reports_the_latest_states() {
         k8s::create(&client, &cms, Some(&ns), k8s::configmap(name, "1")).await;
     }
     let setup = Setup::new(&k8s.kubeconfig);
-    let config = setup.config(&format!(
-        "stateDir: {}\nwatch:\n  - {{version: v1, kind: ConfigMap, namespaces: [{ns}]}}\n",
-        setup.state_dir().display()
-    ));
+    let config = setup.state_dir_config(&ns);
     let mut herald = setup.start(&config);
     setup.wait_ready().await;
     k8s::create(&client, &cms, Some(&ns), k8s::configmap("c", "1")).await;
