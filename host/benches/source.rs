@@ -215,7 +215,7 @@ async fn query_latency(sim: &Sim, kubeconfig: &Path) -> Vec<Latency> {
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(herald::api::serve(
         listener,
-        herald::api::query_router(sources.cache()),
+        herald::api::query_router(sources.cache(), usize::MAX),
         async {
             let _ = stopped.await;
         },

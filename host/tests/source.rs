@@ -688,7 +688,7 @@ async fn the_cache_keeps_the_servers_json() {
             .expect("add");
     }
     ready(&h.sources).await;
-    let (addr, _stop) = serve(query_router(h.sources.cache())).await;
+    let (addr, _stop) = serve(query_router(h.sources.cache(), 5000)).await;
 
     for (ours, theirs) in [
         (
@@ -770,7 +770,7 @@ async fn query_api_matches_the_simulator_over_10k_pods() {
         .await
         .expect("add");
     ready(&h.sources).await;
-    let (addr, _stop) = serve(query_router(h.sources.cache())).await;
+    let (addr, _stop) = serve(query_router(h.sources.cache(), 5000)).await;
     let kube_client = {
         let kc = kube::config::Kubeconfig::from_yaml(&h.sim.kubeconfig_yaml()).expect("kubeconfig");
         let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
@@ -983,7 +983,7 @@ async fn relations_from_the_cache() {
             .expect("slice");
     }
     let h = harness(sim, settings()).await;
-    let (addr, _stop) = serve(query_router(h.sources.cache())).await;
+    let (addr, _stop) = serve(query_router(h.sources.cache(), 5000)).await;
     h.sources
         .add(WatchSpec::new("apps", "v1", "Deployment"))
         .await
@@ -1075,7 +1075,7 @@ async fn admin_api_adds_lists_and_removes_watches() {
             r.apply_to(&owner).await;
         }
     });
-    let router = query_router(h.sources.cache()).merge(admin_router(control));
+    let router = query_router(h.sources.cache(), 5000).merge(admin_router(control));
     let (addr, _stop) = serve(router).await;
     let w = "/admin/v1/watches";
 

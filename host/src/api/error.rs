@@ -71,6 +71,27 @@ pub enum ApiError {
     /// herald is shutting down.
     #[error("herald is shutting down")]
     ShuttingDown,
+
+    /// No credentials, or credentials the API server does not accept.
+    #[error("{reason}")]
+    Unauthorized {
+        /// What is missing or wrong.
+        reason: String,
+    },
+
+    /// The caller may not do this in the cluster.
+    #[error("{reason}")]
+    Forbidden {
+        /// Who cannot do what.
+        reason: String,
+    },
+
+    /// The API server could not be asked who the caller is or what it may do.
+    #[error("{reason}")]
+    AuthUnavailable {
+        /// What failed.
+        reason: String,
+    },
 }
 
 impl From<source::Error> for ApiError {
@@ -92,7 +113,11 @@ impl ApiError {
             | ApiError::UnknownWatch { .. } => StatusCode::NOT_FOUND,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Rejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ShuttingDown | ApiError::AuthUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::Source(e) => match e {
                 source::Error::InvalidSpec { .. } => StatusCode::BAD_REQUEST,
                 source::Error::Duplicate { .. } => StatusCode::CONFLICT,
@@ -113,7 +138,9 @@ impl ApiError {
             ApiError::NoRelation { .. } => "NoRelation",
             ApiError::BadRequest { .. } => "BadRequest",
             ApiError::Rejected { .. } => "Unprocessable",
-            ApiError::ShuttingDown => "ServiceUnavailable",
+            ApiError::ShuttingDown | ApiError::AuthUnavailable { .. } => "ServiceUnavailable",
+            ApiError::Unauthorized { .. } => "Unauthorized",
+            ApiError::Forbidden { .. } => "Forbidden",
             ApiError::Source(_) => match self.status() {
                 StatusCode::BAD_REQUEST => "Invalid",
                 StatusCode::CONFLICT => "AlreadyExists",
@@ -131,13 +158,19 @@ struct ServerError(Arc<String>);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = if status.is_server_error() {
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
             "internal error".to_string()
         } else {
             self.to_string()
         };
         let body = json!({"error": {"code": status.as_u16(), "reason": self.reason(), "message": message}});
         let mut resp = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
         if status.is_server_error() {
             let mut detail = self.to_string();
             let mut source = std::error::Error::source(&self);

@@ -1,15 +1,23 @@
-//! HTTP APIs: the query API over the cache and the admin API over the sources.
+//! HTTP APIs: the query API over the cache and the admin API over the sources,
+//! behind delegated authentication and authorization ([`auth`]); health and
+//! metrics on a listener of their own.
 //!
 //! Start with [`query_router`] and [`admin_router`]; both return a `Router` the binary
-//! mounts (merge them to serve both on one port) and [`serve`] runs until shutdown.
+//! mounts (merge them to serve both on one port), [`auth::Guard`] puts them
+//! behind the API server's authorization, and [`serve_with`] runs a listener
+//! (TLS and limits from [`config`]) until shutdown.
 
 mod admin;
+pub mod auth;
 mod body;
+pub mod config;
 mod error;
 mod health;
 mod page;
 mod query;
 mod relations;
+mod server;
+mod tls;
 
 use std::future::Future;
 
@@ -20,6 +28,8 @@ pub use admin::{ADMIN_PREFIX, WatchControl, WatchRequest, admin_router};
 pub use error::ApiError;
 pub use health::{health_router, unready_reasons};
 pub use query::{PREFIX, query_router};
+pub use server::serve_with;
+pub use tls::{Tls, TlsError};
 
 /// Serves `router` on `listener` until `shutdown` completes, then finishes the
 /// requests in progress.

@@ -32,7 +32,8 @@ pub const PREFIX: &str = "/api/v1/resources";
 ///   Deployment's `replicasets` and `pods`, a Service's `pods` and `endpointslices`.
 ///
 /// A type that is not watched answers 404 naming it.
-pub fn query_router(cache: Cache) -> Router {
+/// `limit` above `max_limit` is capped to it.
+pub fn query_router(cache: Cache, max_limit: usize) -> Router {
     Router::new()
         .route(PREFIX, get(index))
         .route(
@@ -54,8 +55,13 @@ pub fn query_router(cache: Cache) -> Router {
             get(relations::related),
         )
         .with_state(cache)
+        .layer(axum::Extension(MaxLimit(max_limit)))
         .layer(axum::middleware::map_response(log_server_errors))
 }
+
+/// The largest page a list answers.
+#[derive(Clone, Copy)]
+struct MaxLimit(usize);
 
 /// `core` in paths means the core group (`""`).
 pub(crate) fn group_of(path_group: &str) -> &str {
@@ -122,7 +128,7 @@ async fn index(State(cache): State<Cache>) -> Json<Vec<TypeSummary>> {
 
 /// List parameters, named as on the API server.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct ListParams {
     namespace: Option<String>,
     label_selector: Option<String>,
@@ -134,6 +140,7 @@ pub(crate) struct ListParams {
 
 async fn list(
     State(cache): State<Cache>,
+    axum::Extension(MaxLimit(max_limit)): axum::Extension<MaxLimit>,
     Path((group, version, resource)): Path<(String, String, String)>,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<List, ApiError> {
@@ -141,6 +148,26 @@ async fn list(
         what: "query",
         reason: e.body_text(),
     })?;
+    if let Some(ns) = params.namespace.as_deref()
+        && !ns.is_empty()
+        && !is_dns_label(ns)
+    {
+        return Err(ApiError::BadRequest {
+            what: "namespace",
+            reason: format!("{ns:?} is not a namespace name (a DNS label: a-z, 0-9, -)"),
+        });
+    }
+    for (what, s) in [
+        ("labelSelector", &params.label_selector),
+        ("fieldSelector", &params.field_selector),
+    ] {
+        if s.as_ref().is_some_and(|s| s.len() > MAX_SELECTOR) {
+            return Err(ApiError::BadRequest {
+                what,
+                reason: format!("longer than {MAX_SELECTOR} bytes"),
+            });
+        }
+    }
     let types = lookup(&cache, &group, &version, &resource)?;
     let labels_sel = LabelSelector::parse(params.label_selector.as_deref().unwrap_or_default())
         .map_err(|e| ApiError::BadRequest {
@@ -178,7 +205,13 @@ async fn list(
     for t in &types {
         items.extend(t.select(namespace, after, keep));
     }
-    let page = paginate(items, params.limit, types.len() > 1);
+    let limit = Some(
+        params
+            .limit
+            .filter(|l| *l > 0)
+            .map_or(max_limit, |l| l.min(max_limit)),
+    );
+    let page = paginate(items, limit, types.len() > 1);
     Ok(List {
         api_version: types[0].resource.api_version.clone(),
         kind: format!("{}List", types[0].resource.kind),
@@ -188,6 +221,18 @@ async fn list(
         },
         items: page.items,
     })
+}
+
+/// Longest selector a list accepts.
+const MAX_SELECTOR: usize = 4096;
+
+/// Whether `s` is a DNS label (RFC 1123), as namespace names are.
+fn is_dns_label(s: &str) -> bool {
+    s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
 }
 
 /// One object from the watches of a type.
@@ -288,7 +333,7 @@ mod tests {
             namespaced: false,
             stores: vec![w.as_reader()],
         });
-        query_router(cache)
+        query_router(cache, 2)
     }
 
     async fn call(uri: &str) -> (StatusCode, Value) {

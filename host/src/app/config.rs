@@ -3,7 +3,6 @@
 //! that name the file, the field path and the line.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde_json::Value;
 
+pub use crate::api::config::{ApiConfig, MetricsConfig};
 use crate::plugin::{Capability, Chain, OnError, PluginInstance, PluginSettings, Runtime};
 use crate::sink::SinkConfig;
 use crate::source::{SourceSettings, WatchSpec};
@@ -31,7 +31,9 @@ use crate::source::{SourceSettings, WatchSpec};
 ///   policy:
 ///     prune-noise: { file: prune.wasm, onError: pass, deadline: 200ms }
 /// api:
-///   listen: 0.0.0.0:8080
+///   listen: 0.0.0.0:8443
+/// metrics:
+///   listen: 0.0.0.0:9090
 /// ```
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -75,9 +77,13 @@ pub struct Config {
     /// How long SIGTERM waits for the sinks' queues to drain. Default: 30s
     #[serde(default = "default_drain", with = "humantime_serde")]
     pub drain_timeout: Duration,
-    /// The query and admin APIs.
+    /// The query and admin APIs (authenticated by the API server unless
+    /// `auth: none`).
     #[serde(default)]
     pub api: Option<ApiConfig>,
+    /// `/metrics`, `/healthz` and `/readyz`, without authentication.
+    #[serde(default)]
+    pub metrics: Option<MetricsConfig>,
 }
 
 fn default_drain() -> Duration {
@@ -146,14 +152,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// The HTTP APIs.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ApiConfig {
-    /// Address to listen on. Example: `0.0.0.0:8080`
-    pub listen: SocketAddr,
-}
-
 /// Reads and checks a config file. Errors name the file, the line and
 /// column, and the field path.
 pub fn load_config(path: &Path) -> Result<Config> {
@@ -167,7 +165,26 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config> {
     let de = serde_yaml_ng::Deserializer::from_str(text);
     let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
-        anyhow::anyhow!("{}: {}: {}", path.display(), field, e.inner())
+        let inner = e.inner().to_string();
+        // A check that spans fields has no position of its own: name the
+        // line of the key it is about.
+        // (such checks start their message with the key, e.g. `auth: …`).
+        let at = if inner.contains(" line ") {
+            String::new()
+        } else {
+            let key = inner
+                .split_once(": ")
+                .map(|(k, _)| k)
+                .filter(|k| k.chars().all(|c| c.is_ascii_alphanumeric()));
+            let path = match key {
+                Some(k) => format!("{field}.{k}"),
+                None => field.clone(),
+            };
+            line_of(text, &path)
+                .map(|l| format!(" at line {l}"))
+                .unwrap_or_default()
+        };
+        anyhow::anyhow!("{}: {}: {inner}{at}", path.display(), field)
     })?;
     for (i, w) in config.watch.iter().enumerate() {
         w.validate()
@@ -222,6 +239,40 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config> {
         }
     }
     Ok(config)
+}
+
+/// The line (from 1) of the key at dotted `path` (`api.auth`) in block-style
+/// YAML `text`; the deepest key of the path found.
+fn line_of(text: &str, path: &str) -> Option<usize> {
+    let mut found = None;
+    let mut from = 0;
+    let mut indent: Option<usize> = None;
+    for key in path
+        .split('.')
+        .filter(|k| !k.is_empty() && !k.contains('['))
+    {
+        let lines = text.lines().enumerate().skip(from);
+        let mut hit = None;
+        for (i, line) in lines {
+            let trimmed = line.trim_start();
+            let depth = line.len() - trimmed.len();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            if indent.is_some_and(|d| depth <= d) {
+                break;
+            }
+            if trimmed.starts_with(&format!("{key}:")) {
+                hit = Some((i, depth));
+                break;
+            }
+        }
+        let (i, depth) = hit?;
+        found = Some(i + 1);
+        from = i + 1;
+        indent = Some(depth);
+    }
+    found
 }
 
 impl Config {

@@ -14,6 +14,7 @@
 
 pub mod config;
 mod files;
+mod listeners;
 mod reload;
 mod restart;
 
@@ -28,7 +29,8 @@ use anyhow::{Context, Result};
 use tokio::sync::{mpsc, watch};
 
 pub use config::{
-    ApiConfig, Config, LogConfig, LogFormat, PluginPolicy, PluginsConfig, load_config, parse_config,
+    ApiConfig, Config, LogConfig, LogFormat, MetricsConfig, PluginPolicy, PluginsConfig,
+    load_config, parse_config,
 };
 
 use crate::change::ChangeEvent;
@@ -65,7 +67,7 @@ pub struct Herald {
     reloads: Option<files::Reloads>,
     admin: mpsc::Receiver<crate::api::WatchRequest>,
     stop: watch::Sender<bool>,
-    api_addr: Option<SocketAddr>,
+    addrs: listeners::Addrs,
 }
 
 /// What [`Herald::shutdown`] left behind.
@@ -156,7 +158,7 @@ impl Herald {
                 store.checkpoint(key).ok().flatten()
             }));
         }
-        let sources = Sources::new(client, source_settings, tx);
+        let sources = Sources::new(client.clone(), source_settings, tx);
         let sinks = Sinks::start(
             &config.cluster,
             &config.sinks,
@@ -219,20 +221,19 @@ impl Herald {
         // The APIs start once every configured watch is added, so `/readyz`
         // speaks of all of them.
         let (control, admin) = crate::api::WatchControl::channel(sources.clone());
-        let api_addr = match &config.api {
-            Some(api) => Some(
-                serve_api(
-                    api.listen,
-                    control,
-                    &sources,
-                    &sinks,
-                    &metrics,
-                    stop_rx.clone(),
-                )
-                .await?,
-            ),
-            None => None,
-        };
+        let addrs = listeners::start(
+            config.api.as_ref(),
+            config.metrics.as_ref(),
+            listeners::Parts {
+                client: &client,
+                control,
+                sources: &sources,
+                sinks: &sinks,
+                metrics: &metrics,
+            },
+            stop_rx.clone(),
+        )
+        .await?;
         let reloads = match &options.config_path {
             Some(path) => {
                 match files::watch(path, Some(&config.plugins.dir), Duration::from_millis(150)) {
@@ -274,7 +275,7 @@ impl Herald {
             reloads,
             admin,
             stop,
-            api_addr,
+            addrs,
         })
     }
 
@@ -295,7 +296,12 @@ impl Herald {
 
     /// Where the query and admin APIs listen, if they do.
     pub fn api_addr(&self) -> Option<SocketAddr> {
-        self.api_addr
+        self.addrs.api
+    }
+
+    /// Where metrics and probes listen, if they do.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.addrs.metrics
     }
 
     /// Applies config and plugin changes until `stop` completes, then shuts
@@ -448,35 +454,4 @@ fn hand_over(
         metrics.outcome(&watch, fate);
         ControlFlow::Continue(())
     }
-}
-
-/// Starts the query, admin, health, sink and metrics APIs on `listen`; they
-/// stop when `stop` turns true.
-async fn serve_api(
-    listen: SocketAddr,
-    control: crate::api::WatchControl,
-    sources: &Sources,
-    sinks: &Sinks,
-    metrics: &Metrics,
-    mut stop: watch::Receiver<bool>,
-) -> Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("api.listen: cannot listen on {listen}"))?;
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, "query and admin APIs listening");
-    let router = crate::api::query_router(sources.cache())
-        .merge(crate::api::admin_router(control))
-        .merge(crate::api::health_router(sources.clone()))
-        .merge(sinks.router())
-        .merge(metrics.router());
-    tokio::spawn(async move {
-        let stopped = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        if let Err(e) = crate::api::serve(listener, router, stopped).await {
-            tracing::error!("api server: {e}");
-        }
-    });
-    Ok(addr)
 }

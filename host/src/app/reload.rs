@@ -179,10 +179,8 @@ impl Live {
         let fixed = [
             ("cluster", old.cluster != new.cluster),
             ("kubeconfig", old.kubeconfig != new.kubeconfig),
-            (
-                "api",
-                old.api.as_ref().map(|a| a.listen) != new.api.as_ref().map(|a| a.listen),
-            ),
+            ("api", old.api != new.api),
+            ("metrics", old.metrics != new.metrics),
             ("plugins.dir", old.plugins.dir != new.plugins.dir),
             (
                 "plugins.cacheDir",

@@ -148,6 +148,16 @@ pub async fn http_send(
     url: &str,
     body: Option<&serde_json::Value>,
 ) -> Result<(u16, serde_json::Value), String> {
+    http_send_as(method, url, body, None).await
+}
+
+/// As [`http_send`], with `Authorization: Bearer <token>` when `token` is set.
+pub async fn http_send_as(
+    method: &str,
+    url: &str,
+    body: Option<&serde_json::Value>,
+    token: Option<&str>,
+) -> Result<(u16, serde_json::Value), String> {
     use http_body_util::{BodyExt, Full};
     use hyper::body::Bytes;
     let uri: hyper::Uri = url.parse().map_err(|e| format!("{e}"))?;
@@ -165,11 +175,15 @@ pub async fn http_send(
             .map_err(|e| e.to_string())?;
     tokio::spawn(conn);
     let bytes = body.map(|b| b.to_string()).unwrap_or_default();
-    let req = hyper::Request::builder()
+    let mut req = hyper::Request::builder()
         .method(method)
         .uri(uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
         .header("host", "localhost")
-        .header("content-type", "application/json")
+        .header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let req = req
         .body(Full::new(Bytes::from(bytes)))
         .map_err(|e| e.to_string())?;
     let resp = send.send_request(req).await.map_err(|e| e.to_string())?;
@@ -216,6 +230,8 @@ pub struct Cluster {
     pub kubeconfig: PathBuf,
     /// The port herald's API listens on (written into [`Cluster::config`]).
     pub api_port: u16,
+    /// The port of herald's metrics and probes (written into [`Cluster::config`]).
+    pub metrics_port: u16,
 }
 
 impl Cluster {
@@ -236,17 +252,27 @@ impl Cluster {
             dir,
             kubeconfig,
             api_port: free_port(),
+            metrics_port: free_port(),
         }
     }
 
-    /// Writes `herald.yaml`: `body` (top-level keys other than `kubeconfig`
-    /// and `api`) plus this cluster's kubeconfig and API address.
+    /// Writes `herald.yaml`: `body` (top-level keys other than `kubeconfig`,
+    /// `api` and `metrics`) plus this cluster's kubeconfig, an unauthenticated
+    /// API on loopback and the metrics address.
     pub fn config(&self, body: &str) -> PathBuf {
+        self.config_with_api(body, "auth: none")
+    }
+
+    /// As [`Cluster::config`], with `api_settings` (YAML lines of `api:`
+    /// other than `listen`) instead of `auth: none`.
+    pub fn config_with_api(&self, body: &str, api_settings: &str) -> PathBuf {
         let path = self.dir.path().join("herald.yaml");
+        let api: String = api_settings.lines().map(|l| format!("  {l}\n")).collect();
         let text = format!(
-            "kubeconfig: {}\napi:\n  listen: 127.0.0.1:{}\n{body}",
+            "kubeconfig: {}\napi:\n  listen: 127.0.0.1:{}\n{api}metrics:\n  listen: 127.0.0.1:{}\n{body}",
             self.kubeconfig.display(),
-            self.api_port
+            self.api_port,
+            self.metrics_port,
         );
         std::fs::write(&path, text).expect("write config");
         path
@@ -255,5 +281,11 @@ impl Cluster {
     /// The URL of `path` on herald's API.
     pub fn api(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.api_port)
+    }
+
+    /// The URL of `path` (`/metrics`, `/healthz`, `/readyz`) on herald's
+    /// metrics listener.
+    pub fn probe(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.metrics_port)
     }
 }

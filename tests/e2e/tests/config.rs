@@ -57,6 +57,17 @@ fn a_broken_config_is_reported_with_file_line_and_field() {
             vec!["missing.yaml", "missing field `watch`"],
         ),
         (
+            "open-api.yaml",
+            "watch:\n  - kind: Pod\napi:\n  listen: 0.0.0.0:8080\n  auth: none\n",
+            vec![
+                "open-api.yaml",
+                "api",
+                "line 5",
+                "auth: none on 0.0.0.0:8080",
+                "allowUnauthenticated: true",
+            ],
+        ),
+        (
             "selector.yaml",
             "watch:\n  - kind: Pod\n    labelSelector: 'a in (b'\n",
             vec!["selector.yaml", "watch[0]"],

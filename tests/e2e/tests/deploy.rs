@@ -836,6 +836,7 @@ async fn the_entrypoint_starts_with_the_charts_default_config_and_notifies() {
         config["stateDir"] = json!(c.dir.path().join("state"));
     }
     config["api"]["listen"] = json!(format!("127.0.0.1:{}", c.api_port));
+    config["metrics"]["listen"] = json!(format!("127.0.0.1:{}", c.metrics_port));
     config["kubeconfig"] = json!(c.kubeconfig);
     let local = c.dir.path().join("config.yaml");
     std::fs::write(&local, serde_yaml_ng::to_string(&config).expect("yaml")).expect("write");
@@ -886,14 +887,14 @@ async fn the_entrypoint_starts_with_the_charts_default_config_and_notifies() {
     let _child = Kill(child);
 
     assert!(
-        wait_http_ok(&c.api("/healthz")).await,
+        wait_http_ok(&c.probe("/healthz")).await,
         "/healthz never answered 200"
     );
     assert!(
-        wait_http_ok(&c.api("/readyz")).await,
+        wait_http_ok(&c.probe("/readyz")).await,
         "/readyz never answered 200"
     );
-    let (code, body) = http_get(&c.api("/readyz")).await.expect("readyz");
+    let (code, body) = http_get(&c.probe("/readyz")).await.expect("readyz");
     assert_eq!((code, &body["ready"]), (200, &json!(true)), "{body}");
 
     // The default chain (noise, prune) runs: a Deployment's creation arrives

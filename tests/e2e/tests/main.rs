@@ -1,5 +1,6 @@
 //! herald's end-to-end tests: one binary, one module per area.
 
+mod auth;
 mod cli;
 mod config;
 mod demo;

@@ -111,7 +111,7 @@ async fn with_a_state_dir_every_change_is_notified_once_across_cuts_410_resync_a
     let cfg = config(&c, &hook, Some(&state));
     let start = || HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &cfg);
     let mut herald = start();
-    assert!(wait_http_ok(&c.api("/readyz")).await, "never ready");
+    assert!(wait_http_ok(&c.probe("/readyz")).await, "never ready");
 
     // 1,000 objects.
     for i in 0..1000 {
@@ -172,7 +172,7 @@ async fn with_a_state_dir_every_change_is_notified_once_across_cuts_410_resync_a
     }
     herald = start();
     assert!(
-        wait_http_ok(&c.api("/readyz")).await,
+        wait_http_ok(&c.probe("/readyz")).await,
         "never ready after the first restart"
     );
     wait_count(&hook, 3500 + 300 + 100 + 20, "after the first restart").await;
@@ -206,7 +206,7 @@ async fn with_a_state_dir_every_change_is_notified_once_across_cuts_410_resync_a
     }
     herald = start();
     assert!(
-        wait_http_ok(&c.api("/readyz")).await,
+        wait_http_ok(&c.probe("/readyz")).await,
         "never ready after the second restart"
     );
 
@@ -284,7 +284,7 @@ async fn without_a_state_dir_nothing_is_notified_twice_and_downtime_changes_are_
     let hook = Receiver::ok().await;
     let cfg = config(&c, &hook, None);
     let mut herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &cfg);
-    assert!(wait_http_ok(&c.api("/readyz")).await, "never ready");
+    assert!(wait_http_ok(&c.probe("/readyz")).await, "never ready");
     for i in 0..200 {
         c.sim
             .create(
@@ -307,7 +307,7 @@ async fn without_a_state_dir_nothing_is_notified_twice_and_downtime_changes_are_
     }
     herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &cfg);
     assert!(
-        wait_http_ok(&c.api("/readyz")).await,
+        wait_http_ok(&c.probe("/readyz")).await,
         "never ready after restart"
     );
     // A resync runs every 2 s; the initial list was silent.

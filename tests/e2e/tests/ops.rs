@@ -55,8 +55,8 @@ plugins:
         dir = plugin_dir().display()
     ));
     let herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &config);
-    assert!(wait_http_ok(&c.api("/readyz")).await, "never ready");
-    let (code, before) = get_text(&c.api("/metrics"));
+    assert!(wait_http_ok(&c.probe("/readyz")).await, "never ready");
+    let (code, before) = get_text(&c.probe("/metrics"));
     assert_eq!(code, 200);
     assert!(
         before.contains("herald_watch_ready{watch=\"configmap.v1.core\"} 1"),
@@ -81,7 +81,7 @@ plugins:
     let delivered = format!("herald_notifications_total{{watch=\"{w}\",fate=\"delivered\"}}");
     let dropped = format!("herald_notifications_total{{watch=\"{w}\",fate=\"dropped\"}}");
     for _ in 0..50 {
-        after = get_text(&c.api("/metrics")).1;
+        after = get_text(&c.probe("/metrics")).1;
         if sample(&after, "herald_sink_delivered_total{sink=\"log\"}") >= 2.0
             && sample(&after, &delivered) + sample(&after, &dropped) >= 3.0
         {
@@ -161,7 +161,7 @@ fn replace(path: &std::path::Path, text: &[u8]) {
 }
 
 async fn metric(c: &Cluster, series: &str) -> f64 {
-    sample(&get_text(&c.api("/metrics")).1, series)
+    sample(&get_text(&c.probe("/metrics")).1, series)
 }
 
 async fn wait_metric(c: &Cluster, series: &str, at_least: f64) -> bool {
@@ -179,7 +179,7 @@ async fn config_reload_applies_a_good_config_and_rejects_a_bad_one() {
     let c = Cluster::start(Duration::from_millis(200)).await;
     let config = c.config("cluster: r\nwatch:\n  - { version: v1, kind: ConfigMap }\n");
     let herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &config);
-    assert!(wait_http_ok(&c.api("/readyz")).await, "never ready");
+    assert!(wait_http_ok(&c.probe("/readyz")).await, "never ready");
     let text = std::fs::read_to_string(&config).expect("read");
 
     // Good: a second watched type, applied without a restart.
@@ -260,7 +260,7 @@ async fn plugin_reload_swaps_within_a_second_rejects_bad_and_removed_files_and_l
         dir.display()
     ));
     let herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &config);
-    assert!(wait_http_ok(&c.api("/readyz")).await, "never ready");
+    assert!(wait_http_ok(&c.probe("/readyz")).await, "never ready");
 
     // A steady stream of creates, each object asking (by annotation) to be
     // routed to `x`: the diff plugin ignores that, the route plugin obeys.
@@ -406,7 +406,7 @@ drainTimeout: 20s
         url = hook.url("/")
     ));
     let mut herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &config);
-    assert!(wait_http_ok(&c.api("/readyz")).await, "never ready");
+    assert!(wait_http_ok(&c.probe("/readyz")).await, "never ready");
     for i in 0..20 {
         c.sim
             .create(
@@ -447,7 +447,7 @@ async fn two_replicas_fail_over_on_the_lease_without_loss_or_duplicates() {
     let body = |port: u16| {
         format!(
             r#"kubeconfig: {kc}
-api:
+metrics:
   listen: 127.0.0.1:{port}
 cluster: ha
 watch:

@@ -29,6 +29,7 @@ fn unique(prefix: &str) -> String {
 struct Setup {
     dir: tempfile::TempDir,
     port: u16,
+    metrics_port: u16,
     kubeconfig: PathBuf,
 }
 
@@ -37,6 +38,7 @@ impl Setup {
         Setup {
             dir: tempfile::tempdir().expect("tempdir"),
             port: free_port(),
+            metrics_port: free_port(),
             kubeconfig: kubeconfig.to_path_buf(),
         }
     }
@@ -45,9 +47,10 @@ impl Setup {
     fn config(&self, body: &str) -> PathBuf {
         let path = self.dir.path().join("herald.yaml");
         let text = format!(
-            "kubeconfig: {}\napi:\n  listen: 127.0.0.1:{}\n{body}",
+            "kubeconfig: {}\napi:\n  listen: 127.0.0.1:{}\n  auth: none\nmetrics:\n  listen: 127.0.0.1:{}\n{body}",
             self.kubeconfig.display(),
-            self.port
+            self.port,
+            self.metrics_port,
         );
         std::fs::write(&path, text).expect("write config");
         path
@@ -69,17 +72,21 @@ impl Setup {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    fn probe(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.metrics_port)
+    }
+
     fn start(&self, config: &Path) -> HeraldProcess {
         HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), config)
     }
 
     async fn wait_ready(&self) {
         assert!(
-            wait_http_ok(&self.api("/healthz")).await,
+            wait_http_ok(&self.probe("/healthz")).await,
             "herald's API never answered"
         );
         let deadline = Instant::now() + Duration::from_secs(60);
-        while http_get(&self.api("/readyz"))
+        while http_get(&self.probe("/readyz"))
             .await
             .map(|(c, _)| c)
             .unwrap_or(0)
@@ -308,7 +315,7 @@ watch:
 "#
     ));
     let _herald = setup.start(&config);
-    assert!(wait_http_ok(&setup.api("/healthz")).await);
+    assert!(wait_http_ok(&setup.probe("/healthz")).await);
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(8)).await;
     let scope = setup.scope().await;
@@ -320,7 +327,7 @@ watch:
         "{errors} failed lists in {:?}: {scope}",
         started.elapsed()
     );
-    let (code, body) = http_get(&setup.api("/readyz")).await.expect("readyz");
+    let (code, body) = http_get(&setup.probe("/readyz")).await.expect("readyz");
     assert_eq!(code, 503, "{body}");
     let reasons = body["reasons"].to_string();
     assert!(

@@ -158,15 +158,15 @@ async fn readyz_turns_unready_while_the_api_server_is_silent_and_ready_after() {
          watch:\n  - { version: v1, kind: ConfigMap }\n",
     );
     let _herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &config);
-    assert!(wait_http_ok(&c.api("/readyz")).await, "never ready");
-    let (code, body) = http_get(&c.api("/healthz")).await.expect("healthz");
+    assert!(wait_http_ok(&c.probe("/readyz")).await, "never ready");
+    let (code, body) = http_get(&c.probe("/healthz")).await.expect("healthz");
     assert_eq!((code, &body["status"]), (200, &json!("ok")));
 
     // The API server goes away: connections are refused.
     sim.stop().await;
     let mut unready = None;
     for _ in 0..100 {
-        let (code, body) = http_get(&c.api("/readyz")).await.expect("readyz");
+        let (code, body) = http_get(&c.probe("/readyz")).await.expect("readyz");
         if code == 503 {
             unready = Some(body);
             break;
@@ -185,7 +185,7 @@ async fn readyz_turns_unready_while_the_api_server_is_silent_and_ready_after() {
     // It comes back: ready again.
     sim.resume().await.expect("resume");
     assert!(
-        wait_http_ok(&c.api("/readyz")).await,
+        wait_http_ok(&c.probe("/readyz")).await,
         "/readyz did not recover"
     );
 }
@@ -213,7 +213,10 @@ plugins:
     );
     let config = c.config(&body);
     let herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &config);
-    assert!(wait_http_ok(&c.api("/readyz")).await, "herald never ready");
+    assert!(
+        wait_http_ok(&c.probe("/readyz")).await,
+        "herald never ready"
+    );
 
     let (code, st) = http_send(
         "POST",

@@ -127,7 +127,7 @@ sinks:
     ));
     let herald = HeraldProcess::run_with_env(BIN, &config, &[("SLACK_URL", slack_url.as_str())]);
     assert!(
-        wait_http_ok(&c.api("/readyz")).await,
+        wait_http_ok(&c.probe("/readyz")).await,
         "herald never became ready"
     );
 
@@ -240,7 +240,10 @@ sinks:
         state = state.display()
     ));
     let herald = HeraldProcess::run(BIN, &config);
-    assert!(wait_http_ok(&c.api("/readyz")).await, "herald never ready");
+    assert!(
+        wait_http_ok(&c.probe("/readyz")).await,
+        "herald never ready"
+    );
 
     c.sim
         .create(

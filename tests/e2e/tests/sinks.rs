@@ -21,7 +21,7 @@ async fn herald(c: &Cluster, yaml: &str, env: &[(&str, &str)]) -> HeraldProcess 
     let config = c.config(yaml);
     let h = HeraldProcess::run_with_env(BIN, &config, env);
     assert!(
-        wait_http_ok(&c.api("/readyz")).await,
+        wait_http_ok(&c.probe("/readyz")).await,
         "herald never became ready"
     );
     h

@@ -193,6 +193,16 @@ async fn route(shared: &Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             })
         }
         ["api", v] => discovery(discovery::resources(&shared.api.registry(), "", v)),
+        ["apis", "authentication.k8s.io", "v1", "tokenreviews"] if req.method() == Method::POST => {
+            let review = review_body(req).await?;
+            Ok(json_response(201, &shared.reviews.token_review(&review)))
+        }
+        ["apis", "authorization.k8s.io", "v1", "subjectaccessreviews"]
+            if req.method() == Method::POST =>
+        {
+            let review = review_body(req).await?;
+            Ok(json_response(201, &shared.reviews.access_review(&review)))
+        }
         // A group the server does not serve is not an API path at all: the real
         // server's mux answers plain text, not a Status.
         ["apis", g, ..] if discovery::group(&shared.api.registry(), g).is_none() => Ok(respond(
@@ -305,6 +315,12 @@ fn parse_target(
     };
     let (rt, target) = found.ok_or_else(ApiError::no_route)?;
     Ok((rt, target, watch_prefix))
+}
+
+async fn review_body(req: Request<Incoming>) -> Result<Value, ApiError> {
+    let (body, _) = read_body(req).await?;
+    serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(400, "BadRequest", format!("not a review: {e}")))
 }
 
 async fn read_body(req: Request<Incoming>) -> Result<(Bytes, String), ApiError> {

@@ -34,6 +34,7 @@
 //! - `object` — a stored object: JSON serialised once, plus what selectors read.
 //! - `selector` — label and field selectors.
 //! - `registry`, [`types`], `crd` — the served resource types.
+//! - `review` — TokenReview and SubjectAccessReview from rules a test sets.
 //! - `faults` — fault injection state; `state` — what the server and handle share.
 //! - [`kubeconfig`], [`fixtures`] — client config and sample objects.
 //! - `ids` — uids, timestamps, generated names.
@@ -52,6 +53,7 @@ mod list;
 mod object;
 mod patch;
 mod registry;
+mod review;
 mod selector;
 mod server;
 mod sim;

@@ -128,6 +128,7 @@ impl SimBuilder {
         let shared = Arc::new(Shared {
             api: Api::new(self.history, self.require_namespaces),
             faults: Faults::default(),
+            reviews: Default::default(),
             config: self.config,
             requests: Mutex::new(Vec::new()),
             open_watches: Default::default(),
@@ -393,6 +394,31 @@ impl Sim {
     /// 403 Status a real API server's RBAC answers.
     pub fn forbid(&self, resource: &str, forbidden: bool) {
         self.shared.faults.forbid(resource, forbidden);
+    }
+
+    /// `token` authenticates as `user` in `groups` (TokenReview).
+    pub fn add_token(&self, token: &str, user: &str, groups: &[&str]) {
+        self.shared.reviews.add_token(token, user, groups);
+    }
+
+    /// `user` may do `verbs` on `resource` (a plural) of `group` in `namespace`
+    /// (None: everywhere), as SubjectAccessReview answers.
+    pub fn allow(
+        &self,
+        user: &str,
+        verbs: &[&str],
+        group: &str,
+        resource: &str,
+        namespace: Option<&str>,
+    ) {
+        self.shared
+            .reviews
+            .allow(user, verbs, group, resource, namespace);
+    }
+
+    /// Takes away every permission [`Sim::allow`] gave `user`.
+    pub fn revoke(&self, user: &str) {
+        self.shared.reviews.revoke(user);
     }
 
     /// Drops all history: every resourceVersion before now answers 410.

@@ -45,6 +45,8 @@ pub struct Shared {
     pub api: Api,
     /// Fault injection.
     pub faults: Faults,
+    /// Tokens and permissions for TokenReview and SubjectAccessReview.
+    pub reviews: crate::review::Reviews,
     /// Settings.
     pub config: Config,
     /// Every request so far.
