@@ -2,14 +2,15 @@
 
 use axum::Json;
 use axum::Router;
+use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::source::{Sources, WatchSpec, WatchState, WatchStatus};
 
+use super::body::ApiPath;
 use super::error::{ApiError, log_server_errors};
 
 /// Where the admin API lives.
@@ -125,7 +126,7 @@ async fn add(
 
 async fn status(
     State(control): State<WatchControl>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<WatchStatus>, ApiError> {
     control
         .sources
@@ -136,7 +137,7 @@ async fn status(
 
 async fn remove(
     State(control): State<WatchControl>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<WatchSpec>, ApiError> {
     Ok(Json(
         control

@@ -82,3 +82,26 @@ impl IntoResponse for List {
         self.render().into_response()
     }
 }
+
+/// `axum::extract::Path` whose rejection (a segment that is not UTF-8, say)
+/// is an [`ApiError`] like every other answer, not plain text.
+pub(crate) struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromRequestParts<S>
+    for ApiPath<T>
+{
+    type Rejection = super::error::ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(t)| ApiPath(t))
+            .map_err(|e| super::error::ApiError::BadRequest {
+                what: "path",
+                reason: e.body_text(),
+            })
+    }
+}

@@ -19,6 +19,9 @@ mod relations;
 mod server;
 mod tls;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 use std::future::Future;
 
 use axum::Router;

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
 use crate::cache::{Cache, CachedObject, CachedType, FieldSelector, LabelSelector};
 
-use super::body::{List, ListMeta, RawJson, object};
+use super::body::{ApiPath, List, ListMeta, RawJson, object};
 use super::error::{ApiError, log_server_errors};
 use super::page::{decode, paginate};
 use super::relations;
@@ -141,7 +141,7 @@ pub(crate) struct ListParams {
 async fn list(
     State(cache): State<Cache>,
     axum::Extension(MaxLimit(max_limit)): axum::Extension<MaxLimit>,
-    Path((group, version, resource)): Path<(String, String, String)>,
+    ApiPath((group, version, resource)): ApiPath<(String, String, String)>,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<List, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::BadRequest {
@@ -258,7 +258,7 @@ pub(crate) fn find(
 
 async fn get_namespaced(
     State(cache): State<Cache>,
-    Path((group, version, resource, namespace, name)): Path<(
+    ApiPath((group, version, resource, namespace, name)): ApiPath<(
         String,
         String,
         String,
@@ -281,7 +281,7 @@ async fn get_namespaced(
 
 async fn get_cluster_scoped(
     State(cache): State<Cache>,
-    Path((group, version, resource, name)): Path<(String, String, String, String)>,
+    ApiPath((group, version, resource, name)): ApiPath<(String, String, String, String)>,
 ) -> Result<RawJson, ApiError> {
     let types = lookup(&cache, &group, &version, &resource)?;
     if types[0].namespaced {

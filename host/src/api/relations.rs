@@ -5,11 +5,11 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 
 use crate::cache::{Cache, CachedObject, CachedType, LabelSelector};
 
-use super::body::{List, ListMeta};
+use super::body::{ApiPath, List, ListMeta};
 use super::error::ApiError;
 use super::page::paginate;
 use super::query::{find, lookup};
@@ -64,7 +64,7 @@ fn list_of(types: &[CachedType], items: Vec<Arc<CachedObject>>) -> List {
 
 pub(crate) async fn related(
     State(cache): State<Cache>,
-    Path((group, version, resource, namespace, name, relation)): Path<(
+    ApiPath((group, version, resource, namespace, name, relation)): ApiPath<(
         String,
         String,
         String,

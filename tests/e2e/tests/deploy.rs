@@ -75,6 +75,14 @@ fn check_typed(doc: &Value) -> Result<(), String> {
         "ClusterRoleBinding" => roundtrip::<rbac::v1::ClusterRoleBinding>(doc),
         "Role" => roundtrip::<rbac::v1::Role>(doc),
         "RoleBinding" => roundtrip::<rbac::v1::RoleBinding>(doc),
+        "NetworkPolicy" => roundtrip::<k8s_openapi::api::networking::v1::NetworkPolicy>(doc),
+        // prometheus-operator's CRD: no schema here beyond its shape.
+        "ServiceMonitor"
+            if doc["apiVersion"] == "monitoring.coreos.com/v1"
+                && doc["spec"]["endpoints"].is_array() =>
+        {
+            return Ok(());
+        }
         other => Err(format!("unexpected kind {other:?}")),
     };
     let name = &doc["metadata"]["name"];
@@ -175,18 +183,33 @@ fn check_pod(workload: &Value, config: &Value) -> Value {
         herald["args"],
         json!(["run", "--config", "/etc/herald/config.yaml"])
     );
-    // Probes on the API port named in the config.
-    let port = config["api"]["listen"]
-        .as_str()
-        .and_then(|l| l.rsplit(':').next())
-        .and_then(|p| p.parse::<u64>().ok())
-        .expect("api.listen with a port");
-    assert_eq!(herald["ports"][0]["containerPort"], port);
-    let port_name = &herald["ports"][0]["name"];
-    assert!(port_name.is_string(), "{herald}");
+    // Probes on the metrics port named in the config (no token needed); the
+    // API's port exposed unless it listens on loopback only.
+    let port_of = |field: &str| {
+        config[field]["listen"]
+            .as_str()
+            .and_then(|l| l.rsplit(':').next())
+            .and_then(|p| p.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{field}.listen with a port"))
+    };
+    let ports = herald["ports"].as_array().expect("ports");
+    let named = |port: u64| {
+        ports
+            .iter()
+            .find(|p| p["containerPort"] == port)
+            .map(|p| p["name"].clone())
+    };
+    let metrics_port = named(port_of("metrics")).expect("the metrics port exposed");
+    assert!(metrics_port.is_string(), "{herald}");
     for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
         assert_eq!(herald[probe]["httpGet"]["path"], path);
-        assert_eq!(&herald[probe]["httpGet"]["port"], port_name);
+        assert_eq!(herald[probe]["httpGet"]["port"], metrics_port);
+    }
+    let api_on_loopback = config["api"]["listen"]
+        .as_str()
+        .is_some_and(|l| l.starts_with("127."));
+    if !api_on_loopback {
+        assert!(named(port_of("api")).is_some(), "the API port exposed");
     }
     // The config directory (not a subPath: hot reload), the plugin
     // directory and the compile cache where the config says.
@@ -355,9 +378,11 @@ fn plain_manifests_are_valid_kubernetes_objects_that_run_herald_locked_down() {
         [
             "ClusterRole",
             "ClusterRoleBinding",
+            "ClusterRoleBinding",
             "ConfigMap",
             "Deployment",
             "Namespace",
+            "NetworkPolicy",
             "PersistentVolumeClaim",
             "Service",
             "ServiceAccount"
@@ -491,6 +516,20 @@ fn chart_with_default_values_renders_valid_objects_and_equals_the_plain_manifest
     // Lease rights for one replica.
     let svc = one(&docs, "Service", None);
     assert_eq!(svc["spec"]["ports"][0]["targetPort"], "http");
+    assert_eq!(svc["spec"]["ports"][1]["targetPort"], "metrics");
+    // The API asks the API server (TokenReview, SubjectAccessReview).
+    let delegator = one(&docs, "ClusterRoleBinding", Some("herald-auth-delegator"));
+    assert_eq!(delegator["roleRef"]["name"], "system:auth-delegator");
+    assert_eq!(delegator["subjects"][0]["name"], pod["serviceAccountName"]);
+    // The API port admits only herald's namespace; metrics the monitoring one.
+    let policy = one(&docs, "NetworkPolicy", None);
+    assert_eq!(policy["spec"]["ingress"][0]["ports"][0]["port"], "http");
+    assert_eq!(
+        policy["spec"]["ingress"][0]["from"],
+        json!([{"podSelector": {}}])
+    );
+    assert_eq!(policy["spec"]["ingress"][1]["ports"][0]["port"], "metrics");
+    assert!(!kinds(&docs).contains(&"ServiceMonitor".to_string()));
     assert_eq!(
         svc["spec"]["selector"],
         deployment["spec"]["selector"]["matchLabels"]
@@ -507,7 +546,7 @@ fn chart_with_default_values_renders_valid_objects_and_equals_the_plain_manifest
     let sa = one(&docs, "ServiceAccount", None)["metadata"]["name"].clone();
     assert_eq!(pod["serviceAccountName"], sa);
     assert_eq!(
-        one(&docs, "ClusterRoleBinding", None)["subjects"][0]["name"],
+        one(&docs, "ClusterRoleBinding", Some("herald"))["subjects"][0]["name"],
         sa
     );
 
@@ -659,11 +698,51 @@ fn chart_rbac_follows_the_watched_kinds_and_secrets_come_by_env_and_file() {
 }
 
 #[test]
+fn chart_secures_the_api_as_the_values_say() {
+    let Some(r) = renderer() else { return };
+    // Namespaces allowed to query, a ServiceMonitor.
+    let docs = render_ok(
+        &r,
+        &json!({"networkPolicy": {"apiFrom": ["dashboards"], "metricsFrom": []},
+                "serviceMonitor": {"enabled": true, "labels": {"release": "prom"}}}),
+    );
+    let policy = one(&docs, "NetworkPolicy", None);
+    assert_eq!(
+        policy["spec"]["ingress"][0]["from"][1]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "dashboards"
+    );
+    assert_eq!(
+        policy["spec"]["ingress"].as_array().map(Vec::len),
+        Some(1),
+        "no metrics rule without metricsFrom: {policy}"
+    );
+    let sm = one(&docs, "ServiceMonitor", None);
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
+    assert_eq!(sm["metadata"]["labels"]["release"], "prom");
+    // auth: none (loopback) needs no auth-delegator; no NetworkPolicy when off.
+    let docs = render_ok(
+        &r,
+        &json!({"config": {"api": {"listen": "127.0.0.1:8080", "auth": "none"}},
+                "networkPolicy": {"enabled": false}}),
+    );
+    assert!(
+        !docs
+            .iter()
+            .any(|d| d["metadata"]["name"] == "herald-auth-delegator"),
+        "auth: none binds no auth-delegator"
+    );
+    assert!(!kinds(&docs).contains(&"NetworkPolicy".to_string()));
+}
+
+#[test]
 fn chart_rejects_values_it_cannot_deploy() {
     let Some(r) = renderer() else { return };
     let no_api = json!({"config": {"api": null}});
     let err = render(&r, &no_api).expect_err("no api.listen");
     assert!(err.contains("config.api.listen"), "{err}");
+    let no_metrics = json!({"config": {"metrics": null}});
+    let err = render(&r, &no_metrics).expect_err("no metrics.listen");
+    assert!(err.contains("config.metrics.listen"), "{err}");
     let err = render(&r, &json!({"plugins": {"source": "pvc"}})).expect_err("pvc without claim");
     assert!(err.contains("plugins.existingClaim"), "{err}");
     let err = render(&r, &json!({"plugins": {"source": "git"}})).expect_err("unknown source");

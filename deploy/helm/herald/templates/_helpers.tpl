@@ -55,9 +55,26 @@ The config file herald gets: .Values.config without the chart-only
 {{- $listen := "" }}
 {{- with .Values.config.api }}{{ $listen = .listen | toString }}{{ end }}
 {{- if not $listen }}
-{{- fail "config.api.listen must be set: the probes and the Service use herald's API port" }}
+{{- fail "config.api.listen must be set: the Service and the NetworkPolicy use herald's API port" }}
 {{- end }}
 {{- splitList ":" $listen | last | int }}
+{{- end }}
+
+{{/* The metrics and probe port, from config.metrics.listen (host:port). */}}
+{{- define "herald.metricsPort" -}}
+{{- $listen := "" }}
+{{- with .Values.config.metrics }}{{ $listen = .listen | toString }}{{ end }}
+{{- if not $listen }}
+{{- fail "config.metrics.listen must be set: the probes and Prometheus use herald's metrics port" }}
+{{- end }}
+{{- splitList ":" $listen | last | int }}
+{{- end }}
+
+{{/* Whether the API asks the API server who may call it (config.api.auth). */}}
+{{- define "herald.delegatedAuth" -}}
+{{- $auth := "delegated" }}
+{{- with .Values.config.api }}{{ with .auth }}{{ $auth = . }}{{ end }}{{ end }}
+{{- if eq $auth "delegated" }}true{{ end }}
 {{- end }}
 
 {{/*
