@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use herald_e2e::k8s::{self, RealApiServer};
-use herald_e2e::{HeraldProcess, free_port, http_get, wait_http_ok};
+use herald_e2e::{HeraldProcess, free_port, http_get, http_send_as, wait_http_ok};
 use serde_json::{Value, json};
 
 /// A name no other test (or earlier run on the same server) uses.
@@ -43,11 +43,16 @@ impl Setup {
         }
     }
 
-    /// Writes `herald.yaml`: this kubeconfig and API address, then `body`.
+    /// Writes `herald.yaml`: this kubeconfig and API address (no auth), then `body`.
     fn config(&self, body: &str) -> PathBuf {
+        self.config_with_auth(body, "none")
+    }
+
+    /// As [`Setup::config`], with `api.auth: auth` (`authCacheTTL: 1s`).
+    fn config_with_auth(&self, body: &str, auth: &str) -> PathBuf {
         let path = self.dir.path().join("herald.yaml");
         let text = format!(
-            "kubeconfig: {}\napi:\n  listen: 127.0.0.1:{}\n  auth: none\nmetrics:\n  listen: 127.0.0.1:{}\n{body}",
+            "kubeconfig: {}\napi:\n  listen: 127.0.0.1:{}\n  auth: {auth}\n  authCacheTTL: 1s\nmetrics:\n  listen: 127.0.0.1:{}\n{body}",
             self.kubeconfig.display(),
             self.port,
             self.metrics_port,
@@ -619,4 +624,188 @@ async fn the_query_api_answers_as_the_apiserver_does() {
         one["metadata"]["uid"].as_str(),
         want.metadata.uid.as_deref()
     );
+}
+
+// === issue 14: the API answers only what the API server allows ===
+
+/// `GET url` as `token` until the status is `want`, for at most `within`.
+async fn status_becomes(url: &str, token: Option<&str>, want: u16, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let (code, body) = http_send_as("GET", url, None, token)
+            .await
+            .expect("request");
+        if code == want {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url}: still {code}, not {want}, after {within:?}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// With delegated auth against a real API server: static and ServiceAccount
+/// tokens are reviewed by it, RBAC decides, a RoleBinding made or removed
+/// takes effect within the cache TTL (1 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_answers_what_rbac_allows_the_caller() {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+    use kube::api::{Api, DeleteParams, PostParams};
+
+    let k8s = RealApiServer::shared();
+    let client = k8s.client().await;
+    let (ns, other) = (unique("auth"), unique("auth-b"));
+    for n in [&ns, &other] {
+        k8s::namespace(&client, n).await;
+        k8s::create(
+            &client,
+            &k8s::configmaps(),
+            Some(n),
+            k8s::configmap("cm", "v"),
+        )
+        .await;
+    }
+    // The API server's static token of user "limited" (no rights yet).
+    let tokens = std::fs::read_to_string(k8s.dir.join("tokens.csv")).expect("tokens.csv");
+    let limited = tokens
+        .lines()
+        .find(|l| l.contains(",limited,"))
+        .and_then(|l| l.split(',').next())
+        .expect("limited token")
+        .to_string();
+    let setup = Setup::new(&k8s.kubeconfig);
+    let config = setup.config_with_auth(
+        &format!("watch:\n  - {{version: v1, kind: ConfigMap, namespaces: [{ns}, {other}]}}\n"),
+        "delegated",
+    );
+    let _herald = setup.start(&config);
+    setup.wait_ready().await;
+    let list = |n: &str| {
+        setup.api(&format!(
+            "/api/v1/resources/core/v1/configmaps?namespace={n}"
+        ))
+    };
+
+    status_becomes(&list(&ns), None, 401, Duration::ZERO).await;
+    status_becomes(&list(&ns), Some("not-a-token"), 401, Duration::ZERO).await;
+    let body = status_becomes(&list(&ns), Some(&limited), 403, Duration::ZERO).await;
+    let said = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        said.contains("\"limited\" cannot list configmaps"),
+        "{body}"
+    );
+
+    // RBAC grants list in `ns`: allowed there within the TTL, still not in `other`.
+    let role = Role {
+        metadata: kube::api::ObjectMeta {
+            name: Some("cm-reader".into()),
+            ..Default::default()
+        },
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec![String::new()]),
+            resources: Some(vec!["configmaps".into()]),
+            verbs: vec!["get".into(), "list".into()],
+            ..Default::default()
+        }]),
+    };
+    Api::<Role>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &role)
+        .await
+        .expect("role");
+    let binding = |subject: Subject| RoleBinding {
+        metadata: kube::api::ObjectMeta {
+            name: Some(format!("cm-reader-{}", subject.name.replace(':', "-"))),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "Role".into(),
+            name: "cm-reader".into(),
+        },
+        subjects: Some(vec![subject]),
+    };
+    let bindings = Api::<RoleBinding>::namespaced(client.clone(), &ns);
+    let limited_binding = binding(Subject {
+        kind: "User".into(),
+        name: "limited".into(),
+        api_group: Some("rbac.authorization.k8s.io".into()),
+        namespace: None,
+    });
+    bindings
+        .create(&PostParams::default(), &limited_binding)
+        .await
+        .expect("rolebinding");
+    let body = status_becomes(&list(&ns), Some(&limited), 200, Duration::from_secs(5)).await;
+    assert_eq!(body["items"][0]["metadata"]["name"], "cm", "{body}");
+    status_becomes(&list(&other), Some(&limited), 403, Duration::ZERO).await;
+    let secrets = setup.api(&format!("/api/v1/resources/core/v1/secrets?namespace={ns}"));
+    status_becomes(&secrets, Some(&limited), 403, Duration::ZERO).await;
+    let admin = setup.api("/admin/v1/watches");
+    let (code, body) = http_send_as(
+        "POST",
+        &admin,
+        Some(&json!({"version": "v1", "kind": "Pod"})),
+        Some(&limited),
+    )
+    .await
+    .expect("post");
+    assert_eq!(code, 403, "{body}");
+
+    // A ServiceAccount's token (TokenRequest) is reviewed too.
+    let sas = Api::<ServiceAccount>::namespaced(client.clone(), &ns);
+    let sa = ServiceAccount {
+        metadata: kube::api::ObjectMeta {
+            name: Some("dashboard".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    sas.create(&PostParams::default(), &sa).await.expect("sa");
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            audiences: None,
+            expiration_seconds: Some(600),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let sa_token = sas
+        .create_token_request("dashboard", &PostParams::default(), &request)
+        .await
+        .expect("token request")
+        .status
+        .expect("token")
+        .token
+        .expect("a token");
+    let body = status_becomes(&list(&ns), Some(&sa_token), 403, Duration::ZERO).await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&format!("system:serviceaccount:{ns}:dashboard"))),
+        "{body}"
+    );
+    bindings
+        .create(
+            &PostParams::default(),
+            &binding(Subject {
+                kind: "ServiceAccount".into(),
+                name: "dashboard".into(),
+                api_group: None,
+                namespace: Some(ns.clone()),
+            }),
+        )
+        .await
+        .expect("sa rolebinding");
+    status_becomes(&list(&ns), Some(&sa_token), 200, Duration::from_secs(5)).await;
+
+    // Revoked: refused again within the TTL.
+    bindings
+        .delete("cm-reader-limited", &DeleteParams::default())
+        .await
+        .expect("delete rolebinding");
+    status_becomes(&list(&ns), Some(&limited), 403, Duration::from_secs(5)).await;
 }
