@@ -59,7 +59,7 @@ pub struct TlsConfig {
     pub key_file: PathBuf,
     /// PEM CA bundle: clients may authenticate with a certificate it signed
     /// (user = the subject's CN, groups = its O values). Optional.
-    #[serde(default)]
+    #[serde(default, rename = "clientCAFile")]
     pub client_ca_file: Option<PathBuf>,
 }
 

@@ -171,3 +171,199 @@ async fn the_apis_answer_only_what_the_api_server_allows_the_caller() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// `openssl` with `args` in `dir`; panics with its stderr when it fails.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA (`{ca}.crt`, `{ca}.key`) and a certificate `{name}.crt`/`.key` it
+/// signed for `subject` with the extensions in `ext`.
+fn issue(dir: &std::path::Path, ca: &str, name: &str, subject: &str, ext: &str) {
+    if !dir.join(format!("{ca}.crt")).exists() {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                &format!("/CN={ca}"),
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.crt"),
+            ],
+        );
+    }
+    std::fs::write(dir.join(format!("{name}.ext")), ext).expect("ext");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            subject,
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}.crt"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            &format!("{name}.ext"),
+            "-out",
+            &format!("{name}.crt"),
+        ],
+    );
+}
+
+fn https_client(dir: &std::path::Path, ca: &str, identity: Option<&str>) -> reqwest::Client {
+    let pem = |f: String| std::fs::read(dir.join(f)).expect("pem");
+    let mut b = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&pem(format!("{ca}.crt"))).expect("ca"),
+        )
+        .pool_max_idle_per_host(0);
+    if let Some(name) = identity {
+        let mut both = pem(format!("{name}.crt"));
+        both.extend(pem(format!("{name}.key")));
+        b = b.identity(reqwest::Identity::from_pem(&both).expect("identity"));
+    }
+    b.build().expect("client")
+}
+
+/// HTTPS with a client CA: a client certificate (CN user, O groups) is a
+/// caller like a token's; the server certificate is replaced on disk and
+/// served from the next handshake on, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_serves_client_certificates_and_reloads_the_server_certificate() {
+    let c = Cluster::start(Duration::from_millis(200)).await;
+    c.sim
+        .create(
+            "configmaps",
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "cm-a", "namespace": "a"}}),
+        )
+        .await
+        .expect("create");
+    c.sim
+        .allow("cert-user", &["list"], "", "configmaps", Some("a"));
+    let dir = c.dir.path().join("tls");
+    std::fs::create_dir_all(&dir).expect("tls dir");
+    let server_ext = "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n";
+    issue(&dir, "ca", "server", "/CN=herald", server_ext);
+    issue(
+        &dir,
+        "ca",
+        "client",
+        "/CN=cert-user/O=readers",
+        "extendedKeyUsage=clientAuth\n",
+    );
+    let config = c.config_with_api(
+        "watch:\n  - {version: v1, kind: ConfigMap}\n",
+        &format!(
+            "tls: {{certFile: {d}/server.crt, keyFile: {d}/server.key, clientCAFile: {d}/ca.crt}}",
+            d = dir.display()
+        ),
+    );
+    let _herald = HeraldProcess::run(BIN, &config);
+    assert!(wait_http_ok(&c.probe("/readyz")).await, "never ready");
+    let url = format!(
+        "https://127.0.0.1:{}/api/v1/resources/core/v1/configmaps?namespace=a",
+        c.api_port
+    );
+
+    let with_cert = https_client(&dir, "ca", Some("client"));
+    let resp = with_cert
+        .get(&url)
+        .send()
+        .await
+        .expect("https with a client certificate");
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value =
+        serde_json::from_slice(&resp.bytes().await.expect("body")).expect("json");
+    assert_eq!(body["items"][0]["metadata"]["name"], "cm-a");
+    let b_url = url.replace("namespace=a", "namespace=b");
+    let resp = with_cert.get(&b_url).send().await.expect("https");
+    assert_eq!(
+        resp.status(),
+        403,
+        "the certificate's user has no rights in b"
+    );
+    let anonymous = https_client(&dir, "ca", None);
+    let resp = anonymous
+        .get(&url)
+        .send()
+        .await
+        .expect("https without credentials");
+    assert_eq!(resp.status(), 401);
+    assert!(
+        http_get(&url.replace("https", "http"))
+            .await
+            .map(|r| r.0)
+            .unwrap_or(0)
+            != 200,
+        "plain HTTP to the HTTPS port gets no answer"
+    );
+
+    // A new certificate from another CA: clients that trust only it connect
+    // once herald has read the new files (checked at most every second).
+    let fresh = dir.join("fresh");
+    std::fs::create_dir_all(&fresh).expect("dir");
+    issue(&fresh, "ca2", "server", "/CN=herald-renewed", server_ext);
+    for f in ["server.key", "server.crt"] {
+        let tmp = dir.join(format!("{f}.tmp"));
+        std::fs::copy(fresh.join(f), &tmp).expect("copy");
+        std::fs::rename(&tmp, dir.join(f)).expect("swap");
+    }
+    let trusts_new = https_client(&fresh, "ca2", None);
+    let swapped = Instant::now();
+    loop {
+        match trusts_new.get(&url).send().await {
+            Ok(r) => {
+                assert_eq!(r.status(), 401, "served with the renewed certificate");
+                break;
+            }
+            Err(e) => assert!(
+                swapped.elapsed() < Duration::from_secs(5),
+                "the renewed certificate is not served after 5 s: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
