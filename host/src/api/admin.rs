@@ -106,9 +106,17 @@ async fn add(
     State(control): State<WatchControl>,
     body: Result<Json<WatchSpec>, JsonRejection>,
 ) -> Result<(StatusCode, Json<WatchStatus>), ApiError> {
-    let Json(spec) = body.map_err(|e| ApiError::BadRequest {
-        what: "watch spec",
-        reason: e.body_text(),
+    let Json(spec) = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge {
+                reason: e.body_text(),
+            }
+        } else {
+            ApiError::BadRequest {
+                what: "watch spec",
+                reason: e.body_text(),
+            }
+        }
     })?;
     let status = control
         .ask(|reply| WatchRequest::Add {

@@ -72,6 +72,13 @@ pub enum ApiError {
     #[error("herald is shutting down")]
     ShuttingDown,
 
+    /// The request body is over `api.limits.maxBody`.
+    #[error("request body too large: {reason}")]
+    TooLarge {
+        /// What the body reader said.
+        reason: String,
+    },
+
     /// No credentials, or credentials the API server does not accept.
     #[error("{reason}")]
     Unauthorized {
@@ -117,6 +124,7 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::Source(e) => match e {
                 source::Error::InvalidSpec { .. } => StatusCode::BAD_REQUEST,
@@ -140,6 +148,7 @@ impl ApiError {
             ApiError::Rejected { .. } => "Unprocessable",
             ApiError::ShuttingDown | ApiError::AuthUnavailable { .. } => "ServiceUnavailable",
             ApiError::Unauthorized { .. } => "Unauthorized",
+            ApiError::TooLarge { .. } => "RequestEntityTooLarge",
             ApiError::Forbidden { .. } => "Forbidden",
             ApiError::Source(_) => match self.status() {
                 StatusCode::BAD_REQUEST => "Invalid",

@@ -147,6 +147,20 @@ impl Cache {
             .collect()
     }
 
+    /// The plural of the type `find` would answer (a plural or a kind in a
+    /// path), without cloning the watches.
+    pub fn plural_of(&self, group: &str, version: &str, resource: &str) -> Option<String> {
+        self.read()
+            .values()
+            .find(|t| {
+                t.resource.group == group
+                    && t.resource.version == version
+                    && (t.resource.plural.eq_ignore_ascii_case(resource)
+                        || t.resource.kind.eq_ignore_ascii_case(resource))
+            })
+            .map(|t| t.resource.plural.clone())
+    }
+
     /// The watches of a kind in a group, at any version.
     pub fn find_kind(&self, group: &str, kind: &str) -> Vec<CachedType> {
         self.read()

@@ -367,3 +367,71 @@ async fn https_serves_client_certificates_and_reloads_the_server_certificate() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// The listener's limits: a client that sends its headers too slowly is
+/// cut off, an admin body over `maxBody` is a 413, a list's `limit` is
+/// capped at `maxListLimit` (the rest follows a continue token).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_cuts_slow_clients_and_caps_bodies_and_pages() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let c = Cluster::start(Duration::from_millis(200)).await;
+    for i in 0..5 {
+        c.sim
+            .create(
+                "configmaps",
+                json!({"apiVersion": "v1", "kind": "ConfigMap",
+                       "metadata": {"name": format!("cm-{i}"), "namespace": "a"}}),
+            )
+            .await
+            .expect("create");
+    }
+    let config = c.config_with_api(
+        "watch:\n  - {version: v1, kind: ConfigMap}\n",
+        "auth: none\nlimits: {headerTimeout: 500ms, maxBody: 1KiB, maxListLimit: 2}",
+    );
+    let _herald = HeraldProcess::run(BIN, &config);
+    assert!(wait_http_ok(&c.probe("/readyz")).await, "never ready");
+
+    // Half a request line, then nothing: closed after the header timeout.
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", c.api_port))
+        .await
+        .expect("connect");
+    slow.write_all(b"GET /api/v1/resources HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "a slow client kept its connection for 5 s");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "cut after {:?}",
+        started.elapsed()
+    );
+
+    let big = json!({"version": "v1", "kind": "Pod", "labelSelector": "x".repeat(4096)});
+    let (code, body) = http_send_as("POST", &c.api("/admin/v1/watches"), Some(&big), None)
+        .await
+        .expect("post");
+    assert_eq!(code, 413, "{body}");
+    assert_eq!(body["error"]["reason"], "RequestEntityTooLarge", "{body}");
+
+    let (code, page) =
+        http_get(&c.api("/api/v1/resources/core/v1/configmaps?namespace=a&limit=1000"))
+            .await
+            .expect("list");
+    assert_eq!(code, 200, "{page}");
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(2), "{page}");
+    assert!(page["metadata"]["continue"].is_string(), "{page}");
+    let (code, body) =
+        http_get(&c.api("/api/v1/resources/core/v1/configmaps?namespace=a&resourceVersion=0"))
+            .await
+            .expect("list");
+    assert_eq!(code, 400, "an unknown parameter is named: {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("resourceVersion")),
+        "{body}"
+    );
+}

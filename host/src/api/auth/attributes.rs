@@ -106,11 +106,11 @@ pub fn required(method: &Method, uri: &Uri, cache: &Cache) -> Need {
 fn query(rest: &str, uri: &Uri, cache: &Cache) -> Need {
     let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let resolve = |g: &str, v: &str, r: &str| -> (String, String) {
-        let group = group_of(g).to_string();
-        match cache.find(&group, v, r).first() {
-            Some(t) => (t.resource.group.clone(), t.resource.plural.clone()),
-            None => (group, r.to_ascii_lowercase()),
-        }
+        let group = group_of(g);
+        let plural = cache
+            .plural_of(group, v, r)
+            .unwrap_or_else(|| r.to_ascii_lowercase());
+        (group.to_string(), plural)
     };
     match segs.as_slice() {
         [g, v, r] => {
