@@ -214,14 +214,14 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     for (i, w) in config.watch.iter().enumerate() {
         for s in &w.sinks {
-            if !config.sinks.iter().any(|c| &c.name == s) {
+            if !config.sinks.iter().any(|c| c.name() == s) {
                 bail!(
                     "{}: watch[{i}].sinks: no sink is named {s:?} (sinks: {})",
                     path.display(),
                     config
                         .sinks
                         .iter()
-                        .map(|c| c.name.as_str())
+                        .map(SinkConfig::name)
                         .collect::<Vec<_>>()
                         .join(", ")
                 );

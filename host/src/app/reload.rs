@@ -122,7 +122,7 @@ impl Live {
         if let Some(missing) = spec
             .sinks
             .iter()
-            .find(|s| !self.config.sinks.iter().any(|c| &c.name == *s))
+            .find(|s| !self.config.sinks.iter().any(|c| c.name() == *s))
         {
             return Err(ApiError::Rejected {
                 reason: format!("no sink is named {missing:?}"),

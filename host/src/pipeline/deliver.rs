@@ -40,19 +40,19 @@ impl Routes {
         let (configs, implicit) = crate::sink::effective(configs);
         let dead_letters: Vec<&String> = configs
             .iter()
-            .filter_map(|c| c.dead_letter.as_ref())
+            .filter_map(|c| c.common.dead_letter.as_ref())
             .collect();
         Routes {
-            order: configs.iter().map(|c| c.name.clone()).collect(),
+            order: configs.iter().map(|c| c.common.name.clone()).collect(),
             defaults: configs
                 .iter()
-                .filter(|c| !dead_letters.contains(&&c.name))
-                .map(|c| c.name.clone())
+                .filter(|c| !dead_letters.contains(&&c.common.name))
+                .map(|c| c.common.name.clone())
                 .collect(),
             implicit,
             namespaces: configs
                 .iter()
-                .map(|c| (c.name.clone(), c.namespaces.clone()))
+                .map(|c| (c.common.name.clone(), c.common.namespaces.clone()))
                 .collect(),
             watch_sinks,
         }

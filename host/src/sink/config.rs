@@ -1,18 +1,30 @@
-//! The `sinks:` section of the config: one flat entry per sink, its `type`
-//! deciding which fields apply. Fields that do not apply to a type are
-//! errors, as unknown fields are.
+//! The `sinks:` section of the config: each entry is what every sink has
+//! ([`CommonConfig`]: name, namespaces, dead letter, queue, retries) beside
+//! what its `type` has ([`SinkKind`], each type's config in its folder).
+//!
+//! A field of another type is an error that says which types have it, and
+//! an unknown field is an error, as everywhere in herald's config. serde's
+//! `deny_unknown_fields` does not work beside `flatten`, so an entry is read
+//! as a map first, its keys checked against the fields of its type
+//! (`serde_introspect`, from the structs themselves), then split.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use bytesize::ByteSize;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_aux::serde_introspection::serde_introspect;
+use serde_json::{Map, Value};
 
-use super::secret::SecretRef;
+pub use super::batch::config::BatchConfig;
+pub use super::endpoint::{AuthConfig, BasicAuth, DEFAULT_TIMEOUT, SigningConfig, TlsConfig};
+pub(super) use super::endpoint::{default_timeout, secret_shape, validate_http, validate_url};
+pub use super::error::{ConfigError, SinksError};
+pub use super::log::config::LogConfig;
+pub use super::slack::config::SlackConfig;
+pub use super::webhook::config::{CeMode, Format, WebhookConfig};
 
-/// What a sink is.
+/// What a sink is: the `type` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SinkType {
@@ -27,7 +39,16 @@ pub enum SinkType {
 }
 
 impl SinkType {
-    fn as_str(self) -> &'static str {
+    /// Every type, in the order errors list them.
+    pub const ALL: [SinkType; 4] = [
+        SinkType::Webhook,
+        SinkType::Slack,
+        SinkType::Batch,
+        SinkType::Log,
+    ];
+
+    /// The name the config uses.
+    pub fn as_str(self) -> &'static str {
         match self {
             SinkType::Webhook => "webhook",
             SinkType::Slack => "slack",
@@ -35,28 +56,22 @@ impl SinkType {
             SinkType::Log => "log",
         }
     }
+
+    /// The fields of this type's own config.
+    fn fields(self) -> &'static [&'static str] {
+        match self {
+            SinkType::Webhook => serde_introspect::<WebhookConfig>(),
+            SinkType::Slack => serde_introspect::<SlackConfig>(),
+            SinkType::Batch => serde_introspect::<BatchConfig>(),
+            SinkType::Log => serde_introspect::<LogConfig>(),
+        }
+    }
 }
 
-/// Body format of a webhook.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// herald's own envelope.
-    #[default]
-    Raw,
-    /// CloudEvents 1.0 (see `mode`).
-    Cloudevents,
-}
-
-/// CloudEvents HTTP content mode.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CeMode {
-    /// Attributes in `ce-*` headers, the data as the body.
-    #[default]
-    Binary,
-    /// The whole event as `application/cloudevents+json`.
-    Structured,
+impl std::fmt::Display for SinkType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// How a notification carries the previous state.
@@ -87,21 +102,23 @@ pub enum WhenFull {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QueueConfig {
     /// Notifications the queue holds. Default: 10000
-    #[serde(default = "default_capacity")]
+    #[serde(default = "QueueConfig::default_capacity")]
     pub capacity: usize,
     /// `block` (default) or `spill`.
     #[serde(default)]
     pub when_full: WhenFull,
 }
 
-fn default_capacity() -> usize {
-    10_000
+impl QueueConfig {
+    fn default_capacity() -> usize {
+        10_000
+    }
 }
 
 impl Default for QueueConfig {
     fn default() -> Self {
         QueueConfig {
-            capacity: default_capacity(),
+            capacity: Self::default_capacity(),
             when_full: WhenFull::Block,
         }
     }
@@ -113,103 +130,44 @@ impl Default for QueueConfig {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RetryConfig {
     /// First wait. Default: 500ms
-    #[serde(default = "default_initial", with = "humantime_serde")]
+    #[serde(default = "RetryConfig::default_initial", with = "humantime_serde")]
     pub initial_backoff: Duration,
     /// Longest wait between two attempts. Default: 30s
-    #[serde(default = "default_max_backoff", with = "humantime_serde")]
+    #[serde(default = "RetryConfig::default_max_backoff", with = "humantime_serde")]
     pub max_backoff: Duration,
     /// Give up (dead letter) this long after the first attempt. Default: 1h
-    #[serde(default = "default_max_age", with = "humantime_serde")]
+    #[serde(default = "RetryConfig::default_max_age", with = "humantime_serde")]
     pub max_age: Duration,
 }
 
-fn default_initial() -> Duration {
-    Duration::from_millis(500)
-}
-fn default_max_backoff() -> Duration {
-    Duration::from_secs(30)
-}
-fn default_max_age() -> Duration {
-    Duration::from_secs(3600)
+impl RetryConfig {
+    fn default_initial() -> Duration {
+        Duration::from_millis(500)
+    }
+    fn default_max_backoff() -> Duration {
+        Duration::from_secs(30)
+    }
+    fn default_max_age() -> Duration {
+        Duration::from_secs(3600)
+    }
 }
 
 impl Default for RetryConfig {
     fn default() -> Self {
         RetryConfig {
-            initial_backoff: default_initial(),
-            max_backoff: default_max_backoff(),
-            max_age: default_max_age(),
+            initial_backoff: Self::default_initial(),
+            max_backoff: Self::default_max_backoff(),
+            max_age: Self::default_max_age(),
         }
     }
 }
 
-/// HTTP authentication.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AuthConfig {
-    /// Basic authentication.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub basic: Option<BasicAuth>,
-    /// A file holding a bearer token, read at start and on reload.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bearer_token_file: Option<PathBuf>,
-}
-
-/// Basic authentication credentials.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct BasicAuth {
-    /// The user name.
-    pub username: SecretRef,
-    /// The password.
-    pub password: SecretRef,
-}
-
-/// TLS towards the endpoint (rustls).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TlsConfig {
-    /// PEM bundle of CAs to trust in addition to the built-in roots.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_file: Option<PathBuf>,
-    /// Client certificate (PEM) for mutual TLS.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cert_file: Option<PathBuf>,
-    /// Its private key (PEM).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_file: Option<PathBuf>,
-    /// Accept any certificate. Never on unless set here, and logged loudly.
-    #[serde(default)]
-    pub insecure_skip_verify: bool,
-}
-
-/// Standard Webhooks signing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SigningConfig {
-    /// Secrets (`whsec_<base64>`, or raw bytes without the prefix); every
-    /// one signs, so a receiver can rotate.
-    pub secrets: Vec<SecretRef>,
-}
-
-/// One sink.
-///
-/// ```yaml
-/// - name: audit
-///   type: webhook
-///   url: https://audit.example.com/k8s
-///   format: cloudevents
-///   mode: structured
-///   signing: { secrets: [ { env: AUDIT_SECRET } ] }
-/// ```
+/// What every sink has.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SinkConfig {
+pub struct CommonConfig {
     /// Unique name; watches and route verdicts name sinks by it.
     pub name: String,
-    /// `webhook`, `slack`, `batch` or `log`.
-    #[serde(rename = "type")]
-    pub kind: SinkType,
     /// Only notifications of objects in these namespaces (cluster-scoped
     /// objects always pass). Empty: all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -223,266 +181,246 @@ pub struct SinkConfig {
     /// Retries.
     #[serde(default)]
     pub retry: RetryConfig,
-    /// Parallel deliveries (webhook), each lane keeping per-object order. Default: 4
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub concurrency: Option<usize>,
+}
 
-    // webhook and batch
-    /// Endpoint URL (webhook, batch).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// `raw` or `cloudevents` (webhook).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub format: Option<Format>,
-    /// CloudEvents mode, `binary` or `structured` (webhook, format cloudevents).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<CeMode>,
-    /// `full`, `patch` or `none`. Default: `patch` for webhook, `none` for batch and log.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub old: Option<OldState>,
-    /// Key-values put on every notification. Example: `{team: payments}`
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub metadata: BTreeMap<String, Value>,
-    /// Authentication (webhook, batch).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth: Option<AuthConfig>,
-    /// Extra request headers (webhook, batch).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, String>,
-    /// TLS (webhook, batch, slack).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls: Option<TlsConfig>,
-    /// Standard Webhooks signing (webhook, batch).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signing: Option<SigningConfig>,
-    /// Request timeout. Default: 10s
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "humantime_serde"
-    )]
-    pub timeout: Option<Duration>,
+/// What a sink of one type has besides [`CommonConfig`], by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum SinkKind {
+    /// One HTTP POST per notification.
+    Webhook(WebhookConfig),
+    /// Slack Incoming Webhook, Block Kit messages.
+    Slack(SlackConfig),
+    /// Batches of notifications per HTTP POST.
+    Batch(BatchConfig),
+    /// One JSON line per notification on standard output.
+    Log(LogConfig),
+}
 
-    // batch
-    /// Most notifications per request (batch). Default: 10
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_objects: Option<usize>,
-    /// Most body bytes per request (batch). Default: 1MiB. Example: `512KiB`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_bytes: Option<ByteSize>,
-    /// Flush at least this often (batch). Default: 1s
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "humantime_serde"
-    )]
-    pub interval: Option<Duration>,
+impl SinkKind {
+    /// The `type`.
+    pub fn sink_type(&self) -> SinkType {
+        match self {
+            SinkKind::Webhook(_) => SinkType::Webhook,
+            SinkKind::Slack(_) => SinkType::Slack,
+            SinkKind::Batch(_) => SinkType::Batch,
+            SinkKind::Log(_) => SinkType::Log,
+        }
+    }
 
-    // slack
-    /// The Incoming Webhook URL, a secret (slack).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook_url: Option<SecretRef>,
-    /// Group the changes of this window into one message (slack). Default: none
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "humantime_serde"
-    )]
-    pub group_window: Option<Duration>,
-    /// Messages per second sustained (slack). Default: 1
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate_per_second: Option<u32>,
-    /// Messages allowed in a burst above the rate (slack). Default: 3
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub burst: Option<u32>,
+    fn validate(&self) -> Result<(), ConfigError> {
+        match self {
+            SinkKind::Webhook(c) => c.validate(),
+            SinkKind::Slack(c) => c.validate(),
+            SinkKind::Batch(c) => c.validate(),
+            SinkKind::Log(_) => Ok(()),
+        }
+    }
+}
+
+/// One sink.
+///
+/// ```yaml
+/// - name: audit
+///   type: webhook
+///   url: https://audit.example.com/k8s
+///   format: cloudevents
+///   mode: structured
+///   signing: { secrets: [ { env: AUDIT_SECRET } ] }
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SinkConfig {
+    /// What every sink has.
+    #[serde(flatten)]
+    pub common: CommonConfig,
+    /// What its type has.
+    #[serde(flatten)]
+    pub kind: SinkKind,
+}
+
+impl<'de> Deserialize<'de> for SinkConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = Map::<String, Value>::deserialize(d)?;
+        SinkConfig::from_map(map).map_err(D::Error::custom)
+    }
+}
+
+/// Reads `T` from `map`; an error names the field path inside it.
+fn part<T: DeserializeOwned>(map: Map<String, Value>) -> Result<T, String> {
+    serde_path_to_error::deserialize(Value::Object(map)).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            e.inner().to_string()
+        } else {
+            format!("{path}: {}", e.inner())
+        }
+    })
 }
 
 impl SinkConfig {
     /// A log sink named `name`, all defaults.
     pub fn log(name: &str) -> Self {
         SinkConfig {
-            name: name.into(),
-            kind: SinkType::Log,
-            namespaces: vec![],
-            dead_letter: None,
-            queue: QueueConfig::default(),
-            retry: RetryConfig::default(),
-            concurrency: None,
-            url: None,
-            format: None,
-            mode: None,
-            old: None,
-            metadata: BTreeMap::new(),
-            auth: None,
-            headers: BTreeMap::new(),
-            tls: None,
-            signing: None,
-            timeout: None,
-            max_objects: None,
-            max_bytes: None,
-            interval: None,
-            webhook_url: None,
-            group_window: None,
-            rate_per_second: None,
-            burst: None,
+            common: CommonConfig {
+                name: name.into(),
+                namespaces: vec![],
+                dead_letter: None,
+                queue: QueueConfig::default(),
+                retry: RetryConfig::default(),
+            },
+            kind: SinkKind::Log(LogConfig::default()),
         }
     }
 
-    /// The old-state form, with the type's default.
-    pub fn old_state(&self) -> OldState {
-        self.old.unwrap_or(match self.kind {
-            SinkType::Webhook => OldState::Patch,
-            _ => OldState::None,
-        })
+    /// The sink's name.
+    pub fn name(&self) -> &str {
+        &self.common.name
     }
 
-    /// Checks what serde cannot: required fields per type, fields that do
-    /// not apply, URLs, secret references. Errors name the field.
-    pub fn validate(&self) -> Result<(), String> {
-        let t = self.kind;
-        if self.name.trim().is_empty() {
-            return Err("name: a sink needs a name".into());
-        }
-        let only = |field: &str, set: bool, types: &[SinkType]| -> Result<(), String> {
-            if set && !types.contains(&t) {
-                let names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
-                return Err(format!(
-                    "{field}: does not apply to a {} sink (only to {})",
-                    t.as_str(),
-                    names.join(", ")
-                ));
-            }
-            Ok(())
+    /// Splits one `sinks:` entry into the common part and its type's part.
+    /// Errors name the sink (when it has a name) and the field.
+    fn from_map(map: Map<String, Value>) -> Result<Self, String> {
+        let name = map_name(&map);
+        let named = |e: String| match &name {
+            Some(name) => format!("sink {name:?}: {e}"),
+            None => e,
         };
-        use SinkType::*;
-        only("url", self.url.is_some(), &[Webhook, Batch])?;
-        only("format", self.format.is_some(), &[Webhook])?;
-        only("mode", self.mode.is_some(), &[Webhook])?;
-        only("auth", self.auth.is_some(), &[Webhook, Batch])?;
-        only("headers", !self.headers.is_empty(), &[Webhook, Batch])?;
-        only("tls", self.tls.is_some(), &[Webhook, Batch, Slack])?;
-        only("signing", self.signing.is_some(), &[Webhook, Batch])?;
-        only("timeout", self.timeout.is_some(), &[Webhook, Batch, Slack])?;
-        only("concurrency", self.concurrency.is_some(), &[Webhook])?;
-        only("maxObjects", self.max_objects.is_some(), &[Batch])?;
-        only("maxBytes", self.max_bytes.is_some(), &[Batch])?;
-        only("interval", self.interval.is_some(), &[Batch])?;
-        only("webhookUrl", self.webhook_url.is_some(), &[Slack])?;
-        only("groupWindow", self.group_window.is_some(), &[Slack])?;
-        only("ratePerSecond", self.rate_per_second.is_some(), &[Slack])?;
-        only("burst", self.burst.is_some(), &[Slack])?;
-        if self.mode.is_some() && self.format != Some(Format::Cloudevents) {
-            return Err("mode: applies only with `format: cloudevents`".into());
-        }
-        match t {
-            Webhook | Batch => {
-                let url = self
-                    .url
-                    .as_deref()
-                    .ok_or_else(|| format!("url: a {} sink needs a url", t.as_str()))?;
-                let parsed = reqwest::Url::parse(url)
-                    .map_err(|e| format!("url: {url:?} is not a URL: {e}"))?;
-                if !matches!(parsed.scheme(), "http" | "https") {
-                    return Err(format!("url: {url:?}: only http and https are supported"));
-                }
+        let kind: SinkType = match map.get("type") {
+            None => return Err(named("missing field `type`".into())),
+            Some(t) => {
+                serde_json::from_value(t.clone()).map_err(|e| named(format!("type: {e}")))?
             }
-            Slack => {
-                let r = self.webhook_url.as_ref().ok_or(
-                    "webhookUrl: a slack sink needs `webhookUrl: {env: VAR}` or `{file: PATH}`",
-                )?;
-                r.validate().map_err(|e| format!("webhookUrl: {e}"))?;
-            }
-            Log => {}
-        }
-        if let Some(auth) = &self.auth {
-            if auth.basic.is_some() && auth.bearer_token_file.is_some() {
-                return Err("auth: give `basic` or `bearerTokenFile`, not both".into());
-            }
-            if let Some(b) = &auth.basic {
-                b.username
-                    .validate()
-                    .map_err(|e| format!("auth.basic.username: {e}"))?;
-                b.password
-                    .validate()
-                    .map_err(|e| format!("auth.basic.password: {e}"))?;
+        };
+        let common_fields = serde_introspect::<CommonConfig>();
+        let own = kind.fields();
+        let mut common = Map::new();
+        let mut rest = Map::new();
+        for (key, value) in map {
+            if common_fields.contains(&key.as_str()) {
+                common.insert(key, value);
+            } else if own.contains(&key.as_str()) {
+                rest.insert(key, value);
+            } else if key == "type" {
+                continue;
+            } else {
+                let only: Vec<SinkType> = SinkType::ALL
+                    .into_iter()
+                    .filter(|t| t.fields().contains(&key.as_str()))
+                    .collect();
+                let e = if only.is_empty() {
+                    let mut expected = vec!["type"];
+                    expected.extend_from_slice(common_fields);
+                    expected.extend_from_slice(own);
+                    ConfigError::UnknownField {
+                        field: key,
+                        expected,
+                    }
+                } else {
+                    ConfigError::DoesNotApply {
+                        field: key,
+                        kind,
+                        only,
+                    }
+                };
+                return Err(named(e.to_string()));
             }
         }
-        if let Some(s) = &self.signing {
-            if s.secrets.is_empty() {
-                return Err("signing.secrets: give at least one secret".into());
-            }
-            for (i, r) in s.secrets.iter().enumerate() {
-                r.validate()
-                    .map_err(|e| format!("signing.secrets[{i}]: {e}"))?;
-            }
+        // Each type's struct directly, not through the tagged enum (which
+        // buffers, and loses the path of an error inside it).
+        let kind = match kind {
+            SinkType::Webhook => SinkKind::Webhook(part(rest).map_err(named)?),
+            SinkType::Slack => SinkKind::Slack(part(rest).map_err(named)?),
+            SinkType::Batch => SinkKind::Batch(part(rest).map_err(named)?),
+            SinkType::Log => SinkKind::Log(part(rest).map_err(named)?),
+        };
+        let common: CommonConfig = part(common).map_err(named)?;
+        Ok(SinkConfig { common, kind })
+    }
+
+    /// Checks what serde cannot: required fields per type, URLs, secret
+    /// references, counts. Errors name the field.
+    ///
+    /// # Errors
+    /// The first field that does not hold.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.common.name.trim().is_empty() {
+            return Err(ConfigError::NoName);
         }
-        if let Some(tls) = &self.tls
-            && tls.cert_file.is_some() != tls.key_file.is_some()
-        {
-            return Err("tls: `certFile` and `keyFile` go together".into());
+        self.kind.validate()?;
+        if self.common.queue.capacity == 0 {
+            return Err(ConfigError::Zero("queue.capacity"));
         }
-        if self.queue.capacity == 0 {
-            return Err("queue.capacity: must be at least 1".into());
-        }
-        if self.concurrency == Some(0) {
-            return Err("concurrency: must be at least 1".into());
-        }
-        if self.max_objects == Some(0) {
-            return Err("maxObjects: must be at least 1".into());
-        }
-        if self.rate_per_second == Some(0) {
-            return Err("ratePerSecond: must be at least 1".into());
-        }
-        if self.retry.initial_backoff.is_zero()
-            || self.retry.max_backoff < self.retry.initial_backoff
-        {
-            return Err("retry: need 0 < initialBackoff <= maxBackoff".into());
+        let retry = &self.common.retry;
+        if retry.initial_backoff.is_zero() || retry.max_backoff < retry.initial_backoff {
+            return Err(ConfigError::Backoff);
         }
         Ok(())
     }
 }
 
+fn map_name(map: &Map<String, Value>) -> Option<String> {
+    map.get("name").and_then(Value::as_str).map(str::to_string)
+}
+
 /// Checks a whole `sinks:` list: each entry, unique names, dead-letter
 /// targets that exist and do not point at themselves.
-pub fn validate_all(sinks: &[SinkConfig], have_state_dir: bool) -> Result<(), String> {
-    for (i, s) in sinks.iter().enumerate() {
-        s.validate()
-            .map_err(|e| format!("sinks[{i}] ({}).{e}", s.name))?;
-        if sinks[..i].iter().any(|o| o.name == s.name) {
-            return Err(format!("sinks[{i}].name: {:?} is used twice", s.name));
+///
+/// # Errors
+/// The first sink or reference that does not hold, named.
+pub fn validate_all(sinks: &[SinkConfig], have_state_dir: bool) -> Result<(), SinksError> {
+    for (index, s) in sinks.iter().enumerate() {
+        let name = || s.common.name.clone();
+        s.validate().map_err(|error| SinksError::Sink {
+            index,
+            name: name(),
+            error,
+        })?;
+        if sinks[..index]
+            .iter()
+            .any(|o| o.common.name == s.common.name)
+        {
+            return Err(SinksError::Duplicate {
+                index,
+                name: name(),
+            });
         }
-        if let Some(dl) = &s.dead_letter {
-            if dl == &s.name {
-                return Err(format!(
-                    "sinks[{i}] ({}).deadLetter: a sink cannot be its own dead letter",
-                    s.name
-                ));
+        if let Some(dl) = &s.common.dead_letter {
+            if dl == &s.common.name {
+                return Err(SinksError::OwnDeadLetter {
+                    index,
+                    name: name(),
+                });
             }
-            match sinks.iter().find(|o| &o.name == dl) {
+            match sinks.iter().find(|o| &o.common.name == dl) {
                 None => {
-                    return Err(format!(
-                        "sinks[{i}] ({}).deadLetter: no sink is named {dl:?}",
-                        s.name
-                    ));
+                    return Err(SinksError::NoDeadLetter {
+                        index,
+                        name: name(),
+                        target: dl.clone(),
+                    });
                 }
-                Some(o) if o.dead_letter.is_some() => {
-                    return Err(format!(
-                        "sinks[{i}] ({}).deadLetter: {dl:?} has a dead letter of its own; a dead-letter sink cannot",
-                        s.name
-                    ));
+                Some(o) if o.common.dead_letter.is_some() => {
+                    return Err(SinksError::ChainedDeadLetter {
+                        index,
+                        name: name(),
+                        target: dl.clone(),
+                    });
                 }
                 Some(_) => {}
             }
         }
-        if s.queue.when_full == WhenFull::Spill && !have_state_dir {
-            return Err(format!(
-                "sinks[{i}] ({}).queue.whenFull: `spill` needs `stateDir`",
-                s.name
-            ));
+        if s.common.queue.when_full == WhenFull::Spill && !have_state_dir {
+            return Err(SinksError::SpillWithoutStateDir {
+                index,
+                name: name(),
+            });
         }
     }
     Ok(())
 }
+
+/// Key-values put on every notification (`metadata`).
+pub type Metadata = BTreeMap<String, Value>;
 
 #[cfg(test)]
 mod tests {
@@ -490,8 +428,15 @@ mod tests {
 
     fn parse(yaml: &str) -> Result<Vec<SinkConfig>, String> {
         let v: Vec<SinkConfig> = serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())?;
-        validate_all(&v, false)?;
+        validate_all(&v, false).map_err(|e| e.to_string())?;
         Ok(v)
+    }
+
+    fn webhook(c: &SinkConfig) -> &WebhookConfig {
+        match &c.kind {
+            SinkKind::Webhook(w) => w,
+            other => panic!("not a webhook: {other:?}"),
+        }
     }
 
     #[test]
@@ -522,11 +467,17 @@ mod tests {
 "#,
         )
         .unwrap();
-        assert_eq!(v[0].mode, Some(CeMode::Structured));
-        assert_eq!(v[0].retry.max_age, Duration::from_secs(600));
-        assert_eq!(v[2].max_bytes, Some(ByteSize::kib(512)));
-        assert_eq!(v[0].old_state(), OldState::Patch);
-        assert_eq!(v[3].old_state(), OldState::None);
+        assert_eq!(webhook(&v[0]).mode, Some(CeMode::Structured));
+        assert_eq!(v[0].common.retry.max_age, Duration::from_secs(600));
+        let SinkKind::Batch(b) = &v[2].kind else {
+            panic!("batch")
+        };
+        assert_eq!(b.max_bytes, bytesize::ByteSize::kib(512));
+        assert_eq!(webhook(&v[0]).old, OldState::Patch);
+        let SinkKind::Log(l) = &v[3].kind else {
+            panic!("log")
+        };
+        assert_eq!(l.old, OldState::None);
     }
 
     #[test]
@@ -550,5 +501,74 @@ mod tests {
         assert!(e.contains("needs `stateDir`"), "{e}");
         let e = parse("- {name: a, type: log, colour: red}").unwrap_err();
         assert!(e.contains("unknown field `colour`"), "{e}");
+    }
+
+    #[test]
+    fn a_field_of_another_type_names_the_types_that_have_it_and_the_sink() {
+        let e =
+            parse("- {name: a, type: slack, webhookUrl: {env: X}, url: 'http://x/'}").unwrap_err();
+        assert!(
+            e.starts_with(
+                "sink \"a\": url: does not apply to a slack sink (only to webhook, batch)"
+            ),
+            "{e}"
+        );
+        let e = parse("- {name: a, type: log, concurrency: 2}").unwrap_err();
+        assert!(
+            e.contains("concurrency: does not apply to a log sink (only to webhook)"),
+            "{e}"
+        );
+        let e = parse("- {name: a, type: batch, url: 'http://x/', timeout: soon}").unwrap_err();
+        assert!(e.starts_with("sink \"a\": timeout: "), "{e}");
+        let e = parse("- {name: a, type: log, retry: {initialBackoff: soon}}").unwrap_err();
+        assert!(e.starts_with("sink \"a\": retry.initialBackoff: "), "{e}");
+        let e = parse("- {name: a, type: pigeon}").unwrap_err();
+        assert!(e.contains("type: unknown variant `pigeon`"), "{e}");
+        let e = parse("- {name: a}").unwrap_err();
+        assert!(e.contains("missing field `type`"), "{e}");
+    }
+
+    #[test]
+    fn defaults_live_with_each_type() {
+        let v = parse(
+            "- {name: w, type: webhook, url: 'http://x/'}\n- {name: s, type: slack, webhookUrl: {env: X}}\n- {name: b, type: batch, url: 'http://x/'}",
+        )
+        .unwrap();
+        let w = webhook(&v[0]);
+        assert_eq!(
+            (w.concurrency, w.timeout, w.format),
+            (4, DEFAULT_TIMEOUT, Format::Raw)
+        );
+        let SinkKind::Slack(s) = &v[1].kind else {
+            panic!("slack")
+        };
+        assert_eq!((s.rate_per_second, s.burst, s.group_window), (1, 3, None));
+        let SinkKind::Batch(b) = &v[2].kind else {
+            panic!("batch")
+        };
+        assert_eq!(
+            (b.max_objects, b.max_bytes, b.interval, b.old),
+            (
+                10,
+                bytesize::ByteSize::mib(1),
+                Duration::from_secs(1),
+                OldState::None
+            )
+        );
+        assert_eq!(v[0].common.queue, QueueConfig::default());
+        assert_eq!(v[0].common.retry, RetryConfig::default());
+    }
+
+    #[test]
+    fn a_config_survives_a_round_trip_through_json() {
+        let v = parse(
+            "- {name: w, type: webhook, url: 'http://x/', format: cloudevents, mode: binary, namespaces: [a], metadata: {k: v}}",
+        )
+        .unwrap();
+        let json = serde_json::to_value(&v[0]).unwrap();
+        assert_eq!(json["type"], "webhook");
+        assert_eq!(json["name"], "w");
+        let back: SinkConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(back, v[0]);
     }
 }

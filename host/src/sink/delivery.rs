@@ -55,11 +55,12 @@ impl Service {
                 None => (1, usize::MAX, Duration::ZERO),
             },
             // `maxBytes` bounds the whole body: the items, the commas
-            // between them and the envelope around them.
+            // between them and the envelope around them. A batch waits up
+            // to its interval to fill.
             Service::Batch(b) => (
                 b.max_objects,
                 b.max_bytes.saturating_sub(b.overhead()),
-                Duration::ZERO,
+                b.interval,
             ),
         }
     }
@@ -74,14 +75,6 @@ impl Service {
             item.encoded = Some(Arc::from(b.encode_item(&item.n)));
         }
         item
-    }
-
-    /// Batch sinks wait up to their interval for a batch to fill.
-    fn linger(&self, interval: Duration) -> Duration {
-        match self {
-            Service::Batch(_) => interval,
-            _ => self.collect().2,
-        }
     }
 
     async fn send(&self, items: &[Item]) -> Attempt {
@@ -169,8 +162,6 @@ pub struct Shared {
     pub service: Service,
     /// Retries.
     pub retry: RetryConfig,
-    /// Batch interval (batch sinks).
-    pub interval: Duration,
     /// Figures.
     pub stats: Arc<Stats>,
     /// Where refused notifications go.
@@ -189,8 +180,7 @@ pub fn lane_of(uid: &str, lanes: usize) -> usize {
 
 /// Runs one lane until its queue is closed and empty.
 pub async fn lane(shared: Arc<Shared>, mut rx: mpsc::Receiver<Item>) {
-    let (max_items, max_bytes, _) = shared.service.collect();
-    let linger = shared.service.linger(shared.interval);
+    let (max_items, max_bytes, linger) = shared.service.collect();
     let mut carry: Option<Item> = None;
     let stats = &shared.stats;
     loop {

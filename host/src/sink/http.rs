@@ -6,7 +6,10 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{RequestBuilder, Response, StatusCode};
 
-use super::config::{AuthConfig, SinkConfig, TlsConfig};
+use std::collections::BTreeMap;
+
+use super::config::{AuthConfig, TlsConfig};
+use super::error::BuildError;
 use super::secret::{Secret, SecretRef};
 
 /// The result of one attempt.
@@ -123,54 +126,57 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 /// The client of one sink: rustls with the built-in roots plus `tls.caFile`,
 /// a client certificate for mTLS, the request timeout, and no redirects.
-pub fn client(cfg: &SinkConfig) -> Result<reqwest::Client, String> {
+///
+/// # Errors
+/// A TLS file that cannot be read or used, or settings reqwest refuses.
+pub fn client(timeout: Duration, tls: Option<&TlsConfig>) -> Result<reqwest::Client, BuildError> {
     let mut b = reqwest::Client::builder()
         .use_rustls_tls()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(cfg.timeout.unwrap_or(Duration::from_secs(10)))
+        .timeout(timeout)
         .connect_timeout(Duration::from_secs(5))
         .pool_idle_timeout(Duration::from_secs(60))
         .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")));
-    if let Some(tls) = &cfg.tls {
+    if let Some(tls) = tls {
         b = tls_options(b, tls)?;
     }
-    b.build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+    b.build().map_err(BuildError::Client)
+}
+
+fn read(field: &'static str, path: &std::path::Path) -> Result<Vec<u8>, BuildError> {
+    std::fs::read(path).map_err(|error| BuildError::Read {
+        field,
+        path: path.to_path_buf(),
+        error,
+    })
 }
 
 fn tls_options(
     mut b: reqwest::ClientBuilder,
     tls: &TlsConfig,
-) -> Result<reqwest::ClientBuilder, String> {
+) -> Result<reqwest::ClientBuilder, BuildError> {
     if let Some(ca) = &tls.ca_file {
-        let pem = std::fs::read(ca)
-            .map_err(|e| format!("tls.caFile: cannot read {}: {e}", ca.display()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("tls.caFile: {}: not a PEM bundle: {e}", ca.display()))?;
+        let pem = read("tls.caFile", ca)?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|error| BuildError::NotPem {
+                path: ca.clone(),
+                error,
+            })?;
         if certs.is_empty() {
-            return Err(format!(
-                "tls.caFile: {}: holds no certificate",
-                ca.display()
-            ));
+            return Err(BuildError::NoCertificate(ca.clone()));
         }
         for c in certs {
             b = b.add_root_certificate(c);
         }
     }
     if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
-        let mut pem = std::fs::read(cert)
-            .map_err(|e| format!("tls.certFile: cannot read {}: {e}", cert.display()))?;
+        let mut pem = read("tls.certFile", cert)?;
         pem.push(b'\n');
-        pem.extend(
-            std::fs::read(key)
-                .map_err(|e| format!("tls.keyFile: cannot read {}: {e}", key.display()))?,
-        );
-        let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
-            format!(
-                "tls.certFile/keyFile: {} and {}: not a certificate and key: {e}",
-                cert.display(),
-                key.display()
-            )
+        pem.extend(read("tls.keyFile", key)?);
+        let id = reqwest::Identity::from_pem(&pem).map_err(|error| BuildError::Identity {
+            cert: cert.clone(),
+            key: key.clone(),
+            error,
         })?;
         b = b.identity(id);
     }
@@ -193,21 +199,29 @@ pub struct Auth {
 
 impl Auth {
     /// Reads the secrets and checks the header names and values.
-    pub fn new(cfg: &SinkConfig) -> Result<Self, String> {
-        let mut auth = Auth::default();
+    ///
+    /// # Errors
+    /// A secret that cannot be read, or a header that is not one.
+    pub fn new(
+        auth: Option<&AuthConfig>,
+        headers: &BTreeMap<String, String>,
+    ) -> Result<Self, BuildError> {
+        let secret = |field: &str, r: &SecretRef| {
+            r.resolve().map_err(|error| BuildError::Secret {
+                field: field.into(),
+                error,
+            })
+        };
+        let mut out = Auth::default();
         if let Some(AuthConfig {
             basic,
             bearer_token_file,
-        }) = &cfg.auth
+        }) = auth
         {
             if let Some(b) = basic {
-                auth.basic = Some((
-                    b.username
-                        .resolve()
-                        .map_err(|e| format!("auth.basic.username: {e}"))?,
-                    b.password
-                        .resolve()
-                        .map_err(|e| format!("auth.basic.password: {e}"))?,
+                out.basic = Some((
+                    secret("auth.basic.username", &b.username)?,
+                    secret("auth.basic.password", &b.password)?,
                 ));
             }
             if let Some(path) = bearer_token_file {
@@ -215,20 +229,16 @@ impl Auth {
                     env: None,
                     file: Some(path.clone()),
                 };
-                auth.bearer = Some(
-                    r.resolve()
-                        .map_err(|e| format!("auth.bearerTokenFile: {e}"))?,
-                );
+                out.bearer = Some(secret("auth.bearerTokenFile", &r)?);
             }
         }
-        for (k, v) in &cfg.headers {
+        for (k, v) in headers {
             let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| format!("headers: {k:?} is not a valid header name"))?;
-            let value = HeaderValue::from_str(v)
-                .map_err(|_| format!("headers.{k}: not a valid header value"))?;
-            auth.headers.insert(name, value);
+                .map_err(|_| BuildError::HeaderName(k.clone()))?;
+            let value = HeaderValue::from_str(v).map_err(|_| BuildError::HeaderValue(k.clone()))?;
+            out.headers.insert(name, value);
         }
-        Ok(auth)
+        Ok(out)
     }
 
     /// Adds the headers and credentials to a request.

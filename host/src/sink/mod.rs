@@ -16,6 +16,8 @@
 pub mod batch;
 pub mod config;
 pub mod delivery;
+pub mod endpoint;
+pub mod error;
 pub mod http;
 pub mod log;
 pub mod notification;
@@ -32,19 +34,18 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, anyhow};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use config::{SinkConfig, SinkType};
+pub use config::{SinkConfig, SinkKind, SinkType};
 pub use delivery::{SinkStatus, Stats};
+pub use error::Error;
 pub use notification::Notification;
 pub use outbox::{Outbox, Ready, Receipt};
 
 use crate::sync::lock;
 use delivery::{DeadLetter, Item, Service, Shared};
 use queue::{Handle, Refill, Spilled, refill};
-use status::type_name;
 
 /// The sinks of one config.
 struct State {
@@ -105,7 +106,10 @@ impl Sinks {
     /// sinks configured, one `log` sink receives every notification. Errors
     /// name the sink and the field (a secret that cannot be read, a CA file
     /// that is not PEM, …).
-    pub fn start(cluster: &str, configs: &[SinkConfig], deps: SinkDeps) -> Result<Self> {
+    ///
+    /// # Errors
+    /// A `sinks:` list that does not hold, or a sink that cannot be built.
+    pub fn start(cluster: &str, configs: &[SinkConfig], deps: SinkDeps) -> Result<Self, Error> {
         let sinks = Sinks {
             inner: Arc::new(Inner {
                 metrics: Arc::new(RwLock::new(deps.metrics)),
@@ -125,9 +129,12 @@ impl Sinks {
     /// new lanes start delivering only once the old ones have drained what
     /// they hold, so per-object order holds across the change. A removed
     /// sink drains in the background. On error nothing changes.
-    pub fn reconfigure(&self, configs: &[SinkConfig]) -> Result<()> {
+    ///
+    /// # Errors
+    /// A `sinks:` list that does not hold, or a sink that cannot be built.
+    pub fn reconfigure(&self, configs: &[SinkConfig]) -> Result<(), Error> {
         let (configs, _) = effective(configs);
-        config::validate_all(&configs, true).map_err(|e| anyhow!(e))?;
+        config::validate_all(&configs, true)?;
         let mut guard = self.inner.state.write().unwrap_or_else(|p| p.into_inner());
         let old = guard.as_ref();
         // A sink is kept when its config and its dead letter's config are
@@ -135,22 +142,25 @@ impl Sinks {
         let unchanged = |c: &SinkConfig| -> bool {
             let Some(old) = old else { return false };
             let same = |name: &str| {
-                let a = old.configs.iter().find(|o| o.name == name);
-                let b = configs.iter().find(|o| o.name == name);
+                let a = old.configs.iter().find(|o| o.name() == name);
+                let b = configs.iter().find(|o| o.name() == name);
                 a.is_some() && a == b
             };
-            same(&c.name) && c.dead_letter.as_deref().is_none_or(same)
+            same(c.name()) && c.common.dead_letter.as_deref().is_none_or(same)
         };
         // Queues first, so dead-letter targets exist when their sources are built.
         let mut queues = BTreeMap::new();
         for c in configs.iter().filter(|c| !unchanged(c)) {
-            let lanes = match c.kind {
-                SinkType::Webhook => c.concurrency.unwrap_or(4),
+            let lanes = match &c.kind {
+                SinkKind::Webhook(w) => w.concurrency,
                 _ => 1,
             };
-            let per_lane = c.queue.capacity.div_ceil(lanes).max(1);
+            let per_lane = c.common.queue.capacity.div_ceil(lanes).max(1);
             let (txs, rxs): (Vec<_>, Vec<_>) = (0..lanes).map(|_| mpsc::channel(per_lane)).unzip();
-            queues.insert(c.name.clone(), (txs, Some(rxs), Arc::new(Stats::default())));
+            queues.insert(
+                c.common.name.clone(),
+                (txs, Some(rxs), Arc::new(Stats::default())),
+            );
         }
         let lanes_of = |name: &str| -> (Vec<mpsc::Sender<Item>>, Arc<Stats>) {
             match queues.get(name) {
@@ -164,23 +174,30 @@ impl Sinks {
         let mut handles = BTreeMap::new();
         let mut starts = Vec::new();
         for c in &configs {
+            let name = c.name();
             if unchanged(c) {
-                let h = old.expect("kept").handles[&c.name].clone();
-                handles.insert(c.name.clone(), h);
+                let h = old.expect("kept").handles[name].clone();
+                handles.insert(name.to_string(), h);
                 continue;
             }
-            let err = |e: String| anyhow!("sinks: {} ({}).{e}", c.name, type_name(c.kind));
-            let service = match c.kind {
-                SinkType::Webhook => Service::Webhook(webhook::Webhook::new(c).map_err(err)?),
-                SinkType::Slack => Service::Slack(slack::Slack::new(c).map_err(err)?),
-                SinkType::Batch => {
-                    Service::Batch(batch::Batch::new(c, &self.inner.cluster).map_err(err)?)
-                }
-                SinkType::Log => Service::Log(log::LogOut::new(c)),
+            let err = |error| Error::Build {
+                name: name.to_string(),
+                kind: c.kind.sink_type(),
+                error,
             };
-            let (txs, stats) = lanes_of(&c.name);
+            let service = match &c.kind {
+                SinkKind::Webhook(w) => {
+                    Service::Webhook(webhook::Webhook::new(name, w).map_err(err)?)
+                }
+                SinkKind::Slack(s) => Service::Slack(slack::Slack::new(s).map_err(err)?),
+                SinkKind::Batch(b) => {
+                    Service::Batch(batch::Batch::new(name, b, &self.inner.cluster).map_err(err)?)
+                }
+                SinkKind::Log(l) => Service::Log(log::LogOut::new(name, l)),
+            };
+            let (txs, stats) = lanes_of(name);
             let dead_letter = DeadLetter {
-                to: c.dead_letter.as_ref().map(|dl| {
+                to: c.common.dead_letter.as_ref().map(|dl| {
                     let (t, s) = lanes_of(dl);
                     (dl.clone(), t, s)
                 }),
@@ -190,26 +207,25 @@ impl Sinks {
                 _ => None,
             };
             handles.insert(
-                c.name.clone(),
+                name.to_string(),
                 Handle {
-                    kind: c.kind,
+                    kind: c.kind.sink_type(),
                     lanes: txs,
                     stats: stats.clone(),
-                    capacity: c.queue.capacity,
+                    capacity: c.common.queue.capacity,
                     batch,
                     // A rebuilt sink keeps what waits in its outbox.
                     overflow: old
-                        .and_then(|o| o.handles.get(&c.name))
+                        .and_then(|o| o.handles.get(name))
                         .map(|h| h.overflow.clone())
                         .unwrap_or_default(),
-                    spill_on_full: c.queue.when_full == config::WhenFull::Spill,
+                    spill_on_full: c.common.queue.when_full == config::WhenFull::Spill,
                 },
             );
             starts.push(Arc::new(Shared {
-                name: c.name.clone(),
+                name: name.to_string(),
                 service,
-                retry: c.retry.clone(),
-                interval: c.interval.unwrap_or(Duration::from_secs(1)),
+                retry: c.common.retry.clone(),
                 stats,
                 dead_letter,
                 metrics: self.inner.metrics.clone(),
@@ -248,7 +264,7 @@ impl Sinks {
         // Removed sinks drain in the background; close() still waits for them.
         if let Some(old) = old {
             for name in old.handles.keys() {
-                if !configs.iter().any(|c| &c.name == name)
+                if !configs.iter().any(|c| c.name() == name)
                     && let Some(t) = tasks.remove(name)
                 {
                     tasks
@@ -258,10 +274,10 @@ impl Sinks {
                 }
             }
         }
-        let order = configs.iter().map(|c| c.name.clone()).collect();
+        let order = configs.iter().map(|c| c.name().to_string()).collect();
         for c in configs.iter().filter(|c| !unchanged(c)) {
-            if let Some(h) = handles.get(&c.name) {
-                self.start_refill(&c.name, h);
+            if let Some(h) = handles.get(c.name()) {
+                self.start_refill(c.name(), h);
             }
         }
         *guard = Some(State {

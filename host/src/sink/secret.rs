@@ -40,34 +40,75 @@ impl Secret {
     }
 }
 
+/// A secret reference of the wrong shape, or one whose value cannot be
+/// read. It names the variable or the file, never a value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretError {
+    /// Both `env` and `file`.
+    #[error("give either `env` or `file`, not both")]
+    Both,
+    /// Neither.
+    #[error("give `env: VARIABLE` or `file: /path`")]
+    Neither,
+    /// `env: ""`.
+    #[error("`env` is empty")]
+    EmptyName,
+    /// The variable is not set.
+    #[error("environment variable {0} is not set (or not UTF-8)")]
+    Unset(String),
+    /// The file cannot be read.
+    #[error("cannot read secret file {}: {error}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The variable is empty.
+    #[error("environment variable {0} is empty")]
+    EmptyVariable(String),
+    /// The file is empty (or only whitespace).
+    #[error("secret file {} is empty", .0.display())]
+    EmptyFile(PathBuf),
+}
+
 impl SecretRef {
     /// Checks the reference's shape (not the value): exactly one source.
-    pub fn validate(&self) -> Result<(), String> {
+    ///
+    /// # Errors
+    /// Both sources, none, or an empty variable name.
+    pub fn validate(&self) -> Result<(), SecretError> {
         match (&self.env, &self.file) {
-            (Some(_), Some(_)) => Err("give either `env` or `file`, not both".into()),
-            (None, None) => Err("give `env: VARIABLE` or `file: /path`".into()),
-            (Some(v), None) if v.trim().is_empty() => Err("`env` is empty".into()),
+            (Some(_), Some(_)) => Err(SecretError::Both),
+            (None, None) => Err(SecretError::Neither),
+            (Some(v), None) if v.trim().is_empty() => Err(SecretError::EmptyName),
             _ => Ok(()),
         }
     }
 
     /// Reads the value. The error names the variable or file, never a value.
-    pub fn resolve(&self) -> Result<Secret, String> {
+    ///
+    /// # Errors
+    /// A reference of the wrong shape, or a value that is missing or empty.
+    pub fn resolve(&self) -> Result<Secret, SecretError> {
         self.validate()?;
         let value = match (&self.env, &self.file) {
-            (Some(var), _) => std::env::var(var)
-                .map_err(|_| format!("environment variable {var} is not set (or not UTF-8)"))?,
+            (Some(var), _) => std::env::var(var).map_err(|_| SecretError::Unset(var.clone()))?,
             (_, Some(path)) => std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?
+                .map_err(|error| SecretError::Unreadable {
+                    path: path.clone(),
+                    error,
+                })?
                 .trim()
                 .to_string(),
-            (None, None) => unreachable!("validated"),
+            (None, None) => return Err(SecretError::Neither),
         };
         if value.is_empty() {
             return Err(match (&self.env, &self.file) {
-                (Some(var), _) => format!("environment variable {var} is empty"),
-                (_, Some(path)) => format!("secret file {} is empty", path.display()),
-                _ => unreachable!(),
+                (Some(var), _) => SecretError::EmptyVariable(var.clone()),
+                (_, Some(path)) => SecretError::EmptyFile(path.clone()),
+                (None, None) => SecretError::Neither,
             });
         }
         Ok(Secret(value))
@@ -107,12 +148,18 @@ mod tests {
             missing
                 .resolve()
                 .unwrap_err()
+                .to_string()
                 .contains("HERALD_TEST_SECRET_MISSING")
         );
         let both = SecretRef {
             env: Some("X".into()),
             file: Some(path),
         };
-        assert!(both.validate().unwrap_err().contains("not both"));
+        assert!(
+            both.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("not both")
+        );
     }
 }

@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::error::BuildError;
 use super::secret::Secret;
 
 /// Signing keys, decoded once.
@@ -24,18 +25,21 @@ impl std::fmt::Debug for Signer {
 impl Signer {
     /// Keys from secrets: `whsec_<base64>` is decoded; a secret without the
     /// prefix is used as raw bytes. `which(i)` names secret `i` in errors.
-    pub fn new(secrets: &[Secret], which: impl Fn(usize) -> String) -> Result<Self, String> {
+    ///
+    /// # Errors
+    /// A secret that is not valid base64 after `whsec_`, or an empty key.
+    pub fn new(secrets: &[Secret], which: impl Fn(usize) -> String) -> Result<Self, BuildError> {
         let mut keys = Vec::new();
         for (i, s) in secrets.iter().enumerate() {
             let v = s.expose();
             let key = match v.strip_prefix("whsec_") {
                 Some(b64) => STANDARD
                     .decode(b64)
-                    .map_err(|_| format!("{}: not valid base64 after `whsec_`", which(i)))?,
+                    .map_err(|_| BuildError::SigningBase64(which(i)))?,
                 None => v.as_bytes().to_vec(),
             };
             if key.is_empty() {
-                return Err(format!("{}: the key is empty", which(i)));
+                return Err(BuildError::SigningEmpty(which(i)));
             }
             keys.push(key);
         }
@@ -101,7 +105,9 @@ mod tests {
         assert_eq!(sig.split(' ').count(), 2);
         assert!(sig.split(' ').all(|p| p.starts_with("v1,")));
         let bad = secret("whsec_!!!", "HERALD_SIGN_T4");
-        let e = Signer::new(&[bad], |i| format!("signing.secrets[{i}]")).unwrap_err();
+        let e = Signer::new(&[bad], |i| format!("signing.secrets[{i}]"))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("signing.secrets[0]: not valid base64"), "{e}");
         assert!(!e.contains("!!!"));
     }

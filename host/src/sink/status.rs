@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use axum::routing::get;
 
 use super::queue::lock;
-use super::{SinkStatus, SinkType, Sinks};
+use super::{SinkStatus, Sinks};
 
 impl Sinks {
     /// Every sink's figures, in config order.
@@ -23,7 +23,7 @@ impl Sinks {
                 let s = &h.stats;
                 Some(SinkStatus {
                     name: name.clone(),
-                    kind: type_name(h.kind).into(),
+                    kind: h.kind.as_str().into(),
                     depth: s.depth.load(Ordering::Relaxed),
                     capacity: h.capacity,
                     spilled: lock(&h.overflow.state).spilled.len() as u64,
@@ -48,14 +48,5 @@ impl Sinks {
                 async move { axum::Json(s.status()) }
             }),
         )
-    }
-}
-
-pub(super) fn type_name(t: SinkType) -> &'static str {
-    match t {
-        SinkType::Webhook => "webhook",
-        SinkType::Slack => "slack",
-        SinkType::Batch => "batch",
-        SinkType::Log => "log",
     }
 }

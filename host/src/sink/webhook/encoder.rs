@@ -3,7 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::sink::config::{CeMode, Format, OldState};
+use super::config::{CeMode, Format};
+use crate::sink::config::OldState;
 use crate::sink::notification::Notification;
 
 /// A request body and the headers that describe it.

@@ -1,6 +1,4 @@
-//! The log sink: each notification as one JSON line (herald's raw envelope)
-//! on standard output, for clusters whose log pipeline is the integration
-//! point (kwatchman's log handler).
+//! A built log sink, and the thread that owns standard output.
 
 use std::io::Write;
 use std::sync::OnceLock;
@@ -10,9 +8,10 @@ use tokio::sync::oneshot;
 
 use serde_json::{Map, Value};
 
-use super::config::{OldState, SinkConfig};
-use super::http::Attempt;
-use super::notification::Notification;
+use super::config::LogConfig;
+use crate::sink::config::OldState;
+use crate::sink::http::Attempt;
+use crate::sink::notification::Notification;
 
 /// A built log sink.
 #[derive(Debug, Clone)]
@@ -23,11 +22,11 @@ pub struct LogOut {
 }
 
 impl LogOut {
-    /// Builds the sink.
-    pub fn new(cfg: &SinkConfig) -> Self {
+    /// Builds the sink `name`.
+    pub fn new(name: &str, cfg: &LogConfig) -> Self {
         LogOut {
-            sink: cfg.name.clone(),
-            old: cfg.old_state(),
+            sink: name.to_string(),
+            old: cfg.old,
             metadata: cfg.metadata.clone().into_iter().collect(),
         }
     }
