@@ -36,7 +36,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, Patch, PatchParams};
 use kube_lease_manager::{LeaseManager, LeaseManagerBuilder};
@@ -45,8 +44,10 @@ use serde_json::json;
 
 use crate::pipeline::{Deliver, Outcome};
 
+mod error;
 mod gate;
 
+pub use error::{ConfigError, Error, Result};
 pub use gate::{Gate, Settle, Watermark};
 
 /// The annotation holding the delivered watermark.
@@ -101,19 +102,22 @@ fn default_window() -> usize {
 }
 
 impl HaConfig {
-    /// Checks durations. Errors name the field.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks durations and sizes.
+    ///
+    /// # Errors
+    /// The first field that does not hold, named.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.lease_duration.as_secs() < 2 {
-            return Err("leaseDuration: at least 2s".into());
+            return Err(ConfigError::LeaseDuration);
         }
         if self.grace.as_secs() < 1 || self.grace >= self.lease_duration {
-            return Err("grace: at least 1s and less than leaseDuration".into());
+            return Err(ConfigError::Grace);
         }
         if self.replay_window == 0 {
-            return Err("replayWindow: at least 1".into());
+            return Err(ConfigError::ReplayWindow);
         }
         if self.replay_bytes.as_u64() < 1024 * 1024 {
-            return Err("replayBytes: at least 1MiB".into());
+            return Err(ConfigError::ReplayBytes);
         }
         Ok(())
     }
@@ -184,12 +188,18 @@ async fn write_watermark(
     let patch = json!({"metadata": {"annotations": {WATERMARK: text}}});
     api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
-        .with_context(|| format!("writing the delivered watermark on Lease {name}"))?;
+        .map_err(|source| Error::WriteWatermark {
+            lease: name.to_string(),
+            source,
+        })?;
     Ok(())
 }
 
 impl Election {
     /// Joins the election on the Lease.
+    ///
+    /// # Errors
+    /// The Lease cannot be read or created.
     pub async fn start(client: kube::Client, cfg: &HaConfig) -> Result<Election> {
         let ns = cfg.namespace();
         let identity = cfg.identity();
@@ -200,8 +210,9 @@ impl Election {
             .with_grace(cfg.grace.as_secs())
             .build()
             .await
-            .with_context(|| {
-                format!("ha: joining the election on Lease {ns}/{}", cfg.lease_name)
+            .map_err(|source| Error::Join {
+                lease: format!("{ns}/{}", cfg.lease_name),
+                source,
             })?;
         tracing::info!(lease = %format!("{ns}/{}", cfg.lease_name), identity, "joined the leader election");
         let api: Api<Lease> = Api::namespaced(client, &ns);
@@ -305,7 +316,7 @@ impl Election {
                     if last.as_ref() != Some(&w) && !w.is_empty() {
                         match write_watermark(&api, &name, &w).await {
                             Ok(()) => last = Some(w),
-                            Err(e) => tracing::warn!("{e:#}"),
+                            Err(e) => tracing::warn!("{:#}", anyhow::Error::new(e)),
                         }
                     }
                 }
@@ -390,7 +401,7 @@ impl Election {
             if !w.is_empty()
                 && let Err(e) = write_watermark(&self.api, &self.name, &w).await
             {
-                tracing::error!("{e:#}");
+                tracing::error!("{:#}", anyhow::Error::new(e));
             }
         }
         let _ = self.stop.send(true);
