@@ -165,7 +165,7 @@ impl Herald {
             SinkDeps {
                 metrics: Some(metrics.clone()),
                 outbox: store.as_ref().map(pipeline::state_outbox),
-                leader: election.as_ref().map(|e| e.leader_flag()),
+                leader: election.as_ref().map(|e| e.leading()),
             },
         )?;
         let delivery = Delivery::new(

@@ -294,14 +294,12 @@ pub async fn run(args: &DemoArgs) -> Result<()> {
             args.plugins.display()
         )
     })?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !herald.sources().ready() {
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "watches did not sync within 20s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    anyhow::ensure!(
+        tokio::time::timeout(Duration::from_secs(20), herald.sources().until_ready(None))
+            .await
+            .is_ok(),
+        "watches did not sync within 20s"
+    );
     println!("watching, with plugin chains:");
     println!("  Deployment  noise → prune(status, managedFields)  → slack, webhook");
     println!("  Pod         label_filter(app=web) → prune          → batch");

@@ -142,9 +142,27 @@ impl HaConfig {
     }
 }
 
+/// Whether this replica leads: a flag read on every notification (the
+/// gate, metrics) and a watch channel for those that wait for a change.
+#[derive(Clone)]
+struct Leader {
+    flag: Arc<AtomicBool>,
+    changes: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Leader {
+    /// Sets the flag; returns what it was.
+    fn swap(&self, leading: bool) -> bool {
+        let was = self.flag.swap(leading, Ordering::AcqRel);
+        self.changes
+            .send_if_modified(|v| std::mem::replace(v, leading) != leading);
+        was
+    }
+}
+
 /// A running election.
 pub struct Election {
-    leader: Arc<AtomicBool>,
+    leader: Leader,
     mark: Arc<Watermark>,
     api: Api<Lease>,
     name: String,
@@ -216,7 +234,10 @@ impl Election {
             })?;
         tracing::info!(lease = %format!("{ns}/{}", cfg.lease_name), identity, "joined the leader election");
         let api: Api<Lease> = Api::namespaced(client, &ns);
-        let leader = Arc::new(AtomicBool::new(false));
+        let leader = Leader {
+            flag: Arc::new(AtomicBool::new(false)),
+            changes: Arc::new(tokio::sync::watch::Sender::new(false)),
+        };
         let resume_after = Arc::new(Mutex::new(BTreeMap::new()));
         let mark = Arc::new(Watermark::default());
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
@@ -245,9 +266,9 @@ impl Election {
                                 let w = read_watermark(&api, &name).await;
                                 tracing::info!(identity, watermark = ?w, "became the leader");
                                 *resume_after.lock().unwrap_or_else(|p| p.into_inner()) = w;
-                                leader.store(true, Ordering::Release);
+                                leader.swap(true);
                             } else {
-                                leader.store(false, Ordering::Release);
+                                leader.swap(false);
                                 tracing::warn!(identity, "lost the leadership");
                             }
                         }
@@ -287,13 +308,13 @@ impl Election {
                             });
                             if mine && fresh {
                                 confirmed = tokio::time::Instant::now();
-                                if !leader.swap(true, Ordering::AcqRel) {
+                                if !leader.swap(true) {
                                     tracing::info!(
                                         identity,
                                         "the Lease is confirmed again; delivering"
                                     );
                                 }
-                            } else if leader.swap(false, Ordering::AcqRel) {
+                            } else if leader.swap(false) {
                                 tracing::warn!(
                                     identity,
                                     "the Lease is held by another replica or not renewed; no longer delivering"
@@ -301,7 +322,7 @@ impl Election {
                             }
                         }
                         _ => {
-                            if confirmed.elapsed() > fence && leader.swap(false, Ordering::AcqRel) {
+                            if confirmed.elapsed() > fence && leader.swap(false) {
                                 tracing::warn!(
                                     identity,
                                     "cannot confirm the Lease with the API server; no longer delivering"
@@ -309,7 +330,7 @@ impl Election {
                             }
                         }
                     }
-                    if !leader.load(Ordering::Acquire) {
+                    if !leader.flag.load(Ordering::Acquire) {
                         continue;
                     }
                     let w = mark.value();
@@ -338,12 +359,18 @@ impl Election {
 
     /// The flag that says whether this replica leads (for metrics).
     pub fn leader_flag(&self) -> Arc<AtomicBool> {
-        self.leader.clone()
+        self.leader.flag.clone()
+    }
+
+    /// Whether this replica leads, and a wake-up each time that changes
+    /// (the sinks' outbox refill waits on it instead of polling the flag).
+    pub fn leading(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.leader.changes.subscribe()
     }
 
     /// Whether this replica leads now.
     pub fn is_leader(&self) -> bool {
-        self.leader.load(Ordering::Acquire)
+        self.leader.flag.load(Ordering::Acquire)
     }
 
     /// Starts the gate thread between the pipeline and the sinks; send it
@@ -357,7 +384,7 @@ impl Election {
     )> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Outcome>(4096);
         let mut gate = Gate::new(
-            self.leader.clone(),
+            self.leader.flag.clone(),
             self.resume_after.clone(),
             self.mark.clone(),
             self.window,

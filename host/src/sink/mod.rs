@@ -57,7 +57,7 @@ struct State {
 struct Inner {
     metrics: Arc<RwLock<Option<crate::metrics::Metrics>>>,
     outbox: Option<Arc<dyn Outbox>>,
-    leader: Option<Arc<std::sync::atomic::AtomicBool>>,
+    leader: Option<tokio::sync::watch::Receiver<bool>>,
     cluster: Arc<str>,
     state: RwLock<Option<State>>,
     tasks: Mutex<BTreeMap<String, Vec<JoinHandle<()>>>>,
@@ -96,9 +96,9 @@ pub struct SinkDeps {
     /// resumed, spilled notifications wait there, delivered ones are
     /// acknowledged there.
     pub outbox: Option<Arc<dyn Outbox>>,
-    /// With leader election: the outbox is handed to the lanes only while
-    /// this replica leads.
-    pub leader: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// With leader election: whether this replica leads; the outbox is
+    /// handed to the lanes only while it does.
+    pub leader: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Sinks {
@@ -280,11 +280,19 @@ impl Sinks {
                 self.start_refill(c.name(), h);
             }
         }
-        *guard = Some(State {
+        let replaced = guard.replace(State {
             handles,
             configs,
             order,
         });
+        // A removed sink's refill task wakes to find its lanes closed.
+        if let Some(old) = replaced {
+            let overflows: Vec<_> = old.handles.values().map(|h| h.overflow.clone()).collect();
+            drop(old);
+            for o in overflows {
+                o.wake.notify_waiters();
+            }
+        }
         Ok(())
     }
 
@@ -357,6 +365,8 @@ impl Sinks {
             st.generation += 1;
             st.generation
         };
+        // An older refill task of this sink sees the new generation and ends.
+        overflow.wake.notify_waiters();
         tokio::spawn(refill(Refill {
             name: name.to_string(),
             lanes: h.lanes.iter().map(mpsc::Sender::downgrade).collect(),
@@ -420,7 +430,8 @@ impl Sinks {
                 total += 1;
             }
             st.active = true;
-            h.overflow.wake.notify_one();
+            drop(st);
+            h.overflow.wake.notify_waiters();
         }
         total
     }
@@ -430,13 +441,22 @@ impl Sinks {
     /// flight when the deadline passed (0 when everything was delivered or
     /// dead-lettered).
     pub async fn close(&self, deadline: Duration) -> u64 {
-        let stats: Vec<(String, Arc<Stats>)> = {
+        let (stats, overflows): (Vec<(String, Arc<Stats>)>, Vec<_>) = {
             let mut guard = self.inner.state.write().unwrap_or_else(|p| p.into_inner());
             guard
                 .take()
-                .map(|s| s.handles.into_iter().map(|(n, h)| (n, h.stats)).collect())
+                .map(|s| {
+                    s.handles
+                        .into_iter()
+                        .map(|(n, h)| ((n, h.stats), h.overflow))
+                        .unzip()
+                })
                 .unwrap_or_default()
         };
+        // The lanes' senders are gone: each refill task wakes and ends.
+        for o in overflows {
+            o.wake.notify_waiters();
+        }
         let mut tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *lock(&self.inner.tasks))
             .into_values()
             .flatten()

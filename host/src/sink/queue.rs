@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::delivery::{Item, Stats, lane_of};
 use super::{Notification, Outbox, Ready, Receipt, SinkType, batch, notification};
@@ -85,10 +85,69 @@ pub(super) struct Refill {
     pub(super) overflow: Arc<Overflow>,
     pub(super) outbox: Arc<dyn Outbox>,
     pub(super) generation: u64,
-    pub(super) leader: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// With leader election: whether this replica leads, and when that
+    /// changes.
+    pub(super) leader: Option<watch::Receiver<bool>>,
 }
 
-pub(super) async fn refill(r: Refill) {
+/// Why a refill pass stopped.
+enum Pass {
+    /// Everything spilled is back in the lanes.
+    Drained,
+    /// The sink closed or was rebuilt: the task ends.
+    Stop,
+}
+
+/// The refill task. It sleeps until something says there is work: a
+/// spill, the outbox resumed at start, leadership won, the sink closed or
+/// rebuilt (each wakes `overflow.wake` or the leader channel); no timer.
+pub(super) async fn refill(mut r: Refill) {
+    loop {
+        // Registered before the checks, so a wake between them is not lost.
+        let wake = r.overflow.wake.notified();
+        tokio::pin!(wake);
+        wake.as_mut().enable();
+        if r.lanes.iter().any(|l| l.strong_count() == 0)
+            || lock(&r.overflow.state).generation != r.generation
+        {
+            return;
+        }
+        // A standby delivers nothing, the outbox included.
+        let leading = r.leader.as_ref().is_none_or(|l| *l.borrow());
+        let waiting = {
+            let st = lock(&r.overflow.state);
+            st.active || !st.spilled.is_empty()
+        };
+        if leading && waiting {
+            match pass(&r).await {
+                Pass::Drained => continue,
+                Pass::Stop => return,
+            }
+        }
+        let leader = r.leader.as_mut();
+        tokio::select! {
+            _ = &mut wake => {}
+            changed = async {
+                match leader {
+                    Some(l) => l.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            } => {
+                if !changed {
+                    // The election is gone (herald stops): the last word stands.
+                    let last = r.leader.as_ref().is_none_or(|l| *l.borrow());
+                    r.leader = None;
+                    if !last {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Hands everything spilled back to the lanes, in outbox order.
+async fn pass(r: &Refill) -> Pass {
     let Refill {
         name,
         lanes,
@@ -97,107 +156,90 @@ pub(super) async fn refill(r: Refill) {
         overflow,
         outbox,
         generation,
-        leader,
+        ..
     } = r;
-    let leading = || {
-        leader
-            .as_ref()
-            .is_none_or(|f| f.load(std::sync::atomic::Ordering::Acquire))
-    };
-    let current = |o: &Overflow| lock(&o.state).generation == generation;
     loop {
-        tokio::select! {
-            _ = overflow.wake.notified() => {}
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-        }
-        if lanes.iter().any(|l| l.strong_count() == 0) || !current(&overflow) {
-            return;
-        }
-        // A standby delivers nothing, the outbox included.
-        if !leading() {
+        let wanted: std::collections::HashSet<String> = {
+            let mut st = lock(&overflow.state);
+            if st.spilled.is_empty() {
+                if st.active {
+                    tracing::info!(
+                        sink = name,
+                        "overflow drained; the queue takes notifications again"
+                    );
+                }
+                st.active = false;
+                return Pass::Drained;
+            }
+            st.spilled.keys().cloned().collect()
+        };
+        // Spilled entries are committed before they are read back.
+        let o2 = outbox.clone();
+        let _ = tokio::task::spawn_blocking(move || o2.flush()).await;
+        let pending: Vec<(String, Vec<u8>)> = match outbox.pending(name) {
+            Ok(all) => all
+                .into_iter()
+                .filter(|(id, _)| wanted.contains(id))
+                .collect(),
+            Err(e) => {
+                // A retry after a read error, not a poll.
+                tracing::error!(sink = name, "reading the outbox: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if pending.is_empty() {
+            // Not on disk yet, or never written: wait for the writes (a
+            // failed one means the notification is gone, and that is said).
+            let waits: Vec<(String, _)> = lock(&overflow.state)
+                .spilled
+                .iter()
+                .map(|(id, s)| (id.clone(), s.ready.clone()))
+                .collect();
+            for (id, ready) in waits {
+                if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(5), ready).await {
+                    tracing::error!(
+                        sink = name,
+                        id,
+                        "notification lost: spilled while the queue was full, and its outbox write failed: {e}"
+                    );
+                    lock(&overflow.state).spilled.remove(&id);
+                }
+            }
+            // Every write has settled; a short pause keeps an entry that
+            // is still not readable from turning this into a busy loop.
+            tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         }
-        loop {
-            let wanted: std::collections::HashSet<String> = {
+        for (id, payload) in pending {
+            // Claimed before it is sent: one refill task sends it, once.
+            let claimed = {
                 let mut st = lock(&overflow.state);
-                if st.spilled.is_empty() {
-                    if st.active {
-                        tracing::info!(
-                            sink = name,
-                            "overflow drained; the queue takes notifications again"
-                        );
-                    }
-                    st.active = false;
-                    break;
+                if st.generation != *generation {
+                    return Pass::Stop;
                 }
-                st.spilled.keys().cloned().collect()
+                st.spilled.remove(&id)
             };
-            // Spilled entries are committed before they are read back.
-            let o2 = outbox.clone();
-            let _ = tokio::task::spawn_blocking(move || o2.flush()).await;
-            let pending: Vec<(String, Vec<u8>)> = match outbox.pending(&name) {
-                Ok(all) => all
-                    .into_iter()
-                    .filter(|(id, _)| wanted.contains(id))
-                    .collect(),
+            let Some(claimed) = claimed else { continue };
+            let item = match item_from_outbox(&payload, outbox, batch.as_ref(), claimed.receipt) {
+                Ok(item) => item,
                 Err(e) => {
-                    tracing::error!(sink = name, "reading the outbox: {e}");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tracing::error!(
+                        sink = name,
+                        id,
+                        "unreadable outbox entry, left in place: {e}"
+                    );
                     continue;
                 }
             };
-            if pending.is_empty() {
-                // Not readable yet, or never written: a failed outbox write
-                // means the notification is gone, and that is said.
-                let waits: Vec<(String, _)> = lock(&overflow.state)
-                    .spilled
-                    .iter()
-                    .map(|(id, s)| (id.clone(), s.ready.clone()))
-                    .collect();
-                for (id, ready) in waits {
-                    if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(5), ready).await {
-                        tracing::error!(
-                            sink = name,
-                            id,
-                            "notification lost: spilled while the queue was full, and its outbox write failed: {e}"
-                        );
-                        lock(&overflow.state).spilled.remove(&id);
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            }
-            for (id, payload) in pending {
-                // Claimed before it is sent: one refill task sends it, once.
-                let claimed = {
-                    let mut st = lock(&overflow.state);
-                    if st.generation != generation {
-                        return;
-                    }
-                    st.spilled.remove(&id)
-                };
-                let Some(claimed) = claimed else { continue };
-                let item =
-                    match item_from_outbox(&payload, &outbox, batch.as_ref(), claimed.receipt) {
-                        Ok(item) => item,
-                        Err(e) => {
-                            tracing::error!(
-                                sink = name,
-                                id,
-                                "unreadable outbox entry, left in place: {e}"
-                            );
-                            continue;
-                        }
-                    };
-                let Some(lane) = lanes[lane_of(&item.n.uid, lanes.len())].upgrade() else {
-                    return;
-                };
-                stats.depth.fetch_add(1, Ordering::Relaxed);
-                if lane.send(item).await.is_err() {
-                    // Closed: it stays in the outbox for the next start.
-                    stats.depth.fetch_sub(1, Ordering::Relaxed);
-                    return;
-                }
+            let Some(lane) = lanes[lane_of(&item.n.uid, lanes.len())].upgrade() else {
+                return Pass::Stop;
+            };
+            stats.depth.fetch_add(1, Ordering::Relaxed);
+            if lane.send(item).await.is_err() {
+                // Closed: it stays in the outbox for the next start.
+                stats.depth.fetch_sub(1, Ordering::Relaxed);
+                return Pass::Stop;
             }
         }
     }
@@ -252,7 +294,7 @@ impl Handle {
                     ready,
                 },
             );
-            self.overflow.wake.notify_one();
+            self.overflow.wake.notify_waiters();
             return true;
         } else {
             item
