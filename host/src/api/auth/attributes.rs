@@ -88,14 +88,14 @@ pub fn required(method: &Method, uri: &Uri, cache: &Cache) -> Need {
         return query(rest, uri, cache);
     }
     if let Some(rest) = path.strip_prefix(ADMIN_PREFIX) {
-        let id = rest.trim_matches('/');
+        let id = percent_encoding::percent_decode_str(rest.trim_matches('/')).decode_utf8_lossy();
         let verb = match (method, id.is_empty()) {
             (&Method::POST, _) => "create",
             (&Method::DELETE, _) => "delete",
             (_, true) => "list",
             (_, false) => "get",
         };
-        return Need::All(vec![Check::new(verb, HERALD_GROUP, "watches").named(id)]);
+        return Need::All(vec![Check::new(verb, HERALD_GROUP, "watches").named(&id)]);
     }
     if path == "/sinks" {
         return Need::All(vec![Check::new("list", HERALD_GROUP, "sinks")]);
@@ -104,7 +104,14 @@ pub fn required(method: &Method, uri: &Uri, cache: &Cache) -> Need {
 }
 
 fn query(rest: &str, uri: &Uri, cache: &Cache) -> Need {
-    let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    // Decoded as the router decodes path parameters, so that the check is
+    // about exactly the namespace, name and type the handler reads.
+    let decoded: Vec<String> = rest
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .collect();
+    let segs: Vec<&str> = decoded.iter().map(String::as_str).collect();
     let resolve = |g: &str, v: &str, r: &str| -> (String, String) {
         let group = group_of(g);
         let plural = cache
@@ -207,6 +214,9 @@ mod tests {
             ]
         );
         assert_eq!(need(Method::GET, "/api/v1/resources"), Need::Caller);
+        // Percent-encoded segments are checked as the handler reads them.
+        let c = one(need(Method::GET, "/api/v1/resources/core/v1/secrets/%62/db"));
+        assert_eq!(c.describe(), "get secrets \"db\" in namespace \"b\"");
     }
 
     #[test]
