@@ -333,7 +333,11 @@ fn child(spec: ChildSpec) {
         );
         let config = herald::app::parse_config(&text, Path::new("bench.yaml")).expect("config");
         let runtime = Runtime::new(RuntimeConfig::default()).expect("plugin runtime");
-        let chains = config.chains(&runtime).expect("chains");
+        let chains = pipeline::replicate(
+            config.chains(&runtime).expect("chains"),
+            config.pipeline.workers(),
+        )
+        .expect("chains");
         let client = source::client(config.kubeconfig.as_deref())
             .await
             .expect("client");
