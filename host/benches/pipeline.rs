@@ -210,6 +210,9 @@ struct ChildSpec {
     sink: Value,
     /// The `watch:` entries (without `plugins`).
     watch: Vec<Value>,
+    /// `pipeline.workers`; none: the default (the cores).
+    #[serde(default)]
+    workers: Option<usize>,
 }
 
 /// herald's config text for `spec`; the chain is on every watch when wasm.
@@ -220,6 +223,7 @@ fn config_yaml(
     dir: &Path,
     sink: &Value,
     watch: &[Value],
+    workers: Option<usize>,
 ) -> String {
     let watch: Vec<Value> = watch
         .iter()
@@ -231,13 +235,16 @@ fn config_yaml(
             w
         })
         .collect();
-    let config = json!({
+    let mut config = json!({
         "cluster": "bench",
         "kubeconfig": kubeconfig,
         "watch": watch,
         "plugins": {"dir": dir, "config": plugin_configs()},
         "sinks": [sink],
     });
+    if let Some(n) = workers {
+        config["pipeline"] = json!({ "workers": n });
+    }
     // YAML is a superset of JSON.
     config.to_string()
 }
@@ -330,10 +337,15 @@ fn child(spec: ChildSpec) {
             &wasm_dir(),
             &spec.sink,
             &spec.watch,
+            spec.workers,
         );
         let config = herald::app::parse_config(&text, Path::new("bench.yaml")).expect("config");
         let runtime = Runtime::new(RuntimeConfig::default()).expect("plugin runtime");
-        let chains = config.chains(&runtime).expect("chains");
+        let chains = pipeline::replicate(
+            config.chains(&runtime).expect("chains"),
+            config.pipeline.workers(),
+        )
+        .expect("chains");
         let client = source::client(config.kubeconfig.as_deref())
             .await
             .expect("client");
@@ -571,6 +583,8 @@ struct Throughput {
     wall: Duration,
     events: usize,
     threads: Vec<(String, Duration)>,
+    /// `pipeline.workers` when set (the workers comparison).
+    workers: Option<usize>,
 }
 
 impl Throughput {
@@ -631,6 +645,7 @@ async fn throughput(
     objects: usize,
     plugins: Plugins,
     chain: &'static [&'static str],
+    workers: Option<usize>,
 ) -> Throughput {
     let spec = ChildSpec {
         kubeconfig: kubeconfig.to_path_buf(),
@@ -638,6 +653,7 @@ async fn throughput(
         chain: chain.iter().map(|s| s.to_string()).collect(),
         sink: json!({"name": "out", "type": "batch", "url": url}),
         watch: watch.to_vec(),
+        workers,
     };
     let h = spawn_child(&spec).await;
     let (rss_ready, _) = h.rss();
@@ -669,7 +685,10 @@ async fn throughput(
     let ready = h.own_ready.unwrap_or(h.ready_after);
     h.stop();
     Throughput {
-        case: case(plugins, chain),
+        case: match workers {
+            Some(n) => format!("{}, {n} chain worker(s)", case(plugins, chain)),
+            None => case(plugins, chain),
+        },
         chain,
         objects,
         types: watch.len(),
@@ -680,6 +699,7 @@ async fn throughput(
         wall,
         events: EVENTS,
         threads,
+        workers,
     }
 }
 
@@ -720,6 +740,7 @@ async fn latency(
         chain: LIGHT.iter().map(|s| s.to_string()).collect(),
         sink: json!({"name": "out", "type": "webhook", "url": url}),
         watch: vec![json!({"version": "v1", "kind": "Pod"})],
+        workers: None,
     };
     let h = spawn_child(&spec).await;
     drive(sim, recv, &h, targets, 500).await;
@@ -969,6 +990,23 @@ async fn parent() {
     let hook_url = format!("http://{addr}/hook");
     let pods_watch = vec![json!({"version": "v1", "kind": "Pod"})];
 
+    // HERALD_BENCH_WORKERS=1: only the chain-workers comparison at 10k pods.
+    if std::env::var_os("HERALD_BENCH_WORKERS").is_some() {
+        seed_pods(&sim, 0, 10_000).await;
+        let pod_targets = targets(&sim, &[("pods", ns(0))], PER_NS).await;
+        let runs = workers_runs(
+            &sim,
+            &recv,
+            &kubeconfig,
+            &batch_url,
+            &pods_watch,
+            &pod_targets,
+        )
+        .await;
+        report_workers(&runs);
+        return;
+    }
+
     // Batch sink alone.
     let mut sink_rates = Vec::new();
     for max in [10, 100] {
@@ -981,6 +1019,7 @@ async fn parent() {
     let mut lat = Vec::new();
     let mut swap = None;
     let mut binary_tp = None;
+    let mut workers = Vec::new();
     let mut seeded = 0;
     let bin_dir = tempfile::tempdir().expect("tempdir");
     for level in LEVELS {
@@ -1016,6 +1055,7 @@ async fn parent() {
                 wall,
                 events: EVENTS,
                 threads,
+                workers: None,
             });
         }
         h.stop();
@@ -1047,6 +1087,7 @@ async fn parent() {
                     level,
                     plugins,
                     chain,
+                    None,
                 )
                 .await;
                 eprintln!(
@@ -1067,6 +1108,15 @@ async fn parent() {
             eprintln!("hot swap done");
         }
         if level == 10_000 {
+            workers = workers_runs(
+                &sim,
+                &recv,
+                &kubeconfig,
+                &batch_url,
+                &pods_watch,
+                &pod_targets,
+            )
+            .await;
             for plugins in [Plugins::None, Plugins::Wasm] {
                 lat.push(latency(&sim, &recv, &kubeconfig, &hook_url, &pod_targets, plugins).await);
                 eprintln!("latency {plugins:?} done");
@@ -1091,6 +1141,7 @@ async fn parent() {
                     10_000,
                     plugins,
                     &LIGHT,
+                    None,
                 )
                 .await;
                 eprintln!(
@@ -1110,11 +1161,92 @@ async fn parent() {
         swap.as_ref(),
         &sink_rates,
     );
+    report_workers(&workers);
     println!();
     println!(
         "total {:.0} s (seeding included); machine: {} cores, shared",
         total.elapsed().as_secs_f64(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+}
+
+/// The wasm chain (filter → prune → route) at 10k pods with 1, then 2
+/// chain workers (issue 16: ≥ 1.7x events per wall-second with 2).
+async fn workers_runs(
+    sim: &Sim,
+    recv: &Recv,
+    kubeconfig: &Path,
+    url: &str,
+    watch: &[Value],
+    targets: &Targets,
+) -> Vec<Throughput> {
+    let mut runs = Vec::new();
+    for n in [1, 2] {
+        let r = throughput(
+            sim,
+            recv,
+            kubeconfig,
+            url,
+            watch,
+            targets,
+            10_000,
+            Plugins::Wasm,
+            &LIGHT,
+            Some(n),
+        )
+        .await;
+        eprintln!(
+            "throughput {}: {:.0} events/CPU-s, {:.0} events/s",
+            r.case,
+            r.per_cpu_s(),
+            r.events as f64 / r.wall.as_secs_f64()
+        );
+        runs.push(r);
+    }
+    runs
+}
+
+fn report_workers(runs: &[Throughput]) {
+    let [one, two] = runs else { return };
+    let wall = |r: &Throughput| r.events as f64 / r.wall.as_secs_f64();
+    println!();
+    println!(
+        "## Chain workers: 10k pods, wasm filter → prune → route → batch sink, {EVENTS} MODIFIED events"
+    );
+    println!();
+    println!(
+        "| workers | events per CPU-s | wall events/s | vs 1 worker (wall) | CPU ms by thread |"
+    );
+    println!("| ---: | ---: | ---: | ---: | --- |");
+    for r in runs {
+        let t: Vec<String> = r
+            .threads
+            .iter()
+            .take(6)
+            .map(|(n, d)| format!("{n} {:.0}", ms(*d)))
+            .collect();
+        println!(
+            "| {} | {:.0} | {:.0} | {:.2}x | {} |",
+            r.workers.unwrap_or(0),
+            r.per_cpu_s(),
+            wall(r),
+            wall(r) / wall(one),
+            t.join(", ")
+        );
+    }
+    let ratio = wall(two) / wall(one);
+    println!();
+    println!(
+        "SUMMARY|2 chain workers vs 1, 10k pods, wasm filter → prune → route: events per wall-s|{:.0}|1 worker {:.0}|{ratio:.2}x|≥ 1.7x|{}",
+        wall(two),
+        wall(one),
+        if ratio >= 1.7 { "yes" } else { "**no**" }
+    );
+    println!(
+        "SUMMARY|same, events per CPU-s, 2 workers / 1|{:.0} / {:.0}|–|{:.2}x|none|–",
+        two.per_cpu_s(),
+        one.per_cpu_s(),
+        two.per_cpu_s() / one.per_cpu_s()
     );
 }
 
@@ -1130,6 +1262,7 @@ fn report(
         runs.iter().find(|r| {
             r.objects == objects
                 && r.types == types
+                && r.workers.is_none()
                 && r.plugins == p
                 && (p == Plugins::None || r.chain == chain)
         })
@@ -1140,7 +1273,7 @@ fn report(
     );
     println!();
     println!(
-        "| objects cached | types | plugins | events per CPU-s | µs CPU per event | vs native | wall events/s | CPU share: pipeline thread / tokio workers |"
+        "| objects cached | types | plugins | events per CPU-s | µs CPU per event | vs native | wall events/s | CPU share: pipeline threads (intake, chain workers, committer) / tokio workers |"
     );
     println!("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |");
     for r in runs.iter().chain(binary) {
@@ -1163,7 +1296,7 @@ fn report(
             r.us_per_event(),
             native.map_or("-".into(), |n| format!("{:.2}x", r.us_per_event() / n)),
             r.events as f64 / r.wall.as_secs_f64(),
-            share("herald-pipeline"),
+            share("herald-pipeline") + share("herald-chain") + share("herald-commit"),
             share("tokio-rt"),
         );
     }
@@ -1280,6 +1413,7 @@ fn summary(
         runs.iter().find(|r| {
             r.objects == objects
                 && r.types == types
+                && r.workers.is_none()
                 && r.plugins == p
                 && (p == Plugins::None || r.chain == chain)
         })

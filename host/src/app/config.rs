@@ -84,6 +84,9 @@ pub struct Config {
     /// `/metrics`, `/healthz` and `/readyz`, without authentication.
     #[serde(default)]
     pub metrics: Option<MetricsConfig>,
+    /// The pipeline's threads. Example: `{workers: 4}`
+    #[serde(default)]
+    pub pipeline: crate::pipeline::PipelineConfig,
 }
 
 fn default_drain() -> Duration {
@@ -106,6 +109,9 @@ pub struct PluginsConfig {
     /// How each plugin runs, by plugin name.
     #[serde(default)]
     pub policy: BTreeMap<String, PluginPolicy>,
+    /// When a failing plugin is suspended. Example: `{failures: 5, backoff: 5s, maxBackoff: 5m}`
+    #[serde(default)]
+    pub breaker: crate::plugin::BreakerSettings,
 }
 
 /// How one plugin runs.
@@ -204,6 +210,15 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config> {
             )
         })?;
     }
+    config
+        .pipeline
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{}: pipeline.{e}", path.display()))?;
+    config
+        .plugins
+        .breaker
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{}: plugins.breaker.{e}", path.display()))?;
     if let Some(ha) = &config.ha {
         ha.validate()
             .map_err(|e| anyhow::anyhow!("{}: ha.{e}", path.display()))?;

@@ -42,7 +42,8 @@ use crate::source::Sources;
 
 use reload::{Live, instrumented};
 
-/// Sees every outcome of the pipeline, in order, on the pipeline's thread.
+/// Sees every outcome of the pipeline, each stream's in order, on the
+/// pipeline's committer thread.
 pub type Tap = Box<dyn FnMut(&Outcome) + Send>;
 
 /// How an embedder starts herald, beyond the config.
@@ -91,12 +92,24 @@ impl Herald {
     /// A plugin, sink, state dir, election or API listener that cannot start;
     /// the message names which and why.
     pub async fn start(config: Config, client: kube::Client, options: Options) -> Result<Herald> {
+        let workers = config.pipeline.workers();
+        let defaults = RuntimeConfig::default();
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: config.plugins.cache_dir.clone(),
-            ..RuntimeConfig::default()
+            // Each worker has instances of its own (and a reload briefly
+            // holds old and new ones).
+            max_instances: defaults
+                .max_instances
+                .max((128 * (workers as u32 + 1)).min(2048)),
+            ..defaults
         })?;
         let metrics = Metrics::new();
-        let chains = instrumented(config.chains(&runtime)?, &metrics);
+        let chains = instrumented(
+            config.chains(&runtime)?,
+            &metrics,
+            config.plugins.breaker,
+            workers,
+        )?;
         let election = match &config.ha {
             Some(ha) if ha.enabled => Some(crate::ha::Election::start(client.clone(), ha).await?),
             _ => None,
@@ -261,6 +274,7 @@ impl Herald {
             sources: sources.clone(),
             sinks: sinks.clone(),
             chains: chain_tx,
+            workers,
             delivery,
             admin: Default::default(),
         };

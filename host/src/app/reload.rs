@@ -8,25 +8,29 @@ use anyhow::{Context, Result};
 
 use crate::api::{ApiError, WatchRequest};
 use crate::metrics::Metrics;
-use crate::pipeline::{Delivery, Routes};
-use crate::plugin::{Chain, Runtime};
+use crate::pipeline::{Delivery, Routes, WorkerChains};
+use crate::plugin::{BreakerSettings, Chain, Runtime};
 use crate::sink::Sinks;
 use crate::source::{Sources, WatchSpec, WatchStatus};
 
 use super::config::{Config, parse_config};
 use super::files::Change;
 
+/// `chains` counted in `metrics`, behind breakers, one copy per worker.
 pub(super) fn instrumented(
     chains: BTreeMap<String, Chain>,
     metrics: &Metrics,
-) -> BTreeMap<String, Chain> {
-    chains
+    breaker: BreakerSettings,
+    workers: usize,
+) -> Result<WorkerChains> {
+    let chains = chains
         .into_iter()
         .map(|(w, c)| {
-            let c = c.with_metrics(metrics.clone(), &w);
+            let c = c.with_metrics(metrics.clone(), &w).with_breaker(breaker);
             (w, c)
         })
-        .collect()
+        .collect();
+    Ok(crate::pipeline::replicate(chains, workers)?)
 }
 
 /// What a reload changes: the running config and the parts it configures.
@@ -38,7 +42,9 @@ pub(super) struct Live {
     pub(super) metrics: Metrics,
     pub(super) sources: Sources,
     pub(super) sinks: Sinks,
-    pub(super) chains: std::sync::mpsc::Sender<BTreeMap<String, Chain>>,
+    pub(super) chains: std::sync::mpsc::Sender<WorkerChains>,
+    /// Chain workers per watch (`pipeline.workers`, fixed at start).
+    pub(super) workers: usize,
     pub(super) delivery: Delivery,
     /// Watches added over the admin API (kept across config reloads).
     pub(super) admin: BTreeSet<String>,
@@ -51,9 +57,11 @@ impl Live {
 
     pub(super) async fn reload(&mut self, change: Change) {
         match change {
-            Change::Plugins => match self.config.chains(&self.runtime) {
+            Change::Plugins => match self.config.chains(&self.runtime).and_then(|c| {
+                instrumented(c, &self.metrics, self.config.plugins.breaker, self.workers)
+            }) {
                 Ok(chains) => {
-                    let _ = self.chains.send(instrumented(chains, &self.metrics));
+                    let _ = self.chains.send(chains);
                     self.metrics.reload("plugins", true);
                     tracing::info!(dir = %self.config.plugins.dir.display(), "plugins reloaded");
                 }
@@ -133,6 +141,7 @@ impl Live {
         let chains = self
             .config
             .chains_for(&watches, &self.runtime)
+            .and_then(|c| instrumented(c, &self.metrics, self.config.plugins.breaker, self.workers))
             .map_err(|e| ApiError::Rejected {
                 reason: format!("watch {id}: {e:#}"),
             })?;
@@ -140,7 +149,7 @@ impl Live {
         routes.insert(id.clone(), spec.sinks.clone());
         self.delivery
             .set_routes(Routes::new(&self.config.sinks, routes));
-        let _ = self.chains.send(instrumented(chains, &self.metrics));
+        let _ = self.chains.send(chains);
         match self.sources.add(spec.clone()).await {
             Ok(status) => {
                 tracing::info!(watch = %status.id, state = ?status.state, "watch added over the admin API");
@@ -191,6 +200,7 @@ impl Live {
             ("dedup", old.dedup != new.dedup),
             ("resyncInterval", old.resync_interval != new.resync_interval),
             ("ha", old.ha != new.ha),
+            ("pipeline", old.pipeline != new.pipeline),
         ];
         for (field, changed) in fixed {
             if changed {
@@ -200,11 +210,14 @@ impl Live {
                 );
             }
         }
-        let chains = new.chains(&self.runtime).context("plugins")?;
+        let chains = new
+            .chains(&self.runtime)
+            .and_then(|c| instrumented(c, &self.metrics, new.plugins.breaker, self.workers))
+            .context("plugins")?;
         self.sinks.reconfigure(&new.sinks).context("sinks")?;
         self.delivery
             .set_routes(Routes::new(&new.sinks, new.watch_sinks()));
-        let _ = self.chains.send(instrumented(chains, &self.metrics));
+        let _ = self.chains.send(chains);
         for w in &old.watch {
             let id = w.id();
             let kept = new.watch.iter().any(|n| n.id() == id && n == w);

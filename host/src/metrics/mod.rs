@@ -16,6 +16,7 @@ use axum::routing::get;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -60,6 +61,13 @@ pub struct PluginLabel {
     pub watch: String,
 }
 
+/// `plugin` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginName {
+    /// The plugin's config name.
+    pub plugin: String,
+}
+
 /// `what` and `result` labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReloadLabel {
@@ -102,6 +110,10 @@ struct Inner {
     plugin_calls: Family<PluginLabel, Counter>,
     plugin_errors: Family<PluginLabel, Counter>,
     plugin_seconds: HistogramFamily<PluginLabel>,
+    plugin_suspended: Family<PluginName, Gauge>,
+    /// Per plugin, how many of its breakers (one per watch using it) are
+    /// open: the gauge is 1 while any is.
+    suspended_in: Mutex<std::collections::BTreeMap<String, u32>>,
     reloads: Family<ReloadLabel, Counter>,
     delivery_seconds: HistogramFamily<SinkLabel>,
     live: Arc<Live>,
@@ -166,6 +178,12 @@ impl Metrics {
             "Time of one plugin handle call",
             plugin_seconds.clone(),
         );
+        let plugin_suspended = Family::<PluginName, Gauge>::default();
+        registry.register(
+            "plugin_suspended",
+            "1 while a plugin's circuit breaker has it suspended (in any watch's chain)",
+            plugin_suspended.clone(),
+        );
         let reloads = Family::<ReloadLabel, Counter>::default();
         registry.register(
             "reloads",
@@ -189,6 +207,8 @@ impl Metrics {
                 plugin_calls,
                 plugin_errors,
                 plugin_seconds,
+                plugin_suspended,
+                suspended_in: Default::default(),
                 reloads,
                 delivery_seconds,
                 live,
@@ -276,6 +296,21 @@ impl Metrics {
             .plugin_seconds
             .get_or_create(&label)
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// A plugin's breaker in `watch`'s chain opened (`true`) or closed.
+    pub fn plugin_suspended(&self, plugin: &str, watch: &str, open: bool) {
+        let mut counts = lock(&self.inner.suspended_in);
+        let n = counts.entry(plugin.to_string()).or_default();
+        *n = if open { *n + 1 } else { n.saturating_sub(1) };
+        let value = i64::from(*n > 0);
+        tracing::trace!(plugin, watch, open, "breaker");
+        self.inner
+            .plugin_suspended
+            .get_or_create(&PluginName {
+                plugin: plugin.into(),
+            })
+            .set(value);
     }
 
     /// A reload of `what` (config, plugins) ended with `ok`.

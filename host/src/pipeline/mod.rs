@@ -1,24 +1,132 @@
-//! The pipeline: takes changes off the source's channel and, on a thread of
-//! its own (plugins are synchronous and fast), admits each (dedup, the
-//! restart rewrite, the state record), runs it through its watch's chain, and
-//! hands the outcome on; [`Delivery`] routes it, commits it with the record to
-//! the outbox, and queues it at the sinks.
+//! The pipeline: takes changes off the source's channel, admits each
+//! (dedup, the restart rewrite, the state record), runs it through its
+//! watch's plugin chain, and hands the outcomes on; [`Delivery`] routes them,
+//! commits each with its record to the outbox, and queues it at the sinks.
+//!
+//! # Threads and order
+//!
+//! ```text
+//!  source ──▶ intake (1 thread) ──▶ chain workers (per watch with plugins,
+//!             admit, number           `pipeline.workers` threads, sharded by
+//!             per stream              object uid) ──▶ committer (1 thread)
+//!                  └──── watches without plugins ───▶  per stream in order
+//!                                                      ──▶ deliver
+//! ```
+//!
+//! - **Intake** (`herald-pipeline`): admission stays on one thread, in
+//!   arrival order: dedup decides against the states admitted before, the
+//!   restart rewrite reads what was recorded, and the record (with the
+//!   stream's checkpoint) is built here. Each admitted change gets the next
+//!   number of its stream (a watch, or a watch and namespace: the unit in
+//!   which the API server orders resourceVersions and the key of its
+//!   checkpoint).
+//! - **Workers** (`herald-chain-N`): each watch whose chain has plugins has
+//!   its own pool, one copy of the chain per worker (a wasmtime store is used
+//!   by one thread), so a plugin that loops until its deadline holds up only
+//!   the watches whose chain has it, and with several cores the chains run in
+//!   parallel. A change goes to the worker of its object's uid: one object's
+//!   changes run one after another, in order.
+//! - **Committer** (`herald-commit`): hands outcomes on per stream strictly
+//!   in intake order (`order.rs`), whichever worker finished first. So
+//!   everything downstream sees each stream as the one-thread pipeline did:
+//!   records and checkpoints are submitted in stream order (a checkpoint
+//!   never passes a change whose record and outbox entries are not submitted
+//!   before it, in the same or an earlier transaction), the outbox and the
+//!   sinks get one object's notifications in order, and the HA gate's
+//!   watermark rises in order. Streams are independent: one waiting for a
+//!   slow chain holds up no other.
+//!
+//! Chains are swapped between two changes: a change runs wholly on the
+//! chains its worker had when it reached it, the next on the newest sent.
+//! Old chains are dropped on the worker that ran them.
+//!
+//! # Limits
+//! A worker queues at most 1,024 changes; a watch whose chain is slower than
+//! its changes for longer than that makes the intake wait, and with it every
+//! watch (back-pressure to the API server, as before). The circuit breaker
+//! (`plugins.breaker`) keeps a failing plugin from being that slow for long.
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
+use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+mod admit;
 mod deliver;
+mod order;
 mod outbox;
+mod workers;
 
+pub use admit::Stages;
 pub use deliver::{Deliver, Delivery, Routes};
 pub use outbox::{StateOutbox, state_outbox};
 
 use crate::change::{ChangeEvent, ChangeType, Gvk};
-use crate::plugin::{Chain, EventData, Fate};
+use crate::plugin::{Chain, EventData, Fate, LoadError};
+
+use order::{Sequencer, Tickets};
+use workers::{Done, Pending, Pool};
+
+/// Finished changes the committer may have waiting before workers wait.
+const DONE_QUEUE: usize = 4096;
+
+/// The `pipeline:` section of the config.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Threads per watch that run its plugin chain (each with its own
+    /// plugin instances). Default: the number of cores. Example: `4`
+    #[serde(default)]
+    pub workers: Option<usize>,
+}
+
+impl PipelineConfig {
+    /// Checks the numbers. Errors name the field.
+    pub fn validate(&self) -> Result<(), String> {
+        match self.workers {
+            Some(0) => Err("workers: at least 1".into()),
+            Some(n) if n > 256 => Err("workers: at most 256".into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The worker count: as configured, else the cores.
+    pub fn workers(&self) -> usize {
+        self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+    }
+}
+
+/// Per watch id, one copy of its chain per worker.
+pub type WorkerChains = BTreeMap<String, Vec<Chain>>;
+
+/// `chains` with `workers` copies each (see [`Chain::replicate`]).
+///
+/// # Errors
+/// A copy whose instance cannot start.
+pub fn replicate(
+    chains: BTreeMap<String, Chain>,
+    workers: usize,
+) -> Result<WorkerChains, LoadError> {
+    chains
+        .into_iter()
+        .map(|(watch, chain)| {
+            let mut copies = Vec::with_capacity(workers.max(1));
+            for _ in 1..workers.max(1) {
+                copies.push(chain.replicate()?);
+            }
+            copies.insert(0, chain);
+            Ok((watch, copies))
+        })
+        .collect()
+}
 
 /// One change after its chain.
 #[derive(Debug)]
@@ -52,231 +160,170 @@ pub struct Outcome {
     pub stream: String,
 }
 
-/// The stages before the plugins: emit dedup, and with a state dir the
-/// record of what was emitted. Default: none.
-#[derive(Default, Clone)]
-pub struct Stages {
-    /// Drops states already notified.
-    pub dedup: Option<std::sync::Arc<crate::dedup::Dedup>>,
-    /// The state dir's store (for `old` of a resync that finds a change).
-    pub state: Option<std::sync::Arc<crate::state::StateStore>>,
-    /// Counts dedup drops.
-    pub metrics: Option<crate::metrics::Metrics>,
-    /// With a state dir: the watches that have listed with it before (a
-    /// quiet first list of theirs is a restart catch-up, which reports the
-    /// objects the state does not know as new; of any other, a first start).
-    pub history: std::collections::HashSet<String>,
-    /// Watches of listed namespaces: one stream (and checkpoint) per namespace.
-    pub scoped: std::collections::HashSet<String>,
-}
-
-impl Stages {
-    /// The first stage every change goes through, as `herald run` runs it:
-    /// dedup, and at a restart the rewrite of a first list against what the
-    /// state dir recorded (a changed object becomes MODIFIED from its recorded
-    /// state; a quiet one is recorded, not notified). `None` drops the event;
-    /// otherwise the hash of the state to record (with dedup).
-    pub fn admit(&self, ev: &mut ChangeEvent) -> Option<Option<crate::dedup::ObjectHash>> {
-        use crate::dedup::Verdict;
-        let Some(d) = &self.dedup else {
-            return Some(None);
-        };
-        let uid = ev.uid().to_string();
-        // A replayed change (a stream resumed after its checkpoint): the first
-        // one of an object carries no previous state; the state dir has it,
-        // and an ADDED of an object it recorded was created before the
-        // checkpoint, notified, then changed.
-        if ev.replayed
-            && ev.old.is_none()
-            && let Some(st) = &self.state
-            && let Some(recorded) = st
-                .object(&uid)
-                .ok()
-                .flatten()
-                .and_then(|r| r.parse_object().ok())
-        {
-            if ev.change == ChangeType::Added {
-                ev.change = ChangeType::Modified;
-            }
-            ev.old = Some(recorded);
-        }
-        let hash = d.hash(&ev.object);
-        if ev.resync {
-            match d.last_emitted(&uid) {
-                // Never notified (listed silently at start): remember, do not notify.
-                None => {
-                    d.seed(&uid, hash);
-                    return None;
-                }
-                Some(h) if h == hash => {
-                    self.dropped(&ev.watch);
-                    return None;
-                }
-                Some(_) => {
-                    if ev.change == ChangeType::Added {
-                        ev.change = ChangeType::Modified;
-                    }
-                    if ev.old.is_none()
-                        && let Some(st) = &self.state
-                    {
-                        ev.old = st
-                            .object(&uid)
-                            .ok()
-                            .flatten()
-                            .and_then(|r| r.parse_object().ok());
-                    }
-                }
-            }
-        }
-        // A first list (a state dir makes every watch report it). An object the
-        // state recorded in another state changed while herald was down: a
-        // modification, from the state it last recorded. One it never saw is
-        // new, unless it is quiet: present at herald's start under
-        // `initialList: silent` on a watch that has never listed with this
-        // state dir. A quiet object is recorded, so that a restart tells it
-        // apart from one created while herald was down, but not notified.
-        if ev.initial && ev.change == ChangeType::Added {
-            match d.last_emitted(&uid) {
-                Some(h) if h != hash => {
-                    if let Some(st) = &self.state {
-                        ev.change = ChangeType::Modified;
-                        ev.old = st
-                            .object(&uid)
-                            .ok()
-                            .flatten()
-                            .and_then(|r| r.parse_object().ok());
-                    }
-                }
-                Some(_) => {}
-                None if ev.quiet && !self.history.contains(&ev.watch) => {
-                    d.seed(&uid, hash);
-                    if let Some(st) = &self.state {
-                        // Not waited for: a quiet record that is lost in a crash
-                        // costs one ADDED at the next start, no more.
-                        drop(st.submit(self.record(ev, Some(hash))));
-                    }
-                    return None;
-                }
-                None => {}
-            }
-        }
-        match d.observe_hash(&uid, ev.change, hash) {
-            Verdict::Duplicate => {
-                self.dropped(&ev.watch);
-                None
-            }
-            Verdict::Emit(h) => Some(Some(h)),
-        }
-    }
-
-    fn dropped(&self, watch: &str) {
-        if let Some(m) = &self.metrics {
-            m.dedup_dropped(watch);
-        }
-    }
-
-    /// The writes recording an emitted state: the object's record and the
-    /// stream's checkpoint (what a restart resumes after).
-    fn record(
-        &self,
-        ev: &ChangeEvent,
-        hash: Option<crate::dedup::ObjectHash>,
-    ) -> Vec<crate::state::Op> {
-        let (Some(_), Some(hash)) = (&self.state, hash) else {
-            return vec![];
-        };
-        let mut ops = Vec::with_capacity(2);
-        match ev.change {
-            ChangeType::Deleted => ops.push(crate::state::Op::RemoveObject {
-                uid: ev.uid().to_string(),
-            }),
-            _ => match crate::state::ObjectRecord::from_event(ev, hash) {
-                Ok(r) => ops.push(crate::state::Op::PutObject(r)),
-                Err(e) => {
-                    tracing::error!(name = ev.name(), "cannot record the emitted state: {e}");
-                }
-            },
-        }
-        // A resync or a first list is not a position in the watch stream.
-        if !ev.resync
-            && !ev.initial
-            && let Some(rv) = crate::change::resource_version(&ev.object)
-        {
-            ops.push(crate::state::Op::Checkpoint {
-                key: crate::source::stream_key(
-                    &ev.watch,
-                    ev.namespace(),
-                    self.scoped.contains(&ev.watch),
-                ),
-                rv,
-            });
-        }
-        ops
-    }
-}
-
-/// Starts the pipeline's thread. `chains` are keyed by watch id; a watch
-/// without a chain delivers its changes as they are. New chains arrive on
-/// `updates` and apply between two events: an event runs wholly on the
-/// chains it started with, the next one on the newest sent, and the old ones
-/// are dropped on the pipeline's thread. `stages` admit each change first
-/// (dedup, the state record). `deliver` sees every outcome, in order, and
-/// stops the thread by returning `Break`. The thread ends when every sender
-/// of `rx` is gone.
+/// Starts the pipeline (see the module docs). `chains` are keyed by watch
+/// id, one copy per worker; a watch without a chain (or with an empty one)
+/// delivers its changes as they are. New chains arrive on `updates`.
+/// `stages` admit each change first (dedup, the state record). `deliver`
+/// sees every outcome, each stream's in order, on the committer's thread,
+/// and stops the pipeline by returning `Break`. The pipeline ends when every
+/// sender of `rx` is gone; the returned thread ends once every change it
+/// took has been handed to `deliver`.
 pub fn spawn_with(
     mut rx: mpsc::Receiver<ChangeEvent>,
-    mut chains: BTreeMap<String, Chain>,
-    updates: std::sync::mpsc::Receiver<BTreeMap<String, Chain>>,
+    chains: WorkerChains,
+    updates: std::sync::mpsc::Receiver<WorkerChains>,
     stages: Stages,
     mut deliver: impl FnMut(Outcome) -> ControlFlow<()> + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
+    let (done_tx, done_rx) = sync_channel::<Done>(DONE_QUEUE);
+    let committer = std::thread::Builder::new()
+        .name("herald-commit".into())
+        .spawn(move || {
+            let mut order = Sequencer::default();
+            while let Ok(done) = done_rx.recv() {
+                let (stream, item) = match done.outcome {
+                    Ok(o) => (o.stream.clone(), Some(o)),
+                    Err(stream) => (stream, None),
+                };
+                if order
+                    .finish(&stream, done.seq, item, &mut deliver)
+                    .is_break()
+                {
+                    break;
+                }
+            }
+        })?;
     std::thread::Builder::new()
         .name("herald-pipeline".into())
         .spawn(move || {
+            let mut intake = Intake {
+                pools: BTreeMap::new(),
+                retired: Vec::new(),
+                tickets: Tickets::default(),
+                done: done_tx,
+            };
+            intake.update(chains);
             while let Some(mut ev) = rx.blocking_recv() {
                 while let Ok(newer) = updates.try_recv() {
-                    chains = newer;
+                    intake.update(newer);
                 }
                 let Some(hash) = stages.admit(&mut ev) else {
                     continue;
                 };
-                // Built before the object moves into the chain.
                 let record = stages.record(&ev, hash);
-                // The identity is taken before the object moves into the
-                // chain: the object itself is moved, never copied.
-                let namespace = ev.namespace().map(str::to_string);
-                let stream = crate::source::stream_key(
-                    &ev.watch,
-                    namespace.as_deref(),
-                    stages.scoped.contains(&ev.watch),
-                );
-                let name = ev.name().to_string();
-                let uid = ev.uid().to_string();
-                let data = EventData::new(ev.change, std::mem::take(&mut ev.object), ev.old.take());
-                let (event, fate) = match chains.get_mut(&ev.watch) {
-                    Some(chain) => match chain.run(vec![data]).pop() {
-                        Some(o) => (o.event, o.fate),
-                        None => continue,
-                    },
-                    None => (data, Fate::Deliver { routes: vec![] }),
-                };
-                let outcome = Outcome {
-                    change: ev.change,
-                    gvk: ev.gvk,
-                    watch: ev.watch,
-                    namespace,
-                    name,
-                    uid,
-                    observed_at: ev.observed_at,
-                    object: event.object,
-                    old: event.old,
-                    fate,
-                    record,
-                    stream,
-                };
-                if deliver(outcome).is_break() {
+                if intake.dispatch(ev, record, &stages).is_err() {
                     break;
                 }
             }
+            // Every worker finishes what it holds, then the committer.
+            let Intake {
+                pools,
+                mut retired,
+                done,
+                ..
+            } = intake;
+            for pool in pools.into_values() {
+                retired.extend(pool.retire());
+            }
+            for t in retired {
+                let _ = t.join();
+            }
+            drop(done);
+            let _ = committer.join();
         })
+}
+
+/// The intake thread's state: each watch's workers and each stream's next
+/// number.
+struct Intake {
+    pools: BTreeMap<String, Pool>,
+    /// Workers of replaced pools, finishing what they hold.
+    retired: Vec<JoinHandle<()>>,
+    tickets: Tickets,
+    done: SyncSender<Done>,
+}
+
+impl Intake {
+    /// New chains: a pool keeps its workers and gets the new copies after
+    /// what it has queued; a watch that has no plugins any more lets its
+    /// workers finish and go.
+    fn update(&mut self, chains: WorkerChains) {
+        let mut old = std::mem::take(&mut self.pools);
+        for (watch, copies) in chains {
+            if copies.iter().all(Chain::is_empty) {
+                continue;
+            }
+            let pool = match old.remove(&watch) {
+                Some(mut pool) if pool.len() == copies.len() => {
+                    pool.swap(copies);
+                    pool
+                }
+                other => {
+                    if let Some(p) = other {
+                        self.retired.extend(p.retire());
+                    }
+                    Pool::start(&watch, copies, &self.done)
+                }
+            };
+            self.pools.insert(watch, pool);
+        }
+        // Their changes still in flight keep their place: the committer
+        // orders by number, not by who finishes first.
+        for pool in old.into_values() {
+            self.retired.extend(pool.retire());
+        }
+        self.retired.retain(|t| !t.is_finished());
+    }
+
+    /// Numbers an admitted change in its stream and hands it to its watch's
+    /// worker, or straight to the committer. `Err` when the pipeline stops.
+    fn dispatch(
+        &mut self,
+        mut ev: ChangeEvent,
+        record: Vec<crate::state::Op>,
+        stages: &Stages,
+    ) -> Result<(), ()> {
+        // The identity is taken before the object moves into the chain: the
+        // object itself is moved, never copied.
+        let namespace = ev.namespace().map(str::to_string);
+        let stream = crate::source::stream_key(
+            &ev.watch,
+            namespace.as_deref(),
+            stages.scoped.contains(&ev.watch),
+        );
+        let seq = self.tickets.take(&stream);
+        let name = ev.name().to_string();
+        let uid = ev.uid().to_string();
+        // The worker of the object: its uid, or (no uid) its name.
+        let worker = self.pools.get(&ev.watch).map(|pool| {
+            if uid.is_empty() {
+                workers::shard(&format!("{namespace:?}/{name}"), pool.len())
+            } else {
+                workers::shard(&uid, pool.len())
+            }
+        });
+        let data = EventData::new(ev.change, std::mem::take(&mut ev.object), ev.old.take());
+        let pending = Pending {
+            seq,
+            outcome: Outcome {
+                change: ev.change,
+                gvk: ev.gvk,
+                watch: ev.watch,
+                namespace,
+                name,
+                uid,
+                observed_at: ev.observed_at,
+                object: Value::Null,
+                old: None,
+                fate: Fate::Deliver { routes: vec![] },
+                record,
+                stream,
+            },
+            data,
+        };
+        match (worker, self.pools.get_mut(&pending.outcome.watch)) {
+            (Some(i), Some(pool)) => pool.submit(i, pending, &self.done),
+            _ => self.done.send(workers::direct(pending)).map_err(drop),
+        }
+    }
 }

@@ -1,8 +1,14 @@
 //! A watched type's ordered list of plugins and how their verdicts combine:
 //! the first drop wins, routes accumulate, and changes made by one plugin are
-//! seen by the next.
+//! seen by the next. Each plugin may sit behind a circuit breaker
+//! ([`Chain::with_breaker`]), shared by the chain's copies on every worker
+//! ([`Chain::replicate`]).
 
-use super::error::PluginError;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::breaker::{Admit, Breaker, BreakerSettings, Transition};
+use super::error::{LoadError, PluginError};
 use super::event::EventData;
 use super::instance::PluginInstance;
 use super::settings::{OnError, Verdict};
@@ -45,10 +51,75 @@ pub struct ChainOutcome {
 /// An ordered list of plugin instances.
 pub struct Chain {
     plugins: Vec<PluginInstance>,
+    /// One per plugin, or none (no breaker).
+    breakers: Vec<Arc<Supervisor>>,
     metrics: Option<(crate::metrics::Metrics, String)>,
     /// Whether a failed call is logged (`herald plugin test` reports each
     /// failure itself).
     log_failures: bool,
+}
+
+/// One plugin's breaker and where its transitions are reported.
+struct Supervisor {
+    breaker: Breaker,
+    plugin: String,
+    watch: String,
+    metrics: Option<crate::metrics::Metrics>,
+}
+
+impl Supervisor {
+    /// Logs a transition and keeps `herald_plugin_suspended` current.
+    fn report(&self, t: Transition, policy: &OnError) {
+        let (plugin, watch) = (self.plugin.as_str(), self.watch.as_str());
+        match t {
+            Transition::Opened { failures, backoff } => {
+                tracing::warn!(
+                    plugin,
+                    watch,
+                    failures,
+                    %policy,
+                    backoff = %humantime::format_duration(backoff),
+                    "plugin suspended: {failures} failed calls in a row; its onError policy ({policy}) applies to its events without calling it for {}",
+                    humantime::format_duration(backoff)
+                );
+                if let Some(m) = &self.metrics {
+                    m.plugin_suspended(plugin, watch, true);
+                }
+            }
+            Transition::Reopened { backoff } => tracing::warn!(
+                plugin,
+                watch,
+                backoff = %humantime::format_duration(backoff),
+                "plugin still failing: its trial call failed; suspended again for {}",
+                humantime::format_duration(backoff)
+            ),
+            Transition::Closed { after } => {
+                let after = Duration::from_millis(after.as_millis() as u64);
+                tracing::info!(
+                    plugin,
+                    watch,
+                    suspended = %humantime::format_duration(after),
+                    "plugin resumed: its trial call succeeded after {} suspended",
+                    humantime::format_duration(after)
+                );
+                if let Some(m) = &self.metrics {
+                    m.plugin_suspended(plugin, watch, false);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        // A chain replaced (a reload) while its plugin is suspended: the
+        // new chain's breaker starts closed.
+        if self.breaker.is_open()
+            && let Some(m) = &self.metrics
+        {
+            m.plugin_suspended(&self.plugin, &self.watch, false);
+        }
+    }
 }
 
 impl Chain {
@@ -56,9 +127,62 @@ impl Chain {
     pub fn new(plugins: Vec<PluginInstance>) -> Self {
         Chain {
             plugins,
+            breakers: Vec::new(),
             metrics: None,
             log_failures: true,
         }
+    }
+
+    /// Puts every plugin behind a circuit breaker with `settings`; reported
+    /// with the watch and metrics of [`Chain::with_metrics`] (call that
+    /// first).
+    pub fn with_breaker(mut self, settings: BreakerSettings) -> Self {
+        if settings.failures == 0 {
+            self.breakers.clear();
+            return self;
+        }
+        let (metrics, watch) = match &self.metrics {
+            Some((m, w)) => (Some(m.clone()), w.clone()),
+            None => (None, String::new()),
+        };
+        self.breakers = self
+            .plugins
+            .iter()
+            .map(|p| {
+                Arc::new(Supervisor {
+                    breaker: Breaker::new(settings),
+                    plugin: p.name().to_string(),
+                    watch: watch.clone(),
+                    metrics: metrics.clone(),
+                })
+            })
+            .collect();
+        self
+    }
+
+    /// Another copy of this chain for another worker: fresh instances of
+    /// the same plugins with the same settings (each started and `init`ed),
+    /// the same metrics, and the same breakers.
+    ///
+    /// # Errors
+    /// An instance that cannot start (see [`PluginInstance::new`]).
+    pub fn replicate(&self) -> Result<Chain, LoadError> {
+        let plugins = self
+            .plugins
+            .iter()
+            .map(|p| PluginInstance::new(p.plugin().clone(), p.settings().clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Chain {
+            plugins,
+            breakers: self.breakers.clone(),
+            metrics: self.metrics.clone(),
+            log_failures: self.log_failures,
+        })
+    }
+
+    /// Whether the chain has no plugins (its events need no worker).
+    pub fn is_empty(&self) -> bool {
+        self.plugins.is_empty()
     }
 
     /// A chain whose caller reports failed calls itself: they are not
@@ -86,13 +210,21 @@ impl Chain {
         let mut slots: Vec<Option<EventData>> = events.into_iter().map(Some).collect();
         let mut fates: Vec<Option<Fate>> = vec![None; n];
         let mut routes: Vec<Vec<String>> = vec![Vec::new(); n];
-        for plugin in &mut self.plugins {
+        for (k, plugin) in self.plugins.iter_mut().enumerate() {
             let active: Vec<usize> = (0..n).filter(|i| fates[*i].is_none()).collect();
             if active.is_empty() {
                 break;
             }
+            let supervisor = self.breakers.get(k);
+            let admitted = supervisor.map(|s| s.breaker.admit(Instant::now()));
+            if let Some(Admit::Skip { failures }) = admitted {
+                // Suspended: its policy decides without a call.
+                let error = PluginError::Suspended(failures);
+                on_error(plugin, &error, &active, &mut fates);
+                continue;
+            }
             let batch: Vec<EventData> = active.iter().filter_map(|i| slots[*i].take()).collect();
-            let started = std::time::Instant::now();
+            let started = Instant::now();
             let out = plugin.handle(batch);
             if let Some((m, watch)) = &self.metrics {
                 m.plugin_call(
@@ -101,6 +233,13 @@ impl Chain {
                     started.elapsed(),
                     out.verdicts.is_err(),
                 );
+            }
+            if let (Some(s), Some(admitted)) = (supervisor, admitted)
+                && let Some(t) = s
+                    .breaker
+                    .record(admitted, out.verdicts.is_ok(), Instant::now())
+            {
+                s.report(t, &plugin.settings().on_error);
             }
             for (i, data) in active.iter().zip(out.events) {
                 slots[*i] = Some(data);
@@ -135,24 +274,7 @@ impl Chain {
                             "plugin failed, instance replaced: {error}"
                         );
                     }
-                    for i in &active {
-                        match &plugin.settings().on_error {
-                            OnError::Pass => {}
-                            OnError::Drop => {
-                                fates[*i] = Some(Fate::Dropped {
-                                    plugin: plugin.name().to_string(),
-                                    reason: format!("plugin failed: {error}"),
-                                })
-                            }
-                            OnError::Route(sink) => {
-                                fates[*i] = Some(Fate::DeadLetter {
-                                    sink: sink.clone(),
-                                    plugin: plugin.name().to_string(),
-                                    error: error.clone(),
-                                })
-                            }
-                        }
-                    }
+                    on_error(plugin, &error, &active, &mut fates);
                 }
             }
         }
@@ -167,5 +289,33 @@ impl Chain {
                 })
             })
             .collect()
+    }
+}
+
+/// Applies `plugin`'s `onError` policy to the `active` events of a call that
+/// failed with `error` (or was not made: suspended).
+fn on_error(
+    plugin: &PluginInstance,
+    error: &PluginError,
+    active: &[usize],
+    fates: &mut [Option<Fate>],
+) {
+    for i in active {
+        match &plugin.settings().on_error {
+            OnError::Pass => {}
+            OnError::Drop => {
+                fates[*i] = Some(Fate::Dropped {
+                    plugin: plugin.name().to_string(),
+                    reason: format!("plugin failed: {error}"),
+                })
+            }
+            OnError::Route(sink) => {
+                fates[*i] = Some(Fate::DeadLetter {
+                    sink: sink.clone(),
+                    plugin: plugin.name().to_string(),
+                    error: error.clone(),
+                })
+            }
+        }
     }
 }

@@ -75,6 +75,10 @@ pub enum PluginError {
     /// The plugin broke the contract (wrong number of verdicts, kept events).
     #[error("broke the plugin contract: {0}")]
     Contract(String),
+    /// Not called: its circuit breaker suspended it after this many failed
+    /// calls in a row (`plugins.breaker`).
+    #[error("suspended after {0} failed calls in a row")]
+    Suspended(u32),
 }
 
 /// Raised by the memory limiter so the call's error names the cap.

@@ -3,7 +3,8 @@
 //! Where to start: [`Runtime`] compiles and validates a component file into a
 //! [`LoadedPlugin`] (compile → validate → pre-instantiate, cached on disk by
 //! content hash); a [`PluginInstance`] runs it with its config, memory cap and
-//! deadline; a [`Chain`] runs several in order and combines their verdicts.
+//! deadline; a [`Chain`] runs several in order and combines their verdicts,
+//! each plugin behind a [`Breaker`] that suspends it after repeated failures.
 //!
 //! # Errors
 //! Nothing a plugin does can crash the host: a trap, a deadline overrun, a
@@ -12,6 +13,7 @@
 //! that call's events.
 
 mod bindings;
+mod breaker;
 mod chain;
 mod error;
 mod event;
@@ -24,6 +26,7 @@ mod runtime;
 mod settings;
 mod trap;
 
+pub use breaker::{Admit, Breaker, BreakerSettings, Transition};
 pub use chain::{Chain, ChainOutcome, Fate};
 pub use error::{LoadError, PluginError};
 pub use event::EventData;
