@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 mod deliver;
 mod outbox;
 
-pub use deliver::{Deliver, Delivery, Routes};
+pub use deliver::{Addressed, Deliver, Delivery, Routes, address};
 pub use outbox::{StateOutbox, state_outbox};
 
 use crate::change::{ChangeEvent, ChangeType, Gvk};

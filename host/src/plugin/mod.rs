@@ -24,7 +24,7 @@ mod runtime;
 mod settings;
 mod trap;
 
-pub use chain::{Chain, ChainOutcome, Fate};
+pub use chain::{Chain, ChainOutcome, Fate, PluginStep};
 pub use error::{LoadError, PluginError};
 pub use event::EventData;
 pub use imports::{Forbidden, Grant, ImportKind};
