@@ -22,6 +22,11 @@ enum Command {
     Demo(herald::demo::DemoArgs),
     /// Watch the configured types and notify: herald's main job.
     Run(herald::run::RunArgs),
+    /// Why an object was (or would not be) notified: runs it through what
+    /// `herald run` would do with a config (watch match, dedup, plugins,
+    /// routing) and prints each step and the exact body each sink would
+    /// receive.
+    Explain(herald::cli::explain::ExplainArgs),
     /// Work with config files.
     Config {
         #[command(subcommand)]
@@ -109,6 +114,7 @@ fn main() -> ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(herald::run::run(&args))),
         Command::Plugin { command } => herald::cli::plugin(command),
+        Command::Explain(args) => herald::cli::explain::print(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

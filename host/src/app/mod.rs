@@ -13,6 +13,7 @@
 //! - `restart`: deletions made while herald was down, and the periodic resync.
 
 pub mod config;
+pub mod explain;
 mod files;
 mod listeners;
 mod reload;

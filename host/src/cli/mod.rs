@@ -1,9 +1,10 @@
 //! The `herald` command line.
 //!
-//! `herald plugin …` lives here: [`plugin_test`] runs a plugin or a chain on
+//! `herald explain` ([`explain`]) and `herald plugin …` live here: [`plugin_test`] runs a plugin or a chain on
 //! events, [`plugin_inspect`] describes a component, [`plugin_new`] writes a
 //! plugin project.
 
+pub mod explain;
 pub mod plugin_inspect;
 pub mod plugin_new;
 pub mod plugin_test;

@@ -67,16 +67,7 @@ impl Routes {
         routes: &[String],
         name: &str,
     ) -> Vec<String> {
-        let wanted: &[String] = if self.implicit {
-            &self.order
-        } else if !routes.is_empty() {
-            routes
-        } else {
-            match self.watch_sinks.get(watch) {
-                Some(s) if !s.is_empty() => s,
-                _ => &self.defaults,
-            }
-        };
+        let wanted = self.wanted(watch, routes);
         let mut chosen: Vec<String> = Vec::with_capacity(wanted.len());
         for sink in wanted {
             let Some(only) = self.namespaces.get(sink) else {
@@ -99,6 +90,58 @@ impl Routes {
             }
         }
         chosen
+    }
+
+    /// The sinks wanted before the namespace filter: the route verdicts,
+    /// else the watch's `sinks`, else the defaults.
+    fn wanted<'a>(&'a self, watch: &str, routes: &'a [String]) -> &'a [String] {
+        if self.implicit {
+            &self.order
+        } else if !routes.is_empty() {
+            routes
+        } else {
+            match self.watch_sinks.get(watch) {
+                Some(s) if !s.is_empty() => s,
+                _ => &self.defaults,
+            }
+        }
+    }
+
+    /// The sinks [`Routes::targets`] leaves out, each with why: not a sink,
+    /// or its `namespaces` do not hold `namespace`.
+    pub fn left_out(
+        &self,
+        watch: &str,
+        namespace: Option<&str>,
+        routes: &[String],
+    ) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for sink in self.wanted(watch, routes) {
+            let why = match (self.namespaces.get(sink), namespace) {
+                (None, _) => "no sink has this name".to_string(),
+                (Some(only), Some(ns)) if !only.is_empty() && !only.iter().any(|x| x == ns) => {
+                    format!("namespace {ns:?} is not in the sink's namespaces {only:?}")
+                }
+                _ => continue,
+            };
+            if !out.iter().any(|(s, _)| s == sink) {
+                out.push((sink.clone(), why));
+            }
+        }
+        out
+    }
+
+    /// Where the sinks come from for this outcome, in words.
+    pub fn source_of(&self, watch: &str, routes: &[String]) -> &'static str {
+        if self.implicit {
+            "no sinks are configured: the implicit log sink"
+        } else if !routes.is_empty() {
+            "the plugins' route verdicts"
+        } else if self.watch_sinks.get(watch).is_some_and(|s| !s.is_empty()) {
+            "the watch's sinks"
+        } else {
+            "every sink that is not a dead letter (no route verdict, no watch sinks)"
+        }
     }
 }
 
@@ -160,39 +203,53 @@ impl Delivery {
     }
 }
 
-impl Deliver for Delivery {
-    fn deliver(&self, mut o: Outcome, guard: Option<Arc<dyn Any + Send + Sync>>) -> usize {
-        let record = std::mem::take(&mut o.record);
-        let (routes, dead_letter) = match o.fate {
-            Fate::Deliver { routes } => (routes, None),
-            Fate::Dropped { plugin, reason } => {
-                tracing::debug!(plugin, name = o.name, "dropped: {reason}");
-                // The state was emitted (to the plugins): record it.
-                self.commit(record, vec![]);
-                return 0;
-            }
-            Fate::DeadLetter {
-                sink,
-                plugin,
-                error,
-            } => (
-                vec![sink],
-                Some(json!({"plugin": plugin, "error": error.to_string()})),
-            ),
-        };
-        let resource_version = o
-            .object
-            .pointer("/metadata/resourceVersion")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string();
-        let targets = self
-            .routes
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .targets(&o.watch, o.namespace.as_deref(), &routes, &o.name);
-        let mut n = Notification {
-            cluster: self.sinks.cluster(),
+/// An outcome addressed: the notification and the sinks it goes to, or
+/// the plugin that dropped it.
+#[derive(Debug)]
+pub enum Addressed {
+    /// Dropped by a plugin (or its `onError: drop`).
+    Dropped {
+        /// The plugin.
+        plugin: String,
+        /// Its reason.
+        reason: String,
+    },
+    /// For these sinks (none: routed nowhere).
+    Notify {
+        /// The sinks, in order.
+        targets: Vec<String>,
+        /// What each of them receives.
+        notification: Box<Notification>,
+    },
+}
+
+/// Builds the notification of `o` (its `record` left out) and routes it:
+/// what [`Delivery`] does before it writes and queues, and what `herald
+/// explain` shows.
+pub fn address(cluster: Arc<str>, o: Outcome, routes: &Routes) -> Addressed {
+    let (chosen, dead_letter) = match o.fate {
+        Fate::Deliver { routes } => (routes, None),
+        Fate::Dropped { plugin, reason } => return Addressed::Dropped { plugin, reason },
+        Fate::DeadLetter {
+            sink,
+            plugin,
+            error,
+        } => (
+            vec![sink],
+            Some(json!({"plugin": plugin, "error": error.to_string()})),
+        ),
+    };
+    let resource_version = o
+        .object
+        .pointer("/metadata/resourceVersion")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let targets = routes.targets(&o.watch, o.namespace.as_deref(), &chosen, &o.name);
+    Addressed::Notify {
+        targets,
+        notification: Box::new(Notification {
+            cluster,
             change: o.change,
             gvk: o.gvk,
             watch: o.watch,
@@ -201,13 +258,36 @@ impl Deliver for Delivery {
             uid: o.uid,
             resource_version,
             time: o.observed_at,
-            routes,
+            routes: chosen,
             object: o.object,
             old: o.old,
             dead_letter,
-            receipt: guard.map(Receipt::new),
+            receipt: None,
             durable: None,
+        }),
+    }
+}
+
+impl Deliver for Delivery {
+    fn deliver(&self, mut o: Outcome, guard: Option<Arc<dyn Any + Send + Sync>>) -> usize {
+        let record = std::mem::take(&mut o.record);
+        let addressed = {
+            let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
+            address(self.sinks.cluster(), o, &routes)
         };
+        let (targets, mut n) = match addressed {
+            Addressed::Dropped { plugin, reason } => {
+                tracing::debug!(plugin, "dropped: {reason}");
+                // The state was emitted (to the plugins): record it.
+                self.commit(record, vec![]);
+                return 0;
+            }
+            Addressed::Notify {
+                targets,
+                notification,
+            } => (targets, *notification),
+        };
+        n.receipt = guard.map(Receipt::new);
         // With a state dir: the object record and one outbox entry per sink,
         // in one transaction; lanes deliver once it is on disk.
         if self.state.is_some() {

@@ -62,7 +62,7 @@ mod outbox;
 mod workers;
 
 pub use admit::Stages;
-pub use deliver::{Deliver, Delivery, Routes};
+pub use deliver::{Addressed, Deliver, Delivery, Routes, address};
 pub use outbox::{StateOutbox, state_outbox};
 
 use crate::change::{ChangeEvent, ChangeType, Gvk};

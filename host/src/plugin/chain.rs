@@ -48,6 +48,22 @@ pub struct ChainOutcome {
     pub fate: Fate,
 }
 
+/// What one plugin said about one event, for `herald explain` and the
+/// decisions ring: its verdict or error and how long its call took.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PluginStep {
+    /// The plugin.
+    pub plugin: String,
+    /// `pass`, `drop`, `route` or `error`.
+    pub verdict: &'static str,
+    /// A drop's reason, a route's sinks (comma-separated), or the error and
+    /// the `onError` policy that decided the event's fate.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// Time spent in the call (the whole batch's call).
+    pub micros: u64,
+}
+
 /// An ordered list of plugin instances.
 pub struct Chain {
     plugins: Vec<PluginInstance>,
@@ -206,7 +222,21 @@ impl Chain {
     /// Runs the batch through every plugin. Never fails: a failing plugin's
     /// `onError` policy decides the fate of the events of that call.
     pub fn run(&mut self, events: Vec<EventData>) -> Vec<ChainOutcome> {
+        self.run_traced(events, None)
+    }
+
+    /// [`Chain::run`], and with `trace` each plugin's step for each event
+    /// (`trace[i]` for `events[i]`; a plugin after a drop is not called).
+    pub fn run_traced(
+        &mut self,
+        events: Vec<EventData>,
+        mut trace: Option<&mut Vec<Vec<PluginStep>>>,
+    ) -> Vec<ChainOutcome> {
         let n = events.len();
+        if let Some(t) = trace.as_deref_mut() {
+            t.clear();
+            t.resize_with(n, Vec::new);
+        }
         let mut slots: Vec<Option<EventData>> = events.into_iter().map(Some).collect();
         let mut fates: Vec<Option<Fate>> = vec![None; n];
         let mut routes: Vec<Vec<String>> = vec![Vec::new(); n];
@@ -226,13 +256,12 @@ impl Chain {
             let batch: Vec<EventData> = active.iter().filter_map(|i| slots[*i].take()).collect();
             let started = Instant::now();
             let out = plugin.handle(batch);
+            let elapsed = started.elapsed();
             if let Some((m, watch)) = &self.metrics {
-                m.plugin_call(
-                    plugin.name(),
-                    watch,
-                    started.elapsed(),
-                    out.verdicts.is_err(),
-                );
+                m.plugin_call(plugin.name(), watch, elapsed, out.verdicts.is_err());
+            }
+            if let Some(t) = trace.as_deref_mut() {
+                record_steps(t, &active, plugin, &out.verdicts, elapsed);
             }
             if let (Some(s), Some(admitted)) = (supervisor, admitted)
                 && let Some(t) = s
@@ -316,6 +345,38 @@ fn on_error(
                     error: error.clone(),
                 })
             }
+        }
+    }
+}
+
+/// One [`PluginStep`] per event of a call, into `trace`.
+fn record_steps(
+    trace: &mut [Vec<PluginStep>],
+    active: &[usize],
+    plugin: &PluginInstance,
+    verdicts: &Result<Vec<Verdict>, PluginError>,
+    elapsed: std::time::Duration,
+) {
+    let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    for (k, i) in active.iter().enumerate() {
+        let (verdict, reason) = match verdicts {
+            Ok(v) => match v.get(k) {
+                Some(Verdict::Pass) | None => ("pass", String::new()),
+                Some(Verdict::Drop(r)) => ("drop", r.clone()),
+                Some(Verdict::Route(s)) => ("route", s.join(",")),
+            },
+            Err(e) => (
+                "error",
+                format!("{e} (onError: {})", plugin.settings().on_error),
+            ),
+        };
+        if let Some(steps) = trace.get_mut(*i) {
+            steps.push(PluginStep {
+                plugin: plugin.name().to_string(),
+                verdict,
+                reason,
+                micros,
+            });
         }
     }
 }

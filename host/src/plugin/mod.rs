@@ -27,7 +27,7 @@ mod settings;
 mod trap;
 
 pub use breaker::{Admit, Breaker, BreakerSettings, Transition};
-pub use chain::{Chain, ChainOutcome, Fate};
+pub use chain::{Chain, ChainOutcome, Fate, PluginStep};
 pub use error::{LoadError, PluginError};
 pub use event::EventData;
 pub use imports::{Forbidden, Grant, ImportKind};

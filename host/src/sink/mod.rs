@@ -22,6 +22,7 @@ pub mod http;
 pub mod log;
 pub mod notification;
 pub mod outbox;
+pub mod preview;
 mod queue;
 pub mod secret;
 pub mod signing;
@@ -185,16 +186,7 @@ impl Sinks {
                 kind: c.kind.sink_type(),
                 error,
             };
-            let service = match &c.kind {
-                SinkKind::Webhook(w) => {
-                    Service::Webhook(webhook::Webhook::new(name, w).map_err(err)?)
-                }
-                SinkKind::Slack(s) => Service::Slack(slack::Slack::new(s).map_err(err)?),
-                SinkKind::Batch(b) => {
-                    Service::Batch(batch::Batch::new(name, b, &self.inner.cluster).map_err(err)?)
-                }
-                SinkKind::Log(l) => Service::Log(log::LogOut::new(name, l)),
-            };
+            let service = Service::build(name, &c.kind, &self.inner.cluster).map_err(err)?;
             let (txs, stats) = lanes_of(name);
             let dead_letter = DeadLetter {
                 to: c.common.dead_letter.as_ref().map(|dl| {

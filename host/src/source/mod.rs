@@ -9,6 +9,7 @@ mod client;
 mod compact;
 mod diff;
 mod error;
+pub mod matching;
 mod object;
 mod resolve;
 mod resume;

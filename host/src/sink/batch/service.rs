@@ -65,6 +65,15 @@ impl Batch {
 
     /// One attempt to deliver a batch; `items` are `encode_item`'s bytes.
     pub async fn send(&self, batch: &[&Notification], items: &[&[u8]]) -> Attempt {
+        match self.request(batch, items).send().await {
+            Ok(resp) => http::classify(resp).await,
+            Err(err) => http::transport_error(err),
+        }
+    }
+
+    /// The request that posts `batch` (encoded as `items`), as
+    /// [`Batch::send`] sends it.
+    pub fn request(&self, batch: &[&Notification], items: &[&[u8]]) -> reqwest::RequestBuilder {
         let body = self.encoder.body(items);
         // The batch's id: a digest of its items' ids, so a retried batch
         // keeps its id.
@@ -80,9 +89,6 @@ impl Batch {
             .header("herald-batch-size", batch.len().to_string());
         rb = self.auth.apply(rb);
         rb = sign(self.signer.as_ref(), rb, &id, &body);
-        match rb.body(body).send().await {
-            Ok(resp) => http::classify(resp).await,
-            Err(err) => http::transport_error(err),
-        }
+        rb.body(body)
     }
 }

@@ -36,9 +36,7 @@ impl LogOut {
     /// thread: a slow reader of stdout (a pipe, a terminal) never blocks the
     /// async runtime.
     pub async fn write(&self, n: &Notification) -> Attempt {
-        let mut line = serde_json::to_vec(&n.envelope_ref(&self.sink, &self.metadata, self.old))
-            .expect("JSON");
-        line.push(b'\n');
+        let line = self.line(n);
         match stdout_writer().write(line).await {
             Ok(()) => Attempt::Delivered,
             Err(e) => Attempt::Retry {
@@ -46,6 +44,14 @@ impl LogOut {
                 reason: format!("cannot write to standard output: {e}"),
             },
         }
+    }
+
+    /// The line [`LogOut::write`] writes for `n`, newline included.
+    pub fn line(&self, n: &Notification) -> Vec<u8> {
+        let mut line = serde_json::to_vec(&n.envelope_ref(&self.sink, &self.metadata, self.old))
+            .expect("JSON");
+        line.push(b'\n');
+        line
     }
 }
 

@@ -56,13 +56,7 @@ impl Slack {
     /// One attempt: waits for the rate limiter, then posts one message.
     pub async fn send(&self, group: &[&Notification]) -> Attempt {
         self.limiter.until_ready().await;
-        let body = serde_json::to_vec(&encoder::message(group)).expect("JSON");
-        let rb = self
-            .client
-            .post(self.url.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
-        match rb.send().await {
+        match self.request(group).send().await {
             Ok(resp) => match http::classify(resp).await {
                 // Slack answers 404 `no_service` and 410 `channel_is_archived`
                 // for hooks that will never work again.
@@ -73,5 +67,15 @@ impl Slack {
             },
             Err(err) => http::transport_error(err),
         }
+    }
+
+    /// The request that posts `group` as one message (what
+    /// [`Slack::send`] sends).
+    pub fn request(&self, group: &[&Notification]) -> reqwest::RequestBuilder {
+        let body = serde_json::to_vec(&encoder::message(group)).expect("JSON");
+        self.client
+            .post(self.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
     }
 }

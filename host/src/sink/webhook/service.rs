@@ -83,6 +83,14 @@ impl Webhook {
 
     /// One attempt to deliver `n`.
     pub async fn send(&self, n: &Notification) -> Attempt {
+        match self.request(n).send().await {
+            Ok(resp) => http::classify(resp).await,
+            Err(err) => http::transport_error(err),
+        }
+    }
+
+    /// The request that delivers `n` (what [`Webhook::send`] sends).
+    pub fn request(&self, n: &Notification) -> reqwest::RequestBuilder {
         let e = self.encoder.encode(n);
         let id = n.id(&self.encoder.sink);
         let mut rb = self
@@ -94,9 +102,6 @@ impl Webhook {
             rb = rb.header(*k, v);
         }
         rb = sign(self.signer.as_ref(), rb, &id, &e.body);
-        match rb.body(e.body).send().await {
-            Ok(resp) => http::classify(resp).await,
-            Err(err) => http::transport_error(err),
-        }
+        rb.body(e.body)
     }
 }
