@@ -424,7 +424,7 @@ fn open_state(
 fn hand_over(
     metrics: Metrics,
     delivery: Delivery,
-    gate: Option<std::sync::mpsc::SyncSender<Outcome>>,
+    gate: Option<crate::ha::GateSender>,
     mut tap: Option<Tap>,
 ) -> impl FnMut(Outcome) -> ControlFlow<()> + Send + 'static {
     move |o| {

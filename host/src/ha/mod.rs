@@ -42,13 +42,13 @@ use kube_lease_manager::{LeaseManager, LeaseManagerBuilder};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::pipeline::{Deliver, Outcome};
+use crate::pipeline::Deliver;
 
 mod error;
 mod gate;
 
 pub use error::{ConfigError, Error, Result};
-pub use gate::{Gate, Settle, Watermark};
+pub use gate::{Gate, GateSender, Settle, Watermark};
 
 /// The annotation holding the delivered watermark.
 pub const WATERMARK: &str = "herald.io/delivered-rv";
@@ -374,16 +374,15 @@ impl Election {
     }
 
     /// Starts the gate thread between the pipeline and the sinks; send it
-    /// every outcome. Only the leader hands them on to `sinks`.
+    /// every outcome. Only the leader hands them on to `sinks`. The thread
+    /// sleeps until an outcome arrives or leadership changes (a task on the
+    /// current tokio runtime forwards the changes).
     pub fn gate(
         &self,
         sinks: impl Deliver,
-    ) -> std::io::Result<(
-        std::sync::mpsc::SyncSender<Outcome>,
-        std::thread::JoinHandle<()>,
-    )> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Outcome>(4096);
-        let mut gate = Gate::new(
+    ) -> std::io::Result<(GateSender, std::thread::JoinHandle<()>)> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(4096);
+        let gate = Gate::new(
             self.leader.flag.clone(),
             self.resume_after.clone(),
             self.mark.clone(),
@@ -392,16 +391,9 @@ impl Election {
         );
         let handle = std::thread::Builder::new()
             .name("herald-gate".into())
-            .spawn(move || {
-                loop {
-                    match rx.recv_timeout(Duration::from_millis(100)) {
-                        Ok(o) => gate.pass(Some(o), &sinks),
-                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => gate.pass(None, &sinks),
-                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-                    }
-                }
-            })?;
-        Ok((tx, handle))
+            .spawn(move || gate::run(gate, &rx, &sinks))?;
+        tokio::spawn(gate::forward_leadership(self.leading(), tx.clone()));
+        Ok((GateSender(tx), handle))
     }
 
     /// Stops the periodic watermark writes (before the sinks close: a lane

@@ -150,7 +150,7 @@ impl Delivery {
             return None;
         }
         let ticket = store.submit(ops);
-        let ready = async move { ticket.await.map_err(|e| e.to_string()) }
+        let ready = async move { ticket.await.map_err(crate::sink::OutboxError::new) }
             .boxed()
             .shared();
         Some(Durable {

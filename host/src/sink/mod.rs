@@ -41,7 +41,7 @@ pub use config::{SinkConfig, SinkKind, SinkType};
 pub use delivery::{SinkStatus, Stats};
 pub use error::Error;
 pub use notification::Notification;
-pub use outbox::{Outbox, Ready, Receipt};
+pub use outbox::{Outbox, OutboxError, Ready, Receipt};
 
 use crate::sync::lock;
 use delivery::{DeadLetter, Item, Service, Shared};
