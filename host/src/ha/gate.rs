@@ -25,7 +25,7 @@ pub(super) struct Stream {
 
 /// Held by a notification while any sink has it; settles its
 /// resourceVersion when dropped.
-pub struct Settle {
+pub(crate) struct Settle {
     pub(super) key: String,
     pub(super) rv: u64,
     pub(super) mark: Arc<Watermark>,
@@ -60,7 +60,7 @@ impl Drop for Settle {
 impl Watermark {
     /// Tracks a notification of stream `key` at `rv` until the returned
     /// token drops.
-    pub fn begin(self: &Arc<Self>, key: &str, rv: u64) -> Arc<Settle> {
+    pub(crate) fn begin(self: &Arc<Self>, key: &str, rv: u64) -> Arc<Settle> {
         let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
         let s = streams.entry(key.to_string()).or_default();
         *s.unsettled.entry(rv).or_default() += 1;
@@ -267,14 +267,14 @@ pub(super) enum Wake {
 
 /// Hands the pipeline's outcomes to the gate thread. Dropping it stops the
 /// thread, once it has passed on what was sent before.
-pub struct GateSender(pub(super) SyncSender<Wake>);
+pub(crate) struct GateSender(pub(super) SyncSender<Wake>);
 
 impl GateSender {
     /// Sends `o` to the gate, waiting while its queue is full.
     ///
     /// # Errors
     /// The gate thread is gone; `o` is handed back.
-    pub fn send(&self, o: Outcome) -> Result<(), Box<Outcome>> {
+    pub(crate) fn send(&self, o: Outcome) -> Result<(), Box<Outcome>> {
         self.0.send(Wake::Outcome(o)).map_err(|e| match e.0 {
             Wake::Outcome(o) => Box::new(o),
             Wake::Leadership | Wake::Closed => unreachable!("sent an outcome"),

@@ -47,16 +47,17 @@ use crate::pipeline::Deliver;
 mod error;
 mod gate;
 
-pub use error::{ConfigError, Error, Result};
-pub use gate::{Gate, GateSender, Settle, Watermark};
+pub(crate) use error::{ConfigError, Error, Result};
+pub(crate) use gate::GateSender;
+pub use gate::{Gate, Watermark};
 
 /// The annotation holding the delivered watermark.
-pub const WATERMARK: &str = "herald.io/delivered-rv";
+pub(crate) const WATERMARK: &str = "herald.io/delivered-rv";
 
 /// The `ha:` section of the config.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct HaConfig {
+pub(crate) struct HaConfig {
     /// Turn leader election on. Default: false (one replica delivers).
     #[serde(default)]
     pub enabled: bool,
@@ -106,7 +107,7 @@ impl HaConfig {
     ///
     /// # Errors
     /// The first field that does not hold, named.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if self.lease_duration.as_secs() < 2 {
             return Err(ConfigError::LeaseDuration);
         }
@@ -161,7 +162,7 @@ impl Leader {
 }
 
 /// A running election.
-pub struct Election {
+pub(crate) struct Election {
     leader: Leader,
     mark: Arc<Watermark>,
     api: Api<Lease>,
@@ -218,7 +219,7 @@ impl Election {
     ///
     /// # Errors
     /// The Lease cannot be read or created.
-    pub async fn start(client: kube::Client, cfg: &HaConfig) -> Result<Election> {
+    pub(crate) async fn start(client: kube::Client, cfg: &HaConfig) -> Result<Election> {
         let ns = cfg.namespace();
         let identity = cfg.identity();
         let manager = LeaseManagerBuilder::new(client.clone(), &cfg.lease_name)
@@ -358,18 +359,18 @@ impl Election {
     }
 
     /// The flag that says whether this replica leads (for metrics).
-    pub fn leader_flag(&self) -> Arc<AtomicBool> {
+    pub(crate) fn leader_flag(&self) -> Arc<AtomicBool> {
         self.leader.flag.clone()
     }
 
     /// Whether this replica leads, and a wake-up each time that changes
     /// (the sinks' outbox refill waits on it instead of polling the flag).
-    pub fn leading(&self) -> tokio::sync::watch::Receiver<bool> {
+    pub(crate) fn leading(&self) -> tokio::sync::watch::Receiver<bool> {
         self.leader.changes.subscribe()
     }
 
     /// Whether this replica leads now.
-    pub fn is_leader(&self) -> bool {
+    pub(crate) fn is_leader(&self) -> bool {
         self.leader.flag.load(Ordering::Acquire)
     }
 
@@ -377,7 +378,7 @@ impl Election {
     /// every outcome. Only the leader hands them on to `sinks`. The thread
     /// sleeps until an outcome arrives or leadership changes (a task on the
     /// current tokio runtime forwards the changes).
-    pub fn gate(
+    pub(crate) fn gate(
         &self,
         sinks: impl Deliver,
     ) -> std::io::Result<(GateSender, std::thread::JoinHandle<()>)> {
@@ -398,7 +399,7 @@ impl Election {
 
     /// Stops the periodic watermark writes (before the sinks close: a lane
     /// aborted at the drain deadline must not look settled).
-    pub fn stop_writing(&self) {
+    pub(crate) fn stop_writing(&self) {
         self.writer.abort();
     }
 
@@ -407,7 +408,7 @@ impl Election {
     /// releases the Lease, so a standby takes over at once. Without a
     /// complete drain the last periodic watermark stands, and the next
     /// leader replays from there.
-    pub async fn resign(self, complete: bool) {
+    pub(crate) async fn resign(self, complete: bool) {
         self.writer.abort();
         let leading = self.is_leader();
         if leading && !complete {

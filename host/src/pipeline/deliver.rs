@@ -136,7 +136,7 @@ impl Delivery {
     }
 
     /// New routes (a reload, an admin-added watch), for the next outcome on.
-    pub fn set_routes(&self, routes: Routes) {
+    pub(crate) fn set_routes(&self, routes: Routes) {
         *self.routes.write().unwrap_or_else(|p| p.into_inner()) = routes;
     }
 

@@ -15,7 +15,7 @@ mod deliver;
 mod outbox;
 
 pub use deliver::{Deliver, Delivery, Routes};
-pub use outbox::{StateOutbox, state_outbox};
+pub(crate) use outbox::state_outbox;
 
 use crate::change::{ChangeEvent, ChangeType, Gvk};
 use crate::plugin::{Chain, EventData, Fate};

@@ -8,17 +8,17 @@ use crate::sink::{Outbox, OutboxError, Ready};
 use crate::state::{Op, StateStore};
 
 /// [`StateStore`]'s per-sink outbox behind the sinks' [`Outbox`] trait.
-pub struct StateOutbox(Arc<StateStore>);
+pub(super) struct StateOutbox(Arc<StateStore>);
 
 impl StateOutbox {
     /// The outbox of `store`.
-    pub fn new(store: Arc<StateStore>) -> Self {
+    pub(super) fn new(store: Arc<StateStore>) -> Self {
         StateOutbox(store)
     }
 }
 
 /// The outbox of `store`, for the sinks.
-pub fn state_outbox(store: &Arc<StateStore>) -> Arc<dyn Outbox> {
+pub(crate) fn state_outbox(store: &Arc<StateStore>) -> Arc<dyn Outbox> {
     Arc::new(StateOutbox::new(store.clone()))
 }
 

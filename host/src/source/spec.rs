@@ -72,7 +72,7 @@ pub struct WatchSpec {
     /// anything keeps them; `include` lets them flow to plugins and sinks.
     /// Example: `include`
     #[serde(default, skip_serializing_if = "SecretData::is_redact")]
-    pub secret_data: SecretData,
+    pub(crate) secret_data: SecretData,
 }
 
 fn all_changes() -> Vec<ChangeType> {
@@ -131,11 +131,6 @@ impl WatchSpec {
             version: self.version.clone().unwrap_or_default(),
             kind: self.kind.clone(),
         }
-    }
-
-    /// Whether changes of this type are emitted.
-    pub fn emits(&self, change: ChangeType) -> bool {
-        self.events.contains(&change)
     }
 
     /// Checks everything that can be checked before discovery.
