@@ -101,6 +101,14 @@ mod tests {
             .collect()
     }
 
+    /// Was the type's doc example; the type is crate-private now.
+    #[test]
+    fn doc_example_matches() {
+        let s = LabelSelector::parse("app=web,tier in (front,edge),!canary").unwrap();
+        let labels = BTreeMap::from([("app".into(), "web".into()), ("tier".into(), "edge".into())]);
+        assert!(s.matches(&labels));
+    }
+
     #[test]
     fn equality_and_set_based_label_selectors() {
         let l = labels(&[("app", "web"), ("tier", "front"), ("n", "5")]);
