@@ -13,9 +13,34 @@
 //! - [`sink`]: webhook, Slack, batch and log sinks and reliable delivery.
 //! - [`ha`]: leader election on a Lease; only the leader delivers.
 //! - [`metrics`]: Prometheus metrics on `/metrics`.
-//! - [`app`]: the composition root; [`Herald`](app::Herald) wires the parts above.
+//! - [`app`]: the composition root; `app::Herald` wires the parts above.
 //! - [`run`]: `herald run`, the main job; [`demo`]: `herald demo`; [`cli`]: the
 //!   rest of the `herald` command line.
+//!
+//! # Public API
+//!
+//! The library serves the `herald` binary (`src/main.rs`), the tests in
+//! `host/tests` and `tests/e2e`, and the benches in `host/benches`; what they
+//! use is `pub`, everything else is `pub(crate)`, so unused code warns.
+//!
+//! - the commands: [`run::run`], [`demo::run`], [`cli::plugin`] with their
+//!   arguments, and [`app::load_config`] / [`app::parse_config`] for
+//!   `herald config check` and the log settings;
+//! - the stages, each testable alone: [`source::Sources`] and
+//!   [`source::client`], [`dedup::Dedup`], [`plugin::Runtime`] and
+//!   [`plugin::Chain`], [`pipeline::Stages`] and [`pipeline::spawn_with`],
+//!   [`pipeline::Delivery`], [`sink::Sinks`], [`state::StateStore`] and
+//!   [`state::vanished`], [`ha::Gate`], [`metrics::Metrics`];
+//! - the HTTP APIs: [`api::serve`], [`api::serve_with`], [`api::query_router`],
+//!   [`api::admin_router`] with [`api::WatchControl`], and [`api::auth::Guard`];
+//! - the types these take and return (configs, events, outcomes, errors).
+//!
+//! Composition ([`app`]'s `Herald`), config validation, reload, restart
+//! catch-up, leader election and the sinks' internals are not part of it.
+
+// The module docs are for whoever works on herald (`cargo doc
+// --document-private-items`) and link to crate-private items freely.
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod api;
 pub mod app;

@@ -14,7 +14,7 @@ use super::body::ApiPath;
 use super::error::{ApiError, log_server_errors};
 
 /// Where the admin API lives.
-pub const ADMIN_PREFIX: &str = "/admin/v1/watches";
+pub(super) const ADMIN_PREFIX: &str = "/admin/v1/watches";
 
 /// A change to the watches asked over the admin API, for their owner to
 /// apply (in `herald run`, the same owner that applies the config file: the

@@ -19,7 +19,7 @@ use serde::Deserialize;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "RawApiConfig")]
-pub struct ApiConfig {
+pub(crate) struct ApiConfig {
     /// Address to listen on. Example: `0.0.0.0:8443`
     pub listen: SocketAddr,
     /// Who may call the APIs.
@@ -37,7 +37,7 @@ pub struct ApiConfig {
 /// Who may call the query and admin APIs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum AuthMode {
+pub(crate) enum AuthMode {
     /// Kubernetes decides: the caller's bearer token (or client certificate)
     /// is reviewed by the API server (TokenReview), and each request is
     /// allowed only if the API server would allow the same read
@@ -52,7 +52,7 @@ pub enum AuthMode {
 /// change (a renewed certificate needs no restart).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TlsConfig {
+pub(crate) struct TlsConfig {
     /// PEM certificate chain. Example: `/tls/tls.crt`
     pub cert_file: PathBuf,
     /// PEM private key. Example: `/tls/tls.key`
@@ -102,7 +102,7 @@ impl Default for Limits {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct MetricsConfig {
+pub(crate) struct MetricsConfig {
     /// Address to listen on. Example: `0.0.0.0:9090`
     pub listen: SocketAddr,
 }
@@ -161,21 +161,6 @@ impl TryFrom<RawApiConfig> for ApiConfig {
             tls: r.tls,
             limits: r.limits,
         })
-    }
-}
-
-impl ApiConfig {
-    /// Unauthenticated APIs on loopback, with default limits: for embedding
-    /// and for tests.
-    pub fn local(listen: SocketAddr) -> ApiConfig {
-        ApiConfig {
-            listen,
-            auth: AuthMode::None,
-            allow_unauthenticated: false,
-            auth_cache_ttl: default_ttl(),
-            tls: None,
-            limits: Limits::default(),
-        }
     }
 }
 

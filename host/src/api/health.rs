@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::source::{Sources, WatchState};
 
 /// Routes `/healthz` and `/readyz`.
-pub fn health_router(sources: Sources) -> Router {
+pub(crate) fn health_router(sources: Sources) -> Router {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
@@ -21,7 +21,7 @@ pub fn health_router(sources: Sources) -> Router {
 }
 
 /// Why herald is not ready; empty when it is.
-pub fn unready_reasons(sources: &Sources) -> Vec<String> {
+pub(super) fn unready_reasons(sources: &Sources) -> Vec<String> {
     let now = SystemTime::now();
     let mut reasons = Vec::new();
     for w in sources.list() {

@@ -27,12 +27,12 @@ use std::future::Future;
 use axum::Router;
 use tokio::net::TcpListener;
 
-pub use admin::{ADMIN_PREFIX, WatchControl, WatchRequest, admin_router};
+pub use admin::{WatchControl, WatchRequest, admin_router};
 pub use error::ApiError;
-pub use health::{health_router, unready_reasons};
-pub use query::{PREFIX, query_router};
+pub(crate) use health::health_router;
+pub use query::query_router;
 pub use server::serve_with;
-pub use tls::{Tls, TlsError};
+pub use tls::Tls;
 
 /// Serves `router` on `listener` until `shutdown` completes, then finishes the
 /// requests in progress.

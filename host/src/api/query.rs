@@ -17,7 +17,7 @@ use super::page::{decode, paginate};
 use super::relations;
 
 /// Where the query API lives.
-pub const PREFIX: &str = "/api/v1/resources";
+pub(super) const PREFIX: &str = "/api/v1/resources";
 
 /// The query API over `cache`:
 ///

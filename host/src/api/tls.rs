@@ -24,7 +24,7 @@ const RECHECK: Duration = Duration::from_secs(1);
 
 /// Why TLS cannot start.
 #[derive(Debug, thiserror::Error)]
-pub enum TlsError {
+pub(crate) enum TlsError {
     /// A file cannot be read or holds no usable PEM.
     #[error("{}: {reason}", path.display())]
     File {
@@ -52,7 +52,7 @@ impl Tls {
     ///
     /// # Errors
     /// [`TlsError`] naming the file that is missing or unusable.
-    pub fn new(config: &TlsConfig) -> Result<Tls, TlsError> {
+    pub(crate) fn new(config: &TlsConfig) -> Result<Tls, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let resolver = Arc::new(Reloading::new(
             config.cert_file.clone(),
@@ -89,7 +89,7 @@ impl Tls {
     ///
     /// # Errors
     /// The handshake failed.
-    pub async fn accept(
+    pub(crate) async fn accept(
         &self,
         stream: TcpStream,
     ) -> std::io::Result<(TlsStream<TcpStream>, Option<PeerCertificate>)> {

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde_json::Value;
 
-pub use crate::api::config::{ApiConfig, MetricsConfig};
+pub(crate) use crate::api::config::{ApiConfig, MetricsConfig};
 use crate::plugin::{Capability, Chain, OnError, PluginInstance, PluginSettings, Runtime};
 use crate::sink::SinkConfig;
 use crate::source::{SourceSettings, WatchSpec};
@@ -73,17 +73,17 @@ pub struct Config {
     pub log: LogConfig,
     /// Leader election among replicas; only the leader delivers.
     #[serde(default)]
-    pub ha: Option<crate::ha::HaConfig>,
+    pub(crate) ha: Option<crate::ha::HaConfig>,
     /// How long SIGTERM waits for the sinks' queues to drain. Default: 30s
     #[serde(default = "default_drain", with = "humantime_serde")]
     pub drain_timeout: Duration,
     /// The query and admin APIs (authenticated by the API server unless
     /// `auth: none`).
     #[serde(default)]
-    pub api: Option<ApiConfig>,
+    pub(crate) api: Option<ApiConfig>,
     /// `/metrics`, `/healthz` and `/readyz`, without authentication.
     #[serde(default)]
-    pub metrics: Option<MetricsConfig>,
+    pub(crate) metrics: Option<MetricsConfig>,
     /// The pipeline's threads. Example: `{workers: 4}`
     #[serde(default)]
     pub pipeline: crate::pipeline::PipelineConfig,
@@ -315,7 +315,7 @@ impl Config {
     }
 
     /// One chain per watch of `watches`, with this config's plugins.
-    pub fn chains_for(
+    pub(crate) fn chains_for(
         &self,
         watches: &[WatchSpec],
         rt: &Runtime,

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 /// What changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
+pub(super) enum Change {
     /// Something in the config file's directory.
     Config,
     /// A `.wasm` file in the plugin directory.
@@ -18,7 +18,7 @@ pub enum Change {
 }
 
 /// Keeps the file watchers alive; dropping it stops them.
-pub struct Reloads {
+pub(super) struct Reloads {
     _watchers: Vec<RecommendedWatcher>,
     /// Changes, debounced: a burst of file events within `debounce` is one.
     pub rx: mpsc::Receiver<Change>,
@@ -31,7 +31,11 @@ impl std::fmt::Debug for Reloads {
 }
 
 /// Watches `config`'s directory and, if given, `plugins`.
-pub fn watch(config: &Path, plugins: Option<&Path>, debounce: Duration) -> notify::Result<Reloads> {
+pub(super) fn watch(
+    config: &Path,
+    plugins: Option<&Path>,
+    debounce: Duration,
+) -> notify::Result<Reloads> {
     let (raw_tx, mut raw_rx) = mpsc::unbounded_channel::<Change>();
     let mut watchers = Vec::new();
     let config_dir = config

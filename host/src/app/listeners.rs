@@ -12,17 +12,8 @@ use crate::metrics::Metrics;
 use crate::sink::Sinks;
 use crate::source::Sources;
 
-/// Where the listeners listen.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Addrs {
-    /// The query and admin APIs.
-    pub api: Option<SocketAddr>,
-    /// Metrics and probes.
-    pub metrics: Option<SocketAddr>,
-}
-
 /// What the APIs serve.
-pub struct Parts<'a> {
+pub(super) struct Parts<'a> {
     /// Asks the API server who callers are and what they may do.
     pub client: &'a kube::Client,
     /// The admin API's handle.
@@ -41,13 +32,12 @@ pub struct Parts<'a> {
 /// # Errors
 /// An address that cannot be bound, or TLS files that cannot be used; the
 /// message names the field.
-pub async fn start(
+pub(super) async fn start(
     api: Option<&ApiConfig>,
     metrics: Option<&MetricsConfig>,
     parts: Parts<'_>,
     stop: watch::Receiver<bool>,
-) -> Result<Addrs> {
-    let mut addrs = Addrs::default();
+) -> Result<()> {
     if let Some(api) = api {
         let router = crate::api::query_router(parts.sources.cache(), api.limits.max_list_limit)
             .merge(crate::api::admin_router(parts.control))
@@ -84,7 +74,6 @@ pub async fn start(
         )
         .await?;
         tracing::info!(%addr, scheme, auth = ?api.auth, "query and admin APIs listening");
-        addrs.api = Some(addr);
     }
     if let Some(m) = metrics {
         let router = crate::api::health_router(parts.sources.clone()).merge(parts.metrics.router());
@@ -98,9 +87,8 @@ pub async fn start(
         )
         .await?;
         tracing::info!(%addr, "metrics and probes listening");
-        addrs.metrics = Some(addr);
     }
-    Ok(addrs)
+    Ok(())
 }
 
 async fn bind(

@@ -12,15 +12,14 @@
 //! - `reload`: applying a changed config or plugin directory; `files`: noticing it.
 //! - `restart`: deletions made while herald was down, and the periodic resync.
 
-pub mod config;
-pub mod explain;
+pub(crate) mod config;
+pub(crate) mod explain;
 mod files;
 mod listeners;
 mod reload;
 mod restart;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,10 +28,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use tokio::sync::{mpsc, watch};
 
-pub use config::{
-    ApiConfig, Config, LogConfig, LogFormat, MetricsConfig, PluginPolicy, PluginsConfig,
-    load_config, parse_config,
-};
+pub use config::{Config, LogConfig, LogFormat, load_config, parse_config};
 
 use crate::change::ChangeEvent;
 use crate::metrics::Metrics;
@@ -45,11 +41,11 @@ use reload::{Live, instrumented};
 
 /// Sees every outcome of the pipeline, each stream's in order, on the
 /// pipeline's committer thread.
-pub type Tap = Box<dyn FnMut(&Outcome) + Send>;
+pub(crate) type Tap = Box<dyn FnMut(&Outcome) + Send>;
 
 /// How an embedder starts herald, beyond the config.
 #[derive(Default)]
-pub struct Options {
+pub(crate) struct Options {
     /// The config file: watched (with `plugins.dir`) and re-applied when it
     /// changes. None: no hot reload.
     pub config_path: Option<PathBuf>,
@@ -58,7 +54,7 @@ pub struct Options {
 }
 
 /// A running herald. Dropping it without [`Herald::shutdown`] aborts it.
-pub struct Herald {
+pub(crate) struct Herald {
     live: Live,
     sources: Sources,
     sinks: Sinks,
@@ -69,12 +65,11 @@ pub struct Herald {
     reloads: Option<files::Reloads>,
     admin: mpsc::Receiver<crate::api::WatchRequest>,
     stop: watch::Sender<bool>,
-    addrs: listeners::Addrs,
 }
 
 /// What [`Herald::shutdown`] left behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Drained {
+pub(crate) struct Drained {
     /// Notifications the sinks had not delivered at `drainTimeout`.
     pub undelivered: u64,
     /// The pipeline had finished (not blocked on a full queue) by then.
@@ -92,7 +87,11 @@ impl Herald {
     /// # Errors
     /// A plugin, sink, state dir, election or API listener that cannot start;
     /// the message names which and why.
-    pub async fn start(config: Config, client: kube::Client, options: Options) -> Result<Herald> {
+    pub(crate) async fn start(
+        config: Config,
+        client: kube::Client,
+        options: Options,
+    ) -> Result<Herald> {
         let workers = config.pipeline.workers();
         let defaults = RuntimeConfig::default();
         let runtime = Runtime::new(RuntimeConfig {
@@ -235,7 +234,7 @@ impl Herald {
         // The APIs start once every configured watch is added, so `/readyz`
         // speaks of all of them.
         let (control, admin) = crate::api::WatchControl::channel(sources.clone());
-        let addrs = listeners::start(
+        listeners::start(
             config.api.as_ref(),
             config.metrics.as_ref(),
             listeners::Parts {
@@ -290,38 +289,17 @@ impl Herald {
             reloads,
             admin,
             stop,
-            addrs,
         })
     }
 
     /// The watches.
-    pub fn sources(&self) -> &Sources {
+    pub(crate) fn sources(&self) -> &Sources {
         &self.sources
-    }
-
-    /// The sinks.
-    pub fn sinks(&self) -> &Sinks {
-        &self.sinks
-    }
-
-    /// The metrics.
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
-    }
-
-    /// Where the query and admin APIs listen, if they do.
-    pub fn api_addr(&self) -> Option<SocketAddr> {
-        self.addrs.api
-    }
-
-    /// Where metrics and probes listen, if they do.
-    pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.addrs.metrics
     }
 
     /// Applies config and plugin changes until `stop` completes, then shuts
     /// down.
-    pub async fn run_until(mut self, stop: impl Future<Output = ()>) -> Drained {
+    pub(crate) async fn run_until(mut self, stop: impl Future<Output = ()>) -> Drained {
         tokio::pin!(stop);
         let ready_sources = self.sources.clone();
         let mut ready_wait = Box::pin(async move {
@@ -353,7 +331,7 @@ impl Herald {
     /// Stops the watches, lets the pipeline finish what it holds, and drains
     /// the sinks, all within the config's `drainTimeout`; with leader election,
     /// resigns (writing the delivered watermark only after a complete drain).
-    pub async fn shutdown(self) -> Drained {
+    pub(crate) async fn shutdown(self) -> Drained {
         let Herald {
             live,
             sources,
@@ -439,7 +417,7 @@ fn open_state(
 fn hand_over(
     metrics: Metrics,
     delivery: Delivery,
-    gate: Option<std::sync::mpsc::SyncSender<Outcome>>,
+    gate: Option<crate::ha::GateSender>,
     mut tap: Option<Tap>,
 ) -> impl FnMut(Outcome) -> ControlFlow<()> + Send + 'static {
     move |o| {

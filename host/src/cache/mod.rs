@@ -14,6 +14,7 @@ mod store;
 
 pub use object::CachedObject;
 pub(crate) use object::IndexFields;
-pub use registry::{Cache, CachedType, object_key};
-pub use selector::{FieldSelector, LabelSelector, SelectorError};
-pub use store::{Store, Writer};
+pub(crate) use registry::object_key;
+pub use registry::{Cache, CachedType};
+pub(crate) use selector::{FieldSelector, LabelSelector};
+pub(crate) use store::{Store, Writer};

@@ -76,7 +76,7 @@ impl CachedObject {
     }
 
     /// `(namespace, name)`; the namespace is `""` when cluster-scoped.
-    pub fn key_pair(&self) -> (&str, &str) {
+    pub(crate) fn key_pair(&self) -> (&str, &str) {
         self.key.split_once(SEP).unwrap_or(("", &self.key))
     }
 
@@ -133,14 +133,8 @@ impl CachedObject {
     }
 
     /// The uids of `metadata.ownerReferences`.
-    pub fn owner_uids(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn owner_uids(&self) -> impl Iterator<Item = &str> {
         self.index.owner_uids()
-    }
-
-    /// Heap bytes this object holds (JSON, key, index), not counting the allocator's
-    /// own overhead.
-    pub fn heap_size(&self) -> usize {
-        self.json.len() + self.key.len() + self.index.0.len()
     }
 }
 

@@ -19,7 +19,7 @@ pub struct CachedType {
     /// Whether objects of this type live in namespaces.
     pub namespaced: bool,
     /// One store per namespace scope; their namespaces never overlap.
-    pub stores: Vec<Store>,
+    pub(crate) stores: Vec<Store>,
 }
 
 impl std::fmt::Debug for CachedType {
@@ -62,7 +62,7 @@ impl CachedType {
 
     /// The objects in `namespace` (all when `None`) after `after` (see
     /// [`Store::select`]) for which `keep` holds; in key order within each store.
-    pub fn select(
+    pub(crate) fn select(
         &self,
         namespace: Option<&str>,
         after: Option<(&str, &str)>,
@@ -77,7 +77,7 @@ impl CachedType {
 }
 
 /// `(namespace, name)` of an object; the namespace is `""` when cluster-scoped.
-pub fn object_key(obj: &CachedObject) -> (&str, &str) {
+pub(crate) fn object_key(obj: &CachedObject) -> (&str, &str) {
     obj.key_pair()
 }
 
@@ -149,7 +149,7 @@ impl Cache {
 
     /// The plural of the type `find` would answer (a plural or a kind in a
     /// path), without cloning the watches.
-    pub fn plural_of(&self, group: &str, version: &str, resource: &str) -> Option<String> {
+    pub(crate) fn plural_of(&self, group: &str, version: &str, resource: &str) -> Option<String> {
         self.read()
             .values()
             .find(|t| {
@@ -162,7 +162,7 @@ impl Cache {
     }
 
     /// The watches of a kind in a group, at any version.
-    pub fn find_kind(&self, group: &str, kind: &str) -> Vec<CachedType> {
+    pub(crate) fn find_kind(&self, group: &str, kind: &str) -> Vec<CachedType> {
         self.read()
             .values()
             .filter(|t| t.resource.group == group && t.resource.kind == kind)

@@ -6,58 +6,49 @@ use std::collections::BTreeMap;
 
 use herald_selectors::{Syntax, label};
 
-pub use herald_selectors::SelectorError;
+pub(super) use herald_selectors::SelectorError;
 
 /// A parsed label selector: equality (`a=b`, `a==b`, `a!=b`), set (`a in (x,y)`,
 /// `a notin (x)`), existence (`a`, `!a`) and numeric (`a>1`, `a<1`) requirements
 /// joined by commas, as the API server takes them. The empty selector matches
 /// everything.
-///
-/// ```
-/// use std::collections::BTreeMap;
-/// use herald::cache::LabelSelector;
-/// let s = LabelSelector::parse("app=web,tier in (front,edge),!canary").unwrap();
-/// let labels = BTreeMap::from([("app".into(), "web".into()), ("tier".into(), "edge".into())]);
-/// assert!(s.matches(&labels));
-/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LabelSelector(label::Selector);
+pub(crate) struct LabelSelector(label::Selector);
 
 impl LabelSelector {
     /// Parses `labelSelector` syntax.
     ///
     /// # Errors
     /// [`SelectorError`] naming the term that does not parse.
-    pub fn parse(s: &str) -> Result<Self, SelectorError> {
+    pub(crate) fn parse(s: &str) -> Result<Self, SelectorError> {
         label::Selector::parse_with(s, Syntax::ApiServer).map(Self)
     }
 
-    /// Whether no requirement is set.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Whether `labels` satisfy every requirement.
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    #[cfg(test)]
+    pub(crate) fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         self.matches_by(|k| labels.get(k).map(String::as_str))
     }
 
     /// Whether the labels `label` looks up (key → value) satisfy every requirement.
-    pub fn matches_by<'a>(&self, label: impl Fn(&str) -> Option<&'a str>) -> bool {
+    pub(crate) fn matches_by<'a>(&self, label: impl Fn(&str) -> Option<&'a str>) -> bool {
         self.0.matches(label)
     }
 
     /// Whether every requirement of `selector` (a `matchLabels` map, as in a Service's
     /// `spec.selector`) holds. An empty map selects nothing, as for Services.
-    pub fn map_selects(
+    #[cfg(test)]
+    pub(crate) fn map_selects(
         selector: &BTreeMap<String, String>,
         labels: &BTreeMap<String, String>,
     ) -> bool {
         Self::map_selects_by(selector, |k| labels.get(k).map(String::as_str))
     }
 
-    /// [`map_selects`](Self::map_selects) over the labels `label` looks up.
-    pub fn map_selects_by<'a>(
+    /// Whether every requirement of `selector` (a `matchLabels` map, as in a
+    /// Service's `spec.selector`) holds for the labels `label` looks up. An
+    /// empty map selects nothing, as for Services.
+    pub(crate) fn map_selects_by<'a>(
         selector: &BTreeMap<String, String>,
         label: impl Fn(&str) -> Option<&'a str>,
     ) -> bool {
@@ -69,7 +60,7 @@ impl LabelSelector {
 /// joined by commas. The cache can answer `metadata.name` and `metadata.namespace`;
 /// the API server decides which other fields a type supports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FieldSelector(herald_selectors::FieldSelector);
+pub(crate) struct FieldSelector(herald_selectors::FieldSelector);
 
 /// Fields [`FieldSelector::matches`] can evaluate.
 pub(crate) const CACHE_FIELDS: &[&str] = &["metadata.name", "metadata.namespace"];
@@ -79,23 +70,18 @@ impl FieldSelector {
     ///
     /// # Errors
     /// [`SelectorError`] naming the term that does not parse.
-    pub fn parse(s: &str) -> Result<Self, SelectorError> {
+    pub(crate) fn parse(s: &str) -> Result<Self, SelectorError> {
         herald_selectors::FieldSelector::parse(s).map(Self)
     }
 
-    /// Whether no term is set.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// The first field the cache cannot evaluate, if any.
-    pub fn unsupported_field(&self) -> Option<&str> {
+    pub(crate) fn unsupported_field(&self) -> Option<&str> {
         self.0.fields().find(|f| !CACHE_FIELDS.contains(f))
     }
 
     /// Whether an object with this namespace (`""` when cluster-scoped) and name
     /// satisfies every term. Terms on other fields never match.
-    pub fn matches(&self, namespace: &str, name: &str) -> bool {
+    pub(crate) fn matches(&self, namespace: &str, name: &str) -> bool {
         self.0.matches_by(|field| match field {
             "metadata.name" => Some(name),
             "metadata.namespace" => Some(namespace),
@@ -113,6 +99,14 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
             .collect()
+    }
+
+    /// Was the type's doc example; the type is crate-private now.
+    #[test]
+    fn doc_example_matches() {
+        let s = LabelSelector::parse("app=web,tier in (front,edge),!canary").unwrap();
+        let labels = BTreeMap::from([("app".into(), "web".into()), ("tier".into(), "edge".into())]);
+        assert!(s.matches(&labels));
     }
 
     #[test]

@@ -48,7 +48,7 @@ type Set = BTreeSet<Entry>;
 /// A reader of one scope's objects. Cheap to clone; every clone sees the writer's
 /// changes at once.
 #[derive(Clone, Default)]
-pub struct Store {
+pub(crate) struct Store {
     set: Arc<RwLock<Set>>,
 }
 
@@ -67,17 +67,12 @@ impl Store {
     }
 
     /// Number of objects.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.read().len()
     }
 
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.read().is_empty()
-    }
-
     /// One object by namespace (`""` when cluster-scoped) and name.
-    pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<CachedObject>> {
+    pub(crate) fn get(&self, namespace: &str, name: &str) -> Option<Arc<CachedObject>> {
         self.read()
             .get(key_of(namespace, name).as_str())
             .map(|e| e.0.clone())
@@ -86,7 +81,7 @@ impl Store {
     /// The objects in `namespace` (all when `None`) whose `(namespace, name)` comes
     /// after `after` (from the start when `None`) and for which `keep` holds, in key
     /// order. The read lock is held while `keep` runs, so keep it cheap.
-    pub fn select(
+    pub(crate) fn select(
         &self,
         namespace: Option<&str>,
         after: Option<(&str, &str)>,
@@ -127,25 +122,26 @@ impl Store {
     }
 
     /// Every object for which `keep` holds, in key order.
-    pub fn filter(&self, keep: impl Fn(&CachedObject) -> bool) -> Vec<Arc<CachedObject>> {
+    #[cfg(test)]
+    pub(crate) fn filter(&self, keep: impl Fn(&CachedObject) -> bool) -> Vec<Arc<CachedObject>> {
         self.select(None, None, keep)
     }
 }
 
 /// The one writer of a [`Store`]; the source task owns it.
 #[derive(Default)]
-pub struct Writer {
+pub(crate) struct Writer {
     store: Store,
 }
 
 impl Writer {
     /// An empty store.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// A reader of this writer's store.
-    pub fn as_reader(&self) -> Store {
+    pub(crate) fn as_reader(&self) -> Store {
         self.store.clone()
     }
 
@@ -162,7 +158,7 @@ impl Writer {
     }
 
     /// Stores `obj`, replacing (and returning) what was stored under its key.
-    pub fn insert(&mut self, obj: Arc<CachedObject>) -> Option<Arc<CachedObject>> {
+    pub(crate) fn insert(&mut self, obj: Arc<CachedObject>) -> Option<Arc<CachedObject>> {
         self.write().replace(Entry(obj)).map(|e| e.0)
     }
 

@@ -5,9 +5,13 @@
 //! plugin project.
 
 pub mod explain;
-pub mod plugin_inspect;
-pub mod plugin_new;
-pub mod plugin_test;
+pub(crate) mod plugin_inspect;
+pub(crate) mod plugin_new;
+pub(crate) mod plugin_test;
+
+pub use plugin_inspect::PluginInspectArgs;
+pub use plugin_new::{Lang, PluginNewArgs};
+pub use plugin_test::PluginTestArgs;
 
 /// `herald plugin …`.
 #[derive(Debug, clap::Subcommand)]

@@ -19,7 +19,7 @@ pub struct PluginInspectArgs {
 }
 
 /// Inspects the component and returns what is printed.
-pub fn run(args: &PluginInspectArgs) -> Result<String> {
+pub(crate) fn run(args: &PluginInspectArgs) -> Result<String> {
     let runtime = Runtime::new(RuntimeConfig {
         max_instances: 1,
         ..RuntimeConfig::default()

@@ -178,7 +178,7 @@ fn project_files(name: &str, sdk: Option<&Path>) -> Vec<(PathBuf, String)> {
 /// # Errors
 /// A name that cannot be a crate's, a directory that is not empty, an SDK
 /// path without a `Cargo.toml`, and I/O errors.
-pub fn run(args: &PluginNewArgs) -> Result<PathBuf> {
+pub(crate) fn run(args: &PluginNewArgs) -> Result<PathBuf> {
     let Lang::Rust = args.lang;
     if !valid_name(&args.name) {
         bail!(
@@ -227,7 +227,7 @@ pub fn run(args: &PluginNewArgs) -> Result<PathBuf> {
 ///
 /// # Errors
 /// Those of [`run`].
-pub fn print(args: &PluginNewArgs) -> Result<()> {
+pub(crate) fn print(args: &PluginNewArgs) -> Result<()> {
     let dir = run(args)?;
     let wasm = args.name.replace('-', "_");
     println!(

@@ -80,7 +80,7 @@ fn read_json(path: &Path, what: &str) -> Result<Value> {
 }
 
 /// Reads a plugin config file (YAML or JSON) into JSON text.
-pub fn read_config(path: &Path) -> Result<String> {
+pub(crate) fn read_config(path: &Path) -> Result<String> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading plugin config {}", path.display()))?;
     let value: Value = serde_yaml_ng::from_str(&text)
@@ -244,7 +244,7 @@ fn configs(args: &PluginTestArgs, names: &[String]) -> Result<Vec<String>> {
 
 /// What `herald plugin test` found.
 #[derive(Debug)]
-pub struct TestReport {
+pub(crate) struct TestReport {
     /// One report per event, in input order.
     pub reports: Vec<Value>,
     /// Whether the input held several events (printed one per line).
@@ -259,7 +259,7 @@ pub struct TestReport {
 /// Bad arguments or input, a plugin that does not load or start, and, for
 /// a single event, a plugin failure (a file of events reports failures per
 /// event in [`TestReport::failures`]).
-pub fn run(args: &PluginTestArgs) -> Result<TestReport> {
+pub(crate) fn run(args: &PluginTestArgs) -> Result<TestReport> {
     let (plugins, event_path) = match (args.chain.is_empty(), args.paths.as_slice()) {
         (true, [plugin, event]) => (vec![plugin.clone()], event.clone()),
         (true, [_]) => bail!("give the plugin and the event: herald plugin test PLUGIN EVENT"),
@@ -359,7 +359,7 @@ pub fn run(args: &PluginTestArgs) -> Result<TestReport> {
 /// # Errors
 /// Those of [`run`], and a failed call in a file of events (after every
 /// report is printed).
-pub fn print(args: &PluginTestArgs) -> Result<()> {
+pub(crate) fn print(args: &PluginTestArgs) -> Result<()> {
     let report = run(args)?;
     for r in &report.reports {
         if report.batch {

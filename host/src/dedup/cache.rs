@@ -116,11 +116,6 @@ impl Dedup {
         })
     }
 
-    /// The hasher in use.
-    pub fn hasher(&self) -> &ObjectHasher {
-        &self.hasher
-    }
-
     /// The hash of `obj` as dedup compares it.
     pub fn hash(&self, obj: &Value) -> ObjectHash {
         self.hasher.hash(obj)
@@ -193,7 +188,7 @@ impl Dedup {
     }
 
     /// The hash last emitted for `uid`, if it is remembered and not deleted.
-    pub fn last_emitted(&self, uid: &str) -> Option<ObjectHash> {
+    pub(crate) fn last_emitted(&self, uid: &str) -> Option<ObjectHash> {
         match self.cache.get(uid) {
             Some(Slot::Live(h)) => Some(h),
             _ => None,

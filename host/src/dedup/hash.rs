@@ -86,7 +86,7 @@ impl ObjectHasher {
     /// # Errors
     ///
     /// The first pointer that does not parse.
-    pub fn new<S: AsRef<str>>(exclude: &[S]) -> Result<Self, SettingsError> {
+    pub(crate) fn new<S: AsRef<str>>(exclude: &[S]) -> Result<Self, SettingsError> {
         let mut root = Node::default();
         for p in ALWAYS_EXCLUDED
             .iter()
@@ -104,7 +104,7 @@ impl ObjectHasher {
     }
 
     /// The hash of `obj` with the excluded fields left out.
-    pub fn hash(&self, obj: &Value) -> ObjectHash {
+    pub(crate) fn hash(&self, obj: &Value) -> ObjectHash {
         let mut out = Out::new();
         out.bytes(b"H\x01");
         walk(&mut out, obj, Some(&self.root), *MAP_IS_SORTED);

@@ -14,7 +14,7 @@
 //! two notifications in a row never carry the same state, nothing is notified
 //! after its DELETED, and every change that makes the state differ from the
 //! last one emitted is notified. "State" is the object with
-//! [`ALWAYS_EXCLUDED`] and [`DedupSettings::exclude`] removed, so relists,
+//! [`ALWAYS_EXCLUDED`](settings::ALWAYS_EXCLUDED) and [`DedupSettings::exclude`] removed, so relists,
 //! resyncs, watch restarts and the initial list of a warm cache notify nothing
 //! for unchanged objects. `tests/dedup.rs` checks this against a model over
 //! 100k random sequences.
@@ -38,4 +38,4 @@ mod settings;
 
 pub use cache::{Dedup, DedupStats, Verdict};
 pub use hash::{ObjectHash, ObjectHasher};
-pub use settings::{ALWAYS_EXCLUDED, DedupSettings, SettingsError};
+pub use settings::{DedupSettings, SettingsError};

@@ -7,23 +7,24 @@ use serde::{Deserialize, Serialize};
 use super::hash::ObjectHasher;
 
 /// Defaults, with the reason for each.
-pub mod defaults {
+pub(super) mod defaults {
     use std::time::Duration;
 
     /// An hour: well above the usual resync periods (kubewatch and botkube resync
     /// every 30 minutes), so an object that is only re-seen by resyncs stays known.
-    pub const TTL: Duration = Duration::from_secs(60 * 60);
+    pub(crate) const TTL: Duration = Duration::from_secs(60 * 60);
     /// A million objects, more than a large cluster has of the kinds people watch.
     /// A bound, not a reservation: the cache takes about 410 bytes per uid it
     /// holds (BENCHMARKS.md), so 40 MB at 100k objects, 400 MB at a million.
-    pub const CAPACITY: u64 = 1_000_000;
+    pub(crate) const CAPACITY: u64 = 1_000_000;
 }
 
 /// Fields left out of the hash whatever the config says: they change on every
 /// write without the object changing (`resourceVersion`) or record who wrote
 /// what and when (`managedFields`). `generation` is kept: it changes only with
 /// the spec, so it never changes alone.
-pub const ALWAYS_EXCLUDED: [&str; 2] = ["/metadata/resourceVersion", "/metadata/managedFields"];
+pub(super) const ALWAYS_EXCLUDED: [&str; 2] =
+    ["/metadata/resourceVersion", "/metadata/managedFields"];
 
 /// Settings of the emit dedup stage (the `dedup:` config section).
 ///

@@ -4,7 +4,7 @@
 /// An `ha:` field that does not hold.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     /// `leaseDuration` under 2s.
     #[error("leaseDuration: at least 2s")]
     LeaseDuration,
@@ -22,7 +22,7 @@ pub enum ConfigError {
 /// Leader election failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub(crate) enum Error {
     /// The lease manager could not be built (the Lease cannot be read or
     /// created).
     #[error("ha: joining the election on Lease {lease}")]
@@ -45,4 +45,4 @@ pub enum Error {
 }
 
 /// Leader election's results.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use crate::pipeline::{Deliver, Outcome};
@@ -24,7 +25,7 @@ pub(super) struct Stream {
 
 /// Held by a notification while any sink has it; settles its
 /// resourceVersion when dropped.
-pub struct Settle {
+pub(crate) struct Settle {
     pub(super) key: String,
     pub(super) rv: u64,
     pub(super) mark: Arc<Watermark>,
@@ -59,7 +60,7 @@ impl Drop for Settle {
 impl Watermark {
     /// Tracks a notification of stream `key` at `rv` until the returned
     /// token drops.
-    pub fn begin(self: &Arc<Self>, key: &str, rv: u64) -> Arc<Settle> {
+    pub(crate) fn begin(self: &Arc<Self>, key: &str, rv: u64) -> Arc<Settle> {
         let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
         let s = streams.entry(key.to_string()).or_default();
         *s.unsettled.entry(rv).or_default() += 1;
@@ -249,5 +250,68 @@ impl Gate {
             guard
         });
         sinks.deliver(o, settle);
+    }
+}
+
+/// What wakes the gate thread. Nearly every message is an outcome, so it is
+/// not boxed (that would cost an allocation per change for nothing).
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Wake {
+    /// An outcome of the pipeline.
+    Outcome(Outcome),
+    /// Leadership changed (or may have): the gate reads the flag.
+    Leadership,
+    /// The pipeline is done: pass on what came before, then stop.
+    Closed,
+}
+
+/// Hands the pipeline's outcomes to the gate thread. Dropping it stops the
+/// thread, once it has passed on what was sent before.
+pub(crate) struct GateSender(pub(super) SyncSender<Wake>);
+
+impl GateSender {
+    /// Sends `o` to the gate, waiting while its queue is full.
+    ///
+    /// # Errors
+    /// The gate thread is gone; `o` is handed back.
+    pub(crate) fn send(&self, o: Outcome) -> Result<(), Box<Outcome>> {
+        self.0.send(Wake::Outcome(o)).map_err(|e| match e.0 {
+            Wake::Outcome(o) => Box::new(o),
+            Wake::Leadership | Wake::Closed => unreachable!("sent an outcome"),
+        })
+    }
+}
+
+impl Drop for GateSender {
+    fn drop(&mut self) {
+        // The leadership forwarder holds a sender too: say so explicitly.
+        let _ = self.0.send(Wake::Closed);
+    }
+}
+
+/// The gate thread: sleeps until an outcome arrives or leadership changes.
+pub(super) fn run(mut gate: Gate, rx: &Receiver<Wake>, sinks: &dyn Deliver) {
+    while let Ok(wake) = rx.recv() {
+        match wake {
+            Wake::Outcome(o) => gate.pass(Some(o), sinks),
+            Wake::Leadership => gate.pass(None, sinks),
+            Wake::Closed => break,
+        }
+    }
+}
+
+/// Forwards each change of leadership (and the current one, once) to the
+/// gate thread, until the election ends or the thread does. A change that
+/// finds the gate's queue full is not forwarded: the gate reads the flag
+/// with every outcome queued ahead anyway.
+pub(super) async fn forward_leadership(
+    mut changes: tokio::sync::watch::Receiver<bool>,
+    tx: SyncSender<Wake>,
+) {
+    changes.mark_changed();
+    while changes.changed().await.is_ok() {
+        if let Err(std::sync::mpsc::TrySendError::Disconnected(_)) = tx.try_send(Wake::Leadership) {
+            break;
+        }
     }
 }

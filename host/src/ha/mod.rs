@@ -42,21 +42,22 @@ use kube_lease_manager::{LeaseManager, LeaseManagerBuilder};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::pipeline::{Deliver, Outcome};
+use crate::pipeline::Deliver;
 
 mod error;
 mod gate;
 
-pub use error::{ConfigError, Error, Result};
-pub use gate::{Gate, Settle, Watermark};
+pub(crate) use error::{ConfigError, Error, Result};
+pub(crate) use gate::GateSender;
+pub use gate::{Gate, Watermark};
 
 /// The annotation holding the delivered watermark.
-pub const WATERMARK: &str = "herald.io/delivered-rv";
+pub(crate) const WATERMARK: &str = "herald.io/delivered-rv";
 
 /// The `ha:` section of the config.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct HaConfig {
+pub(crate) struct HaConfig {
     /// Turn leader election on. Default: false (one replica delivers).
     #[serde(default)]
     pub enabled: bool,
@@ -106,7 +107,7 @@ impl HaConfig {
     ///
     /// # Errors
     /// The first field that does not hold, named.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if self.lease_duration.as_secs() < 2 {
             return Err(ConfigError::LeaseDuration);
         }
@@ -161,7 +162,7 @@ impl Leader {
 }
 
 /// A running election.
-pub struct Election {
+pub(crate) struct Election {
     leader: Leader,
     mark: Arc<Watermark>,
     api: Api<Lease>,
@@ -218,7 +219,7 @@ impl Election {
     ///
     /// # Errors
     /// The Lease cannot be read or created.
-    pub async fn start(client: kube::Client, cfg: &HaConfig) -> Result<Election> {
+    pub(crate) async fn start(client: kube::Client, cfg: &HaConfig) -> Result<Election> {
         let ns = cfg.namespace();
         let identity = cfg.identity();
         let manager = LeaseManagerBuilder::new(client.clone(), &cfg.lease_name)
@@ -358,32 +359,31 @@ impl Election {
     }
 
     /// The flag that says whether this replica leads (for metrics).
-    pub fn leader_flag(&self) -> Arc<AtomicBool> {
+    pub(crate) fn leader_flag(&self) -> Arc<AtomicBool> {
         self.leader.flag.clone()
     }
 
     /// Whether this replica leads, and a wake-up each time that changes
     /// (the sinks' outbox refill waits on it instead of polling the flag).
-    pub fn leading(&self) -> tokio::sync::watch::Receiver<bool> {
+    pub(crate) fn leading(&self) -> tokio::sync::watch::Receiver<bool> {
         self.leader.changes.subscribe()
     }
 
     /// Whether this replica leads now.
-    pub fn is_leader(&self) -> bool {
+    pub(crate) fn is_leader(&self) -> bool {
         self.leader.flag.load(Ordering::Acquire)
     }
 
     /// Starts the gate thread between the pipeline and the sinks; send it
-    /// every outcome. Only the leader hands them on to `sinks`.
-    pub fn gate(
+    /// every outcome. Only the leader hands them on to `sinks`. The thread
+    /// sleeps until an outcome arrives or leadership changes (a task on the
+    /// current tokio runtime forwards the changes).
+    pub(crate) fn gate(
         &self,
         sinks: impl Deliver,
-    ) -> std::io::Result<(
-        std::sync::mpsc::SyncSender<Outcome>,
-        std::thread::JoinHandle<()>,
-    )> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Outcome>(4096);
-        let mut gate = Gate::new(
+    ) -> std::io::Result<(GateSender, std::thread::JoinHandle<()>)> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(4096);
+        let gate = Gate::new(
             self.leader.flag.clone(),
             self.resume_after.clone(),
             self.mark.clone(),
@@ -392,21 +392,14 @@ impl Election {
         );
         let handle = std::thread::Builder::new()
             .name("herald-gate".into())
-            .spawn(move || {
-                loop {
-                    match rx.recv_timeout(Duration::from_millis(100)) {
-                        Ok(o) => gate.pass(Some(o), &sinks),
-                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => gate.pass(None, &sinks),
-                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-                    }
-                }
-            })?;
-        Ok((tx, handle))
+            .spawn(move || gate::run(gate, &rx, &sinks))?;
+        tokio::spawn(gate::forward_leadership(self.leading(), tx.clone()));
+        Ok((GateSender(tx), handle))
     }
 
     /// Stops the periodic watermark writes (before the sinks close: a lane
     /// aborted at the drain deadline must not look settled).
-    pub fn stop_writing(&self) {
+    pub(crate) fn stop_writing(&self) {
         self.writer.abort();
     }
 
@@ -415,7 +408,7 @@ impl Election {
     /// releases the Lease, so a standby takes over at once. Without a
     /// complete drain the last periodic watermark stands, and the next
     /// leader replays from there.
-    pub async fn resign(self, complete: bool) {
+    pub(crate) async fn resign(self, complete: bool) {
         self.writer.abort();
         let leading = self.is_leader();
         if leading && !complete {

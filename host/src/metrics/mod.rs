@@ -29,14 +29,14 @@ use collector::{LiveCollector, lock};
 
 /// `watch` label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct WatchLabel {
+pub(crate) struct WatchLabel {
     /// The watch id.
     pub watch: String,
 }
 
 /// `watch` and `change` labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct WatchChange {
+pub(crate) struct WatchChange {
     /// The watch id.
     pub watch: String,
     /// added, modified or deleted.
@@ -45,7 +45,7 @@ pub struct WatchChange {
 
 /// `watch` and `fate` labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct WatchFate {
+pub(crate) struct WatchFate {
     /// The watch id.
     pub watch: String,
     /// delivered (to at least one sink), dropped, dead_letter, unrouted.
@@ -54,7 +54,7 @@ pub struct WatchFate {
 
 /// `plugin` and `watch` labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PluginLabel {
+pub(crate) struct PluginLabel {
     /// The plugin's config name.
     pub plugin: String,
     /// The watch whose chain ran it.
@@ -70,7 +70,7 @@ pub struct PluginName {
 
 /// `what` and `result` labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReloadLabel {
+pub(crate) struct ReloadLabel {
     /// config or plugins.
     pub what: String,
     /// ok or error.
@@ -79,7 +79,7 @@ pub struct ReloadLabel {
 
 /// `sink` label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct SinkLabel {
+pub(crate) struct SinkLabel {
     /// The sink's name.
     pub sink: String,
 }
@@ -217,7 +217,7 @@ impl Metrics {
     }
 
     /// Reports on these sources at every scrape.
-    pub fn watch_sources(&self, sources: &Sources) {
+    pub(crate) fn watch_sources(&self, sources: &Sources) {
         *lock(&self.inner.live.sources) = Some(sources.clone());
     }
 
@@ -227,13 +227,13 @@ impl Metrics {
     }
 
     /// Reports `herald_leader` from this flag (with leader election on).
-    pub fn watch_leader(&self, flag: Arc<std::sync::atomic::AtomicBool>) {
+    pub(crate) fn watch_leader(&self, flag: Arc<std::sync::atomic::AtomicBool>) {
         *lock(&self.inner.live.leader) = Some(flag);
     }
 
     /// Stops reporting on sources and sinks, letting them go (at shutdown:
     /// a held `Sources` keeps the pipeline's channel open).
-    pub fn detach(&self) {
+    pub(crate) fn detach(&self) {
         *lock(&self.inner.live.sources) = None;
         *lock(&self.inner.live.sinks) = None;
     }
@@ -273,7 +273,7 @@ impl Metrics {
     }
 
     /// Dedup dropped a change of this watch.
-    pub fn dedup_dropped(&self, watch: &str) {
+    pub(crate) fn dedup_dropped(&self, watch: &str) {
         self.inner
             .dedup_dropped
             .get_or_create(&WatchLabel {
@@ -283,7 +283,7 @@ impl Metrics {
     }
 
     /// One plugin call took `elapsed`; `failed` if it trapped or overran.
-    pub fn plugin_call(&self, plugin: &str, watch: &str, elapsed: Duration, failed: bool) {
+    pub(crate) fn plugin_call(&self, plugin: &str, watch: &str, elapsed: Duration, failed: bool) {
         let label = PluginLabel {
             plugin: plugin.into(),
             watch: watch.into(),

@@ -179,7 +179,7 @@ impl Delivery {
     }
 
     /// New routes (a reload, an admin-added watch), for the next outcome on.
-    pub fn set_routes(&self, routes: Routes) {
+    pub(crate) fn set_routes(&self, routes: Routes) {
         *self.routes.write().unwrap_or_else(|p| p.into_inner()) = routes;
     }
 
@@ -193,7 +193,7 @@ impl Delivery {
             return None;
         }
         let ticket = store.submit(ops);
-        let ready = async move { ticket.await.map_err(|e| e.to_string()) }
+        let ready = async move { ticket.await.map_err(crate::sink::OutboxError::new) }
             .boxed()
             .shared();
         Some(Durable {

@@ -63,7 +63,7 @@ mod workers;
 
 pub use admit::Stages;
 pub use deliver::{Addressed, Deliver, Delivery, Routes, address};
-pub use outbox::{StateOutbox, state_outbox};
+pub(crate) use outbox::state_outbox;
 
 use crate::change::{ChangeEvent, ChangeType, Gvk};
 use crate::plugin::{Chain, EventData, Fate, LoadError};

@@ -4,21 +4,21 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 
-use crate::sink::{Outbox, Ready};
+use crate::sink::{Outbox, OutboxError, Ready};
 use crate::state::{Op, StateStore};
 
 /// [`StateStore`]'s per-sink outbox behind the sinks' [`Outbox`] trait.
-pub struct StateOutbox(Arc<StateStore>);
+pub(super) struct StateOutbox(Arc<StateStore>);
 
 impl StateOutbox {
     /// The outbox of `store`.
-    pub fn new(store: Arc<StateStore>) -> Self {
+    pub(super) fn new(store: Arc<StateStore>) -> Self {
         StateOutbox(store)
     }
 }
 
 /// The outbox of `store`, for the sinks.
-pub fn state_outbox(store: &Arc<StateStore>) -> Arc<dyn Outbox> {
+pub(crate) fn state_outbox(store: &Arc<StateStore>) -> Arc<dyn Outbox> {
     Arc::new(StateOutbox::new(store.clone()))
 }
 
@@ -30,7 +30,7 @@ impl Outbox for StateOutbox {
             id: id.to_string(),
             payload: payload.to_vec(),
         }]);
-        async move { ticket.await.map_err(|e| e.to_string()) }
+        async move { ticket.await.map_err(OutboxError::new) }
             .boxed()
             .shared()
     }
@@ -44,8 +44,8 @@ impl Outbox for StateOutbox {
         }]));
     }
 
-    fn pending(&self, sink: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
-        let entries = self.0.pending(sink).map_err(|e| e.to_string())?;
+    fn pending(&self, sink: &str) -> Result<Vec<(String, Vec<u8>)>, OutboxError> {
+        let entries = self.0.pending(sink).map_err(OutboxError::new)?;
         Ok(entries
             .filter_map(|e| match e {
                 Ok(entry) => Some(entry),
@@ -57,7 +57,7 @@ impl Outbox for StateOutbox {
             .collect())
     }
 
-    fn flush(&self) -> Result<(), String> {
-        self.0.flush().map_err(|e| e.to_string())
+    fn flush(&self) -> Result<(), OutboxError> {
+        self.0.flush().map_err(OutboxError::new)
     }
 }

@@ -203,13 +203,13 @@ impl Chain {
 
     /// A chain whose caller reports failed calls itself: they are not
     /// logged.
-    pub fn without_failure_log(mut self) -> Self {
+    pub(crate) fn without_failure_log(mut self) -> Self {
         self.log_failures = false;
         self
     }
 
     /// Counts and times every plugin call in `metrics`, labelled with `watch`.
-    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics, watch: &str) -> Self {
+    pub(crate) fn with_metrics(mut self, metrics: crate::metrics::Metrics, watch: &str) -> Self {
         self.metrics = Some((metrics, watch.to_string()));
         self
     }

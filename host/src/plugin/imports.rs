@@ -12,7 +12,7 @@ use super::settings::Capability;
 /// The capability an import gives a plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ImportKind {
+pub(crate) enum ImportKind {
     /// Sockets (`wasi:sockets/*`, what `std::net` needs): never allowed.
     Sockets,
     /// HTTP (`wasi:http/*`): never allowed.
@@ -39,7 +39,7 @@ pub enum ImportKind {
 /// Whether an import kind can be allowed, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Grant {
+pub(crate) enum Grant {
     /// Every plugin may import it.
     Always,
     /// A plugin may import it when its policy grants this capability.
@@ -77,7 +77,7 @@ const BASE: &[(&str, ImportKind)] = &[
 pub(crate) const WORLD_TYPES: &[&str] = &["event", "verdict", "level", "change"];
 
 /// `wasi:clocks/wall-clock@0.2.0` → `wasi:clocks/wall-clock`.
-pub fn base_name(import: &str) -> &str {
+pub(super) fn base_name(import: &str) -> &str {
     import.split('@').next().unwrap_or(import)
 }
 
@@ -85,7 +85,7 @@ impl ImportKind {
     /// The kind of the import named `import` (a version suffix is ignored).
     /// Only interfaces herald links are allowed: an unknown member of a
     /// known package (say a future `wasi:cli/run`) is [`ImportKind::Other`].
-    pub fn of(import: &str) -> ImportKind {
+    pub(crate) fn of(import: &str) -> ImportKind {
         let base = base_name(import);
         if let Some((_, kind)) = BASE.iter().find(|(name, _)| *name == base) {
             return *kind;
@@ -100,7 +100,7 @@ impl ImportKind {
     }
 
     /// Whether and how a policy can allow this kind.
-    pub fn grant(self) -> Grant {
+    pub(crate) fn grant(self) -> Grant {
         match self {
             ImportKind::Herald | ImportKind::Io | ImportKind::Cli | ImportKind::Random => {
                 Grant::Always
@@ -113,7 +113,7 @@ impl ImportKind {
     }
 
     /// Whether a plugin granted `allow` may import this kind.
-    pub fn allowed(self, allow: &[Capability]) -> bool {
+    pub(crate) fn allowed(self, allow: &[Capability]) -> bool {
         match self.grant() {
             Grant::Always => true,
             Grant::Policy(c) => allow.contains(&c),
@@ -122,7 +122,7 @@ impl ImportKind {
     }
 
     /// The word a message uses for this kind.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             ImportKind::Sockets => "sockets",
             ImportKind::Http => "http",
@@ -146,7 +146,7 @@ impl ImportKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forbidden {
     /// `(kind, imports of that kind)`, in [`ImportKind`] order.
-    pub groups: Vec<(ImportKind, Vec<String>)>,
+    pub(crate) groups: Vec<(ImportKind, Vec<String>)>,
 }
 
 impl Forbidden {

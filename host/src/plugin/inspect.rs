@@ -20,7 +20,7 @@ const TYPES: &str = "herald:plugin/types";
 
 /// One import of a component.
 #[derive(Debug, Clone, Serialize)]
-pub struct Import {
+pub(crate) struct Import {
     /// As the component names it, version included.
     pub name: String,
     /// The capability it gives.
@@ -61,7 +61,7 @@ pub struct Inspection {
     /// Its exports (`init`, `handle` for a plugin).
     pub exports: Vec<String>,
     /// Its imports, in the component's order.
-    pub imports: Vec<Import>,
+    pub(crate) imports: Vec<Import>,
     /// The functions of `herald:plugin/types` it uses (`event.get`, …).
     pub host_functions: Vec<String>,
     /// Why this host cannot run it even with every grant (a missing export,
@@ -186,7 +186,7 @@ fn function_name(export: &str) -> String {
 
 impl Inspection {
     /// The report `herald plugin inspect` prints.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         use std::fmt::Write;
         let mut out = String::new();
         let _ = writeln!(

@@ -30,13 +30,11 @@ pub use breaker::{Admit, Breaker, BreakerSettings, Transition};
 pub use chain::{Chain, ChainOutcome, Fate, PluginStep};
 pub use error::{LoadError, PluginError};
 pub use event::EventData;
-pub use imports::{Forbidden, Grant, ImportKind};
-pub use inspect::{Import, Inspection, PolicyAdvice};
+pub use inspect::{Inspection, PolicyAdvice};
 pub use instance::{CallOutcome, PluginInstance};
 pub use load::LoadedPlugin;
 pub use output::{
-    BURST as LOG_BURST, MAX_LINE as MAX_LOG_LINE, MAX_REASON, MAX_ROUTE, MAX_ROUTES,
-    PER_SECOND as LOG_PER_SECOND, PluginLog, sanitise,
+    BURST as LOG_BURST, MAX_REASON, MAX_ROUTE, MAX_ROUTES, PER_SECOND as LOG_PER_SECOND, PluginLog,
 };
 pub use runtime::{Runtime, RuntimeConfig};
 pub use settings::{Capability, OnError, PluginSettings, Verdict};

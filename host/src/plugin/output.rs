@@ -33,7 +33,7 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 use super::bindings::herald::plugin::types::Level;
 
 /// Longest line taken from a plugin, in bytes.
-pub const MAX_LINE: usize = 4 << 10;
+pub(super) const MAX_LINE: usize = 4 << 10;
 /// Longest drop reason, in bytes.
 pub const MAX_REASON: usize = 1 << 10;
 /// Longest route (sink) name: a DNS name's length, far above any sink name.
@@ -175,7 +175,7 @@ impl Drop for PluginLog {
 
 /// `text` fit for one log line: control characters escaped, cut to about
 /// `max` bytes with a marker that says how long it was.
-pub fn sanitise(text: &str, max: usize) -> String {
+pub(super) fn sanitise(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max) + 32);
     for c in text.chars() {
         if out.len() >= max {

@@ -164,7 +164,7 @@ impl Runtime {
     }
 
     /// The log budget of plugin `name` (created on first use).
-    pub fn plugin_log(&self, name: &str) -> Arc<PluginLog> {
+    pub(crate) fn plugin_log(&self, name: &str) -> Arc<PluginLog> {
         let mut logs = self.inner.logs.lock().unwrap_or_else(|p| p.into_inner());
         logs.entry(name.to_string())
             .or_insert_with(|| Arc::new(PluginLog::new(name)))

@@ -52,10 +52,10 @@ pub struct PluginSettings {
 
 impl PluginSettings {
     /// Default memory cap: enough for a plugin that parses large objects.
-    pub const DEFAULT_MEMORY_LIMIT: usize = 64 << 20;
+    pub(crate) const DEFAULT_MEMORY_LIMIT: usize = 64 << 20;
     /// Default deadline: far above the microseconds a plugin needs, far below
     /// what would stall the pipeline.
-    pub const DEFAULT_DEADLINE: Duration = Duration::from_millis(200);
+    pub(crate) const DEFAULT_DEADLINE: Duration = Duration::from_millis(200);
 }
 
 impl Default for PluginSettings {

@@ -16,13 +16,13 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_aux::serde_introspection::serde_introspect;
 use serde_json::{Map, Value};
 
-pub use super::batch::config::BatchConfig;
-pub use super::endpoint::{AuthConfig, BasicAuth, DEFAULT_TIMEOUT, SigningConfig, TlsConfig};
+pub(crate) use super::batch::config::BatchConfig;
+pub(crate) use super::endpoint::{AuthConfig, SigningConfig, TlsConfig};
 pub(super) use super::endpoint::{default_timeout, secret_shape, validate_http, validate_url};
-pub use super::error::{ConfigError, SinksError};
+pub(crate) use super::error::{ConfigError, SinksError};
 pub use super::log::config::LogConfig;
-pub use super::slack::config::SlackConfig;
-pub use super::webhook::config::{CeMode, Format, WebhookConfig};
+pub(crate) use super::slack::config::SlackConfig;
+pub(crate) use super::webhook::config::WebhookConfig;
 
 /// What a sink is: the `type` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,7 +89,7 @@ pub enum OldState {
 /// What happens when a sink's queue is full.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum WhenFull {
+pub(crate) enum WhenFull {
     /// Wait for room: the pipeline slows down (and with it every sink).
     #[default]
     Block,
@@ -100,7 +100,7 @@ pub enum WhenFull {
 /// The bounded queue in front of a sink.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct QueueConfig {
+pub(crate) struct QueueConfig {
     /// Notifications the queue holds. Default: 10000
     #[serde(default = "QueueConfig::default_capacity")]
     pub capacity: usize,
@@ -128,7 +128,7 @@ impl Default for QueueConfig {
 /// attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RetryConfig {
+pub(crate) struct RetryConfig {
     /// First wait. Default: 500ms
     #[serde(default = "RetryConfig::default_initial", with = "humantime_serde")]
     pub initial_backoff: Duration,
@@ -165,7 +165,7 @@ impl Default for RetryConfig {
 /// What every sink has.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CommonConfig {
+pub(crate) struct CommonConfig {
     /// Unique name; watches and route verdicts name sinks by it.
     pub name: String,
     /// Only notifications of objects in these namespaces (cluster-scoped
@@ -186,7 +186,7 @@ pub struct CommonConfig {
 /// What a sink of one type has besides [`CommonConfig`], by `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
-pub enum SinkKind {
+pub(crate) enum SinkKind {
     /// One HTTP POST per notification.
     Webhook(WebhookConfig),
     /// Slack Incoming Webhook, Block Kit messages.
@@ -199,7 +199,7 @@ pub enum SinkKind {
 
 impl SinkKind {
     /// The `type`.
-    pub fn sink_type(&self) -> SinkType {
+    pub(crate) fn sink_type(&self) -> SinkType {
         match self {
             SinkKind::Webhook(_) => SinkType::Webhook,
             SinkKind::Slack(_) => SinkType::Slack,
@@ -232,10 +232,10 @@ impl SinkKind {
 pub struct SinkConfig {
     /// What every sink has.
     #[serde(flatten)]
-    pub common: CommonConfig,
+    pub(crate) common: CommonConfig,
     /// What its type has.
     #[serde(flatten)]
-    pub kind: SinkKind,
+    pub(crate) kind: SinkKind,
 }
 
 impl<'de> Deserialize<'de> for SinkConfig {
@@ -367,7 +367,7 @@ fn map_name(map: &Map<String, Value>) -> Option<String> {
 ///
 /// # Errors
 /// The first sink or reference that does not hold, named.
-pub fn validate_all(sinks: &[SinkConfig], have_state_dir: bool) -> Result<(), SinksError> {
+pub(crate) fn validate_all(sinks: &[SinkConfig], have_state_dir: bool) -> Result<(), SinksError> {
     for (index, s) in sinks.iter().enumerate() {
         let name = || s.common.name.clone();
         s.validate().map_err(|error| SinksError::Sink {
@@ -420,10 +420,12 @@ pub fn validate_all(sinks: &[SinkConfig], have_state_dir: bool) -> Result<(), Si
 }
 
 /// Key-values put on every notification (`metadata`).
-pub type Metadata = BTreeMap<String, Value>;
+pub(crate) type Metadata = BTreeMap<String, Value>;
 
 #[cfg(test)]
 mod tests {
+    use super::super::endpoint::DEFAULT_TIMEOUT;
+    use super::super::webhook::config::{CeMode, Format};
     use super::*;
 
     fn parse(yaml: &str) -> Result<Vec<SinkConfig>, String> {

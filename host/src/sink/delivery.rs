@@ -25,7 +25,7 @@ use super::webhook::Webhook;
 /// One queued notification, with its encoding when the sink pre-encodes
 /// (batch: to count bytes as it fills a request).
 #[derive(Debug, Clone)]
-pub struct Item {
+pub(crate) struct Item {
     /// The notification.
     pub n: Arc<Notification>,
     /// Pre-encoded bytes, for batch sinks.
@@ -34,7 +34,7 @@ pub struct Item {
 
 /// The kind-specific part of a sink.
 #[derive(Debug)]
-pub enum Service {
+pub(crate) enum Service {
     /// One POST per notification.
     Webhook(Webhook),
     /// Block Kit messages.
@@ -99,7 +99,7 @@ impl Service {
 
 /// What a sink has done, for the admin API and metrics.
 #[derive(Debug, Default)]
-pub struct Stats {
+pub(crate) struct Stats {
     /// Notifications queued and not yet taken by a lane.
     pub depth: AtomicU64,
     /// Notifications taken by a lane and not yet settled.
@@ -148,14 +148,14 @@ pub struct SinkStatus {
 
 /// Where refused notifications go.
 #[derive(Clone, Debug)]
-pub struct DeadLetter {
+pub(crate) struct DeadLetter {
     /// The dead-letter sink's lanes, if one is configured.
     pub to: Option<(String, Vec<mpsc::Sender<Item>>, Arc<Stats>)>,
 }
 
 /// Everything a lane needs, shared by the lanes of one sink.
 #[derive(Debug)]
-pub struct Shared {
+pub(crate) struct Shared {
     /// The sink's name.
     pub name: String,
     /// What it is.
@@ -171,7 +171,7 @@ pub struct Shared {
 }
 
 /// The lane a uid delivers through: stable for the life of the process.
-pub fn lane_of(uid: &str, lanes: usize) -> usize {
+pub(crate) fn lane_of(uid: &str, lanes: usize) -> usize {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     uid.hash(&mut h);
@@ -179,7 +179,7 @@ pub fn lane_of(uid: &str, lanes: usize) -> usize {
 }
 
 /// Runs one lane until its queue is closed and empty.
-pub async fn lane(shared: Arc<Shared>, mut rx: mpsc::Receiver<Item>) {
+pub(crate) async fn lane(shared: Arc<Shared>, mut rx: mpsc::Receiver<Item>) {
     let (max_items, max_bytes, linger) = shared.service.collect();
     let mut carry: Option<Item> = None;
     let stats = &shared.stats;

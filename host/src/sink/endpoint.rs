@@ -13,7 +13,7 @@ use super::secret::SecretRef;
 /// HTTP authentication (webhook, batch).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AuthConfig {
+pub(crate) struct AuthConfig {
     /// Basic authentication.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basic: Option<BasicAuth>,
@@ -38,7 +38,7 @@ impl AuthConfig {
 /// Basic authentication credentials.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct BasicAuth {
+pub(crate) struct BasicAuth {
     /// The user name.
     pub username: SecretRef,
     /// The password.
@@ -48,7 +48,7 @@ pub struct BasicAuth {
 /// TLS towards the endpoint (rustls): webhook, batch, slack.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TlsConfig {
+pub(crate) struct TlsConfig {
     /// PEM bundle of CAs to trust in addition to the built-in roots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
@@ -75,7 +75,7 @@ impl TlsConfig {
 /// Standard Webhooks signing (webhook, batch).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SigningConfig {
+pub(crate) struct SigningConfig {
     /// Secrets (`whsec_<base64>`, or raw bytes without the prefix); every
     /// one signs, so a receiver can rotate.
     pub secrets: Vec<SecretRef>,
@@ -94,7 +94,7 @@ impl SigningConfig {
 }
 
 /// The request timeout of the HTTP sinks when none is given.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `timeout`'s default, for serde.
 pub(crate) fn default_timeout() -> Duration {

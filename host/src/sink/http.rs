@@ -14,7 +14,7 @@ use super::secret::{Secret, SecretRef};
 
 /// The result of one attempt.
 #[derive(Debug)]
-pub enum Attempt {
+pub(crate) enum Attempt {
     /// Delivered (2xx).
     Delivered,
     /// Try again after the backoff, and no sooner than `after` if the
@@ -42,7 +42,7 @@ const BODY_SNIPPET: usize = 1024;
 
 /// Classifies a response: 2xx delivered; 408, 429 and 5xx retried
 /// (honouring `Retry-After`); 410 gone; anything else rejected with the body.
-pub async fn classify(resp: Response) -> Attempt {
+pub(crate) async fn classify(resp: Response) -> Attempt {
     let status = resp.status();
     if status.is_success() {
         // Read the body so the connection can be reused.
@@ -70,7 +70,7 @@ pub async fn classify(resp: Response) -> Attempt {
 }
 
 /// A transport error (connect, TLS, timeout): retried.
-pub fn transport_error(e: reqwest::Error) -> Attempt {
+pub(crate) fn transport_error(e: reqwest::Error) -> Attempt {
     // The URL can be a secret (a Slack webhook, a token in a query): it
     // never goes into a reason, which reaches logs, `/sinks` and dead letters.
     let e = e.without_url();
@@ -108,7 +108,7 @@ async fn snippet(resp: Response) -> String {
 }
 
 /// `Retry-After` as seconds or an HTTP date.
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
@@ -129,7 +129,10 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 ///
 /// # Errors
 /// A TLS file that cannot be read or used, or settings reqwest refuses.
-pub fn client(timeout: Duration, tls: Option<&TlsConfig>) -> Result<reqwest::Client, BuildError> {
+pub(crate) fn client(
+    timeout: Duration,
+    tls: Option<&TlsConfig>,
+) -> Result<reqwest::Client, BuildError> {
     let mut b = reqwest::Client::builder()
         .use_rustls_tls()
         .redirect(reqwest::redirect::Policy::none())
@@ -191,7 +194,7 @@ fn tls_options(
 
 /// Authentication and custom headers, resolved once.
 #[derive(Clone, Debug, Default)]
-pub struct Auth {
+pub(crate) struct Auth {
     basic: Option<(Secret, Secret)>,
     bearer: Option<Secret>,
     headers: HeaderMap,
@@ -202,7 +205,7 @@ impl Auth {
     ///
     /// # Errors
     /// A secret that cannot be read, or a header that is not one.
-    pub fn new(
+    pub(crate) fn new(
         auth: Option<&AuthConfig>,
         headers: &BTreeMap<String, String>,
     ) -> Result<Self, BuildError> {
@@ -242,7 +245,7 @@ impl Auth {
     }
 
     /// Adds the headers and credentials to a request.
-    pub fn apply(&self, mut rb: RequestBuilder) -> RequestBuilder {
+    pub(crate) fn apply(&self, mut rb: RequestBuilder) -> RequestBuilder {
         rb = rb.headers(self.headers.clone());
         if let Some((u, p)) = &self.basic {
             rb = rb.basic_auth(u.expose(), Some(p.expose()));

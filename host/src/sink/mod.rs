@@ -13,22 +13,22 @@
 //!   ever fills its own queue;
 //! - retries, `Retry-After`, dead letters, 410 Gone (see [`delivery`]).
 
-pub mod batch;
+pub(crate) mod batch;
 pub mod config;
-pub mod delivery;
-pub mod endpoint;
-pub mod error;
-pub mod http;
-pub mod log;
-pub mod notification;
-pub mod outbox;
-pub mod preview;
+pub(crate) mod delivery;
+pub(crate) mod endpoint;
+pub(crate) mod error;
+pub(crate) mod http;
+pub(crate) mod log;
+pub(crate) mod notification;
+pub(crate) mod outbox;
+pub(crate) mod preview;
 mod queue;
-pub mod secret;
-pub mod signing;
-pub mod slack;
+pub(crate) mod secret;
+pub(crate) mod signing;
+pub(crate) mod slack;
 mod status;
-pub mod webhook;
+pub(crate) mod webhook;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -38,11 +38,16 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use config::{SinkConfig, SinkKind, SinkType};
-pub use delivery::{SinkStatus, Stats};
-pub use error::Error;
+pub use config::SinkConfig;
+pub(crate) use config::SinkKind;
+pub use config::SinkType;
+pub use delivery::SinkStatus;
+pub(crate) use delivery::Stats;
+pub use error::{BuildError, ConfigError, Error, SinksError};
+pub use notification::Durable;
 pub use notification::Notification;
-pub use outbox::{Outbox, Ready, Receipt};
+pub use outbox::{Outbox, OutboxError, Ready, Receipt};
+pub use secret::SecretError;
 
 use crate::sync::lock;
 use delivery::{DeadLetter, Item, Service, Shared};
@@ -80,7 +85,7 @@ impl std::fmt::Debug for Sinks {
 
 /// With no sinks configured, one `log` sink receives every notification;
 /// true when that is the case.
-pub fn effective(configs: &[SinkConfig]) -> (Vec<SinkConfig>, bool) {
+pub(crate) fn effective(configs: &[SinkConfig]) -> (Vec<SinkConfig>, bool) {
     if configs.is_empty() {
         (vec![SinkConfig::log("log")], true)
     } else {
@@ -133,7 +138,7 @@ impl Sinks {
     ///
     /// # Errors
     /// A `sinks:` list that does not hold, or a sink that cannot be built.
-    pub fn reconfigure(&self, configs: &[SinkConfig]) -> Result<(), Error> {
+    pub(crate) fn reconfigure(&self, configs: &[SinkConfig]) -> Result<(), Error> {
         let (configs, _) = effective(configs);
         config::validate_all(&configs, true)?;
         let mut guard = self.inner.state.write().unwrap_or_else(|p| p.into_inner());
@@ -300,7 +305,7 @@ impl Sinks {
     /// code. A notification with an outbox entry (`durable`) waits behind
     /// what the sink has spilled (`whenFull: spill`). Returns how many sinks
     /// took it.
-    pub fn enqueue(&self, targets: &[String], n: Notification) -> usize {
+    pub(crate) fn enqueue(&self, targets: &[String], n: Notification) -> usize {
         let chosen: Vec<(String, Handle)> = {
             let guard = self.inner.state.read().unwrap_or_else(|p| p.into_inner());
             let Some(state) = guard.as_ref() else {
@@ -375,7 +380,7 @@ impl Sinks {
     /// to its sink, in order, with the same ids, ahead of anything new for
     /// that sink; without waiting (a refill task delivers them). Call before
     /// the pipeline starts. Returns how many.
-    pub fn resume_outbox(&self) -> usize {
+    pub(crate) fn resume_outbox(&self) -> usize {
         use futures::FutureExt;
         let Some(outbox) = self.inner.outbox.clone() else {
             return 0;

@@ -109,7 +109,7 @@ impl Notification {
     }
 
     /// The outbox's bytes for this notification.
-    pub fn to_stored(&self) -> Vec<u8> {
+    pub(crate) fn to_stored(&self) -> Vec<u8> {
         let stored = Stored {
             cluster: self.cluster.to_string(),
             change: self.change,
@@ -133,7 +133,7 @@ impl Notification {
     }
 
     /// A notification back from the outbox.
-    pub fn from_stored(bytes: &[u8]) -> serde_json::Result<Notification> {
+    pub(crate) fn from_stored(bytes: &[u8]) -> serde_json::Result<Notification> {
         let s: Stored = serde_json::from_slice(bytes)?;
         Ok(Notification {
             cluster: s.cluster.into(),
@@ -172,7 +172,7 @@ impl Notification {
     }
 
     /// The change time as RFC 3339 with milliseconds.
-    pub fn time_rfc3339(&self) -> String {
+    pub(crate) fn time_rfc3339(&self) -> String {
         humantime::format_rfc3339_millis(self.time).to_string()
     }
 
@@ -196,7 +196,7 @@ impl Notification {
 
     /// The envelope borrowing the object and old state, to serialise
     /// without copying them.
-    pub fn envelope_ref<'a>(
+    pub(crate) fn envelope_ref<'a>(
         &'a self,
         sink: &str,
         metadata: &'a Map<String, Value>,
@@ -233,7 +233,7 @@ impl Notification {
 /// herald's raw envelope of one notification, borrowing from it.
 #[derive(Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Envelope<'a> {
+pub(crate) struct Envelope<'a> {
     id: String,
     cluster: &'a str,
     change: ChangeType,
@@ -259,7 +259,7 @@ pub struct Envelope<'a> {
 
 /// `msg_` and the first 32 hex digits of SHA-256 over uid, resourceVersion
 /// and sink, separated by NUL.
-pub fn stable_id(uid: &str, resource_version: &str, sink: &str) -> String {
+pub(crate) fn stable_id(uid: &str, resource_version: &str, sink: &str) -> String {
     let mut h = Sha256::new();
     h.update(uid.as_bytes());
     h.update([0]);

@@ -8,7 +8,21 @@ use std::sync::Arc;
 use futures::future::{BoxFuture, Shared};
 
 /// Resolves when a write to the outbox is on disk (or failed, with why).
-pub type Ready = Shared<BoxFuture<'static, Result<(), String>>>;
+pub type Ready = Shared<BoxFuture<'static, Result<(), OutboxError>>>;
+
+/// A write to or read of the outbox that failed. The outbox's own error is
+/// kept (shared, as a [`Ready`] hands it to every lane that waits), and is what
+/// this prints.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(transparent)]
+pub struct OutboxError(Arc<dyn std::error::Error + Send + Sync>);
+
+impl OutboxError {
+    /// The outbox failed with `cause`.
+    pub fn new(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        OutboxError(Arc::new(cause))
+    }
+}
 
 /// A durable outbox of notifications per sink (herald's state dir).
 pub trait Outbox: Send + Sync + 'static {
@@ -20,14 +34,14 @@ pub trait Outbox: Send + Sync + 'static {
     /// The entries of `sink` not yet acknowledged, oldest first: (id, payload).
     ///
     /// # Errors
-    /// The outbox cannot be read; the message says why.
-    fn pending(&self, sink: &str) -> Result<Vec<(String, Vec<u8>)>, String>;
+    /// The outbox cannot be read.
+    fn pending(&self, sink: &str) -> Result<Vec<(String, Vec<u8>)>, OutboxError>;
     /// Makes every write submitted so far readable by [`Outbox::pending`].
     /// Blocks: call it off the async runtime.
     ///
     /// # Errors
     /// A write failed.
-    fn flush(&self) -> Result<(), String>;
+    fn flush(&self) -> Result<(), OutboxError>;
 }
 
 /// Held by a notification for whoever handed it to the sinks: dropped when the

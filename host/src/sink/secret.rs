@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SecretRef {
+pub(crate) struct SecretRef {
     /// Name of an environment variable holding the value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<String>,
@@ -25,7 +25,7 @@ pub struct SecretRef {
 
 /// A secret value. Its `Debug` does not show it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub(crate) struct Secret(String);
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -35,7 +35,7 @@ impl std::fmt::Debug for Secret {
 
 impl Secret {
     /// The value.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -78,7 +78,7 @@ impl SecretRef {
     ///
     /// # Errors
     /// Both sources, none, or an empty variable name.
-    pub fn validate(&self) -> Result<(), SecretError> {
+    pub(crate) fn validate(&self) -> Result<(), SecretError> {
         match (&self.env, &self.file) {
             (Some(_), Some(_)) => Err(SecretError::Both),
             (None, None) => Err(SecretError::Neither),
@@ -91,7 +91,7 @@ impl SecretRef {
     ///
     /// # Errors
     /// A reference of the wrong shape, or a value that is missing or empty.
-    pub fn resolve(&self) -> Result<Secret, SecretError> {
+    pub(crate) fn resolve(&self) -> Result<Secret, SecretError> {
         self.validate()?;
         let value = match (&self.env, &self.file) {
             (Some(var), _) => std::env::var(var).map_err(|_| SecretError::Unset(var.clone()))?,

@@ -12,7 +12,7 @@ use super::secret::Secret;
 
 /// Signing keys, decoded once.
 #[derive(Clone)]
-pub struct Signer {
+pub(crate) struct Signer {
     keys: Vec<Vec<u8>>,
 }
 
@@ -28,7 +28,10 @@ impl Signer {
     ///
     /// # Errors
     /// A secret that is not valid base64 after `whsec_`, or an empty key.
-    pub fn new(secrets: &[Secret], which: impl Fn(usize) -> String) -> Result<Self, BuildError> {
+    pub(crate) fn new(
+        secrets: &[Secret],
+        which: impl Fn(usize) -> String,
+    ) -> Result<Self, BuildError> {
         let mut keys = Vec::new();
         for (i, s) in secrets.iter().enumerate() {
             let v = s.expose();
@@ -47,7 +50,7 @@ impl Signer {
     }
 
     /// The `webhook-signature` header value for this message.
-    pub fn signature(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
+    pub(crate) fn signature(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
         let mut out = String::new();
         for key in &self.keys {
             let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");

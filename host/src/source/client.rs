@@ -26,7 +26,7 @@ pub async fn client(kubeconfig: Option<&Path>) -> Result<Client> {
 ///
 /// # Errors
 /// As [`client`].
-pub async fn client_with_context(
+pub(super) async fn client_with_context(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
 ) -> Result<Client> {

@@ -20,11 +20,13 @@ mod spec;
 mod status;
 mod watch;
 
-pub use client::{client, client_with_context};
+pub use client::client;
 pub use error::{Error, Result};
-pub use resume::{Checkpoints, stream_key};
-pub use secrets::{LAST_APPLIED, SecretData, SecretKey, redact as redact_secret};
-pub use settings::{InitialList, RetryBackoff, SourceSettings, defaults};
+pub use resume::Checkpoints;
+pub(crate) use resume::stream_key;
+pub(crate) use secrets::SecretData;
+pub use secrets::SecretKey;
+pub use settings::{InitialList, RetryBackoff, SourceSettings};
 pub use sources::Sources;
 pub use spec::WatchSpec;
 pub use status::{ResourceInfo, ScopeReport, WatchState, WatchStatus};

@@ -66,7 +66,7 @@ impl Eq for Checkpoints {}
 /// The key of a watch stream, under which its checkpoint is kept: the watch
 /// id for a watch of all namespaces (one stream), `watch/namespace` for a
 /// watch of listed ones (one stream each).
-pub fn stream_key(watch: &str, namespace: Option<&str>, scoped: bool) -> String {
+pub(crate) fn stream_key(watch: &str, namespace: Option<&str>, scoped: bool) -> String {
     match (scoped, namespace) {
         (true, Some(ns)) => format!("{watch}/{ns}"),
         _ => watch.to_string(),

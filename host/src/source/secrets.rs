@@ -23,12 +23,12 @@ use serde_json::Value;
 use sha2::Sha256;
 
 /// The annotation `kubectl apply` writes: the whole object as applied, data included.
-pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+pub(super) const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// What a watch of Secrets keeps of their values.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum SecretData {
+pub(crate) enum SecretData {
     /// Values are replaced by a keyed digest (`<redacted sha256:…>`); keys stay.
     #[default]
     Redact,
@@ -38,7 +38,7 @@ pub enum SecretData {
 
 impl SecretData {
     /// Whether this is the default, for `skip_serializing_if`.
-    pub fn is_redact(&self) -> bool {
+    pub(crate) fn is_redact(&self) -> bool {
         *self == SecretData::Redact
     }
 }
@@ -65,7 +65,7 @@ impl SecretKey {
     ///
     /// # Errors
     /// The file cannot be read or written, or does not hold 32 bytes.
-    pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
+    pub(crate) fn load_or_create(path: &Path) -> std::io::Result<Self> {
         match std::fs::read(path) {
             Ok(bytes) => {
                 let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
@@ -143,7 +143,7 @@ pub(crate) fn is_secret(resource: &ApiResource) -> bool {
 
 /// Replaces the values of `data` and `stringData` and the last-applied
 /// annotation by their digests. Returns whether anything was replaced.
-pub fn redact(object: &mut Value, key: &SecretKey) -> bool {
+pub(super) fn redact(object: &mut Value, key: &SecretKey) -> bool {
     let mut changed = false;
     for field in ["data", "stringData"] {
         if let Some(map) = object.get_mut(field).and_then(Value::as_object_mut) {

@@ -7,19 +7,19 @@ use kube::runtime::watcher::DefaultBackoff;
 use serde::{Deserialize, Serialize};
 
 /// Defaults, with the reason for each.
-pub mod defaults {
+pub(super) mod defaults {
     use std::time::Duration;
 
     /// A real API server sends a bookmark about once a minute and ends a watch after
     /// at most its `timeoutSeconds`; five minutes of silence means the connection is
     /// dead even though TCP has not noticed.
-    pub const STALL_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+    pub(crate) const STALL_TIMEOUT: Duration = Duration::from_secs(5 * 60);
     /// How often discovery is re-run to find CRDs installed after start.
     /// Aggregated discovery makes this two requests.
-    pub const DISCOVERY_INTERVAL: Duration = Duration::from_secs(60);
+    pub(crate) const DISCOVERY_INTERVAL: Duration = Duration::from_secs(60);
     /// Objects per LIST page, kube's default: big enough that a 50k-pod list is 100
     /// requests, small enough that one page is not a memory spike.
-    pub const PAGE_SIZE: u32 = 500;
+    pub(crate) const PAGE_SIZE: u32 = 500;
 }
 
 /// Whether the first list of a watch reports its objects.

@@ -137,7 +137,7 @@ impl Sources {
     /// added, whatever `initialList` says: none of its objects were present when
     /// herald started, so all of them are news. A pending watch is always started
     /// that way, marked or not: its type was not served when it was added.
-    pub fn mark_started(&self) {
+    pub(crate) fn mark_started(&self) {
         self.inner.started.store(true, Ordering::Relaxed);
     }
 
@@ -218,7 +218,7 @@ impl Sources {
     /// Waits until watch `id` (every running watch with `None`) has completed
     /// its first list, without polling. False when `id` is not (or no
     /// longer) a watch.
-    pub async fn until_ready(&self, id: Option<&str>) -> bool {
+    pub(crate) async fn until_ready(&self, id: Option<&str>) -> bool {
         let mut progress = self.inner.progress.subscribe();
         loop {
             let ready = match id {

@@ -72,7 +72,7 @@ pub struct WatchSpec {
     /// anything keeps them; `include` lets them flow to plugins and sinks.
     /// Example: `include`
     #[serde(default, skip_serializing_if = "SecretData::is_redact")]
-    pub secret_data: SecretData,
+    pub(crate) secret_data: SecretData,
 }
 
 fn all_changes() -> Vec<ChangeType> {
@@ -134,7 +134,7 @@ impl WatchSpec {
     }
 
     /// Whether changes of this type are emitted.
-    pub fn emits(&self, change: ChangeType) -> bool {
+    pub(crate) fn emits(&self, change: ChangeType) -> bool {
         self.events.contains(&change)
     }
 

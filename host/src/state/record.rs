@@ -52,7 +52,7 @@ impl ObjectRecord {
     /// # Errors
     ///
     /// The stored bytes are not JSON.
-    pub fn parse_object(&self) -> Result<Value, Error> {
+    pub(crate) fn parse_object(&self) -> Result<Value, Error> {
         serde_json::from_slice(&self.object).map_err(Error::Json)
     }
 

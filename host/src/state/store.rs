@@ -178,7 +178,7 @@ impl StateStore {
     /// thread. When the writer's queue is full, the submission waits for
     /// room on a blocking thread instead (so submissions made meanwhile may
     /// be committed before it).
-    pub fn submit_nonblocking(self: &Arc<Self>, ops: Vec<Op>) -> Ticket {
+    pub(crate) fn submit_nonblocking(self: &Arc<Self>, ops: Vec<Op>) -> Ticket {
         let (done, rx) = oneshot::channel();
         let sub = Submission { ops, done };
         let Some(tx) = &self.tx else {
@@ -196,20 +196,23 @@ impl StateStore {
         }
     }
 
-    /// Stores the record of an emitted change.
+    /// Stores the record of an emitted change (tools and tests that prepare
+    /// a state dir, e.g. for `herald explain --state-dir`).
     pub fn put_object(&self, record: ObjectRecord) -> Ticket {
         self.submit(vec![Op::PutObject(record)])
     }
 
     /// Forgets `uid`.
-    pub fn remove_object(&self, uid: &str) -> Ticket {
+    #[cfg(test)]
+    pub(crate) fn remove_object(&self, uid: &str) -> Ticket {
         self.submit(vec![Op::RemoveObject {
             uid: uid.to_string(),
         }])
     }
 
     /// Appends to `sink`'s outbox.
-    pub fn enqueue(&self, sink: &str, id: &str, payload: &[u8]) -> Ticket {
+    #[cfg(test)]
+    pub(crate) fn enqueue(&self, sink: &str, id: &str, payload: &[u8]) -> Ticket {
         self.submit(vec![Op::Enqueue {
             sink: sink.to_string(),
             id: id.to_string(),

@@ -11,12 +11,12 @@ use super::super::admin::ADMIN_PREFIX;
 use super::super::query::{PREFIX, group_of};
 
 /// The API group of herald's own virtual resources.
-pub const HERALD_GROUP: &str = "herald.io";
+pub(crate) const HERALD_GROUP: &str = "herald.io";
 
 /// One permission a request needs, as a SubjectAccessReview's
 /// `resourceAttributes` says it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Check {
+pub(crate) struct Check {
     /// `get`, `list`, `create` or `delete`.
     pub verb: &'static str,
     /// API group; `""` for the core group.
@@ -51,7 +51,7 @@ impl Check {
     }
 
     /// As `kubectl auth can-i` would word it. Example: `list configmaps in namespace "a"`
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let what = if self.group.is_empty() {
             self.resource.clone()
         } else {
@@ -73,7 +73,7 @@ impl Check {
 
 /// What a request needs.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Need {
+pub(crate) enum Need {
     /// Only a known caller (the list of watched types, unknown paths).
     Caller,
     /// A known caller allowed every one of these.
@@ -82,7 +82,7 @@ pub enum Need {
 
 /// The permissions `method` on `uri` needs; `cache` names the plural of a
 /// type a path names by kind.
-pub fn required(method: &Method, uri: &Uri, cache: &Cache) -> Need {
+pub(crate) fn required(method: &Method, uri: &Uri, cache: &Cache) -> Need {
     let path = uri.path();
     if let Some(rest) = path.strip_prefix(PREFIX) {
         return query(rest, uri, cache);
@@ -109,7 +109,11 @@ fn query(rest: &str, uri: &Uri, cache: &Cache) -> Need {
     let decoded: Vec<String> = rest
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
         .collect();
     let segs: Vec<&str> = decoded.iter().map(String::as_str).collect();
     let resolve = |g: &str, v: &str, r: &str| -> (String, String) {
@@ -215,7 +219,10 @@ mod tests {
         );
         assert_eq!(need(Method::GET, "/api/v1/resources"), Need::Caller);
         // Percent-encoded segments are checked as the handler reads them.
-        let c = one(need(Method::GET, "/api/v1/resources/core/v1/secrets/%62/db"));
+        let c = one(need(
+            Method::GET,
+            "/api/v1/resources/core/v1/secrets/%62/db",
+        ));
         assert_eq!(c.describe(), "get secrets \"db\" in namespace \"b\"");
     }
 

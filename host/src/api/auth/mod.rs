@@ -20,8 +20,8 @@ use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-pub use attributes::{Check, HERALD_GROUP, Need, required};
-pub use review::{Caller, Decision, ReviewError, Reviewer};
+pub(crate) use attributes::{Need, required};
+pub(crate) use review::{Caller, Reviewer};
 
 use crate::cache::Cache;
 
@@ -30,7 +30,7 @@ use super::error::ApiError;
 /// The identity a client certificate carries, put on the request by the
 /// TLS listener.
 #[derive(Debug, Clone)]
-pub struct PeerCertificate(pub Arc<Caller>);
+pub(crate) struct PeerCertificate(pub Arc<Caller>);
 
 /// Decides who may use the APIs.
 #[derive(Clone)]

@@ -19,7 +19,7 @@ use super::attributes::Check;
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Caller {
+pub(crate) struct Caller {
     /// User name. Example: `system:serviceaccount:monitoring:dashboard`
     pub user: String,
     /// The user's UID, when the authenticator gives one.
@@ -32,7 +32,7 @@ pub struct Caller {
 
 /// Why a review could not be had.
 #[derive(Debug, thiserror::Error)]
-pub enum ReviewError {
+pub(crate) enum ReviewError {
     /// The API server did not answer the review.
     #[error("cannot ask the API server ({what}): {source}")]
     Unavailable {
@@ -46,7 +46,7 @@ pub enum ReviewError {
 
 /// A decision: allowed, or denied with the reason the API server gave.
 #[derive(Debug, Clone)]
-pub struct Decision {
+pub(crate) struct Decision {
     /// Whether the API server allows it.
     pub allowed: bool,
     /// The authorizer's reason, if it gave one.
@@ -60,7 +60,7 @@ const MAX_TOKENS: u64 = 10_000;
 
 /// TokenReview and SubjectAccessReview over a client, with caches.
 #[derive(Clone)]
-pub struct Reviewer {
+pub(crate) struct Reviewer {
     client: kube::Client,
     tokens: Cache<[u8; 32], Option<Arc<Caller>>>,
     decisions: Cache<(Arc<Caller>, Check), Decision>,
@@ -68,7 +68,7 @@ pub struct Reviewer {
 
 impl Reviewer {
     /// Reviews through `client`, answers kept for `ttl`.
-    pub fn new(client: kube::Client, ttl: Duration) -> Reviewer {
+    pub(crate) fn new(client: kube::Client, ttl: Duration) -> Reviewer {
         Reviewer {
             client,
             tokens: Cache::builder()
@@ -86,7 +86,10 @@ impl Reviewer {
     ///
     /// # Errors
     /// [`ReviewError::Unavailable`] when the API server cannot be asked.
-    pub async fn authenticate(&self, token: &str) -> Result<Option<Arc<Caller>>, ReviewError> {
+    pub(crate) async fn authenticate(
+        &self,
+        token: &str,
+    ) -> Result<Option<Arc<Caller>>, ReviewError> {
         // The cache keys on a digest: the token itself is not kept.
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(hit) = self.tokens.get(&key) {
@@ -126,7 +129,7 @@ impl Reviewer {
     ///
     /// # Errors
     /// [`ReviewError::Unavailable`] when the API server cannot be asked.
-    pub async fn authorize(
+    pub(crate) async fn authorize(
         &self,
         caller: &Arc<Caller>,
         check: &Check,

@@ -22,7 +22,7 @@ use crate::sink::config::{
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct BatchConfig {
+pub(crate) struct BatchConfig {
     /// Endpoint URL, http or https. Required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,

@@ -2,9 +2,8 @@
 //! notifications or `maxBytes` of body per POST, flushed at least every
 //! `interval`. The body is `{"cluster", "metadata", "items": [envelope…]}`.
 
-pub mod config;
+pub(crate) mod config;
 mod encoder;
 mod service;
 
-pub use config::BatchConfig;
-pub use service::Batch;
+pub(crate) use service::Batch;

@@ -14,7 +14,7 @@ use crate::sink::webhook::{sign, signer};
 
 /// A built batch sink.
 #[derive(Debug, Clone)]
-pub struct Batch {
+pub(crate) struct Batch {
     client: reqwest::Client,
     url: reqwest::Url,
     auth: Auth,
@@ -33,7 +33,7 @@ impl Batch {
     ///
     /// # Errors
     /// What cannot be read or used, naming the field.
-    pub fn new(name: &str, cfg: &BatchConfig, cluster: &str) -> Result<Self, BuildError> {
+    pub(crate) fn new(name: &str, cfg: &BatchConfig, cluster: &str) -> Result<Self, BuildError> {
         let url =
             reqwest::Url::parse(cfg.url.as_deref().unwrap_or_default()).map_err(BuildError::Url)?;
         Ok(Batch {
@@ -54,17 +54,17 @@ impl Batch {
     }
 
     /// One item of the `items` array, encoded once when it is queued.
-    pub fn encode_item(&self, n: &Notification) -> Vec<u8> {
+    pub(crate) fn encode_item(&self, n: &Notification) -> Vec<u8> {
         self.encoder.item(n)
     }
 
     /// Bytes a request carries besides its items.
-    pub fn overhead(&self) -> usize {
+    pub(crate) fn overhead(&self) -> usize {
         self.encoder.overhead()
     }
 
     /// One attempt to deliver a batch; `items` are `encode_item`'s bytes.
-    pub async fn send(&self, batch: &[&Notification], items: &[&[u8]]) -> Attempt {
+    pub(crate) async fn send(&self, batch: &[&Notification], items: &[&[u8]]) -> Attempt {
         match self.request(batch, items).send().await {
             Ok(resp) => http::classify(resp).await,
             Err(err) => http::transport_error(err),
@@ -73,7 +73,11 @@ impl Batch {
 
     /// The request that posts `batch` (encoded as `items`), as
     /// [`Batch::send`] sends it.
-    pub fn request(&self, batch: &[&Notification], items: &[&[u8]]) -> reqwest::RequestBuilder {
+    pub(crate) fn request(
+        &self,
+        batch: &[&Notification],
+        items: &[&[u8]],
+    ) -> reqwest::RequestBuilder {
         let body = self.encoder.body(items);
         // The batch's id: a digest of its items' ids, so a retried batch
         // keeps its id.

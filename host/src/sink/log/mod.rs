@@ -2,8 +2,7 @@
 //! on standard output, for clusters whose log pipeline is the integration
 //! point (kwatchman's log handler).
 
-pub mod config;
+pub(crate) mod config;
 mod service;
 
-pub use config::LogConfig;
-pub use service::LogOut;
+pub(crate) use service::LogOut;

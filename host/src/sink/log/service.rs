@@ -15,7 +15,7 @@ use crate::sink::notification::Notification;
 
 /// A built log sink.
 #[derive(Debug, Clone)]
-pub struct LogOut {
+pub(crate) struct LogOut {
     sink: String,
     old: OldState,
     metadata: Map<String, Value>,
@@ -23,7 +23,7 @@ pub struct LogOut {
 
 impl LogOut {
     /// Builds the sink `name`.
-    pub fn new(name: &str, cfg: &LogConfig) -> Self {
+    pub(crate) fn new(name: &str, cfg: &LogConfig) -> Self {
         LogOut {
             sink: name.to_string(),
             old: cfg.old,
@@ -35,7 +35,7 @@ impl LogOut {
     /// failing endpoint. The write and flush happen on herald's stdout
     /// thread: a slow reader of stdout (a pipe, a terminal) never blocks the
     /// async runtime.
-    pub async fn write(&self, n: &Notification) -> Attempt {
+    pub(crate) async fn write(&self, n: &Notification) -> Attempt {
         let line = self.line(n);
         match stdout_writer().write(line).await {
             Ok(()) => Attempt::Delivered,

@@ -16,7 +16,7 @@ use crate::sink::secret::SecretRef;
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SlackConfig {
+pub(crate) struct SlackConfig {
     /// The Incoming Webhook URL, a secret. Required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_url: Option<SecretRef>,

@@ -8,11 +8,11 @@ use crate::change::ChangeType;
 use crate::sink::notification::Notification;
 
 /// Most blocks in one message.
-pub const MAX_BLOCKS: usize = 50;
+pub(crate) const MAX_BLOCKS: usize = 50;
 /// Most characters in a section's text.
-pub const MAX_SECTION: usize = 3000;
+pub(crate) const MAX_SECTION: usize = 3000;
 /// Most characters in a header's text.
-pub const MAX_HEADER: usize = 150;
+pub(crate) const MAX_HEADER: usize = 150;
 /// Most characters of one value shown in a diff line.
 const MAX_VALUE: usize = 300;
 
@@ -38,7 +38,7 @@ fn show(v: &Value) -> String {
 }
 
 /// The diff as lines: `~ /path: old → new`, `+ /path: value`, `- /path`.
-pub fn diff_lines(n: &Notification) -> Vec<String> {
+pub(crate) fn diff_lines(n: &Notification) -> Vec<String> {
     let Some(old) = &n.old else {
         return vec![];
     };
@@ -129,7 +129,7 @@ fn diff_sections(lines: &[String], budget: usize) -> Vec<Value> {
 }
 
 /// One message for one or more notifications (grouped within a window).
-pub fn message(group: &[&Notification]) -> Value {
+pub(crate) fn message(group: &[&Notification]) -> Value {
     let mut blocks: Vec<Value> = Vec::new();
     if let [n] = group {
         blocks.push(json!({"type": "header", "text": {"type": "plain_text", "text": cut(&title(n), MAX_HEADER)}}));

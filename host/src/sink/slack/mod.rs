@@ -2,9 +2,8 @@
 //! (1 message a second with short bursts by default), optionally grouping
 //! the changes of a window into one message.
 
-pub mod config;
-pub mod encoder;
+pub(crate) mod config;
+pub(crate) mod encoder;
 mod service;
 
-pub use config::SlackConfig;
-pub use service::{MAX_GROUP, Slack};
+pub(crate) use service::{MAX_GROUP, Slack};

@@ -13,11 +13,11 @@ use crate::sink::http::{self, Attempt};
 use crate::sink::notification::Notification;
 
 /// Most notifications grouped into one message.
-pub const MAX_GROUP: usize = 20;
+pub(crate) const MAX_GROUP: usize = 20;
 
 /// A built Slack sink.
 #[derive(Debug, Clone)]
-pub struct Slack {
+pub(crate) struct Slack {
     client: reqwest::Client,
     url: reqwest::Url,
     limiter: Arc<DefaultDirectRateLimiter>,
@@ -30,7 +30,7 @@ impl Slack {
     ///
     /// # Errors
     /// The secret cannot be read or is not a URL (errors never show it).
-    pub fn new(cfg: &SlackConfig) -> Result<Self, BuildError> {
+    pub(crate) fn new(cfg: &SlackConfig) -> Result<Self, BuildError> {
         let secret = |error| BuildError::Secret {
             field: "webhookUrl".into(),
             error,
@@ -54,7 +54,7 @@ impl Slack {
     }
 
     /// One attempt: waits for the rate limiter, then posts one message.
-    pub async fn send(&self, group: &[&Notification]) -> Attempt {
+    pub(crate) async fn send(&self, group: &[&Notification]) -> Attempt {
         self.limiter.until_ready().await;
         match self.request(group).send().await {
             Ok(resp) => match http::classify(resp).await {

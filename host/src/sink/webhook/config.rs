@@ -13,7 +13,7 @@ use crate::sink::config::{
 /// Body format of a webhook.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Format {
+pub(crate) enum Format {
     /// herald's own envelope.
     #[default]
     Raw,
@@ -24,7 +24,7 @@ pub enum Format {
 /// CloudEvents HTTP content mode.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum CeMode {
+pub(crate) enum CeMode {
     /// Attributes in `ce-*` headers, the data as the body.
     #[default]
     Binary,
@@ -43,7 +43,7 @@ pub enum CeMode {
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct WebhookConfig {
+pub(crate) struct WebhookConfig {
     /// Endpoint URL, http or https. Required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,

@@ -9,7 +9,7 @@ use crate::sink::notification::Notification;
 
 /// A request body and the headers that describe it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Encoded {
+pub(crate) struct Encoded {
     /// `Content-Type`.
     pub content_type: &'static str,
     /// Extra headers (CloudEvents binary mode's `ce-*`).
@@ -34,7 +34,7 @@ struct Structured<'a> {
 
 /// How one webhook encodes notifications.
 #[derive(Debug, Clone)]
-pub struct Encoder {
+pub(crate) struct Encoder {
     /// The sink's name (part of the id).
     pub sink: String,
     /// raw or cloudevents.
@@ -49,7 +49,7 @@ pub struct Encoder {
 
 /// CloudEvents `type`: `io.k8s.<group>.<kind>.<change>`, lower case, `core`
 /// for the core group. Example: `io.k8s.apps.deployment.modified`
-pub fn ce_type(n: &Notification) -> String {
+pub(crate) fn ce_type(n: &Notification) -> String {
     let group = if n.gvk.group.is_empty() {
         "core"
     } else {
@@ -63,7 +63,7 @@ pub fn ce_type(n: &Notification) -> String {
 }
 
 /// CloudEvents `source`: the cluster name (`herald` when unnamed).
-pub fn ce_source(n: &Notification) -> String {
+pub(crate) fn ce_source(n: &Notification) -> String {
     if n.cluster.is_empty() {
         "herald".into()
     } else {
@@ -73,7 +73,7 @@ pub fn ce_source(n: &Notification) -> String {
 
 impl Encoder {
     /// The body and headers for one notification.
-    pub fn encode(&self, n: &Notification) -> Encoded {
+    pub(crate) fn encode(&self, n: &Notification) -> Encoded {
         let envelope = n.envelope_ref(&self.sink, &self.metadata, self.old);
         match (self.format, self.mode) {
             (Format::Raw, _) => Encoded {

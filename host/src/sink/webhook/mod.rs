@@ -1,9 +1,8 @@
 //! The webhook sink: one POST per notification, raw or CloudEvents,
 //! authenticated, optionally signed (Standard Webhooks).
 
-pub mod config;
-pub mod encoder;
+pub(crate) mod config;
+pub(crate) mod encoder;
 mod service;
 
-pub use config::WebhookConfig;
-pub use service::{Webhook, sign, signer};
+pub(crate) use service::{Webhook, sign, signer};

@@ -13,7 +13,7 @@ use crate::sink::signing::Signer;
 
 /// A built webhook sink.
 #[derive(Debug, Clone)]
-pub struct Webhook {
+pub(crate) struct Webhook {
     client: reqwest::Client,
     url: reqwest::Url,
     auth: Auth,
@@ -25,7 +25,7 @@ pub struct Webhook {
 ///
 /// # Errors
 /// A secret that cannot be read or is not a key.
-pub fn signer(signing: Option<&SigningConfig>) -> Result<Option<Signer>, BuildError> {
+pub(crate) fn signer(signing: Option<&SigningConfig>) -> Result<Option<Signer>, BuildError> {
     let Some(s) = signing else {
         return Ok(None);
     };
@@ -40,7 +40,7 @@ pub fn signer(signing: Option<&SigningConfig>) -> Result<Option<Signer>, BuildEr
 }
 
 /// Adds the Standard Webhooks headers for message `id` and `body`.
-pub fn sign(
+pub(crate) fn sign(
     signer: Option<&Signer>,
     rb: reqwest::RequestBuilder,
     id: &str,
@@ -63,7 +63,7 @@ impl Webhook {
     ///
     /// # Errors
     /// What cannot be read or used, naming the field.
-    pub fn new(name: &str, cfg: &WebhookConfig) -> Result<Self, BuildError> {
+    pub(crate) fn new(name: &str, cfg: &WebhookConfig) -> Result<Self, BuildError> {
         let url =
             reqwest::Url::parse(cfg.url.as_deref().unwrap_or_default()).map_err(BuildError::Url)?;
         Ok(Webhook {
@@ -82,7 +82,7 @@ impl Webhook {
     }
 
     /// One attempt to deliver `n`.
-    pub async fn send(&self, n: &Notification) -> Attempt {
+    pub(crate) async fn send(&self, n: &Notification) -> Attempt {
         match self.request(n).send().await {
             Ok(resp) => http::classify(resp).await,
             Err(err) => http::transport_error(err),
@@ -90,7 +90,7 @@ impl Webhook {
     }
 
     /// The request that delivers `n` (what [`Webhook::send`] sends).
-    pub fn request(&self, n: &Notification) -> reqwest::RequestBuilder {
+    pub(crate) fn request(&self, n: &Notification) -> reqwest::RequestBuilder {
         let e = self.encoder.encode(n);
         let id = n.id(&self.encoder.sink);
         let mut rb = self
