@@ -171,7 +171,12 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config> {
     let de = serde_yaml_ng::Deserializer::from_str(text);
     let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
+        // The YAML parser names the path itself; say it once.
         let inner = e.inner().to_string();
+        let inner = match inner.split_once(": ") {
+            Some((p, rest)) if !p.is_empty() && field.starts_with(p) => rest.to_string(),
+            _ => inner,
+        };
         // A check that spans fields has no position of its own: name the
         // line of the key it is about.
         // (such checks start their message with the key, e.g. `auth: …`).
@@ -344,10 +349,12 @@ impl Config {
                 };
                 let defaults = PluginSettings::default();
                 let settings = PluginSettings {
+                    // No config, or an empty one (`name:` in YAML), is `{}`.
                     config: self
                         .plugins
                         .config
                         .get(name)
+                        .filter(|v| !v.is_null())
                         .map(Value::to_string)
                         .unwrap_or_else(|| "{}".into()),
                     memory_limit: policy

@@ -57,6 +57,14 @@ fn a_broken_config_is_reported_with_file_line_and_field() {
             vec!["missing.yaml", "missing field `watch`"],
         ),
         (
+            "enum.yaml",
+            "watch:\n  - kind: Pod\nlog:\n  format: xml\n",
+            vec![
+                "enum.yaml: log.format: unknown variant `xml`, expected `pretty` or `json`",
+                "line 4",
+            ],
+        ),
+        (
             "open-api.yaml",
             "watch:\n  - kind: Pod\napi:\n  listen: 0.0.0.0:8080\n  auth: none\n",
             vec![

@@ -208,3 +208,22 @@ async fn dedup_against_a_state_dir_says_already_notified() {
     assert!(out.contains("2. dedup: new state"), "{out}");
     assert!(out.contains("=> notified: to hook, out"), "{out}");
 }
+
+/// A plugin listed under `plugins.config` with nothing after its name (YAML
+/// null) gets `{}`, as one with no entry does: its `#[serde(default)]`
+/// config works, where `null` used to fail its init.
+#[test]
+fn an_empty_plugin_config_is_an_empty_object() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = format!(
+        "watch:\n  - {{kind: Pod, version: v1, plugins: [noise]}}\nplugins:\n  dir: {}\n  config:\n    noise:\n",
+        plugin_dir().display()
+    );
+    std::fs::write(dir.path().join("herald.yaml"), config).expect("write");
+    let pod = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "d", "uid": "u1", "resourceVersion": "1"}});
+    let (code, out, err) = explain(&dir, &pod, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!err.contains("init failed"), "{err}");
+    assert!(out.contains("noise"), "the chain ran noise: {out}");
+}
