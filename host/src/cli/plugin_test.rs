@@ -85,6 +85,10 @@ pub(crate) fn read_config(path: &Path) -> Result<String> {
         .with_context(|| format!("reading plugin config {}", path.display()))?;
     let value: Value = serde_yaml_ng::from_str(&text)
         .with_context(|| format!("plugin config {} is not valid YAML or JSON", path.display()))?;
+    // An empty file is no config: `{}`, as `herald run` gives.
+    if value.is_null() {
+        return Ok("{}".into());
+    }
     Ok(value.to_string())
 }
 

@@ -79,6 +79,20 @@ fn plugin_test_prints_the_verdict_and_the_object() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out["object"].get("status"), None);
+
+    // An empty config file is `{}`, as in `herald run`: noise's defaults.
+    let empty = dir.path().join("empty.yaml");
+    std::fs::write(&empty, "").expect("write");
+    let (code, out, err) = herald(&[
+        "plugin",
+        "test",
+        wasm("noise").to_str().unwrap_or_default(),
+        &pod,
+        "--config",
+        empty.to_str().unwrap_or_default(),
+    ]);
+    assert_eq!(code, 0, "an empty config file: {err}");
+    assert!(out["verdict"].is_string(), "{out}");
 }
 
 #[test]
