@@ -201,6 +201,8 @@ impl Live {
             ("resyncInterval", old.resync_interval != new.resync_interval),
             ("ha", old.ha != new.ha),
             ("pipeline", old.pipeline != new.pipeline),
+            // The log is set up once, before the config is read again.
+            ("log", old.log != new.log),
         ];
         for (field, changed) in fixed {
             if changed {

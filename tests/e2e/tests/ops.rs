@@ -620,3 +620,48 @@ drainTimeout: 3s
     // With a state dir, what was not delivered stays in the outbox: not an error.
     assert!(status.success(), "{status:?}");
 }
+
+/// `log.level` and `log.format` are set up once, at start: a reload that
+/// changes them says they take effect at the next restart, rather than
+/// reporting them reloaded while the old level stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_change_in_a_reload_is_reported_as_restart_only() {
+    let c = Cluster::start(Duration::from_millis(200)).await;
+    let config = c.config("log: {level: info}\nwatch:\n  - { version: v1, kind: ConfigMap }\n");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env_remove("HERALD_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start herald");
+    assert!(wait_http_ok(&c.probe("/readyz")).await, "never ready");
+    let text = std::fs::read_to_string(&config).expect("read");
+    replace(
+        &config,
+        text.replace("log: {level: info}", "log: {level: debug}")
+            .as_bytes(),
+    );
+    let reloaded = wait_metric(
+        &c,
+        "herald_reloads_total{what=\"config\",result=\"ok\"}",
+        1.0,
+    )
+    .await;
+    let _ = child.kill();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read stderr");
+    let _ = child.wait();
+    assert!(reloaded, "the config was not reloaded: {err}");
+    assert!(
+        err.lines()
+            .any(|l| l.contains("takes effect at the next restart") && l.contains("field=\"log\"")),
+        "no restart-only warning for log: {err}"
+    );
+}
