@@ -41,10 +41,17 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
-    /// Validate a config file without starting; errors name file, field and line.
+    /// Validate a config file without starting, as `herald run` would: the
+    /// fields, the names they refer to, and every plugin a watch uses
+    /// (found, compiled, allowed by its policy, accepting its config).
+    /// Errors name file, field and line.
     Check {
         /// The config file (YAML or JSON).
         file: std::path::PathBuf,
+        /// Load the plugins from this directory instead of `plugins.dir`
+        /// (a config written for a pod, checked against a local build).
+        #[arg(long, value_name = "DIR")]
+        plugins_dir: Option<std::path::PathBuf>,
     },
 }
 
@@ -57,6 +64,12 @@ fn init_logging(default: &str, config: &herald::app::LogConfig) {
     use tracing_subscriber::EnvFilter;
     let default = config.level.as_deref().unwrap_or(default);
     let text = std::env::var("HERALD_LOG").unwrap_or_else(|_| default.to_string());
+    // `debug` and `trace` are herald's own: its dependencies (wasmtime,
+    // cranelift, rustls, hyper) stay at info unless a filter names them.
+    let text = match text.trim() {
+        l @ ("debug" | "trace") => format!("info,herald={l},herald_selectors={l}"),
+        _ => text,
+    };
     // kube's watcher warns about every failed list in Rust debug text; herald
     // logs the same failure once, with the API server's reason and the retry
     // delay. Asked for by name, kube_runtime logs as asked.
@@ -101,13 +114,20 @@ fn main() -> ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(herald::demo::run(&args))),
         Command::Config {
-            command: ConfigCommand::Check { file },
-        } => herald::app::load_config(&file).map(|c| {
+            command: ConfigCommand::Check { file, plugins_dir },
+        } => herald::app::check_config(&file, plugins_dir.as_deref()).map(|c| {
+            let plugins = match &c.plugins {
+                Ok(n) => format!("{n} plugins loaded and initialised"),
+                Err(why) => {
+                    eprintln!("warning: {why}");
+                    "plugins not checked".into()
+                }
+            };
             println!(
-                "{}: ok ({} watched types, {} configured plugins)",
+                "{}: ok ({} watched types, {plugins}, {} sinks)",
                 file.display(),
-                c.watch.len(),
-                c.plugins.config.len().max(c.plugins.policy.len())
+                c.config.watch.len(),
+                c.config.sinks.len().max(1)
             );
         }),
         Command::Run(args) => tokio::runtime::Runtime::new()

@@ -55,6 +55,12 @@ pub struct Config {
     /// Where notifications go. None: one `log` sink gets everything.
     #[serde(default)]
     pub sinks: Vec<SinkConfig>,
+    /// The sink that gets what herald cannot route: a notification whose
+    /// plugins' route verdict names a sink that does not exist goes there
+    /// (too), its `deadLetter` field saying which route. Default: none (such
+    /// routes are logged and counted as `unrouted`). Example: `dead-letters`
+    #[serde(default)]
+    pub dead_letter: Option<String>,
     /// Where herald keeps what it has notified and what sinks have not yet
     /// acknowledged, so a restart reports what changed while it was down and
     /// redelivers what was in flight. None: nothing survives a restart.
@@ -87,6 +93,9 @@ pub struct Config {
     /// The pipeline's threads. Example: `{workers: 4}`
     #[serde(default)]
     pub pipeline: crate::pipeline::PipelineConfig,
+    /// The file and text it was read from, to name lines in later errors.
+    #[serde(skip)]
+    pub(crate) origin: Option<std::sync::Arc<super::check::Origin>>,
 }
 
 fn default_drain() -> Duration {
@@ -232,6 +241,12 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config> {
         .map_err(|e| anyhow::anyhow!("{}: dedup: {e}", path.display()))?;
     crate::sink::config::validate_all(&config.sinks, config.state_dir.is_some())
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut config = config;
+    config.origin = Some(std::sync::Arc::new(super::check::Origin {
+        path: path.to_path_buf(),
+        text: text.to_string(),
+    }));
+    super::check::sink_references(&config)?;
     for (i, w) in config.watch.iter().enumerate() {
         for s in &w.sinks {
             if !config.sinks.iter().any(|c| c.name() == s) {
@@ -263,7 +278,7 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config> {
 
 /// The line (from 1) of the key at dotted `path` (`api.auth`) in block-style
 /// YAML `text`; the deepest key of the path found.
-fn line_of(text: &str, path: &str) -> Option<usize> {
+pub(super) fn line_of(text: &str, path: &str) -> Option<usize> {
     let mut found = None;
     let mut from = 0;
     let mut indent: Option<usize> = None;
@@ -296,7 +311,7 @@ fn line_of(text: &str, path: &str) -> Option<usize> {
 }
 
 impl Config {
-    fn plugin_file(&self, name: &str) -> PathBuf {
+    pub(super) fn plugin_file(&self, name: &str) -> PathBuf {
         let file = self
             .plugins
             .policy
@@ -312,6 +327,13 @@ impl Config {
             .iter()
             .map(|w| (w.id(), w.sinks.clone()))
             .collect()
+    }
+
+    /// Where notifications go: the sinks, each watch's `sinks`, the
+    /// `deadLetter`.
+    pub(crate) fn routes(&self) -> crate::pipeline::Routes {
+        crate::pipeline::Routes::new(&self.sinks, self.watch_sinks())
+            .with_dead_letter(self.dead_letter.clone())
     }
 
     /// One chain per watch, keyed by watch id.
@@ -332,7 +354,12 @@ impl Config {
             (PathBuf, Vec<Capability>),
             std::sync::Arc<crate::plugin::LoadedPlugin>,
         > = std::collections::HashMap::new();
-        for w in watches {
+        for (i, w) in watches.iter().enumerate() {
+            let index = self
+                .watch
+                .iter()
+                .position(|x| x.id() == w.id())
+                .unwrap_or(i);
             let mut instances = Vec::new();
             for name in &w.plugins {
                 let policy = self.plugins.policy.get(name);
@@ -342,7 +369,9 @@ impl Config {
                 let plugin = match loaded.get(&key) {
                     Some(p) => p.clone(),
                     None => {
-                        let p = rt.load(name, &key.0, &allow)?;
+                        let p = rt
+                            .load(name, &key.0, &allow)
+                            .map_err(|e| self.plugin_error(index, name, e))?;
                         loaded.insert(key, p.clone());
                         p
                     }
@@ -365,7 +394,10 @@ impl Config {
                     on_error: policy.map(|p| p.on_error.clone()).unwrap_or_default(),
                     allow,
                 };
-                instances.push(PluginInstance::new(plugin, settings)?);
+                instances.push(
+                    PluginInstance::new(plugin, settings)
+                        .map_err(|e| self.plugin_error(index, name, e))?,
+                );
             }
             chains.insert(w.id(), Chain::new(instances));
         }

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::Config;
 use crate::change::{ChangeEvent, ChangeType, Gvk};
-use crate::pipeline::{self, Addressed, Outcome, Routes};
+use crate::pipeline::{self, Addressed, Outcome};
 use crate::plugin::{EventData, Fate, PluginStep, Runtime, RuntimeConfig};
 use crate::sink::preview::Preview;
 use crate::source::matching;
@@ -170,7 +170,7 @@ pub fn explain(config: &Config, input: Input) -> Result<Explanation> {
         state: store,
         ..Default::default()
     };
-    let routes = Routes::new(&config.sinks, config.watch_sinks());
+    let routes = config.routes();
     let (sink_configs, _) = crate::sink::effective(&config.sinks);
     let mut runtime = None;
     let mut reports = Vec::new();
@@ -269,8 +269,9 @@ pub fn explain(config: &Config, input: Input) -> Result<Explanation> {
                 report.reason = format!("dropped by plugin {plugin}: {reason}");
             }
             Addressed::Notify {
-                targets,
+                mut targets,
                 notification,
+                misrouted,
             } => {
                 report.routing = Some(if dead {
                     "the failing plugin's onError route (a dead letter)"
@@ -278,21 +279,35 @@ pub fn explain(config: &Config, input: Input) -> Result<Explanation> {
                     routes.source_of(&spec.id(), &notification.routes)
                 });
                 report.left_out = routes.left_out(&spec.id(), ns.as_deref(), &notification.routes);
-                report.fate = match (targets.is_empty(), dead) {
+                let mut bodies = vec![None; targets.len()];
+                let misrouted = misrouted.map(|(sink, why)| {
+                    let mut n = notification.as_ref().clone();
+                    n.dead_letter = Some(why);
+                    targets.push(sink.clone());
+                    bodies.push(Some(n));
+                    sink
+                });
+                report.fate = match (targets.is_empty(), dead || misrouted.is_some()) {
                     (true, _) => "unrouted",
-                    (false, true) => "dead-letter",
-                    (false, false) => "delivered",
+                    (false, true) if bodies.len() == 1 || dead => "dead-letter",
+                    _ => "delivered",
                 };
                 if targets.is_empty() {
                     report.reason = "no sink takes it".into();
                 } else if !dead {
                     report.reason = format!("to {}", targets.join(", "));
                 }
-                for sink in targets {
+                if let Some(dl) = &misrouted {
+                    report.reason.push_str(&format!(
+                        " ({dl} is the deadLetter for route verdicts naming no sink)"
+                    ));
+                }
+                for (sink, body) in targets.into_iter().zip(bodies) {
+                    let n = body.as_ref().unwrap_or(notification.as_ref());
                     let preview = sink_configs
                         .iter()
                         .find(|c| c.name() == sink)
-                        .map(|c| crate::sink::preview::preview(&config.cluster, c, &notification));
+                        .map(|c| crate::sink::preview::preview(&config.cluster, c, n));
                     report.sinks.push(match preview {
                         Some(Ok(p)) => SinkReport {
                             sink,

@@ -12,10 +12,12 @@
 //! - `reload`: applying a changed config or plugin directory; `files`: noticing it.
 //! - `restart`: deletions made while herald was down, and the periodic resync.
 
+mod check;
 pub(crate) mod config;
 pub(crate) mod explain;
 mod files;
 mod listeners;
+mod plugin_files;
 mod reload;
 mod restart;
 
@@ -28,11 +30,12 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use tokio::sync::{mpsc, watch};
 
+pub use check::{Checked, check_config};
 pub use config::{Config, LogConfig, LogFormat, load_config, parse_config};
 
 use crate::change::ChangeEvent;
 use crate::metrics::Metrics;
-use crate::pipeline::{self, Deliver, Delivery, Outcome, Routes};
+use crate::pipeline::{self, Deliver, Delivery, Outcome};
 use crate::plugin::{Fate, Runtime, RuntimeConfig};
 use crate::sink::{SinkDeps, Sinks};
 use crate::source::Sources;
@@ -104,12 +107,16 @@ impl Herald {
             ..defaults
         })?;
         let metrics = Metrics::new();
+        // What the chains are built from: a file changed after this scan
+        // shows as a change at the first reload.
+        let plugin_files = Live::scan_plugins(&config);
         let chains = instrumented(
             config.chains(&runtime)?,
             &metrics,
             config.plugins.breaker,
             workers,
         )?;
+        runtime.prune_cache(&plugin_files.hashes());
         let election = match &config.ha {
             Some(ha) if ha.enabled => Some(crate::ha::Election::start(client.clone(), ha).await?),
             _ => None,
@@ -181,11 +188,7 @@ impl Herald {
                 leader: election.as_ref().map(|e| e.leading()),
             },
         )?;
-        let delivery = Delivery::new(
-            sinks.clone(),
-            Routes::new(&config.sinks, config.watch_sinks()),
-            store.clone(),
-        );
+        let delivery = Delivery::new(sinks.clone(), config.routes(), store.clone());
         metrics.watch_sources(&sources);
         metrics.watch_sinks(&sinks);
         if store.is_some() {
@@ -274,6 +277,7 @@ impl Herald {
             sources: sources.clone(),
             sinks: sinks.clone(),
             chains: chain_tx,
+            plugin_files,
             workers,
             delivery,
             admin: Default::default(),
@@ -420,11 +424,20 @@ fn hand_over(
     gate: Option<crate::ha::GateSender>,
     mut tap: Option<Tap>,
 ) -> impl FnMut(Outcome) -> ControlFlow<()> + Send + 'static {
+    let mut drops = crate::plugin::DropLog::new(std::time::Duration::from_secs(10));
     move |o| {
         if let Some(tap) = tap.as_mut() {
             tap(&o);
         }
         metrics.event(&o.watch, o.change.as_str());
+        if let Fate::Dropped { plugin, reason } = &o.fate {
+            metrics.plugin_dropped(plugin, &o.watch);
+            let object = match &o.namespace {
+                Some(ns) => format!("{ns}/{}", o.name),
+                None => o.name.clone(),
+            };
+            drops.dropped(plugin, &o.watch, &object, reason);
+        }
         let watch = o.watch.clone();
         let fate = match &o.fate {
             Fate::Deliver { .. } => "delivered",

@@ -8,13 +8,18 @@ use anyhow::{Context, Result};
 
 use crate::api::{ApiError, WatchRequest};
 use crate::metrics::Metrics;
-use crate::pipeline::{Delivery, Routes, WorkerChains};
+use crate::pipeline::{ChainUpdate, Delivery, Routes, WorkerChains};
 use crate::plugin::{BreakerSettings, Chain, Runtime};
 use crate::sink::Sinks;
 use crate::source::{Sources, WatchSpec, WatchStatus};
 
 use super::config::{Config, parse_config};
 use super::files::Change;
+use super::plugin_files::PluginFiles;
+
+/// How long a plugin file that failed to load may still be being written
+/// (copied in more than one write) before the failure is reported.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// `chains` counted in `metrics`, behind breakers, one copy per worker.
 pub(super) fn instrumented(
@@ -42,7 +47,9 @@ pub(super) struct Live {
     pub(super) metrics: Metrics,
     pub(super) sources: Sources,
     pub(super) sinks: Sinks,
-    pub(super) chains: std::sync::mpsc::Sender<WorkerChains>,
+    pub(super) chains: std::sync::mpsc::Sender<ChainUpdate>,
+    /// The plugin files as last loaded.
+    pub(super) plugin_files: PluginFiles,
     /// Chain workers per watch (`pipeline.workers`, fixed at start).
     pub(super) workers: usize,
     pub(super) delivery: Delivery,
@@ -57,22 +64,7 @@ impl Live {
 
     pub(super) async fn reload(&mut self, change: Change) {
         match change {
-            Change::Plugins => match self.config.chains(&self.runtime).and_then(|c| {
-                instrumented(c, &self.metrics, self.config.plugins.breaker, self.workers)
-            }) {
-                Ok(chains) => {
-                    let _ = self.chains.send(chains);
-                    self.metrics.reload("plugins", true);
-                    tracing::info!(dir = %self.config.plugins.dir.display(), "plugins reloaded");
-                }
-                Err(e) => {
-                    self.metrics.reload("plugins", false);
-                    tracing::error!(
-                        dir = %self.config.plugins.dir.display(),
-                        "plugin reload rejected; the loaded versions keep running: {e:#}"
-                    );
-                }
-            },
+            Change::Plugins => self.reload_plugins().await,
             Change::Config => {
                 let Some(path) = self.path.clone() else {
                     return;
@@ -106,6 +98,101 @@ impl Live {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    /// The plugin files the config can use, now.
+    pub(super) fn scan_plugins(config: &Config) -> PluginFiles {
+        let named = config
+            .watch
+            .iter()
+            .flat_map(|w| &w.plugins)
+            .map(|p| config.plugin_file(p));
+        PluginFiles::scan(&config.plugins.dir, named)
+    }
+
+    /// A change in the plugin directory: only the chains of watches whose
+    /// plugin files changed restart; a changed file no watch uses is
+    /// checked and reported; a file that fails to load while it is still
+    /// changing (a copy in several writes) is waited for.
+    async fn reload_plugins(&mut self) {
+        let now = Self::scan_plugins(&self.config);
+        let changed = self.plugin_files.changed(&now);
+        if changed.is_empty() {
+            return;
+        }
+        let mut used = BTreeSet::new();
+        let (mut affected, mut keep) = (Vec::new(), BTreeSet::new());
+        for w in &self.config.watch {
+            let files: Vec<PathBuf> = w
+                .plugins
+                .iter()
+                .map(|p| self.config.plugin_file(p))
+                .collect();
+            if files.iter().any(|f| changed.contains(f)) {
+                affected.push(w.clone());
+            } else {
+                keep.insert(w.id());
+            }
+            used.extend(files);
+        }
+        for file in changed.iter().filter(|f| !used.contains(*f) && now.has(f)) {
+            let name = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let allow = self
+                .config
+                .plugins
+                .policy
+                .get(&name)
+                .map(|p| p.allow.clone())
+                .unwrap_or_default();
+            match self.runtime.load(&name, file, &allow) {
+                Ok(_) => {
+                    tracing::info!(file = %file.display(), "plugin file changed; no watch uses it")
+                }
+                Err(e) => tracing::warn!(
+                    file = %file.display(),
+                    "plugin file changed; no watch uses it, and it would not load: {e:#}"
+                ),
+            }
+        }
+        if affected.is_empty() {
+            self.plugin_files = now;
+            self.runtime.prune_cache(&self.plugin_files.hashes());
+            return;
+        }
+        let ids: Vec<String> = affected.iter().map(WatchSpec::id).collect();
+        match self
+            .config
+            .chains_for(&affected, &self.runtime)
+            .and_then(|c| instrumented(c, &self.metrics, self.config.plugins.breaker, self.workers))
+        {
+            Ok(chains) => {
+                let _ = self.chains.send(ChainUpdate { chains, keep });
+                self.plugin_files = now;
+                self.runtime.prune_cache(&self.plugin_files.hashes());
+                self.metrics.reload("plugins", true);
+                tracing::info!(
+                    dir = %self.config.plugins.dir.display(),
+                    watches = ?ids,
+                    "plugins reloaded (only these watches' chains restarted)"
+                );
+            }
+            Err(e) => {
+                tokio::time::sleep(SETTLE).await;
+                if Self::scan_plugins(&self.config) != now {
+                    // Still being written: the next change event reloads.
+                    tracing::debug!("a plugin file is still changing; waiting for it");
+                    return;
+                }
+                self.metrics.reload("plugins", false);
+                tracing::error!(
+                    dir = %self.config.plugins.dir.display(),
+                    "plugin reload rejected; the loaded versions keep running: {e:#}"
+                );
             }
         }
     }
@@ -147,9 +234,11 @@ impl Live {
             })?;
         let mut routes = self.config.watch_sinks();
         routes.insert(id.clone(), spec.sinks.clone());
-        self.delivery
-            .set_routes(Routes::new(&self.config.sinks, routes));
-        let _ = self.chains.send(chains);
+        self.delivery.set_routes(
+            Routes::new(&self.config.sinks, routes)
+                .with_dead_letter(self.config.dead_letter.clone()),
+        );
+        let _ = self.chains.send(chains.into());
         match self.sources.add(spec.clone()).await {
             Ok(status) => {
                 tracing::info!(watch = %status.id, state = ?status.state, "watch added over the admin API");
@@ -168,8 +257,7 @@ impl Live {
         let spec = self.sources.remove(id)?;
         self.config.watch.retain(|w| w.id() != id);
         self.admin.remove(id);
-        self.delivery
-            .set_routes(Routes::new(&self.config.sinks, self.config.watch_sinks()));
+        self.delivery.set_routes(self.config.routes());
         tracing::info!(watch = id, "watch removed over the admin API");
         Ok(spec)
     }
@@ -217,9 +305,8 @@ impl Live {
             .and_then(|c| instrumented(c, &self.metrics, new.plugins.breaker, self.workers))
             .context("plugins")?;
         self.sinks.reconfigure(&new.sinks).context("sinks")?;
-        self.delivery
-            .set_routes(Routes::new(&new.sinks, new.watch_sinks()));
-        let _ = self.chains.send(chains);
+        self.delivery.set_routes(new.routes());
+        let _ = self.chains.send(chains.into());
         for w in &old.watch {
             let id = w.id();
             let kept = new.watch.iter().any(|n| n.id() == id && n == w);
@@ -242,6 +329,8 @@ impl Live {
             }
         }
         self.config = new;
+        self.plugin_files = Self::scan_plugins(&self.config);
+        self.runtime.prune_cache(&self.plugin_files.hashes());
         Ok(())
     }
 }

@@ -109,6 +109,7 @@ struct Inner {
     dedup_dropped: Family<WatchLabel, Counter>,
     plugin_calls: Family<PluginLabel, Counter>,
     plugin_errors: Family<PluginLabel, Counter>,
+    plugin_drops: Family<PluginLabel, Counter>,
     plugin_seconds: HistogramFamily<PluginLabel>,
     plugin_suspended: Family<PluginName, Gauge>,
     /// Per plugin, how many of its breakers (one per watch using it) are
@@ -171,6 +172,12 @@ impl Metrics {
             "Plugin calls that failed (trap, deadline, memory, panic)",
             plugin_errors.clone(),
         );
+        let plugin_drops = Family::<PluginLabel, Counter>::default();
+        registry.register(
+            "plugin_drops",
+            "Changes a plugin dropped (its drop verdict or its onError: drop)",
+            plugin_drops.clone(),
+        );
         let plugin_seconds: HistogramFamily<PluginLabel> =
             Family::new_with_constructor(call_histogram);
         registry.register(
@@ -206,6 +213,7 @@ impl Metrics {
                 dedup_dropped,
                 plugin_calls,
                 plugin_errors,
+                plugin_drops,
                 plugin_seconds,
                 plugin_suspended,
                 suspended_in: Default::default(),
@@ -268,6 +276,17 @@ impl Metrics {
             .get_or_create(&WatchFate {
                 watch: watch.into(),
                 fate: fate.into(),
+            })
+            .inc();
+    }
+
+    /// A plugin in this watch's chain dropped a change.
+    pub(crate) fn plugin_dropped(&self, plugin: &str, watch: &str) {
+        self.inner
+            .plugin_drops
+            .get_or_create(&PluginLabel {
+                plugin: plugin.into(),
+                watch: watch.into(),
             })
             .inc();
     }

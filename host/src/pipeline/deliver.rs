@@ -31,6 +31,9 @@ pub struct Routes {
     namespaces: BTreeMap<String, Vec<String>>,
     /// Each watch's `sinks` (empty: the defaults).
     watch_sinks: BTreeMap<String, Vec<String>>,
+    /// The config's `deadLetter`: where a notification also goes when a
+    /// route verdict names a sink that does not exist.
+    dead_letter: Option<String>,
 }
 
 impl Routes {
@@ -55,7 +58,29 @@ impl Routes {
                 .map(|c| (c.common.name.clone(), c.common.namespaces.clone()))
                 .collect(),
             watch_sinks,
+            dead_letter: None,
         }
+    }
+
+    /// Route verdicts naming a sink that does not exist are dead-lettered to
+    /// `sink` (the config's `deadLetter`).
+    pub fn with_dead_letter(mut self, sink: Option<String>) -> Self {
+        self.dead_letter = sink;
+        self
+    }
+
+    /// The route verdicts among `routes` that name no sink, each once.
+    pub fn unknown<'a>(&self, routes: &'a [String]) -> Vec<&'a str> {
+        let mut out: Vec<&str> = Vec::new();
+        if self.implicit {
+            return out;
+        }
+        for r in routes {
+            if !self.namespaces.contains_key(r) && !out.contains(&r.as_str()) {
+                out.push(r);
+            }
+        }
+        out
     }
 
     /// The sinks an outcome of `watch` in `namespace` goes to, given the
@@ -71,12 +96,21 @@ impl Routes {
         let mut chosen: Vec<String> = Vec::with_capacity(wanted.len());
         for sink in wanted {
             let Some(only) = self.namespaces.get(sink) else {
-                tracing::error!(
-                    sink,
-                    name,
-                    watch,
-                    "a route names a sink that does not exist; notification not delivered there"
-                );
+                match &self.dead_letter {
+                    Some(dl) => tracing::error!(
+                        sink,
+                        name,
+                        watch,
+                        dead_letter = dl.as_str(),
+                        "a route names a sink that does not exist; the notification goes to the dead letter"
+                    ),
+                    None => tracing::error!(
+                        sink,
+                        name,
+                        watch,
+                        "a route names a sink that does not exist; notification not delivered there (set deadLetter: <sink> to keep such notifications)"
+                    ),
+                }
                 continue;
             };
             if let Some(ns) = namespace
@@ -220,6 +254,10 @@ pub enum Addressed {
         targets: Vec<String>,
         /// What each of them receives.
         notification: Box<Notification>,
+        /// A route verdict named a sink that does not exist: this dead
+        /// letter sink (the config's `deadLetter`) gets the notification too,
+        /// with why, unless it is among `targets`.
+        misrouted: Option<(String, serde_json::Value)>,
     },
 }
 
@@ -246,8 +284,25 @@ pub fn address(cluster: Arc<str>, o: Outcome, routes: &Routes) -> Addressed {
         .unwrap_or_default()
         .to_string();
     let targets = routes.targets(&o.watch, o.namespace.as_deref(), &chosen, &o.name);
+    let unknown = routes.unknown(&chosen);
+    let misrouted = match &routes.dead_letter {
+        Some(dl) if !unknown.is_empty() && dead_letter.is_none() && !targets.contains(dl) => {
+            Some((
+                dl.clone(),
+                json!({
+                    "routes": unknown,
+                    "error": format!(
+                        "a route verdict names {} that does not exist",
+                        if unknown.len() == 1 { "a sink" } else { "sinks" }
+                    ),
+                }),
+            ))
+        }
+        _ => None,
+    };
     Addressed::Notify {
         targets,
+        misrouted,
         notification: Box::new(Notification {
             cluster,
             change: o.change,
@@ -275,24 +330,33 @@ impl Deliver for Delivery {
             let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
             address(self.sinks.cluster(), o, &routes)
         };
-        let (targets, mut n) = match addressed {
-            Addressed::Dropped { plugin, reason } => {
-                tracing::debug!(plugin, "dropped: {reason}");
-                // The state was emitted (to the plugins): record it.
+        let (targets, mut n, dead) = match addressed {
+            Addressed::Dropped { .. } => {
+                // Logged (sampled) and counted where outcomes are handed
+                // over. The state was emitted (to the plugins): record it.
                 self.commit(record, vec![]);
                 return 0;
             }
             Addressed::Notify {
                 targets,
                 notification,
-            } => (targets, *notification),
+                misrouted,
+            } => {
+                let mut n = *notification;
+                n.receipt = guard.map(Receipt::new);
+                let dead = misrouted.map(|(sink, why)| {
+                    let mut d = n.clone();
+                    d.dead_letter = Some(why);
+                    (sink, d)
+                });
+                (targets, n, dead)
+            }
         };
-        n.receipt = guard.map(Receipt::new);
         // With a state dir: the object record and one outbox entry per sink,
         // in one transaction; lanes deliver once it is on disk.
         if self.state.is_some() {
             let payload = n.to_stored();
-            let entries = targets
+            let mut entries: Vec<Op> = targets
                 .iter()
                 .map(|sink| Op::Enqueue {
                     sink: sink.clone(),
@@ -300,9 +364,21 @@ impl Deliver for Delivery {
                     payload: payload.clone(),
                 })
                 .collect();
+            if let Some((sink, d)) = &dead {
+                entries.push(Op::Enqueue {
+                    sink: sink.clone(),
+                    id: d.id(sink),
+                    payload: d.to_stored(),
+                });
+            }
             n.durable = self.commit(record, entries);
         }
-        self.sinks.enqueue(&targets, n)
+        let mut sent = 0;
+        if let Some((sink, mut d)) = dead {
+            d.durable = n.durable.clone();
+            sent += self.sinks.enqueue(std::slice::from_ref(&sink), d);
+        }
+        sent + self.sinks.enqueue(&targets, n)
     }
 
     fn record_only(&self, record: Vec<Op>) {

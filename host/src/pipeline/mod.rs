@@ -107,6 +107,26 @@ impl PipelineConfig {
 /// Per watch id, one copy of its chain per worker.
 pub type WorkerChains = BTreeMap<String, Vec<Chain>>;
 
+/// New chains for a running pipeline.
+#[derive(Default)]
+pub struct ChainUpdate {
+    /// Chains that replace the running ones, per watch; a watch neither
+    /// here nor in `keep` has no plugins any more.
+    pub chains: WorkerChains,
+    /// Watches whose running chains stay as they are (none of their plugin
+    /// files changed).
+    pub keep: std::collections::BTreeSet<String>,
+}
+
+impl From<WorkerChains> for ChainUpdate {
+    fn from(chains: WorkerChains) -> Self {
+        ChainUpdate {
+            chains,
+            keep: Default::default(),
+        }
+    }
+}
+
 /// `chains` with `workers` copies each (see [`Chain::replicate`]).
 ///
 /// # Errors
@@ -171,7 +191,7 @@ pub struct Outcome {
 pub fn spawn_with(
     mut rx: mpsc::Receiver<ChangeEvent>,
     chains: WorkerChains,
-    updates: std::sync::mpsc::Receiver<WorkerChains>,
+    updates: std::sync::mpsc::Receiver<ChainUpdate>,
     stages: Stages,
     mut deliver: impl FnMut(Outcome) -> ControlFlow<()> + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
@@ -202,7 +222,7 @@ pub fn spawn_with(
                 tickets: Tickets::default(),
                 done: done_tx,
             };
-            intake.update(chains);
+            intake.update(chains.into());
             while let Some(mut ev) = rx.blocking_recv() {
                 while let Ok(newer) = updates.try_recv() {
                     intake.update(newer);
@@ -247,9 +267,14 @@ impl Intake {
     /// New chains: a pool keeps its workers and gets the new copies after
     /// what it has queued; a watch that has no plugins any more lets its
     /// workers finish and go.
-    fn update(&mut self, chains: WorkerChains) {
+    fn update(&mut self, update: ChainUpdate) {
         let mut old = std::mem::take(&mut self.pools);
-        for (watch, copies) in chains {
+        for watch in update.keep {
+            if let Some(pool) = old.remove(&watch) {
+                self.pools.insert(watch, pool);
+            }
+        }
+        for (watch, copies) in update.chains {
             if copies.iter().all(Chain::is_empty) {
                 continue;
             }

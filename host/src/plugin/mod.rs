@@ -15,6 +15,7 @@
 mod bindings;
 mod breaker;
 mod chain;
+mod drop_log;
 mod error;
 mod event;
 mod imports;
@@ -28,6 +29,7 @@ mod trap;
 
 pub use breaker::{Admit, Breaker, BreakerSettings, Transition};
 pub use chain::{Chain, ChainOutcome, Fate, PluginStep};
+pub(crate) use drop_log::DropLog;
 pub use error::{LoadError, PluginError};
 pub use event::EventData;
 pub use inspect::{Inspection, PolicyAdvice};

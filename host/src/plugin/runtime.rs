@@ -163,6 +163,42 @@ impl Runtime {
         load::load(self, name, path, bytes, allow).map(Arc::new)
     }
 
+    /// Removes compiled components of plugin versions not in `keep`
+    /// (content hashes, hex) from the cache directory and from memory, so
+    /// that swaps do not pile up; returns how many files went.
+    pub(crate) fn prune_cache(&self, keep: &std::collections::BTreeSet<String>) -> usize {
+        self.inner
+            .compiled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|hash, _| keep.contains(hash));
+        let Some(dir) = &self.inner.config.cache_dir else {
+            return 0;
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.filter_map(|e| e.ok()) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(hash) = name
+                .strip_suffix(".cwasm")
+                .and_then(|n| n.split('-').next())
+            else {
+                continue;
+            };
+            if !keep.contains(hash) {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => removed += 1,
+                    Err(e) => {
+                        tracing::warn!(file = %entry.path().display(), "cannot prune the compiled cache: {e}")
+                    }
+                }
+            }
+        }
+        removed
+    }
+
     /// The log budget of plugin `name` (created on first use).
     pub(crate) fn plugin_log(&self, name: &str) -> Arc<PluginLog> {
         let mut logs = self.inner.logs.lock().unwrap_or_else(|p| p.into_inner());

@@ -7,6 +7,7 @@
 //! - [`k8s`]: a real kube-apiserver on loopback, for the real-apiserver tier.
 
 pub mod k8s;
+pub mod logged;
 pub mod receiver;
 
 use std::path::PathBuf;

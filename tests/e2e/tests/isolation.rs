@@ -6,123 +6,14 @@
 //! changes in order.
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use herald_e2e::logged::{LoggedHerald as Herald, metric, wait_metric};
 use herald_e2e::receiver::{Receiver, Request};
 use herald_e2e::{Cluster, plugin_dir, wait_http_ok};
 use serde_json::{Value, json};
 
 const NS: &str = "iso";
-
-/// `herald run` with its log as JSON lines at info, collected.
-struct Herald {
-    child: Child,
-    log: Arc<Mutex<Vec<Value>>>,
-}
-
-impl Drop for Herald {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Herald {
-    fn start(config: &std::path::Path) -> Herald {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
-            .args(["run", "--config"])
-            .arg(config)
-            .env("HERALD_LOG", "info")
-            .env("HERALD_LOG_FORMAT", "json")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start herald run");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let keep = log.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    keep.lock().unwrap_or_else(|p| p.into_inner()).push(v);
-                }
-            }
-        });
-        Herald { child, log }
-    }
-
-    /// The log lines whose message starts with `prefix`.
-    fn lines(&self, prefix: &str) -> Vec<Value> {
-        self.log
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .filter(|l| {
-                l["fields"]["message"]
-                    .as_str()
-                    .is_some_and(|m| m.starts_with(prefix))
-            })
-            .cloned()
-            .collect()
-    }
-
-    async fn wait_line(&self, prefix: &str, n: usize) -> Vec<Value> {
-        for _ in 0..400 {
-            let l = self.lines(prefix);
-            if l.len() >= n {
-                return l;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("no {n} log lines starting {prefix:?}")
-    }
-}
-
-/// The value of metric `name{labels}` (labels as written in the text).
-async fn metric(c: &Cluster, name: &str, labels: &str) -> Option<f64> {
-    let url = c.probe("/metrics");
-    let text = raw_get(&url).await;
-    let key = format!("{name}{{{labels}}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&key))
-        .and_then(|v| v.trim().parse().ok())
-}
-
-/// The body of GET `url` as text (the metrics are not JSON).
-async fn raw_get(url: &str) -> String {
-    let addr = url
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let path = format!("/{}", url.splitn(4, '/').nth(3).unwrap_or_default());
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    s.write_all(format!("GET {path} HTTP/1.0\r\nhost: x\r\n\r\n").as_bytes())
-        .await
-        .expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.expect("read");
-    out
-}
-
-async fn wait_metric(c: &Cluster, name: &str, labels: &str, want: f64) {
-    for _ in 0..400 {
-        if metric(c, name, labels).await == Some(want) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!(
-        "{name}{{{labels}}} never became {want}: {:?}",
-        metric(c, name, labels).await
-    );
-}
 
 /// The acknowledged notifications, as JSON, in arrival order.
 fn notifications(hook: &Receiver) -> Vec<(Request, Value)> {
@@ -201,7 +92,7 @@ pipeline:
         url = hook.url("/"),
         dir = plugin_dir().display(),
     ));
-    let herald = Herald::start(&config);
+    let herald = Herald::start(env!("CARGO_BIN_EXE_herald"), &config);
     assert!(wait_http_ok(&c.probe("/readyz")).await, "never ready");
     c.sim
         .create("deployments", deployment())
@@ -379,7 +270,7 @@ stateDir: {state}
         dir = plugin_dir().display(),
         state = state.display(),
     ));
-    let _herald = Herald::start(&config);
+    let _herald = Herald::start(env!("CARGO_BIN_EXE_herald"), &config);
     assert!(wait_http_ok(&c.probe("/readyz")).await, "never ready");
     const OBJECTS: usize = 6;
     const UPDATES: usize = 60;

@@ -9,6 +9,7 @@ mod explain;
 mod isolation;
 mod notify_once;
 mod ops;
+mod plugin_ops;
 mod plugin_output;
 mod plugins;
 mod real;
