@@ -451,12 +451,26 @@ fn hand_over(
                 Err(_) => ControlFlow::Break(()),
             };
         }
+        let object = tracing::enabled!(tracing::Level::DEBUG).then(|| {
+            let ns = o.namespace.as_deref().unwrap_or_default();
+            (format!("{ns}/{}", o.name), o.change.as_str())
+        });
         let sent = delivery.deliver(o, None);
         let fate = if sent == 0 && fate == "delivered" {
             "unrouted"
         } else {
             fate
         };
+        if let Some((object, change)) = object {
+            tracing::debug!(
+                watch,
+                object,
+                change,
+                fate,
+                sinks = sent,
+                "change handed to the sinks"
+            );
+        }
         metrics.outcome(&watch, fate);
         ControlFlow::Continue(())
     }

@@ -27,10 +27,15 @@ impl LoggedHerald {
     /// Starts `bin run --config config` (`bin`: the test's
     /// `env!("CARGO_BIN_EXE_herald")`), its log at info as JSON.
     pub fn start(bin: &str, config: &std::path::Path) -> LoggedHerald {
+        Self::start_at(bin, config, "info")
+    }
+
+    /// [`LoggedHerald::start`] with `HERALD_LOG` set to `level`.
+    pub fn start_at(bin: &str, config: &std::path::Path, level: &str) -> LoggedHerald {
         let mut child = Command::new(bin)
             .args(["run", "--config"])
             .arg(config)
-            .env("HERALD_LOG", "info")
+            .env("HERALD_LOG", level)
             .env("HERALD_LOG_FORMAT", "json")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -54,6 +59,11 @@ impl LoggedHerald {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Every log line so far.
+    pub fn all(&self) -> Vec<Value> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The log lines whose message starts with `prefix`.

@@ -29,7 +29,9 @@ async fn drops_are_logged_at_info_sampled_and_counted_per_plugin_and_watch() {
         "cluster: d\nwatch:\n  - {{ version: v1, kind: ConfigMap, plugins: [web-only] }}\nplugins:\n  dir: {}\n  config:\n    web-only: {{ labels: {{ app: web }} }}\n  policy:\n    web-only: {{ file: label_filter.wasm }}\n",
         herald_e2e::plugin_dir().display()
     ));
-    let herald = LoggedHerald::start(env!("CARGO_BIN_EXE_herald"), &config);
+    // `debug` is herald's own debug: no wasmtime, cranelift or rustls lines
+    // come before (or between) what herald says.
+    let herald = LoggedHerald::start_at(env!("CARGO_BIN_EXE_herald"), &config, "debug");
     assert!(wait_http_ok(&c.probe("/readyz")).await, "never ready");
     for i in 0..20 {
         c.sim
@@ -67,6 +69,24 @@ async fn drops_are_logged_at_info_sampled_and_counted_per_plugin_and_watch() {
         )
         .await,
         Some(20.0)
+    );
+    let all = herald.all();
+    assert!(
+        all.iter().any(|l| l["level"] == "DEBUG"),
+        "herald's own debug lines are there"
+    );
+    let foreign: Vec<&Value> = all
+        .iter()
+        .filter(|l| {
+            l["level"] == "DEBUG"
+                && !l["target"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("herald"))
+        })
+        .collect();
+    assert!(
+        foreign.is_empty(),
+        "debug lines of dependencies at HERALD_LOG=debug: {foreign:?}"
     );
 }
 
