@@ -5,9 +5,11 @@
 //! - [`wasm`]: the path of a plugin built by `scripts/build-plugins`.
 //! - [`receiver`]: loopback HTTP receivers with scripted answers, for sinks.
 //! - [`k8s`]: a real kube-apiserver on loopback, for the real-apiserver tier.
+//! - [`nats`]: a real `nats-server` with JetStream, and a stream reader.
 
 pub mod k8s;
 pub mod logged;
+pub mod nats;
 pub mod receiver;
 
 use std::path::PathBuf;

@@ -7,6 +7,7 @@ mod demo;
 mod deploy;
 mod explain;
 mod isolation;
+mod nats;
 mod notify_once;
 mod ops;
 mod plugin_ops;

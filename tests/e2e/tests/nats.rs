@@ -1,0 +1,308 @@
+//! The NATS JetStream sink (issue 17) against a real `nats-server -js`
+//! started by the test: exactly once by `Nats-Msg-Id` and in per-object
+//! order across SIGKILLs of herald and an outage of the broker, a refused
+//! message dead-lettered with the broker's reason, and two clusters into
+//! one stream.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use herald_e2e::nats::{NatsServer, Stored};
+use herald_e2e::{Cluster, HeraldProcess, http_get, wait_http_ok};
+use serde_json::json;
+
+const NS: &str = "bus";
+const STREAM: &str = "HERALD";
+
+/// A config with one nats sink `bus` (and `extra` sinks after it).
+fn config(c: &Cluster, cluster: &str, nats: &NatsServer, bus: &str, extra: &str) -> std::path::PathBuf {
+    c.config(&format!(
+        r#"
+cluster: {cluster}
+watch:
+  - {{ version: v1, kind: ConfigMap, namespaces: [{NS}] }}
+sinks:
+  - name: bus
+    type: nats
+    url: {url}
+    old: none
+    retry: {{ initialBackoff: 100ms, maxBackoff: 1s, maxAge: 10m }}
+{bus}
+{extra}
+stateDir: {state}
+"#,
+        url = nats.url(),
+        state = c.dir.path().join("state").display(),
+    ))
+}
+
+/// The simulator's changes in the namespace: (uid, resourceVersion).
+fn log(c: &Cluster) -> Vec<(String, String)> {
+    c.sim
+        .change_log()
+        .into_iter()
+        .filter(|e| e.namespace.as_deref() == Some(NS))
+        .map(|e| (e.uid.clone(), e.resource_version.to_string()))
+        .collect()
+}
+
+async fn create(c: &Cluster, i: usize) {
+    c.sim
+        .create(
+            "configmaps",
+            herald_sim::fixtures::config_map(NS, &format!("o{i:05}"), &[("v", "0")]),
+        )
+        .await
+        .expect("create");
+}
+
+async fn update(c: &Cluster, i: usize, value: &str) {
+    let mut cm = c
+        .sim
+        .get("configmaps", NS, &format!("o{i:05}"))
+        .await
+        .expect("get");
+    cm["data"]["v"] = json!(value);
+    c.sim.update("configmaps", cm).await.expect("update");
+}
+
+/// Waits until the stream holds `n` messages (and no more come for a
+/// moment), for at most `wait`; the count.
+async fn settle(nats: &NatsServer, n: u64, wait: Duration) -> u64 {
+    let deadline = Instant::now() + wait;
+    loop {
+        let have = nats.count(STREAM).await;
+        if have >= n || Instant::now() > deadline {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            return nats.count(STREAM).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Asserts that `stored` holds every change of `changes` exactly once (by
+/// id, and by uid and resourceVersion), and each object's changes in order.
+fn assert_exactly_once_in_order(stored: &[Stored], changes: &[(String, String)]) {
+    let ids: BTreeSet<&str> = stored.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids.len(), stored.len(), "an id stored twice");
+    assert!(stored.iter().all(|m| m.id.starts_with("msg_")), "every message has herald's id");
+    for m in stored {
+        assert_eq!(m.payload["id"], m.id, "Nats-Msg-Id is the envelope's id");
+    }
+    let keys: Vec<(String, String)> = stored
+        .iter()
+        .map(|m| {
+            (
+                m.payload["uid"].as_str().unwrap_or_default().to_string(),
+                m.payload["resourceVersion"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let have: BTreeSet<&(String, String)> = keys.iter().collect();
+    assert_eq!(have.len(), keys.len(), "a change stored twice under two ids");
+    let want: BTreeSet<&(String, String)> = changes.iter().collect();
+    let missing: Vec<_> = want.difference(&have).take(10).collect();
+    let extra: Vec<_> = have.difference(&want).take(10).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, not in the log {extra:?}");
+    let mut last: BTreeMap<&str, u64> = BTreeMap::new();
+    for (uid, rv) in &keys {
+        let rv: u64 = rv.parse().expect("numeric resourceVersion");
+        if let Some(prev) = last.insert(uid, rv) {
+            assert!(prev < rv, "{uid}: resourceVersion {rv} stored after {prev}");
+        }
+    }
+}
+
+async fn sink_status(c: &Cluster) -> serde_json::Value {
+    let (code, body) = http_get(&c.api("/sinks")).await.expect("GET /sinks");
+    assert_eq!(code, 200);
+    body.as_array()
+        .and_then(|a| a.iter().find(|s| s["name"] == "bus").cloned())
+        .expect("the bus sink in /sinks")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_changes_are_stored_exactly_once_in_order_across_two_sigkills() {
+    let nats = NatsServer::start(&[]).await;
+    let c = Cluster::start_with(herald_sim::Simulator::builder().history_retention(100_000)).await;
+    let cfg = config(
+        &c,
+        "one",
+        &nats,
+        "    stream: { name: HERALD, subjects: [\"herald.>\"], create: true, duplicateWindow: 10m }",
+        "",
+    );
+    let start = || HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &cfg);
+    let mut herald = start();
+    assert!(wait_http_ok(&c.probe("/readyz")).await, "never ready");
+    let began = Instant::now();
+    for i in 0..1000 {
+        create(&c, i).await;
+    }
+    // 9,000 updates; herald is killed twice in the middle of them and
+    // restarted while they go on.
+    for k in 0..9000 {
+        update(&c, (k * 7) % 1000, &format!("u{k}")).await;
+        if k == 3000 || k == 6000 {
+            herald.kill();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            herald = start();
+        }
+    }
+    let changes = log(&c);
+    assert_eq!(changes.len(), 10_000);
+    let got = settle(&nats, 10_000, Duration::from_secs(120)).await;
+    let elapsed = began.elapsed();
+    let stored = nats.read_all(STREAM).await;
+    assert_eq!(got as usize, stored.len());
+    assert_exactly_once_in_order(&stored, &changes);
+    let subject = &stored[0].subject;
+    assert!(
+        subject.starts_with("herald.one.core.configmap.bus."),
+        "default subject: {subject}"
+    );
+    eprintln!("nats: 10,000 changes, 2 SIGKILLs, all stored once in {elapsed:?}");
+    drop(herald);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_down_for_30s_is_retried_and_nothing_is_lost() {
+    let mut nats = NatsServer::start(&[]).await;
+    nats.create_stream(STREAM, &["herald.>"], Duration::from_secs(600)).await;
+    let c = Cluster::start(Duration::from_millis(300)).await;
+    let cfg = config(&c, "one", &nats, "", "");
+    let herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &cfg);
+    assert!(wait_http_ok(&c.probe("/readyz")).await, "never ready");
+    for i in 0..500 {
+        create(&c, i).await;
+    }
+    assert_eq!(settle(&nats, 500, Duration::from_secs(60)).await, 500);
+    // The broker goes away (same store, same port) for 30 s; changes go on.
+    nats.stop();
+    let down = Instant::now();
+    for k in 0..1500 {
+        update(&c, k % 500, &format!("down{k}")).await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let s = sink_status(&c).await;
+    assert!(s["retries"].as_u64().unwrap_or(0) > 0, "retried while down: {s}");
+    assert!(s["lastError"].as_str().is_some_and(|e| e.contains("NATS")), "{s}");
+    assert_eq!(s["deadLettered"], 0, "{s}");
+    assert!(wait_http_ok(&c.probe("/healthz")).await, "herald is up while the broker is down");
+    tokio::time::sleep(Duration::from_secs(30).saturating_sub(down.elapsed())).await;
+    nats.resume().await;
+    assert_eq!(settle(&nats, 2000, Duration::from_secs(90)).await, 2000);
+    let stored = nats.read_all(STREAM).await;
+    assert_exactly_once_in_order(&stored, &log(&c));
+    let s = sink_status(&c).await;
+    assert_eq!((s["delivered"].as_u64(), s["deadLettered"].as_u64()), (Some(2000), Some(0)), "{s}");
+    drop(herald);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_message_is_dead_lettered_with_the_brokers_reason() {
+    let nats = NatsServer::start(&[]).await;
+    nats.create_stream(STREAM, &["herald.>"], Duration::from_secs(120)).await;
+    let c = Cluster::start(Duration::from_millis(300)).await;
+    let cfg = config(
+        &c,
+        "one",
+        &nats,
+        "    deadLetter: dl",
+        r#"  - name: nostream
+    type: nats
+    url: URL
+    subject: "elsewhere.{kind}.{name}"
+    deadLetter: dl
+  - name: dl
+    type: log"#
+            .replace("URL", &nats.url())
+            .as_str(),
+    );
+    let herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &cfg);
+    assert!(wait_http_ok(&c.probe("/readyz")).await, "never ready");
+    let big = "x".repeat(2 * 1024 * 1024);
+    c.sim
+        .create(
+            "configmaps",
+            herald_sim::fixtures::config_map(NS, "big", &[("v", big.as_str())]),
+        )
+        .await
+        .expect("create");
+    create(&c, 1).await;
+    // Each sink dead-letters what it cannot publish: the 2 MB message
+    // (both sinks), the small one (the sink whose subject no stream holds).
+    let mut reasons: BTreeMap<(String, String), String> = BTreeMap::new();
+    for _ in 0..3 {
+        let line = herald.next();
+        let dl = &line["deadLetter"];
+        reasons.insert(
+            (
+                dl["sink"].as_str().unwrap_or_default().into(),
+                line["name"].as_str().unwrap_or_default().into(),
+            ),
+            dl["reason"].as_str().unwrap_or_default().into(),
+        );
+    }
+    let big_reason = &reasons[&("bus".to_string(), "big".to_string())];
+    assert!(
+        big_reason.contains("refused by the NATS server") && big_reason.contains("Payload size limit of 1048576"),
+        "{big_reason}"
+    );
+    let nostream = &reasons[&("nostream".to_string(), "o00001".to_string())];
+    assert!(nostream.contains("no stream"), "{nostream}");
+    assert!(reasons.contains_key(&("nostream".to_string(), "big".to_string())), "{reasons:?}");
+    // The small one is in the stream; the sink goes on.
+    assert_eq!(settle(&nats, 1, Duration::from_secs(20)).await, 1);
+    let stored = nats.read_all(STREAM).await;
+    assert_eq!(stored[0].payload["name"], "o00001");
+    let s = sink_status(&c).await;
+    assert_eq!((s["delivered"].as_u64(), s["deadLettered"].as_u64()), (Some(1), Some(1)), "{s}");
+    assert!(herald.next_within(Duration::from_secs(1)).is_none(), "nothing else dead-lettered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clusters_into_one_stream_counts_per_cluster_exact() {
+    let nats = NatsServer::start(&[]).await;
+    nats.create_stream(STREAM, &["herald.>"], Duration::from_secs(600)).await;
+    let east = Cluster::start(Duration::from_millis(300)).await;
+    let west = Cluster::start(Duration::from_millis(300)).await;
+    let e = HeraldProcess::run(
+        env!("CARGO_BIN_EXE_herald"),
+        &config(&east, "east", &nats, "    format: cloudevents", ""),
+    );
+    let w = HeraldProcess::run(
+        env!("CARGO_BIN_EXE_herald"),
+        &config(&west, "west", &nats, "", ""),
+    );
+    assert!(wait_http_ok(&east.probe("/readyz")).await, "east never ready");
+    assert!(wait_http_ok(&west.probe("/readyz")).await, "west never ready");
+    for i in 0..300 {
+        create(&east, i).await;
+        create(&west, i).await;
+    }
+    for k in 0..700 {
+        update(&east, k % 300, &format!("e{k}")).await;
+        if k % 2 == 0 {
+            update(&west, k % 300, &format!("w{k}")).await;
+        }
+    }
+    let (ne, nw) = (log(&east).len(), log(&west).len());
+    assert_eq!((ne, nw), (1000, 650));
+    assert_eq!(settle(&nats, 1650, Duration::from_secs(60)).await, 1650);
+    let stored = nats.read_all(STREAM).await;
+    let by = |cluster: &str| -> Vec<Stored> {
+        stored
+            .iter()
+            .filter(|m| m.subject.split('.').nth(1) == Some(cluster))
+            .cloned()
+            .collect()
+    };
+    let (se, sw) = (by("east"), by("west"));
+    assert_eq!((se.len(), sw.len()), (ne, nw), "counts per cluster");
+    assert!(se.iter().all(|m| m.payload["cluster"] == "east" && m.ce_id.as_deref() == Some(m.id.as_str())));
+    assert!(sw.iter().all(|m| m.payload["cluster"] == "west" && m.ce_id.is_none()));
+    assert_exactly_once_in_order(&se, &log(&east));
+    assert_exactly_once_in_order(&sw, &log(&west));
+    drop((e, w));
+}
