@@ -170,7 +170,7 @@ async fn a_broker_down_for_30s_is_retried_and_nothing_is_lost() {
     let mut nats = NatsServer::start(&[]).await;
     nats.create_stream(STREAM, &["herald.>"], Duration::from_secs(600)).await;
     let c = Cluster::start(Duration::from_millis(300)).await;
-    let cfg = config(&c, "one", &nats, "", "");
+    let cfg = config(&c, "one", &nats, "    timeout: 2s", "");
     let herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &cfg);
     assert!(wait_http_ok(&c.probe("/readyz")).await, "never ready");
     for i in 0..500 {
