@@ -522,7 +522,7 @@ mod tests {
             parse("- {name: a, type: slack, webhookUrl: {env: X}, url: 'http://x/'}").unwrap_err();
         assert!(
             e.starts_with(
-                "sink \"a\": url: does not apply to a slack sink (only to webhook, batch)"
+                "sink \"a\": url: does not apply to a slack sink (only to webhook, batch, nats)"
             ),
             "{e}"
         );

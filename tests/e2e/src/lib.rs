@@ -111,6 +111,11 @@ impl HeraldProcess {
         None
     }
 
+    /// The process id (to read its CPU time in `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the process with SIGKILL.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

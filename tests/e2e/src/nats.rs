@@ -190,6 +190,33 @@ impl NatsServer {
     }
 }
 
+impl NatsServer {
+    /// Every message of stream `name` in stream order, with the time
+    /// JetStream stored it and its payload as JSON.
+    pub async fn read_all_timed(&self, name: &str) -> Vec<(std::time::SystemTime, serde_json::Value)> {
+        let js = self.jetstream().await;
+        let mut s = js.get_stream(name).await.expect("stream");
+        let total = s.info().await.expect("stream info").state.messages as usize;
+        let consumer = s
+            .create_consumer(consumer::pull::OrderedConfig::default())
+            .await
+            .expect("ordered consumer");
+        let mut messages = consumer.messages().await.expect("messages");
+        let mut out = Vec::with_capacity(total);
+        while out.len() < total {
+            let m = tokio::time::timeout(Duration::from_secs(10), messages.next())
+                .await
+                .expect("a stored message within 10s")
+                .expect("the stream of messages ended")
+                .expect("a message");
+            let nanos = m.info().expect("message info").published.unix_timestamp_nanos();
+            let at = std::time::UNIX_EPOCH + Duration::from_nanos(nanos as u64);
+            out.push((at, serde_json::from_slice(&m.payload).unwrap_or(serde_json::Value::Null)));
+        }
+        out
+    }
+}
+
 /// One message read back from a stream.
 #[derive(Debug, Clone)]
 pub struct Stored {

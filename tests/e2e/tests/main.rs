@@ -8,6 +8,7 @@ mod deploy;
 mod explain;
 mod isolation;
 mod nats;
+mod nats_bench;
 mod notify_once;
 mod ops;
 mod plugin_ops;

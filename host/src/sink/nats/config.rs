@@ -207,3 +207,82 @@ impl NatsConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::sink::config::{SinkConfig, SinkKind, validate_all};
+
+    fn parse(yaml: &str) -> Result<Vec<SinkConfig>, String> {
+        let v: Vec<SinkConfig> = serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())?;
+        validate_all(&v, false).map_err(|e| e.to_string())?;
+        Ok(v)
+    }
+
+    #[test]
+    fn a_nats_sink_parses_with_its_defaults() {
+        let v = parse(
+            "- {name: bus, type: nats, url: 'nats://127.0.0.1:4222', auth: {token: {env: T}}, stream: {name: HERALD, create: true, duplicateWindow: 1h}}",
+        )
+        .unwrap();
+        let SinkKind::Nats(n) = &v[0].kind else {
+            panic!("nats")
+        };
+        assert_eq!(n.subject, super::DEFAULT_SUBJECT);
+        assert_eq!(n.max_in_flight, 256);
+        assert_eq!(n.timeout, std::time::Duration::from_secs(10));
+        let s = n.stream.as_ref().unwrap();
+        assert_eq!(s.subjects, vec!["herald.>".to_string()]);
+        assert_eq!(s.duplicate_window, std::time::Duration::from_secs(3600));
+        assert!(s.create);
+    }
+
+    #[test]
+    fn nats_errors_name_the_sink_and_the_field() {
+        let e = parse("- {name: a, type: nats}").unwrap_err();
+        assert!(e.contains("(a).url: a nats sink needs a url"), "{e}");
+        let e = parse("- {name: a, type: nats, url: 'http://x:4222'}").unwrap_err();
+        assert!(e.contains("nats:// or tls://"), "{e}");
+        let e = parse("- {name: a, type: nats, url: 'nats://x', subject: 'k8s.{colour}'}")
+            .unwrap_err();
+        assert!(e.contains("(a).subject: ") && e.contains("{colour}"), "{e}");
+        let e = parse(
+            "- {name: a, type: nats, url: 'nats://x', auth: {token: {env: T}, credsFile: /c}}",
+        )
+        .unwrap_err();
+        assert!(e.contains("(a).auth: give one of"), "{e}");
+        let e = parse("- {name: a, type: nats, url: 'nats://x', auth: {user: {env: U}}}")
+            .unwrap_err();
+        assert!(e.contains("(a).auth: give one of"), "{e}");
+        let e = parse("- {name: a, type: nats, url: 'nats://x', stream: {name: a.b}}").unwrap_err();
+        assert!(e.contains("stream.name"), "{e}");
+        let e = parse("- {name: a, type: nats, url: 'nats://x', maxObjects: 3}").unwrap_err();
+        assert!(e.contains("maxObjects: does not apply to a nats sink"), "{e}");
+        let e = parse("- {name: a, type: webhook, url: 'http://x/', subject: s}").unwrap_err();
+        assert!(e.contains("subject: does not apply to a webhook sink (only to nats)"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_creds_file_fails_the_build_naming_the_field() {
+        let v = parse("- {name: a, type: nats, url: 'nats://x', auth: {credsFile: /nonexistent/herald.creds}}")
+            .unwrap();
+        let SinkKind::Nats(n) = &v[0].kind else {
+            panic!("nats")
+        };
+        let e = crate::sink::nats::Nats::new("a", n).unwrap_err().to_string();
+        assert!(e.starts_with("auth.credsFile: ") && e.contains("/nonexistent/herald.creds"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.creds");
+        std::fs::write(&bad, "not a creds file").unwrap();
+        let v = parse(&format!(
+            "- {{name: a, type: nats, url: 'nats://x', auth: {{credsFile: {}}}, tls: {{caFile: {}}}}}",
+            bad.display(),
+            bad.display()
+        ))
+        .unwrap();
+        let SinkKind::Nats(n) = &v[0].kind else {
+            panic!("nats")
+        };
+        let e = crate::sink::nats::Nats::new("a", n).unwrap_err().to_string();
+        assert!(e.starts_with("auth.credsFile: "), "{e}");
+    }
+}
