@@ -31,7 +31,10 @@ pub fn binary() -> PathBuf {
         }
     }
     let scripts = Command::new("python3")
-        .args(["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"])
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
         .output()
         .ok()
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
@@ -132,7 +135,9 @@ impl NatsServer {
 
     /// A JetStream context on a new connection.
     pub async fn jetstream(&self) -> jetstream::Context {
-        let client = async_nats::connect(self.url()).await.expect("connect to nats");
+        let client = async_nats::connect(self.url())
+            .await
+            .expect("connect to nats");
         jetstream::new(client)
     }
 
@@ -152,7 +157,12 @@ impl NatsServer {
 
     /// How many messages stream `name` holds.
     pub async fn count(&self, name: &str) -> u64 {
-        let mut s = self.jetstream().await.get_stream(name).await.expect("stream");
+        let mut s = self
+            .jetstream()
+            .await
+            .get_stream(name)
+            .await
+            .expect("stream");
         s.info().await.expect("stream info").state.messages
     }
 
@@ -193,7 +203,10 @@ impl NatsServer {
 impl NatsServer {
     /// Every message of stream `name` in stream order, with the time
     /// JetStream stored it and its payload as JSON.
-    pub async fn read_all_timed(&self, name: &str) -> Vec<(std::time::SystemTime, serde_json::Value)> {
+    pub async fn read_all_timed(
+        &self,
+        name: &str,
+    ) -> Vec<(std::time::SystemTime, serde_json::Value)> {
         let js = self.jetstream().await;
         let mut s = js.get_stream(name).await.expect("stream");
         let total = s.info().await.expect("stream info").state.messages as usize;
@@ -209,9 +222,16 @@ impl NatsServer {
                 .expect("a stored message within 10s")
                 .expect("the stream of messages ended")
                 .expect("a message");
-            let nanos = m.info().expect("message info").published.unix_timestamp_nanos();
+            let nanos = m
+                .info()
+                .expect("message info")
+                .published
+                .unix_timestamp_nanos();
             let at = std::time::UNIX_EPOCH + Duration::from_nanos(nanos as u64);
-            out.push((at, serde_json::from_slice(&m.payload).unwrap_or(serde_json::Value::Null)));
+            out.push((
+                at,
+                serde_json::from_slice(&m.payload).unwrap_or(serde_json::Value::Null),
+            ));
         }
         out
     }

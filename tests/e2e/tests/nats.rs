@@ -15,7 +15,13 @@ const NS: &str = "bus";
 const STREAM: &str = "HERALD";
 
 /// A config with one nats sink `bus` (and `extra` sinks after it).
-fn config(c: &Cluster, cluster: &str, nats: &NatsServer, bus: &str, extra: &str) -> std::path::PathBuf {
+fn config(
+    c: &Cluster,
+    cluster: &str,
+    nats: &NatsServer,
+    bus: &str,
+    extra: &str,
+) -> std::path::PathBuf {
     c.config(&format!(
         r#"
 cluster: {cluster}
@@ -85,7 +91,10 @@ async fn settle(nats: &NatsServer, n: u64, wait: Duration) -> u64 {
 fn assert_exactly_once_in_order(stored: &[Stored], changes: &[(String, String)]) {
     let ids: BTreeSet<&str> = stored.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(ids.len(), stored.len(), "an id stored twice");
-    assert!(stored.iter().all(|m| m.id.starts_with("msg_")), "every message has herald's id");
+    assert!(
+        stored.iter().all(|m| m.id.starts_with("msg_")),
+        "every message has herald's id"
+    );
     for m in stored {
         assert_eq!(m.payload["id"], m.id, "Nats-Msg-Id is the envelope's id");
     }
@@ -94,16 +103,26 @@ fn assert_exactly_once_in_order(stored: &[Stored], changes: &[(String, String)])
         .map(|m| {
             (
                 m.payload["uid"].as_str().unwrap_or_default().to_string(),
-                m.payload["resourceVersion"].as_str().unwrap_or_default().to_string(),
+                m.payload["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
             )
         })
         .collect();
     let have: BTreeSet<&(String, String)> = keys.iter().collect();
-    assert_eq!(have.len(), keys.len(), "a change stored twice under two ids");
+    assert_eq!(
+        have.len(),
+        keys.len(),
+        "a change stored twice under two ids"
+    );
     let want: BTreeSet<&(String, String)> = changes.iter().collect();
     let missing: Vec<_> = want.difference(&have).take(10).collect();
     let extra: Vec<_> = have.difference(&want).take(10).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, not in the log {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}, not in the log {extra:?}"
+    );
     let mut last: BTreeMap<&str, u64> = BTreeMap::new();
     for (uid, rv) in &keys {
         let rv: u64 = rv.parse().expect("numeric resourceVersion");
@@ -168,7 +187,8 @@ async fn ten_thousand_changes_are_stored_exactly_once_in_order_across_two_sigkil
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_down_for_30s_is_retried_and_nothing_is_lost() {
     let mut nats = NatsServer::start(&[]).await;
-    nats.create_stream(STREAM, &["herald.>"], Duration::from_secs(600)).await;
+    nats.create_stream(STREAM, &["herald.>"], Duration::from_secs(600))
+        .await;
     let c = Cluster::start(Duration::from_millis(300)).await;
     let cfg = config(&c, "one", &nats, "    timeout: 2s", "");
     let herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &cfg);
@@ -185,24 +205,38 @@ async fn a_broker_down_for_30s_is_retried_and_nothing_is_lost() {
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
     let s = sink_status(&c).await;
-    assert!(s["retries"].as_u64().unwrap_or(0) > 0, "retried while down: {s}");
-    assert!(s["lastError"].as_str().is_some_and(|e| e.contains("NATS")), "{s}");
+    assert!(
+        s["retries"].as_u64().unwrap_or(0) > 0,
+        "retried while down: {s}"
+    );
+    assert!(
+        s["lastError"].as_str().is_some_and(|e| e.contains("NATS")),
+        "{s}"
+    );
     assert_eq!(s["deadLettered"], 0, "{s}");
-    assert!(wait_http_ok(&c.probe("/healthz")).await, "herald is up while the broker is down");
+    assert!(
+        wait_http_ok(&c.probe("/healthz")).await,
+        "herald is up while the broker is down"
+    );
     tokio::time::sleep(Duration::from_secs(30).saturating_sub(down.elapsed())).await;
     nats.resume().await;
     assert_eq!(settle(&nats, 2000, Duration::from_secs(90)).await, 2000);
     let stored = nats.read_all(STREAM).await;
     assert_exactly_once_in_order(&stored, &log(&c));
     let s = sink_status(&c).await;
-    assert_eq!((s["delivered"].as_u64(), s["deadLettered"].as_u64()), (Some(2000), Some(0)), "{s}");
+    assert_eq!(
+        (s["delivered"].as_u64(), s["deadLettered"].as_u64()),
+        (Some(2000), Some(0)),
+        "{s}"
+    );
     drop(herald);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_message_is_dead_lettered_with_the_brokers_reason() {
     let nats = NatsServer::start(&[]).await;
-    nats.create_stream(STREAM, &["herald.>"], Duration::from_secs(120)).await;
+    nats.create_stream(STREAM, &["herald.>"], Duration::from_secs(120))
+        .await;
     let c = Cluster::start(Duration::from_millis(300)).await;
     let cfg = config(
         &c,
@@ -246,25 +280,37 @@ async fn a_refused_message_is_dead_lettered_with_the_brokers_reason() {
     }
     let big_reason = &reasons[&("bus".to_string(), "big".to_string())];
     assert!(
-        big_reason.contains("refused by the NATS server") && big_reason.contains("Payload size limit of 1048576"),
+        big_reason.contains("refused by the NATS server")
+            && big_reason.contains("Payload size limit of 1048576"),
         "{big_reason}"
     );
     let nostream = &reasons[&("nostream".to_string(), "o00001".to_string())];
     assert!(nostream.contains("no stream"), "{nostream}");
-    assert!(reasons.contains_key(&("nostream".to_string(), "big".to_string())), "{reasons:?}");
+    assert!(
+        reasons.contains_key(&("nostream".to_string(), "big".to_string())),
+        "{reasons:?}"
+    );
     // The small one is in the stream; the sink goes on.
     assert_eq!(settle(&nats, 1, Duration::from_secs(20)).await, 1);
     let stored = nats.read_all(STREAM).await;
     assert_eq!(stored[0].payload["name"], "o00001");
     let s = sink_status(&c).await;
-    assert_eq!((s["delivered"].as_u64(), s["deadLettered"].as_u64()), (Some(1), Some(1)), "{s}");
-    assert!(herald.next_within(Duration::from_secs(1)).is_none(), "nothing else dead-lettered");
+    assert_eq!(
+        (s["delivered"].as_u64(), s["deadLettered"].as_u64()),
+        (Some(1), Some(1)),
+        "{s}"
+    );
+    assert!(
+        herald.next_within(Duration::from_secs(1)).is_none(),
+        "nothing else dead-lettered"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_clusters_into_one_stream_counts_per_cluster_exact() {
     let nats = NatsServer::start(&[]).await;
-    nats.create_stream(STREAM, &["herald.>"], Duration::from_secs(600)).await;
+    nats.create_stream(STREAM, &["herald.>"], Duration::from_secs(600))
+        .await;
     let east = Cluster::start(Duration::from_millis(300)).await;
     let west = Cluster::start(Duration::from_millis(300)).await;
     let e = HeraldProcess::run(
@@ -275,8 +321,14 @@ async fn two_clusters_into_one_stream_counts_per_cluster_exact() {
         env!("CARGO_BIN_EXE_herald"),
         &config(&west, "west", &nats, "", ""),
     );
-    assert!(wait_http_ok(&east.probe("/readyz")).await, "east never ready");
-    assert!(wait_http_ok(&west.probe("/readyz")).await, "west never ready");
+    assert!(
+        wait_http_ok(&east.probe("/readyz")).await,
+        "east never ready"
+    );
+    assert!(
+        wait_http_ok(&west.probe("/readyz")).await,
+        "west never ready"
+    );
     for i in 0..300 {
         create(&east, i).await;
         create(&west, i).await;
@@ -300,8 +352,14 @@ async fn two_clusters_into_one_stream_counts_per_cluster_exact() {
     };
     let (se, sw) = (by("east"), by("west"));
     assert_eq!((se.len(), sw.len()), (ne, nw), "counts per cluster");
-    assert!(se.iter().all(|m| m.payload["cluster"] == "east" && m.ce_id.as_deref() == Some(m.id.as_str())));
-    assert!(sw.iter().all(|m| m.payload["cluster"] == "west" && m.ce_id.is_none()));
+    assert!(
+        se.iter()
+            .all(|m| m.payload["cluster"] == "east" && m.ce_id.as_deref() == Some(m.id.as_str()))
+    );
+    assert!(
+        sw.iter()
+            .all(|m| m.payload["cluster"] == "west" && m.ce_id.is_none())
+    );
     assert_exactly_once_in_order(&se, &log(&east));
     assert_exactly_once_in_order(&sw, &log(&west));
     drop((e, w));

@@ -57,8 +57,12 @@ async fn run(kind: &str, nats: &NatsServer, hook: &Receiver, round: usize) -> (f
     assert!(wait_http_ok(&c.probe("/readyz")).await, "never ready");
     let stream = format!("BENCH{round}");
     if kind == "nats" {
-        nats.create_stream(&stream, &[&format!("bench{round}.>")], Duration::from_secs(120))
-            .await;
+        nats.create_stream(
+            &stream,
+            &[&format!("bench{round}.>")],
+            Duration::from_secs(120),
+        )
+        .await;
     }
     let cpu0 = cpu_seconds(herald.pid());
     for i in 0..OBJECTS {
@@ -96,7 +100,8 @@ async fn run(kind: &str, nats: &NatsServer, hook: &Receiver, round: usize) -> (f
             }
         } else {
             assert!(
-                hook.wait_for(Duration::from_secs(120), |r| count(r) >= n).await,
+                hook.wait_for(Duration::from_secs(120), |r| count(r) >= n)
+                    .await,
                 "not all received"
             );
         }
@@ -118,11 +123,17 @@ async fn run(kind: &str, nats: &NatsServer, hook: &Receiver, round: usize) -> (f
     let mut latencies: Vec<f64> = Vec::with_capacity(PACED);
     if kind == "nats" {
         for (stored_at, envelope) in nats.read_all_timed(&stream).await.into_iter().skip(total) {
-            let d = stored_at.duration_since(time_of(&envelope)).unwrap_or_default();
+            let d = stored_at
+                .duration_since(time_of(&envelope))
+                .unwrap_or_default();
             latencies.push(d.as_secs_f64() * 1000.0);
         }
     } else {
-        let mut requests: Vec<_> = hook.requests().into_iter().filter(|q| q.path == path).collect();
+        let mut requests: Vec<_> = hook
+            .requests()
+            .into_iter()
+            .filter(|q| q.path == path)
+            .collect();
         requests.sort_by_key(|q| q.seq);
         let items = requests.iter().flat_map(|q| {
             q.json()["items"]
@@ -159,15 +170,24 @@ async fn nats_bench() {
     for round in 0..4 {
         let kind = if round % 2 == 0 { "batch" } else { "nats" };
         let r = run(kind, &nats, &hook, round).await;
-        eprintln!("round {round} {kind}: {:.0} events/CPU-s, p50 {:.1} ms, p99 {:.1} ms", r.0, r.1, r.2);
+        eprintln!(
+            "round {round} {kind}: {:.0} events/CPU-s, p50 {:.1} ms, p99 {:.1} ms",
+            r.0, r.1, r.2
+        );
         rows.push((kind.into(), r));
     }
     let mean = |kind: &str, f: fn(&(f64, f64, f64)) -> f64| -> f64 {
-        let v: Vec<f64> = rows.iter().filter(|(k, _)| k == kind).map(|(_, r)| f(r)).collect();
+        let v: Vec<f64> = rows
+            .iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, r)| f(r))
+            .collect();
         v.iter().sum::<f64>() / v.len() as f64
     };
     let (nb, nn) = (mean("batch", |r| r.0), mean("nats", |r| r.0));
-    println!("| sink | events per herald CPU-second (10,000-change burst) | change → stored/received p50 (paced, 200/s) | p99 |");
+    println!(
+        "| sink | events per herald CPU-second (10,000-change burst) | change → stored/received p50 (paced, 200/s) | p99 |"
+    );
     println!("| --- | --- | --- | --- |");
     println!(
         "| batch HTTP (maxObjects 100, interval 100ms) | {nb:.0} | {:.1} ms | {:.1} ms |",

@@ -13,8 +13,7 @@ use crate::sink::webhook::config::Format;
 
 /// The subject when none is given: one token per part, so a consumer
 /// filters with wildcards (`herald.prod.*.*.payments.>`).
-pub(crate) const DEFAULT_SUBJECT: &str =
-    "herald.{cluster}.{group}.{kind}.{namespace}.{change}";
+pub(crate) const DEFAULT_SUBJECT: &str = "herald.{cluster}.{group}.{kind}.{namespace}.{change}";
 
 /// NATS authentication: one of user and password, a token, or a
 /// credentials file (NKey seed and user JWT, as `nsc` writes it).
@@ -242,23 +241,29 @@ mod tests {
         assert!(e.contains("(a).url: a nats sink needs a url"), "{e}");
         let e = parse("- {name: a, type: nats, url: 'http://x:4222'}").unwrap_err();
         assert!(e.contains("nats:// or tls://"), "{e}");
-        let e = parse("- {name: a, type: nats, url: 'nats://x', subject: 'k8s.{colour}'}")
-            .unwrap_err();
+        let e =
+            parse("- {name: a, type: nats, url: 'nats://x', subject: 'k8s.{colour}'}").unwrap_err();
         assert!(e.contains("(a).subject: ") && e.contains("{colour}"), "{e}");
         let e = parse(
             "- {name: a, type: nats, url: 'nats://x', auth: {token: {env: T}, credsFile: /c}}",
         )
         .unwrap_err();
         assert!(e.contains("(a).auth: give one of"), "{e}");
-        let e = parse("- {name: a, type: nats, url: 'nats://x', auth: {user: {env: U}}}")
-            .unwrap_err();
+        let e =
+            parse("- {name: a, type: nats, url: 'nats://x', auth: {user: {env: U}}}").unwrap_err();
         assert!(e.contains("(a).auth: give one of"), "{e}");
         let e = parse("- {name: a, type: nats, url: 'nats://x', stream: {name: a.b}}").unwrap_err();
         assert!(e.contains("stream.name"), "{e}");
         let e = parse("- {name: a, type: nats, url: 'nats://x', maxObjects: 3}").unwrap_err();
-        assert!(e.contains("maxObjects: does not apply to a nats sink"), "{e}");
+        assert!(
+            e.contains("maxObjects: does not apply to a nats sink"),
+            "{e}"
+        );
         let e = parse("- {name: a, type: webhook, url: 'http://x/', subject: s}").unwrap_err();
-        assert!(e.contains("subject: does not apply to a webhook sink (only to nats)"), "{e}");
+        assert!(
+            e.contains("subject: does not apply to a webhook sink (only to nats)"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -268,8 +273,13 @@ mod tests {
         let SinkKind::Nats(n) = &v[0].kind else {
             panic!("nats")
         };
-        let e = crate::sink::nats::Nats::new("a", n).unwrap_err().to_string();
-        assert!(e.starts_with("auth.credsFile: ") && e.contains("/nonexistent/herald.creds"), "{e}");
+        let e = crate::sink::nats::Nats::new("a", n)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("auth.credsFile: ") && e.contains("/nonexistent/herald.creds"),
+            "{e}"
+        );
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("bad.creds");
         std::fs::write(&bad, "not a creds file").unwrap();
@@ -282,7 +292,9 @@ mod tests {
         let SinkKind::Nats(n) = &v[0].kind else {
             panic!("nats")
         };
-        let e = crate::sink::nats::Nats::new("a", n).unwrap_err().to_string();
+        let e = crate::sink::nats::Nats::new("a", n)
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("auth.credsFile: "), "{e}");
     }
 }

@@ -181,7 +181,10 @@ impl Connector {
     ///
     /// # Errors
     /// The reason the connection or the stream could not be made, to retry.
-    pub(super) async fn context(&self, max_in_flight: usize) -> Result<&jetstream::Context, String> {
+    pub(super) async fn context(
+        &self,
+        max_in_flight: usize,
+    ) -> Result<&jetstream::Context, String> {
         self.context
             .get_or_try_init(|| async {
                 let client = self

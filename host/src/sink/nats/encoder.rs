@@ -37,7 +37,10 @@ impl Template {
                 parts.push(Part::Text(rest[..open].to_string()));
             }
             let Some(close) = rest[open..].find('}') else {
-                return Err(format!("{text:?}: `{{` at {} is not closed", text.len() - rest.len() + open));
+                return Err(format!(
+                    "{text:?}: `{{` at {} is not closed",
+                    text.len() - rest.len() + open
+                ));
             };
             let name = &rest[open + 1..open + close];
             parts.push(match name {
@@ -177,7 +180,10 @@ mod tests {
         let t = Template::parse(DEFAULT_SUBJECT).unwrap();
         let mut n = sample("u1", "5");
         n.cluster = "prod.eu 1".into();
-        assert_eq!(t.render(&n), "herald.prod_eu_1.apps.deployment.web.modified");
+        assert_eq!(
+            t.render(&n),
+            "herald.prod_eu_1.apps.deployment.web.modified"
+        );
         n.gvk.group = String::new();
         n.gvk.kind = "Namespace".into();
         n.namespace = None;
@@ -192,9 +198,21 @@ mod tests {
     fn a_bad_template_says_what_is_wrong() {
         let e = Template::parse("herald.{colour}").unwrap_err();
         assert!(e.contains("unknown placeholder {colour}"), "{e}");
-        assert!(Template::parse("herald.{kind").unwrap_err().contains("not closed"));
-        assert!(Template::parse("herald..{kind}").unwrap_err().contains("single dots"));
-        assert!(Template::parse("herald.>").unwrap_err().contains("wildcards"));
+        assert!(
+            Template::parse("herald.{kind")
+                .unwrap_err()
+                .contains("not closed")
+        );
+        assert!(
+            Template::parse("herald..{kind}")
+                .unwrap_err()
+                .contains("single dots")
+        );
+        assert!(
+            Template::parse("herald.>")
+                .unwrap_err()
+                .contains("wildcards")
+        );
         assert!(Template::parse("").is_err());
     }
 

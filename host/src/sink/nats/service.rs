@@ -76,7 +76,12 @@ impl Nats {
     pub(crate) async fn send(&self, group: &[&Notification]) -> Attempt {
         let js = match self.connector.context(self.max_in_flight).await {
             Ok(js) => js,
-            Err(reason) => return Attempt::Retry { after: None, reason },
+            Err(reason) => {
+                return Attempt::Retry {
+                    after: None,
+                    reason,
+                };
+            }
         };
         // Publish everything first (pipelined on the one connection, in
         // order), then wait for the acknowledgements.
@@ -118,7 +123,10 @@ impl Nats {
                 Some(t) => format!("{reason} (NATS connection: {t})"),
                 None => reason,
             };
-            return Attempt::Retry { after: None, reason };
+            return Attempt::Retry {
+                after: None,
+                reason,
+            };
         }
         if refused.is_empty() {
             Attempt::Delivered
@@ -143,7 +151,10 @@ fn fate(e: &PublishError) -> Fate {
         PublishErrorKind::StreamNotFound => Fate::Refused(format!(
             "refused by the NATS server: {text} (no JetStream stream holds this subject)"
         )),
-        _ => match e.source().and_then(|s| s.downcast_ref::<jetstream::Error>()) {
+        _ => match e
+            .source()
+            .and_then(|s| s.downcast_ref::<jetstream::Error>())
+        {
             Some(js) if (400..500).contains(&js.code()) => {
                 Fate::Refused(format!("refused by JetStream: {js}"))
             }
