@@ -44,8 +44,8 @@ pub(crate) enum Service {
     Batch(Batch),
     /// Standard output.
     Log(LogOut),
-    /// NATS JetStream.
-    Nats(Nats),
+    /// NATS JetStream (boxed: its connection state is the largest).
+    Nats(Box<Nats>),
 }
 
 impl Service {

@@ -47,7 +47,7 @@ impl Service {
             SinkKind::Slack(s) => Service::Slack(slack::Slack::new(s)?),
             SinkKind::Batch(b) => Service::Batch(batch::Batch::new(name, b, cluster)?),
             SinkKind::Log(l) => Service::Log(log::LogOut::new(name, l)),
-            SinkKind::Nats(c) => Service::Nats(nats::Nats::new(name, c)?),
+            SinkKind::Nats(c) => Service::Nats(Box::new(nats::Nats::new(name, c)?)),
         })
     }
 }
