@@ -364,3 +364,42 @@ async fn two_clusters_into_one_stream_counts_per_cluster_exact() {
     assert_exactly_once_in_order(&sw, &log(&west));
     drop((e, w));
 }
+
+#[test]
+fn the_readme_nats_example_passes_config_check_and_a_bad_subject_is_named() {
+    let readme =
+        std::fs::read_to_string(herald_e2e::workspace_root().join("README.md")).expect("README.md");
+    let yaml = readme
+        .split("### NATS JetStream")
+        .nth(1)
+        .and_then(|s| s.split("```yaml\n").nth(1))
+        .and_then(|b| b.split("```").next())
+        .expect("a yaml block in 'NATS JetStream'");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let check = |text: &str| {
+        let path = dir.path().join("nats.yaml");
+        std::fs::write(&path, text).expect("write");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(["config", "check"])
+            .arg(&path)
+            .env("HERALD_LOG", "error")
+            .output()
+            .expect("herald config check");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let watch = "watch:\n  - { version: v1, kind: ConfigMap }\n";
+    let full = format!("{watch}{yaml}  - name: stdout\n    type: log\n");
+    let (ok, out) = check(&full);
+    assert!(ok && out.contains("2 sinks"), "{out}");
+    let bad = full.replace("{namespace}.{change}", "{namespace}.{colour}");
+    let (ok, out) = check(&bad);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("sinks[0] (bus).subject") && out.contains("unknown placeholder {colour}"),
+        "{out}"
+    );
+}
