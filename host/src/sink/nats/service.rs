@@ -83,6 +83,18 @@ impl Nats {
                 };
             }
         };
+        // While the client is reconnecting, a publish would only wait out
+        // its acknowledgement's timeout: retry now, saying why.
+        if js.client().connection_state() == async_nats::connection::State::Disconnected {
+            let trouble = self
+                .connector
+                .trouble()
+                .unwrap_or_else(|| "disconnected".into());
+            return Attempt::Retry {
+                after: None,
+                reason: format!("NATS connection lost, reconnecting: {trouble}"),
+            };
+        }
         // Publish everything first (pipelined on the one connection, in
         // order), then wait for the acknowledgements.
         let mut pending = Vec::with_capacity(group.len());
