@@ -403,3 +403,194 @@ fn the_readme_nats_example_passes_config_check_and_a_bad_subject_is_named() {
         "{out}"
     );
 }
+
+/// `openssl` with `args` in `dir`; panics with its stderr when it fails.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA `ca.crt` and, signed by it, `{name}.crt`/`.key` with extensions `ext`.
+fn issue(dir: &std::path::Path, name: &str, ext: &str) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    if !dir.join("ca.crt").exists() {
+        let mut a = vec!["req", "-x509"];
+        a.extend(ec);
+        a.extend([
+            "-days",
+            "1",
+            "-subj",
+            "/CN=test-ca",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ]);
+        openssl(dir, &a);
+    }
+    std::fs::write(dir.join(format!("{name}.ext")), ext).expect("ext");
+    let (key, csr, crt, extf) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.crt"),
+        format!("{name}.ext"),
+    );
+    let subj = format!("/CN={name}");
+    let mut a = vec!["req"];
+    a.extend(ec);
+    a.extend(["-subj", &subj, "-keyout", &key, "-out", &csr]);
+    openssl(dir, &a);
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            &extf,
+            "-out",
+            &crt,
+        ],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_password_token_and_mutual_tls_against_real_brokers() {
+    let certs = tempfile::tempdir().expect("tempdir");
+    let d = certs.path();
+    issue(
+        d,
+        "server",
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    );
+    issue(d, "client", "extendedKeyUsage=clientAuth\n");
+    let p = |f: &str| d.join(f).display().to_string();
+    let userpass = NatsServer::start(&["--user", "herald", "--pass", "s3cret"]).await;
+    let token = NatsServer::start(&["--auth", "t0ken"]).await;
+    let tls = NatsServer::start(&[
+        "--tlsverify",
+        "--tlscert",
+        &p("server.crt"),
+        "--tlskey",
+        &p("server.key"),
+        "--tlscacert",
+        &p("ca.crt"),
+    ])
+    .await;
+    std::fs::write(d.join("token"), "t0ken\n").expect("token file");
+    let c = Cluster::start(Duration::from_millis(300)).await;
+    let stream = "    stream: { name: HERALD, create: true }";
+    let sink = |name: &str, url: &str, rest: &str| {
+        format!(
+            "  - name: {name}\n    type: nats\n    url: {url}\n    timeout: 2s\n    retry: {{ initialBackoff: 100ms, maxBackoff: 500ms }}\n{stream}\n{rest}\n"
+        )
+    };
+    let extra = [
+        sink(
+            "wrongpass",
+            &userpass.url(),
+            "    auth: { user: { env: NATS_USER }, password: { env: NATS_WRONG } }",
+        ),
+        sink(
+            "token",
+            &token.url(),
+            &format!("    auth: {{ token: {{ file: {} }} }}", p("token")),
+        ),
+        sink(
+            "mtls",
+            &format!("tls://127.0.0.1:{}", tls.port),
+            &format!(
+                "    tls: {{ caFile: {}, certFile: {}, keyFile: {} }}",
+                p("ca.crt"),
+                p("client.crt"),
+                p("client.key")
+            ),
+        ),
+    ]
+    .concat();
+    let cfg = config(
+        &c,
+        "one",
+        &userpass,
+        &format!(
+            "{stream}\n    auth: {{ user: {{ env: NATS_USER }}, password: {{ env: NATS_PASS }} }}"
+        ),
+        &extra,
+    );
+    let _herald = HeraldProcess::run_with_env(
+        env!("CARGO_BIN_EXE_herald"),
+        &cfg,
+        &[
+            ("NATS_USER", "herald"),
+            ("NATS_PASS", "s3cret"),
+            ("NATS_WRONG", "guess"),
+        ],
+    );
+    assert!(wait_http_ok(&c.probe("/readyz")).await, "never ready");
+    for i in 0..3 {
+        create(&c, i).await;
+    }
+    let status = |name: &'static str| {
+        let c = &c;
+        async move {
+            let (_, body) = http_get(&c.api("/sinks")).await.expect("GET /sinks");
+            body.as_array()
+                .and_then(|a| a.iter().find(|s| s["name"] == name).cloned())
+                .expect("sink in /sinks")
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for name in ["bus", "token", "mtls"] {
+        loop {
+            let s = status(name).await;
+            if s["delivered"] == 3 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{name}: not delivered: {s}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    // Stored for real: the user/password broker's stream holds the three.
+    let client =
+        async_nats::ConnectOptions::with_user_and_password("herald".into(), "s3cret".into())
+            .connect(userpass.url())
+            .await
+            .expect("connect");
+    let mut s = async_nats::jetstream::new(client)
+        .get_stream(STREAM)
+        .await
+        .expect("the stream herald created");
+    assert_eq!(s.info().await.expect("info").state.messages, 3);
+    // The wrong password is retried, never delivered, and says why.
+    let s = status("wrongpass").await;
+    assert_eq!(
+        (s["delivered"].as_u64(), s["deadLettered"].as_u64()),
+        (Some(0), Some(0)),
+        "{s}"
+    );
+    assert!(s["retries"].as_u64().unwrap_or(0) > 0, "{s}");
+    let e = s["lastError"].as_str().unwrap_or_default().to_lowercase();
+    assert!(e.contains("authorization"), "{s}");
+}
