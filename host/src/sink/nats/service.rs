@@ -174,3 +174,34 @@ fn fate(e: &PublishError) -> Fate {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::sink::config::SinkConfig;
+    use crate::sink::notification::sample;
+    use crate::sink::preview::preview;
+
+    #[test]
+    fn a_preview_shows_the_subject_the_id_header_and_the_envelope_without_connecting() {
+        let cfg: SinkConfig = serde_yaml_ng::from_str(
+            "{name: bus, type: nats, url: 'nats://127.0.0.1:1', format: cloudevents}",
+        )
+        .unwrap();
+        let n = sample("u1", "5");
+        let p = preview("prod", &cfg, &n).unwrap();
+        assert_eq!(p.kind, "nats");
+        assert_eq!(p.method.as_deref(), Some("PUB"));
+        assert_eq!(
+            p.url.as_deref(),
+            Some("nats://127.0.0.1:1/herald.test.apps.deployment.web.modified")
+        );
+        assert_eq!(p.headers[0], ("Nats-Msg-Id".to_string(), n.id("bus")));
+        assert!(
+            p.headers
+                .iter()
+                .any(|(k, v)| k == "ce-id" && *v == n.id("bus"))
+        );
+        let body: serde_json::Value = serde_json::from_str(&p.body).unwrap();
+        assert_eq!(body["uid"], "u1");
+    }
+}
