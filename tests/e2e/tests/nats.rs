@@ -237,6 +237,18 @@ async fn a_refused_message_is_dead_lettered_with_the_brokers_reason() {
     let nats = NatsServer::start(&[]).await;
     nats.create_stream(STREAM, &["herald.>"], Duration::from_secs(120))
         .await;
+    // A stream that takes no message over 256 bytes: JetStream itself
+    // refuses, with its own error.
+    nats.jetstream()
+        .await
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: "SMALL".into(),
+            subjects: vec!["small.>".into()],
+            max_message_size: 256,
+            ..Default::default()
+        })
+        .await
+        .expect("create stream SMALL");
     let c = Cluster::start(Duration::from_millis(300)).await;
     let cfg = config(
         &c,
@@ -247,6 +259,11 @@ async fn a_refused_message_is_dead_lettered_with_the_brokers_reason() {
     type: nats
     url: URL
     subject: "elsewhere.{kind}.{name}"
+    deadLetter: dl
+  - name: small
+    type: nats
+    url: URL
+    subject: "small.{name}"
     deadLetter: dl
   - name: dl
     type: log"#
@@ -265,9 +282,10 @@ async fn a_refused_message_is_dead_lettered_with_the_brokers_reason() {
         .expect("create");
     create(&c, 1).await;
     // Each sink dead-letters what it cannot publish: the 2 MB message
-    // (both sinks), the small one (the sink whose subject no stream holds).
+    // (every sink), the small one (the sink whose subject no stream holds,
+    // and the one whose stream takes nothing that large).
     let mut reasons: BTreeMap<(String, String), String> = BTreeMap::new();
-    for _ in 0..3 {
+    for _ in 0..5 {
         let line = herald.next();
         let dl = &line["deadLetter"];
         reasons.insert(
@@ -288,6 +306,15 @@ async fn a_refused_message_is_dead_lettered_with_the_brokers_reason() {
     assert!(nostream.contains("no stream"), "{nostream}");
     assert!(
         reasons.contains_key(&("nostream".to_string(), "big".to_string())),
+        "{reasons:?}"
+    );
+    let small = &reasons[&("small".to_string(), "o00001".to_string())];
+    assert!(
+        small.contains("refused by JetStream") && small.contains("message size exceeds maximum"),
+        "{small}"
+    );
+    assert!(
+        reasons.contains_key(&("small".to_string(), "big".to_string())),
         "{reasons:?}"
     );
     // The small one is in the stream; the sink goes on.
