@@ -621,3 +621,65 @@ async fn user_password_token_and_mutual_tls_against_real_brokers() {
     let e = s["lastError"].as_str().unwrap_or_default().to_lowercase();
     assert!(e.contains("authorization"), "{s}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivery_after_sigkill_is_absorbed_by_the_duplicate_window() {
+    let nats = NatsServer::start(&[]).await;
+    nats.create_stream(STREAM, &["herald.>"], Duration::from_secs(600))
+        .await;
+    let c = Cluster::start(Duration::from_millis(300)).await;
+    let cfg = config(&c, "one", &nats, "    timeout: 60s", "");
+    let start = || HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &cfg);
+    let mut herald = start();
+    assert!(wait_http_ok(&c.probe("/readyz")).await, "never ready");
+    for i in 0..100 {
+        create(&c, i).await;
+    }
+    assert_eq!(settle(&nats, 100, Duration::from_secs(30)).await, 100);
+    // The broker stops answering: herald publishes a group and waits for
+    // acknowledgements that do not come.
+    nats.freeze();
+    for i in 0..50 {
+        update(&c, i, "frozen").await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let published = loop {
+        let s = sink_status(&c).await;
+        let n = s["inFlight"].as_u64().unwrap_or(0);
+        if n > 0 {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "nothing published: {s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Let the client write them out, then kill herald before any ack.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    herald.kill();
+    nats.thaw();
+    // The broker stores what it had read from the dead connection: those
+    // messages are in the stream, and herald's outbox still holds them.
+    let stored = settle(&nats, 100 + published, Duration::from_secs(10)).await;
+    assert_eq!(
+        stored,
+        100 + published,
+        "the unacknowledged group is stored"
+    );
+    herald = start();
+    assert!(wait_http_ok(&c.probe("/readyz")).await, "never ready again");
+    // The restarted herald publishes all 50 again (same ids); JetStream
+    // drops the copies it holds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = sink_status(&c).await;
+        if s["delivered"] == 50 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not redelivered: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(settle(&nats, 150, Duration::from_secs(5)).await, 150);
+    let stored = nats.read_all(STREAM).await;
+    assert_exactly_once_in_order(&stored, &log(&c));
+    eprintln!("nats: {published} published before the kill, stored once after the redelivery");
+    drop(herald);
+}
