@@ -21,6 +21,7 @@ pub(crate) use super::endpoint::{AuthConfig, SigningConfig, TlsConfig};
 pub(super) use super::endpoint::{default_timeout, secret_shape, validate_http, validate_url};
 pub(crate) use super::error::{ConfigError, SinksError};
 pub use super::log::config::LogConfig;
+pub(crate) use super::nats::config::NatsConfig;
 pub(crate) use super::slack::config::SlackConfig;
 pub(crate) use super::webhook::config::WebhookConfig;
 
@@ -36,15 +37,18 @@ pub enum SinkType {
     Batch,
     /// One JSON line per notification on standard output.
     Log,
+    /// NATS JetStream, acknowledged publishes.
+    Nats,
 }
 
 impl SinkType {
     /// Every type, in the order errors list them.
-    pub const ALL: [SinkType; 4] = [
+    pub const ALL: [SinkType; 5] = [
         SinkType::Webhook,
         SinkType::Slack,
         SinkType::Batch,
         SinkType::Log,
+        SinkType::Nats,
     ];
 
     /// The name the config uses.
@@ -54,6 +58,7 @@ impl SinkType {
             SinkType::Slack => "slack",
             SinkType::Batch => "batch",
             SinkType::Log => "log",
+            SinkType::Nats => "nats",
         }
     }
 
@@ -64,6 +69,7 @@ impl SinkType {
             SinkType::Slack => serde_introspect::<SlackConfig>(),
             SinkType::Batch => serde_introspect::<BatchConfig>(),
             SinkType::Log => serde_introspect::<LogConfig>(),
+            SinkType::Nats => serde_introspect::<NatsConfig>(),
         }
     }
 }
@@ -195,6 +201,8 @@ pub(crate) enum SinkKind {
     Batch(BatchConfig),
     /// One JSON line per notification on standard output.
     Log(LogConfig),
+    /// NATS JetStream.
+    Nats(NatsConfig),
 }
 
 impl SinkKind {
@@ -205,6 +213,7 @@ impl SinkKind {
             SinkKind::Slack(_) => SinkType::Slack,
             SinkKind::Batch(_) => SinkType::Batch,
             SinkKind::Log(_) => SinkType::Log,
+            SinkKind::Nats(_) => SinkType::Nats,
         }
     }
 
@@ -214,6 +223,7 @@ impl SinkKind {
             SinkKind::Slack(c) => c.validate(),
             SinkKind::Batch(c) => c.validate(),
             SinkKind::Log(_) => Ok(()),
+            SinkKind::Nats(c) => c.validate(),
         }
     }
 }
@@ -332,6 +342,7 @@ impl SinkConfig {
             SinkType::Slack => SinkKind::Slack(part(rest).map_err(named)?),
             SinkType::Batch => SinkKind::Batch(part(rest).map_err(named)?),
             SinkType::Log => SinkKind::Log(part(rest).map_err(named)?),
+            SinkType::Nats => SinkKind::Nats(part(rest).map_err(named)?),
         };
         let common: CommonConfig = part(common).map_err(named)?;
         Ok(SinkConfig { common, kind })
@@ -511,7 +522,7 @@ mod tests {
             parse("- {name: a, type: slack, webhookUrl: {env: X}, url: 'http://x/'}").unwrap_err();
         assert!(
             e.starts_with(
-                "sink \"a\": url: does not apply to a slack sink (only to webhook, batch)"
+                "sink \"a\": url: does not apply to a slack sink (only to webhook, batch, nats)"
             ),
             "{e}"
         );

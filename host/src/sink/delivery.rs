@@ -18,6 +18,7 @@ use super::batch::Batch;
 use super::config::RetryConfig;
 use super::http::Attempt;
 use super::log::LogOut;
+use super::nats::Nats;
 use super::notification::Notification;
 use super::slack::{self, Slack};
 use super::webhook::Webhook;
@@ -43,6 +44,8 @@ pub(crate) enum Service {
     Batch(Batch),
     /// Standard output.
     Log(LogOut),
+    /// NATS JetStream (boxed: its connection state is the largest).
+    Nats(Box<Nats>),
 }
 
 impl Service {
@@ -62,7 +65,17 @@ impl Service {
                 b.max_bytes.saturating_sub(b.overhead()),
                 b.interval,
             ),
+            // What is queued already, without waiting: the publishes of a
+            // group are pipelined, their acks awaited together.
+            Service::Nats(n) => (n.max_in_flight, usize::MAX, Duration::ZERO),
         }
+    }
+
+    /// Whether a group holds at most one notification per object: a group
+    /// whose members are sent at once and may fail one by one (NATS) would
+    /// otherwise let a retried earlier change land after a later one.
+    fn one_per_object(&self) -> bool {
+        matches!(self, Service::Nats(_))
     }
 
     /// Batch sinks send items encoded when they were queued; a dead letter
@@ -93,6 +106,10 @@ impl Service {
                 b.send(&group, &enc).await
             }
             Service::Log(l) => l.write(&items[0].n).await,
+            Service::Nats(n) => {
+                let group: Vec<&Notification> = items.iter().map(|i| &*i.n).collect();
+                n.send(&group).await
+            }
         }
     }
 }
@@ -181,6 +198,7 @@ pub(crate) fn lane_of(uid: &str, lanes: usize) -> usize {
 /// Runs one lane until its queue is closed and empty.
 pub(crate) async fn lane(shared: Arc<Shared>, mut rx: mpsc::Receiver<Item>) {
     let (max_items, max_bytes, linger) = shared.service.collect();
+    let one_per_object = shared.service.one_per_object();
     let mut carry: Option<Item> = None;
     let stats = &shared.stats;
     loop {
@@ -199,13 +217,21 @@ pub(crate) async fn lane(shared: Arc<Shared>, mut rx: mpsc::Receiver<Item>) {
         if max_items > 1 {
             let deadline = tokio::time::Instant::now() + linger;
             while batch.len() < max_items {
-                let next = tokio::select! {
-                    i = rx.recv() => i,
-                    _ = tokio::time::sleep_until(deadline) => None,
+                let next = if linger.is_zero() {
+                    rx.try_recv().ok()
+                } else {
+                    tokio::select! {
+                        i = rx.recv() => i,
+                        _ = tokio::time::sleep_until(deadline) => None,
+                    }
                 };
                 let Some(item) = next else { break };
                 stats.depth.fetch_sub(1, Ordering::Relaxed);
                 let item = shared.service.prepare(item);
+                if one_per_object && batch.iter().any(|b| b.n.uid == item.n.uid) {
+                    carry = Some(item);
+                    break;
+                }
                 // The item and the comma before it.
                 let size = item.encoded.as_ref().map_or(0, |e| e.len()) + 1;
                 if bytes + size > max_bytes {
@@ -279,24 +305,23 @@ async fn attempt_until_settled(shared: &Shared, batch: &[Item]) {
             .await;
         }
         match shared.service.send(batch).await {
-            Attempt::Delivered => {
-                stats
-                    .delivered
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                // The delay from change to delivery goes to the histogram.
-                let metrics = shared
-                    .metrics
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone();
-                if let Some(m) = metrics {
-                    let now = SystemTime::now();
-                    for i in batch {
-                        m.delivered(
-                            &shared.name,
-                            now.duration_since(i.n.time).unwrap_or_default(),
-                        );
-                    }
+            Attempt::Delivered => return delivered(shared, batch.iter()),
+            Attempt::Partial { refused } => {
+                let is_refused = |i: usize| refused.iter().any(|(r, _)| *r == i);
+                delivered(
+                    shared,
+                    batch
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| !is_refused(*i))
+                        .map(|(_, item)| item),
+                );
+                if let Some((_, reason)) = refused.first() {
+                    *stats.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(reason.clone());
+                }
+                for (i, reason) in &refused {
+                    dead_letter(shared, std::slice::from_ref(&batch[*i]), reason).await;
                 }
                 return;
             }
@@ -342,6 +367,26 @@ async fn attempt_until_settled(shared: &Shared, batch: &[Item]) {
                 );
                 return dead_letter(shared, batch, &reason).await;
             }
+        }
+    }
+}
+
+/// Counts `items` as delivered; the delay from change to delivery goes to
+/// the histogram.
+fn delivered<'a>(shared: &Shared, items: impl Iterator<Item = &'a Item>) {
+    let metrics = shared
+        .metrics
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let now = SystemTime::now();
+    for i in items {
+        shared.stats.delivered.fetch_add(1, Ordering::Relaxed);
+        if let Some(m) = &metrics {
+            m.delivered(
+                &shared.name,
+                now.duration_since(i.n.time).unwrap_or_default(),
+            );
         }
     }
 }

@@ -72,6 +72,24 @@ pub enum ConfigError {
     /// One of `tls.certFile` and `tls.keyFile`.
     #[error("tls: `certFile` and `keyFile` go together")]
     CertWithoutKey,
+    /// A nats sink without `url`.
+    #[error("url: a nats sink needs a url (nats://host:4222)")]
+    NoNatsUrl,
+    /// A nats `url` that is not `nats://` or `tls://`.
+    #[error("url: {0:?}: a nats sink takes nats:// or tls:// URLs")]
+    NatsScheme(String),
+    /// A `subject` template that does not hold.
+    #[error("subject: {0}")]
+    Subject(String),
+    /// Not exactly one kind of NATS authentication.
+    #[error("auth: give one of `user` with `password`, `token` or `credsFile`")]
+    NatsAuth,
+    /// `tls.insecureSkipVerify` on a nats sink.
+    #[error("tls.insecureSkipVerify: not supported by the nats sink; give `caFile` instead")]
+    NatsInsecure,
+    /// A stream name JetStream does not take.
+    #[error("stream.name: {0:?} is not a stream name (no dots, spaces or wildcards)")]
+    StreamName(String),
     /// A count that must be at least 1 is 0.
     #[error("{0}: must be at least 1")]
     Zero(&'static str),
@@ -209,6 +227,14 @@ pub enum BuildError {
     /// A signing secret that is not valid base64 after `whsec_`.
     #[error("{0}: not valid base64 after `whsec_`")]
     SigningBase64(String),
+    /// A NATS setting that cannot be used.
+    #[error("{field}: {error}")]
+    Nats {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        error: String,
+    },
     /// An empty signing key.
     #[error("{0}: the key is empty")]
     SigningEmpty(String),

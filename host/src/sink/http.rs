@@ -25,6 +25,12 @@ pub(crate) enum Attempt {
         /// What happened, for the log.
         reason: String,
     },
+    /// Some of a group were refused for good (by index in the group, with
+    /// the reason), the others delivered (a NATS group).
+    Partial {
+        /// Index in the group and the broker's reason.
+        refused: Vec<(usize, String)>,
+    },
     /// The receiver refused it for good (other 4xx, 3xx): dead letter.
     Rejected {
         /// What happened, with the response body.

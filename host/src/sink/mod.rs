@@ -20,6 +20,7 @@ pub(crate) mod endpoint;
 pub(crate) mod error;
 pub(crate) mod http;
 pub(crate) mod log;
+pub(crate) mod nats;
 pub(crate) mod notification;
 pub(crate) mod outbox;
 pub(crate) mod preview;

@@ -8,7 +8,7 @@ use super::config::{SinkConfig, SinkKind};
 use super::delivery::Service;
 use super::error::{BuildError, Error};
 use super::notification::Notification;
-use super::{batch, log, slack, webhook};
+use super::{batch, log, nats, slack, webhook};
 
 /// Headers whose values are not shown: credentials, and the signature
 /// (which depends on the time of sending).
@@ -19,10 +19,11 @@ const MARKED: &[&str] = &["authorization", "webhook-signature", "webhook-timesta
 pub struct Preview {
     /// The sink.
     pub sink: String,
-    /// Its type (`webhook`, `slack`, `batch`, `log`).
+    /// Its type (`webhook`, `slack`, `batch`, `log`, `nats`).
     #[serde(rename = "type")]
     pub kind: String,
-    /// `POST`, or none for the log sink (a line on standard output).
+    /// `POST`, `PUB` for NATS (the URL is the server and the subject), or
+    /// none for the log sink (a line on standard output).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
     /// Where it goes; none for the log sink. A Slack webhook URL is a secret
@@ -46,6 +47,7 @@ impl Service {
             SinkKind::Slack(s) => Service::Slack(slack::Slack::new(s)?),
             SinkKind::Batch(b) => Service::Batch(batch::Batch::new(name, b, cluster)?),
             SinkKind::Log(l) => Service::Log(log::LogOut::new(name, l)),
+            SinkKind::Nats(c) => Service::Nats(Box::new(nats::Nats::new(name, c)?)),
         })
     }
 }
@@ -69,6 +71,21 @@ pub fn preview(cluster: &str, config: &SinkConfig, n: &Notification) -> Result<P
         Service::Batch(b) => {
             let item = b.encode_item(n);
             b.request(&[n], &[&item])
+        }
+        Service::Nats(nats) => {
+            let m = nats.message(n);
+            return Ok(Preview {
+                sink: name.to_string(),
+                kind: kind.to_string(),
+                method: Some("PUB".into()),
+                url: Some(format!("{}/{}", nats.server(), m.subject)),
+                headers: m
+                    .headers
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+                body: String::from_utf8_lossy(&m.payload).into_owned(),
+            });
         }
         Service::Log(l) => {
             return Ok(Preview {

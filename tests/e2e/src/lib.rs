@@ -5,9 +5,11 @@
 //! - [`wasm`]: the path of a plugin built by `scripts/build-plugins`.
 //! - [`receiver`]: loopback HTTP receivers with scripted answers, for sinks.
 //! - [`k8s`]: a real kube-apiserver on loopback, for the real-apiserver tier.
+//! - [`nats`]: a real `nats-server` with JetStream, and a stream reader.
 
 pub mod k8s;
 pub mod logged;
+pub mod nats;
 pub mod receiver;
 
 use std::path::PathBuf;
@@ -107,6 +109,11 @@ impl HeraldProcess {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         None
+    }
+
+    /// The process id (to read its CPU time in `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Kills the process with SIGKILL.

@@ -7,6 +7,8 @@ mod demo;
 mod deploy;
 mod explain;
 mod isolation;
+mod nats;
+mod nats_bench;
 mod notify_once;
 mod ops;
 mod plugin_ops;
