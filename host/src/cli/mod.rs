@@ -1,10 +1,12 @@
 //! The `herald` command line.
 //!
-//! `herald explain` ([`explain`]) and `herald plugin …` live here: [`plugin_test`] runs a plugin or a chain on
+//! `herald explain` ([`explain`]), `herald record` and `herald replay`
+//! ([`record`]) and `herald plugin …` live here: [`plugin_test`] runs a plugin or a chain on
 //! events, [`plugin_inspect`] describes a component, [`plugin_new`] writes a
 //! plugin project.
 
 pub mod explain;
+pub mod record;
 pub(crate) mod plugin_inspect;
 pub(crate) mod plugin_new;
 pub(crate) mod plugin_test;
