@@ -175,8 +175,9 @@ pub(crate) async fn record(
         .with_context(|| format!("--out {}: cannot create it", out.display()))?;
     let written = Arc::new(AtomicU64::new(0));
     let (failed_tx, failed_rx) = oneshot::channel();
+    // Unbuffered: each line goes out in one write as soon as it is made.
     let recorder = Recorder::new(
-        Box::new(std::io::BufWriter::new(file)),
+        Box::new(file),
         out.display().to_string(),
         written.clone(),
         failed_tx,
