@@ -2,7 +2,8 @@
 //! rules parse (their PromQL with a real PromQL parser), and every metric
 //! and label they read is one a real herald serves on `/metrics` — herald
 //! run against the simulator with watches, sinks, plugins (one suspended by
-//! its breaker), leader election and a reload, so that every series exists.
+//! its breaker), dedup, leader election and a reload, so that every series
+//! exists.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -204,6 +205,7 @@ plugins:
   breaker: {{ failures: 1, backoff: 1m, maxBackoff: 2m }}
 sinks:
   - {{ name: hook, type: webhook, url: \"{url}\" }}
+dedup: {{ exclude: [/metadata/annotations/tick] }}
 ha:
   enabled: true
   leaseName: herald-mon
@@ -219,7 +221,7 @@ ha:
     let _herald = HeraldProcess::run_with_env(
         env!("CARGO_BIN_EXE_herald"),
         &config,
-        &[("POD_NAME", "mon-0"), ("HERALD_LOG", "error")],
+        &[("POD_NAME", "mon-0"), ("HERALD_LOG", "off")],
     );
     assert!(wait_http_ok(&c.probe("/readyz")).await, "never ready");
     let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
@@ -233,7 +235,13 @@ ha:
             if i == 0 {
                 c.sim.create("configmaps", cm.clone()).await.expect("create");
             } else {
-                let patch = serde_json::json!({"data": {"k": i.to_string()}});
+                // Every other one changes only an excluded field: a
+                // duplicate for dedup.
+                let patch = if i % 20 == 0 {
+                    serde_json::json!({"data": {"k": i.to_string()}})
+                } else {
+                    serde_json::json!({"metadata": {"annotations": {"tick": i.to_string()}}})
+                };
                 c.sim
                     .patch_merge("configmaps", "default", "c1", patch)
                     .await

@@ -73,7 +73,7 @@ sinks:
 ",
     );
     let out = c.dir.path().join("rec.jsonl");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+    let child = Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(["record", "--config", s(&config), "--out", s(&out), "--for", "5m"])
         .env("HERALD_LOG", "warn")
         .stdout(Stdio::piped())
