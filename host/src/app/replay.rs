@@ -103,11 +103,7 @@ impl Tally {
 /// # Errors
 /// A file that cannot be read, a line that is not a recorded change (named
 /// by its number), a plugin that cannot be loaded.
-pub fn replay(
-    file: &Path,
-    a: (&Path, &Config),
-    b: Option<(&Path, &Config)>,
-) -> Result<Report> {
+pub fn replay(file: &Path, a: (&Path, &Config), b: Option<(&Path, &Config)>) -> Result<Report> {
     let reader = std::io::BufReader::new(
         std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?,
     );
@@ -196,8 +192,8 @@ pub fn replay(
 
 /// One line as an [`Input`].
 fn parse(line: &str) -> Result<Input> {
-    let r: Recorded = serde_json::from_str(line)
-        .map_err(|e| anyhow::anyhow!("not a recorded change: {e}"))?;
+    let r: Recorded =
+        serde_json::from_str(line).map_err(|e| anyhow::anyhow!("not a recorded change: {e}"))?;
     if !r.object.is_object() {
         anyhow::bail!("not a recorded change: `object` is not a JSON object");
     }

@@ -6,10 +6,10 @@
 //! plugin project.
 
 pub mod explain;
-pub mod record;
 pub(crate) mod plugin_inspect;
 pub(crate) mod plugin_new;
 pub(crate) mod plugin_test;
+pub mod record;
 
 pub use plugin_inspect::PluginInspectArgs;
 pub use plugin_new::{Lang, PluginNewArgs};

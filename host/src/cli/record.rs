@@ -147,14 +147,19 @@ fn short(path: &str) -> String {
 
 /// Every row name any tally has, with each tally's count (0 when absent).
 fn rows(tallies: &[&Tally], f: impl Fn(&Tally) -> Vec<(String, u64)>) -> Vec<(String, Vec<u64>)> {
-    let per: Vec<std::collections::BTreeMap<String, u64>> =
-        tallies.iter().map(|t| f(*t).into_iter().collect()).collect();
+    let per: Vec<std::collections::BTreeMap<String, u64>> = tallies
+        .iter()
+        .map(|t| f(*t).into_iter().collect())
+        .collect();
     let mut keys: Vec<String> = per.iter().flat_map(|m| m.keys().cloned()).collect();
     keys.sort();
     keys.dedup();
     keys.into_iter()
         .map(|k| {
-            let counts = per.iter().map(|m| m.get(&k).copied().unwrap_or(0)).collect();
+            let counts = per
+                .iter()
+                .map(|m| m.get(&k).copied().unwrap_or(0))
+                .collect();
             (k, counts)
         })
         .collect()

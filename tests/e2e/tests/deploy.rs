@@ -789,8 +789,9 @@ fn chart_installs_the_dashboard_and_the_alert_rules_when_asked() {
     let cm = one(&docs, "ConfigMap", Some("herald-dashboard"));
     assert_eq!(cm["metadata"]["labels"]["grafana_dashboard"], "1");
     assert_eq!(cm["metadata"]["annotations"]["grafana_folder"], "herald");
-    let dashboard: Value = serde_json::from_str(cm["data"]["herald.json"].as_str().unwrap_or_default())
-        .expect("the dashboard is JSON");
+    let dashboard: Value =
+        serde_json::from_str(cm["data"]["herald.json"].as_str().unwrap_or_default())
+            .expect("the dashboard is JSON");
     let want: Value = serde_json::from_str(&monitoring("herald-dashboard.json")).expect("JSON");
     assert_eq!(dashboard, want);
     let rule = one(&docs, "PrometheusRule", None);

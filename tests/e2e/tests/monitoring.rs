@@ -54,21 +54,30 @@ fn dashboard_queries() -> Vec<(String, String)> {
             format!("{}{{{}!=\"\"}}", metric.trim(), label.trim()),
         ));
     }
-    assert!(out.len() > 20, "the dashboard has its panels: {}", out.len());
+    assert!(
+        out.len() > 20,
+        "the dashboard has its panels: {}",
+        out.len()
+    );
     out
 }
 
 /// Each alert's expression, as (alert, PromQL); every rule is complete.
 fn rule_queries() -> Vec<(String, String)> {
-    let rules: serde_yaml_ng::Value = serde_yaml_ng::from_str(&read("deploy/monitoring/herald-alerts.yaml"))
-        .expect("the rules are YAML");
+    let rules: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&read("deploy/monitoring/herald-alerts.yaml"))
+            .expect("the rules are YAML");
     let rules: Value = serde_json::to_value(rules).expect("as JSON");
     let mut out = Vec::new();
     for g in rules["groups"].as_array().expect("groups") {
         for r in g["rules"].as_array().expect("rules") {
-            let alert = r["alert"].as_str().expect("every rule is an alert").to_string();
+            let alert = r["alert"]
+                .as_str()
+                .expect("every rule is an alert")
+                .to_string();
             assert!(
-                ["critical", "warning", "info"].contains(&r["labels"]["severity"].as_str().unwrap_or_default()),
+                ["critical", "warning", "info"]
+                    .contains(&r["labels"]["severity"].as_str().unwrap_or_default()),
                 "{alert}: severity"
             );
             assert!(r["annotations"]["summary"].is_string(), "{alert}: summary");
@@ -87,7 +96,12 @@ struct Selectors(Vec<(String, BTreeSet<String>)>);
 impl Selectors {
     fn add(&mut self, vs: &VectorSelector) {
         let name = vs.name.clone().unwrap_or_default();
-        let labels = vs.matchers.matchers.iter().map(|m| m.name.clone()).collect();
+        let labels = vs
+            .matchers
+            .matchers
+            .iter()
+            .map(|m| m.name.clone())
+            .collect();
         self.0.push((name, labels));
     }
 }
@@ -125,7 +139,10 @@ fn selectors(queries: &[(String, String)]) -> BTreeMap<String, BTreeSet<String>>
 /// Sample name → the label names its series carry, from the exposition.
 fn served(text: &str) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let end = line.find(['{', ' ']).unwrap_or(line.len());
         let labels = out.entry(line[..end].to_string()).or_default();
         if let Some(rest) = line[end..].strip_prefix('{') {
@@ -233,7 +250,10 @@ ha:
         // leader (the first may come before it leads).
         if i % 10 == 0 {
             if i == 0 {
-                c.sim.create("configmaps", cm.clone()).await.expect("create");
+                c.sim
+                    .create("configmaps", cm.clone())
+                    .await
+                    .expect("create");
             } else {
                 // Every other one changes only an excluded field: a
                 // duplicate for dedup.
@@ -260,7 +280,10 @@ ha:
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(last.is_empty(), "read by the dashboard or the alerts but not served: {last:#?}");
+    assert!(
+        last.is_empty(),
+        "read by the dashboard or the alerts but not served: {last:#?}"
+    );
 }
 
 /// `/metrics` as text.
@@ -276,5 +299,7 @@ async fn metrics_text(c: &Cluster) -> String {
     }
     let mut buf = String::new();
     let _ = s.read_to_string(&mut buf).await;
-    buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+    buf.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
 }

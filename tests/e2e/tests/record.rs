@@ -74,7 +74,15 @@ sinks:
     );
     let out = c.dir.path().join("rec.jsonl");
     let child = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args(["record", "--config", s(&config), "--out", s(&out), "--for", "5m"])
+        .args([
+            "record",
+            "--config",
+            s(&config),
+            "--out",
+            s(&out),
+            "--for",
+            "5m",
+        ])
         .env("HERALD_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -170,7 +178,10 @@ sinks:
             assert_eq!(l["watch"], "pod.v1.core", "{l}");
             assert!(l["time"].as_str().is_some_and(|t| t.ends_with('Z')), "{l}");
             (
-                l["object"]["metadata"]["name"].as_str().unwrap_or_default().into(),
+                l["object"]["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .into(),
                 l["object"]["metadata"]["resourceVersion"]
                     .as_str()
                     .and_then(|v| v.parse().ok())
@@ -189,26 +200,45 @@ sinks:
         .iter()
         .find(|l| l["object"]["kind"] == "Secret")
         .expect("the Secret");
-    let value = secret["object"]["data"]["password"].as_str().unwrap_or_default();
+    let value = secret["object"]["data"]["password"]
+        .as_str()
+        .unwrap_or_default();
     assert!(value.starts_with("<redacted sha256:"), "{secret}");
     let text = std::fs::read_to_string(&out).unwrap_or_default();
-    assert!(!text.contains("aHVudGVyMg=="), "the Secret value is in the file");
+    assert!(
+        !text.contains("aHVudGVyMg=="),
+        "the Secret value is in the file"
+    );
 
     // Replay: A filters nothing; B adds one rule.
-    let a = replay_config(c.dir.path(), "a.yaml", &json!({"ignoreNamespaces": ["kube-*"]}));
+    let a = replay_config(
+        c.dir.path(),
+        "a.yaml",
+        &json!({"ignoreNamespaces": ["kube-*"]}),
+    );
     let b = replay_config(
         c.dir.path(),
         "b.yaml",
         &json!({"ignoreNamespaces": ["kube-*"], "labelSelector": "tier!=debug"}),
     );
     let (code, stdout, stderr) = herald(&[
-        "replay", s(&out), "--config", s(&a), "--against", s(&b), "--output", "json",
+        "replay",
+        s(&out),
+        "--config",
+        s(&a),
+        "--against",
+        s(&b),
+        "--output",
+        "json",
     ]);
     assert_eq!(code, 0, "{stderr}");
     let r: Value = serde_json::from_str(&stdout).expect("one JSON document");
     assert_eq!(r["changes"], 1001);
     let dropped = debug.len() as u64 * 4;
-    assert_eq!(r["a"]["fates"], json!({"delivered": 1000, "not-watched": 1}));
+    assert_eq!(
+        r["a"]["fates"],
+        json!({"delivered": 1000, "not-watched": 1})
+    );
     assert_eq!(
         r["b"]["fates"],
         json!({"delivered": 1000 - dropped, "dropped": dropped, "not-watched": 1})
@@ -229,9 +259,16 @@ sinks:
     for d in diffs {
         assert_eq!(d["changes"], 4, "created, changed twice, deleted: {d}");
         assert_eq!(d["change"], "added", "{d}");
-        assert!(d["a"].as_str().is_some_and(|f| f.contains("notified to out")), "{d}");
         assert!(
-            d["b"].as_str().is_some_and(|f| f.contains("dropped by plugin filter")),
+            d["a"]
+                .as_str()
+                .is_some_and(|f| f.contains("notified to out")),
+            "{d}"
+        );
+        assert!(
+            d["b"]
+                .as_str()
+                .is_some_and(|f| f.contains("dropped by plugin filter")),
             "{d}"
         );
     }
@@ -242,7 +279,10 @@ sinks:
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("replayed 1001 changes"), "{stdout}");
     assert!(
-        stdout.contains(&format!("{} objects whose fate differs between a.yaml and b.yaml", debug.len())),
+        stdout.contains(&format!(
+            "{} objects whose fate differs between a.yaml and b.yaml",
+            debug.len()
+        )),
         "{stdout}"
     );
     let row = stdout
@@ -255,11 +295,15 @@ sinks:
         "{stdout}"
     );
     // One config alone: counts, no comparison.
-    let (code, stdout, stderr) = herald(&["replay", s(&out), "--config", s(&b), "--output", "json"]);
+    let (code, stdout, stderr) =
+        herald(&["replay", s(&out), "--config", s(&b), "--output", "json"]);
     assert_eq!(code, 0, "{stderr}");
     let r: Value = serde_json::from_str(&stdout).expect("one JSON document");
     assert_eq!(r["a"]["fates"]["dropped"], dropped);
-    assert!(r.get("differences").is_none() && r.get("b").is_none(), "{r}");
+    assert!(
+        r.get("differences").is_none() && r.get("b").is_none(),
+        "{r}"
+    );
 }
 
 /// A recorded line for the error tests.
@@ -306,7 +350,14 @@ fn a_bad_line_is_named_by_its_number_and_a_missing_config_by_its_path() {
     let missing = dir.path().join("missing.yaml");
     for args in [
         vec!["replay", s(&file), "--config", s(&missing)],
-        vec!["replay", s(&file), "--config", s(&a), "--against", s(&missing)],
+        vec![
+            "replay",
+            s(&file),
+            "--config",
+            s(&a),
+            "--against",
+            s(&missing),
+        ],
         vec!["record", "--config", s(&missing), "--out", s(&file)],
     ] {
         let (code, _, stderr) = herald(&args);
