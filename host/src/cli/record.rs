@@ -147,10 +147,8 @@ fn short(path: &str) -> String {
 
 /// Every row name any tally has, with each tally's count (0 when absent).
 fn rows(tallies: &[&Tally], f: impl Fn(&Tally) -> Vec<(String, u64)>) -> Vec<(String, Vec<u64>)> {
-    let per: Vec<std::collections::BTreeMap<String, u64>> = tallies
-        .iter()
-        .map(|t| f(*t).into_iter().collect())
-        .collect();
+    let per: Vec<std::collections::BTreeMap<String, u64>> =
+        tallies.iter().map(|t| f(t).into_iter().collect()).collect();
     let mut keys: Vec<String> = per.iter().flat_map(|m| m.keys().cloned()).collect();
     keys.sort();
     keys.dedup();

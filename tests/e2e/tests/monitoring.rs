@@ -245,10 +245,10 @@ ha:
         "metadata": {"name": "c1", "namespace": "default"}, "data": {"k": "1"}});
     let mut reloaded = false;
     let mut last = Vec::new();
-    for i in 0..200 {
+    for i in 0..200u32 {
         // A change every half second, until one is delivered with the
         // leader (the first may come before it leads).
-        if i % 10 == 0 {
+        if i.is_multiple_of(10) {
             if i == 0 {
                 c.sim
                     .create("configmaps", cm.clone())
@@ -257,7 +257,7 @@ ha:
             } else {
                 // Every other one changes only an excluded field: a
                 // duplicate for dedup.
-                let patch = if i % 20 == 0 {
+                let patch = if i.is_multiple_of(20) {
                     serde_json::json!({"data": {"k": i.to_string()}})
                 } else {
                     serde_json::json!({"metadata": {"annotations": {"tick": i.to_string()}}})

@@ -99,9 +99,9 @@ sinks:
     // one in five is tier=debug, the rest tier=web.
     let mut debug = BTreeSet::new();
     let name = |i: usize| format!("p-{i:03}");
-    let ns = |i: usize| if i % 2 == 0 { "shop" } else { "web" };
-    for i in 0..250 {
-        let tier = if i % 5 == 0 { "debug" } else { "web" };
+    let ns = |i: usize| if i.is_multiple_of(2) { "shop" } else { "web" };
+    for i in 0..250usize {
+        let tier = if i.is_multiple_of(5) { "debug" } else { "web" };
         if tier == "debug" {
             debug.insert(format!("v1 Pod {}/{}", ns(i), name(i)));
         }
