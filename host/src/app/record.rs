@@ -217,3 +217,84 @@ pub(crate) async fn record(
     }
     Ok(written.load(Ordering::Relaxed))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::change::Gvk;
+    use serde_json::json;
+
+    /// A writer the test reads back.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::ErrorKind::Other)?
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn event(watch: &str, rv: &str, change: ChangeType) -> ChangeEvent {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "d", "uid": "u1", "resourceVersion": rv}});
+        let gvk = Gvk {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "Pod".into(),
+        };
+        ChangeEvent::new(change, gvk, pod, None).with_watch(watch)
+    }
+
+    #[test]
+    fn a_change_two_watches_see_is_one_line_and_lines_read_back() {
+        let out = Shared::default();
+        let written = Arc::new(AtomicU64::new(0));
+        let (tx, _rx) = oneshot::channel();
+        let mut r = Recorder::new(Box::new(out.clone()), "t".into(), written.clone(), tx);
+        r.write(&event("a", "1", ChangeType::Added)).expect("write");
+        r.write(&event("b", "1", ChangeType::Added)).expect("write");
+        r.write(&event("a", "2", ChangeType::Modified))
+            .expect("write");
+        let mut resync = event("a", "2", ChangeType::Modified);
+        resync.resync = true;
+        r.write(&resync).expect("write");
+        assert_eq!(written.load(Ordering::Relaxed), 3);
+        let text = String::from_utf8(out.0.lock().expect("lock").clone()).expect("utf-8");
+        let lines: Vec<Recorded> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a recorded change"))
+            .collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0].watch, "a");
+        assert_eq!(lines[1].change, ChangeType::Modified);
+        assert!(lines[2].resync && !lines[1].resync);
+        assert!(
+            humantime::parse_rfc3339(&lines[0].time).is_ok(),
+            "{}",
+            lines[0].time
+        );
+        assert!(
+            !text.contains("\"old\""),
+            "no previous state, no field: {text}"
+        );
+    }
+
+    #[test]
+    fn recording_runs_only_the_watches() {
+        let text = "watch:\n  - {version: v1, kind: Pod, plugins: [f], sinks: [s]}\n\
+                    plugins: {dir: /p, config: {f: {}}}\nsinks:\n  - {name: s, type: log}\n\
+                    stateDir: /var/lib/herald\nha: {enabled: true}\n";
+        let config = super::super::parse_config(text, Path::new("h.yaml")).expect("config");
+        let c = for_recording(config);
+        assert!(c.state_dir.is_none() && c.ha.is_none() && c.api.is_none());
+        assert!(c.sinks.is_empty() && c.watch[0].plugins.is_empty());
+        assert_eq!(c.watch.len(), 1);
+    }
+}
