@@ -5,6 +5,9 @@
 //! start), the watch's [`Chain`](crate::plugin::Chain) built by
 //! [`Config::chains_for`], [`pipeline::address`] and [`Routes`] for routing,
 //! and each sink's own request builder ([`crate::sink::preview`]).
+//! [`Evaluator`] runs them; `herald replay` ([`super::replay`]) keeps one per
+//! config for a whole recording, so dedup and the plugins' instances carry
+//! from one change to the next as in a run.
 
 use std::collections::HashMap;
 use std::sync::Arc;

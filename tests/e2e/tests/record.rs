@@ -139,7 +139,7 @@ sinks:
 
     // Every change is in the file, each line complete as it is written.
     let mut recorded = Vec::new();
-    for _ in 0..600 {
+    for _ in 0..1200 {
         recorded = lines(&out);
         if recorded.len() >= 1001 {
             break;
@@ -371,4 +371,54 @@ fn a_bad_line_is_named_by_its_number_and_a_missing_config_by_its_path() {
         stderr.contains(&format!("cannot read {}", s(&nowhere))),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_stops_by_itself_after_for_with_every_line_written() {
+    let c = Cluster::start(Duration::from_millis(200)).await;
+    let config = c.config("watch:\n  - { version: v1, kind: ConfigMap }\n");
+    let out = c.dir.path().join("cm.jsonl");
+    let started = std::time::Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["record", "--config", s(&config), "--out", s(&out), "--for", "5s"])
+        .env("HERALD_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start herald record");
+    assert!(
+        c.sim
+            .wait_for_watches(|n| n >= 1, Duration::from_secs(20))
+            .await,
+        "never watched"
+    );
+    for i in 0..3 {
+        c.sim
+            .create(
+                "configmaps",
+                json!({"apiVersion": "v1", "kind": "ConfigMap",
+                       "metadata": {"name": format!("c{i}"), "namespace": "default"}}),
+            )
+            .await
+            .expect("create");
+    }
+    let done = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("wait");
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(done.status.success(), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "--for 5s ran {:?}",
+        started.elapsed()
+    );
+    assert!(stderr.contains("recorded 3 changes"), "{stderr}");
+    let recorded = lines(&out);
+    let names: Vec<&str> = recorded
+        .iter()
+        .map(|l| l["object"]["metadata"]["name"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["c0", "c1", "c2"]);
+    assert!(recorded.iter().all(|l| l["change"] == "added"));
 }
