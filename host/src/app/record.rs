@@ -115,13 +115,25 @@ impl Recorder {
                 self.seen.remove(&old);
             }
         }
-        let line = Recorded {
+        // The same fields as `Recorded`, borrowed: no copy of the objects.
+        #[derive(Serialize)]
+        struct Line<'a> {
+            time: String,
+            watch: &'a str,
+            change: ChangeType,
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            resync: bool,
+            object: &'a Value,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            old: Option<&'a Value>,
+        }
+        let line = Line {
             time: humantime::format_rfc3339_millis(ev.observed_at).to_string(),
-            watch: ev.watch.clone(),
+            watch: &ev.watch,
             change: ev.change,
             resync: ev.resync,
-            object: ev.object.clone(),
-            old: ev.old.clone(),
+            object: &ev.object,
+            old: ev.old.as_ref(),
         };
         let mut text = serde_json::to_vec(&line)?;
         text.push(b'\n');
