@@ -380,7 +380,15 @@ async fn record_stops_by_itself_after_for_with_every_line_written() {
     let out = c.dir.path().join("cm.jsonl");
     let started = std::time::Instant::now();
     let child = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args(["record", "--config", s(&config), "--out", s(&out), "--for", "5s"])
+        .args([
+            "record",
+            "--config",
+            s(&config),
+            "--out",
+            s(&out),
+            "--for",
+            "5s",
+        ])
         .env("HERALD_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
