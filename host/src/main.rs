@@ -27,6 +27,15 @@ enum Command {
     /// routing) and prints each step and the exact body each sink would
     /// receive.
     Explain(herald::cli::explain::ExplainArgs),
+    /// Write the change stream the config's watches see to a file, one JSON
+    /// line per change (Secret values as `secretData` leaves them), until
+    /// --for passes or SIGINT/SIGTERM. Nothing is notified.
+    Record(herald::cli::record::RecordArgs),
+    /// Run a recording through a config, offline, as `herald run` would
+    /// (watch match, dedup, plugins, routing), and report counts per fate,
+    /// plugin verdict and sink; with --against, the objects whose fate
+    /// differs between the two configs.
+    Replay(herald::cli::record::ReplayArgs),
     /// Work with config files.
     Config {
         #[command(subcommand)]
@@ -100,11 +109,14 @@ fn main() -> ExitCode {
         Command::Run(args) => herald::app::load_config(&args.config)
             .map(|c| c.log)
             .unwrap_or_default(),
+        Command::Record(args) => herald::app::load_config(&args.config)
+            .map(|c| c.log)
+            .unwrap_or_default(),
         _ => Default::default(),
     };
     init_logging(
         match cli.command {
-            Command::Demo(_) => "warn",
+            Command::Demo(_) | Command::Replay(_) => "warn",
             _ => "info",
         },
         &log,
@@ -135,6 +147,10 @@ fn main() -> ExitCode {
             .and_then(|rt| rt.block_on(herald::run::run(&args))),
         Command::Plugin { command } => herald::cli::plugin(command),
         Command::Explain(args) => herald::cli::explain::print(&args),
+        Command::Record(args) => tokio::runtime::Runtime::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(herald::cli::record::record(&args))),
+        Command::Replay(args) => herald::cli::record::replay(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

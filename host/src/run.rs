@@ -51,7 +51,7 @@ pub async fn run(args: &RunArgs) -> Result<()> {
 
 /// SIGTERM or Ctrl-C. SIGTERM is caught from the moment this is called (not
 /// first polled), so a pod stopped while herald starts still drains.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     async move {

@@ -5,7 +5,11 @@
 //! start), the watch's [`Chain`](crate::plugin::Chain) built by
 //! [`Config::chains_for`], [`pipeline::address`] and [`Routes`] for routing,
 //! and each sink's own request builder ([`crate::sink::preview`]).
+//! [`Evaluator`] runs them; `herald replay` ([`super::replay`]) keeps one per
+//! config for a whole recording, so dedup and the plugins' instances carry
+//! from one change to the next as in a run.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -14,8 +18,8 @@ use serde_json::Value;
 
 use super::Config;
 use crate::change::{ChangeEvent, ChangeType, Gvk};
-use crate::pipeline::{self, Addressed, Outcome};
-use crate::plugin::{EventData, Fate, PluginStep, Runtime, RuntimeConfig};
+use crate::pipeline::{self, Addressed, Outcome, Routes};
+use crate::plugin::{Chain, EventData, Fate, PluginStep, Runtime, RuntimeConfig};
 use crate::sink::preview::Preview;
 use crate::source::matching;
 
@@ -30,6 +34,11 @@ pub struct Input {
     pub change: Option<ChangeType>,
     /// A state dir to dedup against (as `herald run` seeds dedup from it).
     pub state_dir: Option<std::path::PathBuf>,
+    /// When herald saw the change (`time` in the envelope); default: now.
+    pub observed_at: Option<std::time::SystemTime>,
+    /// A periodic resync re-offering the current state, not a change the
+    /// API server reported (dedup treats it as `herald run` does).
+    pub resync: bool,
 }
 
 /// The whole story.
@@ -116,112 +125,157 @@ impl WatchReport {
 /// A state dir that cannot be opened (herald running with it holds its
 /// lock), a plugin that cannot be loaded.
 pub fn explain(config: &Config, input: Input) -> Result<Explanation> {
-    let change = input.change.unwrap_or(if input.old.is_some() {
-        ChangeType::Modified
-    } else {
-        ChangeType::Added
-    });
-    let str_at = |p: &str| {
-        input
-            .object
-            .pointer(p)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    let api_version = str_at("/apiVersion");
-    let (group, version) = match api_version.split_once('/') {
-        Some((g, v)) => (g.to_string(), v.to_string()),
-        None => (String::new(), api_version.clone()),
-    };
-    let gvk = Gvk {
-        group,
-        version,
-        kind: str_at("/kind"),
-    };
-    let namespace = str_at("/metadata/namespace");
-    let object_name = format!(
-        "{api_version} {} {}{}",
-        gvk.kind,
-        if namespace.is_empty() {
-            String::new()
-        } else {
-            format!("{namespace}/")
-        },
-        str_at("/metadata/name")
-    );
-    let dedup = Arc::new(
-        crate::dedup::Dedup::new(&config.dedup).map_err(|e| anyhow::anyhow!("dedup: {e}"))?,
-    );
-    let (store, key) = match &input.state_dir {
-        Some(dir) => {
-            let store = super::open_state(dir, &dedup).context(
+    Evaluator::new(config, input.state_dir.as_deref(), None)?.evaluate(&input)
+}
+
+/// Evaluates objects one after another as one `herald run` with `config`
+/// would: dedup remembers what it admitted and each watch's chain keeps its
+/// plugin instances (and their state) from one object to the next.
+/// `herald explain` evaluates one object, `herald replay` a recording.
+pub(crate) struct Evaluator<'a> {
+    config: &'a Config,
+    stages: pipeline::Stages,
+    from_state_dir: bool,
+    key: crate::source::SecretKey,
+    routes: Routes,
+    sink_configs: Vec<crate::sink::SinkConfig>,
+    runtime: Option<Runtime>,
+    chains: HashMap<String, Chain>,
+    /// Build each target sink's request (explain); without, the sinks are
+    /// only named (replay).
+    pub previews: bool,
+}
+
+impl<'a> Evaluator<'a> {
+    /// A fresh run of `config`: dedup empty, or seeded from `state_dir` as
+    /// at a start; Secrets digested with `key`, else with the state dir's
+    /// key, else a random one.
+    ///
+    /// # Errors
+    /// A state dir that cannot be opened (herald running with it holds its
+    /// lock).
+    pub(crate) fn new(
+        config: &'a Config,
+        state_dir: Option<&std::path::Path>,
+        key: Option<crate::source::SecretKey>,
+    ) -> Result<Self> {
+        let dedup = Arc::new(
+            crate::dedup::Dedup::new(&config.dedup).map_err(|e| anyhow::anyhow!("dedup: {e}"))?,
+        );
+        let store = match state_dir {
+            Some(dir) => Some(Arc::new(super::open_state(dir, &dedup).context(
                 "is `herald run` using this state dir? explain needs it to itself (copy it)",
-            )?;
-            let path = dir.join("secret-digest.key");
-            let key = crate::source::SecretKey::load_or_create(&path)
-                .with_context(|| format!("the Secret digest key {}", path.display()))?;
-            (Some(Arc::new(store)), key)
-        }
-        None => (None, crate::source::SecretKey::random()),
-    };
-    let stages = pipeline::Stages {
-        dedup: Some(dedup.clone()),
-        state: store,
-        ..Default::default()
-    };
-    let routes = config.routes();
-    let (sink_configs, _) = crate::sink::effective(&config.sinks);
-    let mut runtime = None;
-    let mut reports = Vec::new();
-    for spec in &config.watch {
-        let mut report = WatchReport::new(spec.id());
-        if let Err(e) = matching::matches(spec, &input.object, change) {
-            report.reason = e.to_string();
-            reports.push(report);
-            continue;
-        }
-        report.matched = true;
-        let mut object = input.object.clone();
-        let mut old = input.old.clone();
-        report.secret_redacted = matching::keep(spec, &mut object, &key);
-        if let Some(o) = old.as_mut() {
-            matching::keep(spec, o, &key);
-        }
-        let mut ev = ChangeEvent::new(change, gvk.clone(), object, old).with_watch(spec.id());
-        let uid = ev.uid().to_string();
-        let Some(_hash) = stages.admit(&mut ev) else {
-            report.fate = "duplicate";
-            report.reason = format!(
-                "already notified: dedup holds this state of uid {uid:?}{}",
-                if input.state_dir.is_some() {
-                    " (recorded in the state dir)"
-                } else {
-                    ""
-                }
-            );
-            report.dedup = Some(report.reason.clone());
-            reports.push(report);
-            continue;
+            )?)),
+            None => None,
         };
-        report.dedup = Some(if uid.is_empty() {
-            "new (the object has no metadata.uid; dedup keys on it)".into()
+        let key = match (key, state_dir) {
+            (Some(key), _) => key,
+            (None, Some(dir)) => {
+                let path = dir.join("secret-digest.key");
+                crate::source::SecretKey::load_or_create(&path)
+                    .with_context(|| format!("the Secret digest key {}", path.display()))?
+            }
+            (None, None) => crate::source::SecretKey::random(),
+        };
+        Ok(Evaluator {
+            config,
+            stages: pipeline::Stages {
+                dedup: Some(dedup),
+                state: store,
+                ..Default::default()
+            },
+            from_state_dir: state_dir.is_some(),
+            key,
+            routes: config.routes(),
+            sink_configs: crate::sink::effective(&config.sinks).0,
+            runtime: None,
+            chains: HashMap::new(),
+            previews: true,
+        })
+    }
+
+    /// The watch's chain, built at its first use.
+    fn chain(&mut self, spec: &crate::source::WatchSpec) -> Result<&mut Chain> {
+        let id = spec.id();
+        if !self.chains.contains_key(&id) {
+            let rt = match &mut self.runtime {
+                Some(rt) => rt,
+                None => self.runtime.insert(Runtime::new(RuntimeConfig {
+                    cache_dir: self.config.plugins.cache_dir.clone(),
+                    ..RuntimeConfig::default()
+                })?),
+            };
+            let chain = self
+                .config
+                .chains_for(std::slice::from_ref(spec), rt)?
+                .remove(&id)
+                .unwrap_or_else(|| Chain::new(vec![]))
+                .without_failure_log();
+            self.chains.insert(id.clone(), chain);
+        }
+        self.chains
+            .get_mut(&id)
+            .ok_or_else(|| anyhow::anyhow!("watch {id}: no chain"))
+    }
+
+    /// Runs `input` through every watch of the config.
+    ///
+    /// # Errors
+    /// A plugin that cannot be loaded.
+    pub(crate) fn evaluate(&mut self, input: &Input) -> Result<Explanation> {
+        let change = input.change.unwrap_or(if input.old.is_some() {
+            ChangeType::Modified
         } else {
-            "new state: not notified before".into()
+            ChangeType::Added
         });
-        let rt = match &mut runtime {
-            Some(rt) => rt,
-            None => runtime.insert(Runtime::new(RuntimeConfig {
-                cache_dir: config.plugins.cache_dir.clone(),
-                ..RuntimeConfig::default()
-            })?),
-        };
-        let mut chains = config.chains_for(std::slice::from_ref(spec), rt)?;
-        let data = EventData::new(ev.change, ev.object.clone(), ev.old.clone());
-        let (event, fate) = match chains.remove(&spec.id()) {
-            Some(chain) if !chain.plugins().is_empty() => {
+        let (gvk, object_name) = identity(&input.object);
+        let config = self.config;
+        let mut reports = Vec::new();
+        for spec in &config.watch {
+            let mut report = WatchReport::new(spec.id());
+            if let Err(e) = matching::matches(spec, &input.object, change) {
+                report.reason = e.to_string();
+                reports.push(report);
+                continue;
+            }
+            report.matched = true;
+            let mut object = input.object.clone();
+            let mut old = input.old.clone();
+            report.secret_redacted = matching::keep(spec, &mut object, &self.key);
+            if let Some(o) = old.as_mut() {
+                matching::keep(spec, o, &self.key);
+            }
+            let mut ev = ChangeEvent::new(change, gvk.clone(), object, old).with_watch(spec.id());
+            if let Some(at) = input.observed_at {
+                ev.observed_at = at;
+            }
+            ev.resync = input.resync;
+            let uid = ev.uid().to_string();
+            let Some(_hash) = self.stages.admit(&mut ev) else {
+                report.fate = "duplicate";
+                report.reason = format!(
+                    "already notified: dedup holds this state of uid {uid:?}{}",
+                    if self.from_state_dir {
+                        " (recorded in the state dir)"
+                    } else {
+                        ""
+                    }
+                );
+                report.dedup = Some(report.reason.clone());
+                reports.push(report);
+                continue;
+            };
+            report.dedup = Some(if uid.is_empty() {
+                "new (the object has no metadata.uid; dedup keys on it)".into()
+            } else {
+                "new state: not notified before".into()
+            });
+            let data = EventData::new(ev.change, ev.object.clone(), ev.old.clone());
+            let chain = self.chain(spec)?;
+            let (event, fate) = if chain.plugins().is_empty() {
+                (data, Fate::Deliver { routes: vec![] })
+            } else {
                 let mut trace = Vec::new();
-                let mut chain = chain.without_failure_log();
                 let out = chain.run_traced(vec![data], Some(&mut trace)).pop();
                 report.plugins = trace.pop().unwrap_or_default();
                 match out {
@@ -233,26 +287,40 @@ pub fn explain(config: &Config, input: Input) -> Result<Explanation> {
                         continue;
                     }
                 }
+            };
+            if let Fate::Deliver { routes: r } = &fate {
+                report.routes = r.clone();
             }
-            _ => (data, Fate::Deliver { routes: vec![] }),
-        };
-        if let Fate::Deliver { routes: r } = &fate {
-            report.routes = r.clone();
+            let outcome = Outcome {
+                change: ev.change,
+                gvk: ev.gvk.clone(),
+                watch: spec.id(),
+                namespace: ev.namespace().map(str::to_string),
+                name: ev.name().to_string(),
+                uid,
+                observed_at: ev.observed_at,
+                object: event.object,
+                old: event.old,
+                fate,
+                record: vec![],
+                stream: String::new(),
+            };
+            self.route(spec, outcome, &mut report);
+            reports.push(report);
         }
-        let outcome = Outcome {
-            change: ev.change,
-            gvk: ev.gvk.clone(),
-            watch: spec.id(),
-            namespace: ev.namespace().map(str::to_string),
-            name: ev.name().to_string(),
-            uid,
-            observed_at: ev.observed_at,
-            object: event.object,
-            old: event.old,
+        let fate = summary(&reports);
+        Ok(Explanation {
+            object: object_name,
+            change,
+            watches: reports,
             fate,
-            record: vec![],
-            stream: String::new(),
-        };
+        })
+    }
+
+    /// Routing and the sinks' requests, as `pipeline::Delivery` addresses it.
+    fn route(&self, spec: &crate::source::WatchSpec, outcome: Outcome, report: &mut WatchReport) {
+        let config = self.config;
+        let routes = &self.routes;
         let ns = outcome.namespace.clone();
         let dead = matches!(outcome.fate, Fate::DeadLetter { .. });
         if let Fate::DeadLetter {
@@ -263,7 +331,7 @@ pub fn explain(config: &Config, input: Input) -> Result<Explanation> {
         {
             report.reason = format!("plugin {plugin} failed ({error}); dead letter to {sink}");
         }
-        match pipeline::address(config.cluster.as_str().into(), outcome, &routes) {
+        match pipeline::address(config.cluster.as_str().into(), outcome, routes) {
             Addressed::Dropped { plugin, reason } => {
                 report.fate = "dropped";
                 report.reason = format!("dropped by plugin {plugin}: {reason}");
@@ -304,7 +372,16 @@ pub fn explain(config: &Config, input: Input) -> Result<Explanation> {
                 }
                 for (sink, body) in targets.into_iter().zip(bodies) {
                     let n = body.as_ref().unwrap_or(notification.as_ref());
-                    let preview = sink_configs
+                    if !self.previews {
+                        report.sinks.push(SinkReport {
+                            sink,
+                            request: None,
+                            error: None,
+                        });
+                        continue;
+                    }
+                    let preview = self
+                        .sink_configs
                         .iter()
                         .find(|c| c.name() == sink)
                         .map(|c| crate::sink::preview::preview(&config.cluster, c, n));
@@ -328,15 +405,40 @@ pub fn explain(config: &Config, input: Input) -> Result<Explanation> {
                 }
             }
         }
-        reports.push(report);
     }
-    let fate = summary(&reports);
-    Ok(Explanation {
-        object: object_name,
-        change,
-        watches: reports,
-        fate,
-    })
+}
+
+/// The object's type, and `apiVersion kind namespace/name` for reports.
+fn identity(object: &Value) -> (Gvk, String) {
+    let str_at = |p: &str| {
+        object
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let api_version = str_at("/apiVersion");
+    let (group, version) = match api_version.split_once('/') {
+        Some((g, v)) => (g.to_string(), v.to_string()),
+        None => (String::new(), api_version.clone()),
+    };
+    let gvk = Gvk {
+        group,
+        version,
+        kind: str_at("/kind"),
+    };
+    let namespace = str_at("/metadata/namespace");
+    let name = format!(
+        "{api_version} {} {}{}",
+        gvk.kind,
+        if namespace.is_empty() {
+            String::new()
+        } else {
+            format!("{namespace}/")
+        },
+        str_at("/metadata/name")
+    );
+    (gvk, name)
 }
 
 /// Where it ends, over every watch.

@@ -11,6 +11,8 @@
 //! - [`config`]: the config file's schema and cross-field checks.
 //! - `reload`: applying a changed config or plugin directory; `files`: noticing it.
 //! - `restart`: deletions made while herald was down, and the periodic resync.
+//! - `explain`, `record`, `replay`: one object, or a recorded change stream,
+//!   through what `herald run` would do with a config.
 
 mod check;
 pub(crate) mod config;
@@ -18,7 +20,9 @@ pub(crate) mod explain;
 mod files;
 mod listeners;
 mod plugin_files;
+pub(crate) mod record;
 mod reload;
+pub(crate) mod replay;
 mod restart;
 
 use std::future::Future;
@@ -54,6 +58,9 @@ pub(crate) struct Options {
     pub config_path: Option<PathBuf>,
     /// Sees every outcome (the demo prints them).
     pub tap: Option<Tap>,
+    /// `herald record`: the source's changes go to this recorder instead of
+    /// the pipeline (the config is [`record::for_recording`]'s).
+    pub record: Option<record::Recorder>,
 }
 
 /// A running herald. Dropping it without [`Herald::shutdown`] aborts it.
@@ -216,8 +223,13 @@ impl Herald {
             tokio::spawn(restart::resync(sources.cache(), weak_tx.clone(), every));
         }
         let deliver = hand_over(metrics.clone(), delivery.clone(), gate_tx, options.tap);
-        let pipeline = pipeline::spawn_with(rx, chains, chain_rx, stages, deliver)
-            .context("starting the pipeline thread")?;
+        let pipeline = match options.record {
+            Some(recorder) => {
+                record::spawn(rx, recorder).context("starting the recording thread")?
+            }
+            None => pipeline::spawn_with(rx, chains, chain_rx, stages, deliver)
+                .context("starting the pipeline thread")?,
+        };
         for w in &config.watch {
             let status = sources.add(w.clone()).await?;
             tracing::info!(watch = %status.id, state = ?status.state, "watch added");

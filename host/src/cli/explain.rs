@@ -56,6 +56,8 @@ pub fn print(args: &ExplainArgs) -> Result<()> {
             _ => None,
         },
         state_dir: args.state_dir.clone(),
+        observed_at: None,
+        resync: false,
     };
     let e = explain(&config, input)?;
     if args.output == "json" {

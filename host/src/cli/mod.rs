@@ -1,6 +1,7 @@
 //! The `herald` command line.
 //!
-//! `herald explain` ([`explain`]) and `herald plugin …` live here: [`plugin_test`] runs a plugin or a chain on
+//! `herald explain` ([`explain`]), `herald record` and `herald replay`
+//! ([`record`]) and `herald plugin …` live here: [`plugin_test`] runs a plugin or a chain on
 //! events, [`plugin_inspect`] describes a component, [`plugin_new`] writes a
 //! plugin project.
 
@@ -8,6 +9,7 @@ pub mod explain;
 pub(crate) mod plugin_inspect;
 pub(crate) mod plugin_new;
 pub(crate) mod plugin_test;
+pub mod record;
 
 pub use plugin_inspect::PluginInspectArgs;
 pub use plugin_new::{Lang, PluginNewArgs};

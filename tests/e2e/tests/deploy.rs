@@ -83,6 +83,12 @@ fn check_typed(doc: &Value) -> Result<(), String> {
         {
             return Ok(());
         }
+        "PrometheusRule"
+            if doc["apiVersion"] == "monitoring.coreos.com/v1"
+                && doc["spec"]["groups"].is_array() =>
+        {
+            return Ok(());
+        }
         other => Err(format!("unexpected kind {other:?}")),
     };
     let name = &doc["metadata"]["name"];
@@ -754,6 +760,50 @@ fn chart_rejects_values_it_cannot_deploy() {
     )
     .expect_err("a shared state claim");
     assert!(err.contains("state.existingClaim"), "{err}");
+}
+
+/// The dashboard ConfigMap and the PrometheusRule hold what
+/// `deploy/monitoring/` holds (tests/e2e/tests/monitoring.rs checks that
+/// against a real herald's metrics).
+#[test]
+fn chart_installs_the_dashboard_and_the_alert_rules_when_asked() {
+    let Some(r) = renderer() else { return };
+    let docs = render_ok(&r, &json!({}));
+    assert!(!kinds(&docs).contains(&"PrometheusRule".to_string()));
+    assert!(
+        !docs
+            .iter()
+            .any(|d| d["metadata"]["labels"]["grafana_dashboard"].is_string()),
+        "no dashboard by default"
+    );
+    let docs = render_ok(
+        &r,
+        &json!({"grafanaDashboard": {"enabled": true, "annotations": {"grafana_folder": "herald"}},
+                "prometheusRule": {"enabled": true, "assumeCrd": true,
+                                   "labels": {"release": "prom"}}}),
+    );
+    let monitoring = |f: &str| {
+        std::fs::read_to_string(workspace_root().join("deploy/monitoring").join(f))
+            .unwrap_or_else(|e| panic!("{f}: {e}"))
+    };
+    let cm = one(&docs, "ConfigMap", Some("herald-dashboard"));
+    assert_eq!(cm["metadata"]["labels"]["grafana_dashboard"], "1");
+    assert_eq!(cm["metadata"]["annotations"]["grafana_folder"], "herald");
+    let dashboard: Value =
+        serde_json::from_str(cm["data"]["herald.json"].as_str().unwrap_or_default())
+            .expect("the dashboard is JSON");
+    let want: Value = serde_json::from_str(&monitoring("herald-dashboard.json")).expect("JSON");
+    assert_eq!(dashboard, want);
+    let rule = one(&docs, "PrometheusRule", None);
+    assert_eq!(rule["metadata"]["labels"]["release"], "prom");
+    let want = documents(&monitoring("herald-alerts.yaml"), "herald-alerts.yaml");
+    assert_eq!(rule["spec"], want[0]);
+    // Asked for where the API is not served: an error that says so.
+    let err = render(&r, &json!({"prometheusRule": {"enabled": true}})).expect_err("no CRD");
+    assert!(
+        err.contains("does not serve monitoring.coreos.com/v1 PrometheusRule"),
+        "{err}"
+    );
 }
 
 // === the image ===
