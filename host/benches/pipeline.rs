@@ -890,6 +890,7 @@ async fn batch_sink(recv: &Recv, url: &str, max_objects: usize, n: usize) -> f64
                 fate: Fate::Deliver { routes: vec![] },
                 record: vec![],
                 stream: "pods".into(),
+                plugins: Vec::new(),
             }
         })
         .collect();

@@ -10,6 +10,7 @@
 mod admin;
 pub mod auth;
 mod body;
+mod decisions;
 pub mod config;
 mod error;
 mod health;
@@ -17,6 +18,7 @@ mod page;
 mod query;
 mod relations;
 mod server;
+mod status;
 mod tls;
 
 #[cfg(test)]
@@ -28,6 +30,8 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 pub use admin::{WatchControl, WatchRequest, admin_router};
+pub use decisions::decisions_router;
+pub use status::{StatusParts, status_router};
 pub use error::ApiError;
 pub(crate) use health::health_router;
 pub use query::query_router;

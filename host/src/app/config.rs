@@ -87,6 +87,10 @@ pub struct Config {
     /// The pipeline's threads. Example: `{workers: 4}`
     #[serde(default)]
     pub pipeline: crate::pipeline::PipelineConfig,
+    /// The ring of recent decisions (`/api/v1/decisions`, the status page).
+    /// Example: `{maxBytes: 64MiB}`
+    #[serde(default)]
+    pub decisions: crate::decisions::DecisionsConfig,
 }
 
 fn default_drain() -> Duration {

@@ -252,6 +252,7 @@ pub fn explain(config: &Config, input: Input) -> Result<Explanation> {
             fate,
             record: vec![],
             stream: String::new(),
+            plugins: Vec::new(),
         };
         let ns = outcome.namespace.clone();
         let dead = matches!(outcome.fate, Fate::DeadLetter { .. });

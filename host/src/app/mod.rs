@@ -104,6 +104,8 @@ impl Herald {
             ..defaults
         })?;
         let metrics = Metrics::new();
+        let decisions = crate::decisions::Decisions::new(config.decisions.max_bytes.as_u64());
+        metrics.watch_decisions(&decisions);
         let chains = instrumented(
             config.chains(&runtime)?,
             &metrics,
@@ -145,6 +147,7 @@ impl Herald {
                 .filter(|w| !w.namespaces.is_empty())
                 .map(|w| w.id())
                 .collect(),
+            decisions: Some(decisions.clone()),
         };
         // Weak: a catch-up or resync must not keep the pipeline alive at shutdown.
         let weak_tx = tx.downgrade();
@@ -179,13 +182,15 @@ impl Herald {
                 metrics: Some(metrics.clone()),
                 outbox: store.as_ref().map(pipeline::state_outbox),
                 leader: election.as_ref().map(|e| e.leading()),
+                log: Some(Arc::new(decisions.clone())),
             },
         )?;
         let delivery = Delivery::new(
             sinks.clone(),
             Routes::new(&config.sinks, config.watch_sinks()),
             store.clone(),
-        );
+        )
+        .with_decisions(decisions.clone());
         metrics.watch_sources(&sources);
         metrics.watch_sinks(&sinks);
         if store.is_some() {
@@ -243,6 +248,8 @@ impl Herald {
                 sources: &sources,
                 sinks: &sinks,
                 metrics: &metrics,
+                decisions: &decisions,
+                cluster: &config.cluster,
             },
             stop_rx.clone(),
         )
@@ -276,6 +283,7 @@ impl Herald {
             chains: chain_tx,
             workers,
             delivery,
+            decisions,
             admin: Default::default(),
         };
         Ok(Herald {

@@ -29,7 +29,7 @@ mod trap;
 pub use breaker::{Admit, Breaker, BreakerSettings, Transition};
 pub use chain::{Chain, ChainOutcome, Fate, PluginStep};
 pub use error::{LoadError, PluginError};
-pub use event::EventData;
+pub use event::{Edits, EventData};
 pub use inspect::{Inspection, PolicyAdvice};
 pub use instance::{CallOutcome, PluginInstance};
 pub use load::LoadedPlugin;

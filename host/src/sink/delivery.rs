@@ -168,6 +168,19 @@ pub(crate) struct Shared {
     pub dead_letter: DeadLetter,
     /// Delivery latency histogram, once metrics are attached.
     pub metrics: Arc<std::sync::RwLock<Option<crate::metrics::Metrics>>>,
+    /// Told each attempt's result (the decisions ring).
+    pub log: Option<Arc<dyn super::DeliveryLog>>,
+}
+
+impl Shared {
+    /// Tells the delivery log what happened to each traced item of `batch`.
+    fn report(&self, batch: &[Item], event: super::DeliveryEvent<'_>) {
+        if let Some(log) = &self.log {
+            for i in batch.iter().filter(|i| i.n.trace != 0) {
+                log.report(i.n.trace, &self.name, event);
+            }
+        }
+    }
 }
 
 /// The lane a uid delivers through: stable for the life of the process.
@@ -283,6 +296,7 @@ async fn attempt_until_settled(shared: &Shared, batch: &[Item]) {
                 stats
                     .delivered
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                shared.report(batch, super::DeliveryEvent::Delivered);
                 // The delay from change to delivery goes to the histogram.
                 let metrics = shared
                     .metrics
@@ -318,6 +332,7 @@ async fn attempt_until_settled(shared: &Shared, batch: &[Item]) {
                     return dead_letter(shared, batch, &why).await;
                 }
                 stats.retries.fetch_add(1, Ordering::Relaxed);
+                shared.report(batch, super::DeliveryEvent::Retrying { reason: &reason });
                 *stats.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.clone());
                 tracing::warn!(
                     sink = shared.name,
@@ -349,6 +364,8 @@ async fn attempt_until_settled(shared: &Shared, batch: &[Item]) {
 /// Hands refused notifications to the dead-letter sink, or logs each one
 /// with the reason when there is none. Nothing is dropped silently.
 async fn dead_letter(shared: &Shared, batch: &[Item], reason: &str) {
+    let to = shared.dead_letter.to.as_ref().map(|(dl, ..)| dl.as_str());
+    shared.report(batch, super::DeliveryEvent::DeadLettered { reason, to });
     shared
         .stats
         .dead_lettered
