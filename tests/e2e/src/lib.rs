@@ -5,7 +5,9 @@
 //! - [`wasm`]: the path of a plugin built by `scripts/build-plugins`.
 //! - [`receiver`]: loopback HTTP receivers with scripted answers, for sinks.
 //! - [`k8s`]: a real kube-apiserver on loopback, for the real-apiserver tier.
+//! - [`browser`]: a real headless Chromium driven over the DevTools protocol.
 
+pub mod browser;
 pub mod k8s;
 pub mod receiver;
 
