@@ -336,7 +336,8 @@ impl Decisions {
 
 impl DeliveryLog for Decisions {
     fn report(&self, trace: u64, sink: &str, event: DeliveryEvent<'_>) {
-        let mut ring = self.ring();
+        let mut guard = self.ring();
+        let ring = &mut *guard;
         let Some(i) = ring.index(trace) else {
             // Evicted before its delivery ended.
             return;

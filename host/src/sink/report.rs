@@ -25,7 +25,7 @@ pub enum DeliveryEvent<'a> {
 /// it goes to. Called from the sinks' lanes: it must not block.
 ///
 /// [`trace`]: super::Notification::trace
-pub trait DeliveryLog: Send + Sync + 'static {
+pub trait DeliveryLog: Send + Sync + std::fmt::Debug + 'static {
     /// `sink` did `event` with the notification `trace`.
     fn report(&self, trace: u64, sink: &str, event: DeliveryEvent<'_>);
 }
