@@ -234,7 +234,7 @@ impl Collector for LiveCollector {
                     None,
                     prometheus_client::metrics::MetricType::Gauge,
                 )?;
-                ConstGauge::new(v as f64).encode(m)?;
+                ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX)).encode(m)?;
             }
         }
         Ok(())

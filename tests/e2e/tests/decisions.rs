@@ -30,7 +30,7 @@ plugins:
     boom: {{ mode: panic, when: boom, message: boom on purpose }}
   policy:
     web-only: {{ file: label_filter.wasm }}
-    boom: {{ file: hostile_plugin.wasm, onError: {{ route: dl }} }}
+    boom: {{ file: hostile_plugin.wasm, onError: !route dl }}
 sinks:
   - name: hook
     type: webhook
@@ -64,7 +64,8 @@ async fn decisions(c: &Cluster, query: &str, n: usize) -> Vec<Value> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("fewer than {n} decisions for {query}")
+    let (_, all) = http_get(&c.api("/api/v1/decisions")).await.expect("decisions");
+    panic!("fewer than {n} decisions for {query}; all: {all:#}")
 }
 
 /// The one decision about `name` whose fate is `fate`.
@@ -154,10 +155,9 @@ async fn each_fate_shows_in_the_decisions_with_its_step_and_reason_as_explain_te
         "the API never answered"
     );
     let sim = &c.sim;
-    let web = sim
-        .create("pods", pod("shop", "web-1", "web"))
-        .await
-        .expect("create");
+    let mut web = pod("shop", "web-1", "web");
+    web["metadata"]["annotations"] = json!({"heartbeat": "0"});
+    let web = sim.create("pods", web).await.expect("create");
     let db = sim
         .create("pods", pod("shop", "db-1", "db"))
         .await
@@ -179,7 +179,7 @@ async fn each_fate_shows_in_the_decisions_with_its_step_and_reason_as_explain_te
     );
     // Only the heartbeat changes: dedup leaves it out of the comparison.
     let mut beat = web.clone();
-    beat["metadata"]["annotations"] = json!({"heartbeat": "1"});
+    beat["metadata"]["annotations"]["heartbeat"] = json!("1");
     let beat = sim.update("pods", beat).await.expect("update");
     assert!(
         dl.wait_for(Duration::from_secs(10), |r| r.len() >= 2).await,
@@ -234,7 +234,7 @@ async fn each_fate_shows_in_the_decisions_with_its_step_and_reason_as_explain_te
     assert_eq!(d["step"], "delivery");
     assert_eq!(
         d["reason"],
-        "sink hook refused it (HTTP 400: no such team); dead letter to dl"
+        "sink hook refused it (HTTP 400 Bad Request: no such team); dead letter to dl"
     );
     assert_eq!(d["sinks"][0]["state"], "dead-lettered");
     assert_eq!(d["sinks"][0]["deadLetter"], "dl");
