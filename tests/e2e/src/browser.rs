@@ -50,19 +50,22 @@ pub struct Page {
 /// # Panics
 /// When there is none, saying how to install it.
 pub fn chromium() -> std::path::PathBuf {
-    if let Some(p) = std::env::var_os("HERALD_CHROMIUM") {
-        return p.into();
-    }
-    CANDIDATES
+    let chosen = std::env::var_os("HERALD_CHROMIUM").map(std::path::PathBuf::from);
+    let looked: Vec<std::path::PathBuf> = match chosen {
+        Some(p) => vec![p],
+        None => CANDIDATES.iter().map(std::path::PathBuf::from).collect(),
+    };
+    looked
         .iter()
-        .map(std::path::PathBuf::from)
         .find(|p| p.exists())
+        .cloned()
         .unwrap_or_else(|| {
+            let names: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
             panic!(
                 "Chromium is not installed (looked for {}; HERALD_CHROMIUM overrides): \
                  the status-page test needs a real browser. Install Debian's package: \
                  `apt-get install -y chromium` (.ci/run does)",
-                CANDIDATES.join(", ")
+                names.join(", ")
             )
         })
 }
