@@ -189,9 +189,10 @@ impl Decision {
         }
     }
 
-    /// What the ring counts for it, in bytes.
+    /// What the ring counts for it, in bytes: its slot and what it holds
+    /// on the heap.
     pub fn weight(&self) -> usize {
-        weight::of(self)
+        weight::SLOT + weight::of(self)
     }
 
     /// Applies one sink's report.
@@ -245,19 +246,29 @@ pub struct Decisions {
 
 #[derive(Debug)]
 struct Ring {
-    /// Oldest first; ids rise by one.
+    /// Oldest first, each with what it holds on the heap; ids rise by one.
     entries: VecDeque<(Decision, usize)>,
     next_id: u64,
+    /// What the entries hold on the heap.
     bytes: usize,
     max: usize,
 }
 
 impl Ring {
+    /// What the ring takes: its slots (spare ones too) and what they hold.
+    fn total(&self) -> usize {
+        self.bytes + self.entries.capacity() * weight::SLOT
+    }
+
     fn evict(&mut self) {
-        while self.bytes > self.max
+        while self.total() > self.max
             && let Some((_, w)) = self.entries.pop_front()
         {
             self.bytes -= w;
+        }
+        if self.entries.is_empty() {
+            // Nothing fits: give the slots back too.
+            self.entries.shrink_to_fit();
         }
     }
 
@@ -307,7 +318,7 @@ impl Decisions {
         let id = ring.next_id;
         ring.next_id += 1;
         d.id = id;
-        let w = d.weight();
+        let w = weight::of(&d);
         ring.bytes += w;
         ring.entries.push_back((d, w));
         ring.evict();
@@ -327,10 +338,11 @@ impl Decisions {
             .collect()
     }
 
-    /// How many decisions are kept, and the bytes they count for.
+    /// How many decisions are kept, and the bytes the ring counts for
+    /// them (what `maxBytes` bounds).
     pub fn kept(&self) -> (usize, usize) {
         let ring = self.ring();
-        (ring.entries.len(), ring.bytes)
+        (ring.entries.len(), ring.total())
     }
 }
 
@@ -344,7 +356,7 @@ impl DeliveryLog for Decisions {
         };
         let (d, w) = &mut ring.entries[i];
         d.apply(sink, event);
-        let now = d.weight();
+        let now = weight::of(d);
         let before = std::mem::replace(w, now);
         ring.bytes = ring.bytes - before + now;
         ring.evict();
@@ -384,15 +396,20 @@ mod tests {
     #[test]
     fn the_oldest_go_once_the_bytes_are_spent_and_reports_find_theirs() {
         let one = decision("a", "x").weight() as u64;
-        let ring = Decisions::new(one * 10 + one / 2);
+        let max = one * 10 + one / 2;
+        let ring = Decisions::new(max);
         let ids: Vec<u64> = (0..25)
             .map(|i| ring.record(decision("a", &format!("cm-{i:02}"))))
             .collect();
         let (kept, bytes) = ring.kept();
-        assert_eq!(kept, 10, "{bytes} bytes of at most {}", one * 10 + one / 2);
+        assert!(bytes as u64 <= max, "{bytes} bytes of at most {max}");
+        // Spare slots count too: fewer than ten fit, but not none.
+        assert!((5..=10).contains(&kept), "{kept}");
         let all = ring.query(&Filter::default());
+        assert_eq!(all.len(), kept);
         assert_eq!(all.first().map(|d| d.name.as_str()), Some("cm-24"));
-        assert_eq!(all.last().map(|d| d.name.as_str()), Some("cm-15"));
+        let oldest = format!("cm-{:02}", 25 - kept);
+        assert_eq!(all.last().map(|d| d.name.as_str()), Some(oldest.as_str()));
         // A report for an evicted decision is ignored; a kept one is updated.
         ring.report(ids[0], "hook", DeliveryEvent::Delivered);
         ring.report(
@@ -414,7 +431,7 @@ mod tests {
         assert_eq!(d.sinks[0].attempts, 2);
         assert_eq!(d.sinks[0].dead_letter.as_deref(), Some("dl"));
         assert_eq!((d.sinks[1].sink.as_str(), d.sinks[1].state), ("dl", "delivered"));
-        assert!(ring.kept().1 <= (one * 10 + one / 2) as usize);
+        assert!(ring.kept().1 as u64 <= max);
         ring.set_max_bytes(0);
         assert_eq!(ring.kept(), (0, 0));
         assert_eq!(ring.record(decision("a", "y")), 0, "off");

@@ -1,16 +1,19 @@
-//! What a decision counts for in the ring: its own size plus what its
-//! strings and lists hold on the heap (their capacity, as the allocator
-//! sees it, give or take its rounding; BENCHMARKS.md compares the two).
+//! What a decision counts for in the ring: what its strings and lists hold
+//! on the heap (their capacity; the allocator's rounding aside, which
+//! BENCHMARKS.md measures). The ring adds its slots, spare ones included
+//! ([`SLOT`] each).
 
 use std::mem::size_of;
 
 use super::{Decision, LeftOut, SinkDelivery};
 use crate::plugin::PluginStep;
 
-/// Bytes `d` takes, about: the ring's slot and every heap block it owns.
+/// One slot of the ring: a decision and its weight.
+pub(super) const SLOT: usize = size_of::<(Decision, usize)>();
+
+/// Bytes the heap blocks `d` owns take.
 pub(super) fn of(d: &Decision) -> usize {
-    size_of::<(Decision, usize)>()
-        + d.watch.capacity()
+    d.watch.capacity()
         + d.api_version.capacity()
         + d.kind.capacity()
         + d.namespace.as_ref().map_or(0, String::capacity)
