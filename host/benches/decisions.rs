@@ -144,10 +144,7 @@ fn main() {
         counted as f64 / (1 << 20) as f64,
         counted / N
     );
-    println!(
-        "| counted / heap | {:.2} |",
-        counted as f64 / heap as f64
-    );
+    println!("| counted / heap | {:.2} |", counted as f64 / heap as f64);
     println!("| one decision as built, counted | {one} B |");
     println!(
         "| decisions in the default 16 MiB | {} |",

@@ -364,9 +364,9 @@ fn child(spec: ChildSpec) {
             &config.cluster,
             &config.sinks,
             herald::sink::SinkDeps {
-                log: decisions
-                    .clone()
-                    .map(|d| std::sync::Arc::new(d) as std::sync::Arc<dyn herald::sink::DeliveryLog>),
+                log: decisions.clone().map(|d| {
+                    std::sync::Arc::new(d) as std::sync::Arc<dyn herald::sink::DeliveryLog>
+                }),
                 ..Default::default()
             },
         )

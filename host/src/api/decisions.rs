@@ -31,10 +31,8 @@ fn list(decisions: &Decisions, query: &str) -> Result<Json<Value>, ApiError> {
             what: "query",
             reason: e.to_string(),
         })?;
-    let filter = Filter::parse(&pairs).map_err(|(what, reason)| ApiError::BadRequest {
-        what,
-        reason,
-    })?;
+    let filter =
+        Filter::parse(&pairs).map_err(|(what, reason)| ApiError::BadRequest { what, reason })?;
     let items = decisions.query(&filter);
     Ok(Json(json!({
         "kept": decisions.kept().0,

@@ -10,8 +10,8 @@
 mod admin;
 pub mod auth;
 mod body;
-mod decisions;
 pub mod config;
+mod decisions;
 mod error;
 mod health;
 mod page;
@@ -31,11 +31,11 @@ use tokio::net::TcpListener;
 
 pub use admin::{WatchControl, WatchRequest, admin_router};
 pub use decisions::decisions_router;
-pub use status::{StatusParts, status_router};
 pub use error::ApiError;
 pub(crate) use health::health_router;
 pub use query::query_router;
 pub use server::serve_with;
+pub use status::{StatusParts, status_router};
 pub use tls::Tls;
 
 /// Serves `router` on `listener` until `shutdown` completes, then finishes the

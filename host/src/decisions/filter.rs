@@ -71,14 +71,14 @@ impl Filter {
                 "fate" => {
                     f.fate = match text {
                         None => None,
-                        Some(t) => Some(fate::ALL.into_iter().find(|x| *x == t).ok_or_else(
-                            || {
+                        Some(t) => {
+                            Some(fate::ALL.into_iter().find(|x| *x == t).ok_or_else(|| {
                                 (
                                     "fate",
                                     format!("{t:?} is not a fate; one of {}", fate::ALL.join(", ")),
                                 )
-                            },
-                        )?),
+                            })?)
+                        }
                     }
                 }
                 "limit" => {
@@ -94,7 +94,10 @@ impl Filter {
                 }
                 "after" => {
                     f.after = v.parse().map_err(|_| {
-                        ("after", format!("{v:?} is not a decision id (a whole number)"))
+                        (
+                            "after",
+                            format!("{v:?} is not a decision id (a whole number)"),
+                        )
                     })?
                 }
                 other => {
@@ -148,8 +151,12 @@ mod tests {
         assert_eq!(err("after=-1").0, "after");
         let (what, why) = err("namespce=a");
         assert_eq!(what, "parameter");
-        assert!(why.contains("\"namespce\"") && why.contains("namespace, name"), "{why}");
-        let f = Filter::parse(&pairs("namespace=a&namespace=b&fate=dropped&limit=5&kind=")).unwrap();
+        assert!(
+            why.contains("\"namespce\"") && why.contains("namespace, name"),
+            "{why}"
+        );
+        let f =
+            Filter::parse(&pairs("namespace=a&namespace=b&fate=dropped&limit=5&kind=")).unwrap();
         assert_eq!(f.namespace.as_deref(), Some("b"), "the last, as authorised");
         assert_eq!((f.fate, f.limit, f.kind), (Some("dropped"), 5, None));
     }

@@ -23,7 +23,9 @@ pub(super) fn of(d: &Decision) -> usize {
         + d.reason.capacity()
         + list(&d.plugins, plugin)
         + list(&d.routes, String::capacity)
-        + list(&d.left_out, |l: &LeftOut| l.sink.capacity() + l.reason.capacity())
+        + list(&d.left_out, |l: &LeftOut| {
+            l.sink.capacity() + l.reason.capacity()
+        })
         + list(&d.sinks, sink)
 }
 

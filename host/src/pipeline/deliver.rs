@@ -275,7 +275,7 @@ pub fn address(cluster: Arc<str>, o: Outcome, routes: &Routes) -> Addressed {
             dead_letter,
             receipt: None,
             durable: None,
-        trace: 0,
+            trace: 0,
         }),
     }
 }

@@ -383,7 +383,11 @@ fn record_steps(
                 verdict,
                 reason,
                 micros,
-                removed: out.edits.get(k).map(|e| e.removed.clone()).unwrap_or_default(),
+                removed: out
+                    .edits
+                    .get(k)
+                    .map(|e| e.removed.clone())
+                    .unwrap_or_default(),
                 set: out.edits.get(k).map(|e| e.set.clone()).unwrap_or_default(),
             });
         }

@@ -108,10 +108,15 @@ impl Browser {
                 }
             }
         });
-        let url = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("{} did not open its DevTools port within 30 s", bin.display())
-        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!(
+                    "{} did not open its DevTools port within 30 s",
+                    bin.display()
+                )
+            });
         let (ws, _) = tungstenite::connect(url.as_str())
             .unwrap_or_else(|e| panic!("connecting to Chromium's DevTools at {url}: {e}"));
         Browser {

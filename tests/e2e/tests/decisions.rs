@@ -64,7 +64,9 @@ async fn decisions(c: &Cluster, query: &str, n: usize) -> Vec<Value> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (_, all) = http_get(&c.api("/api/v1/decisions")).await.expect("decisions");
+    let (_, all) = http_get(&c.api("/api/v1/decisions"))
+        .await
+        .expect("decisions");
     panic!("fewer than {n} decisions for {query}; all: {all:#}")
 }
 
@@ -130,7 +132,10 @@ fn same_story(d: &Value, w: &Value, text: &str) {
     assert_eq!(d["reason"], w["reason"], "decision {d}\nexplain {w}");
     assert_eq!(verdicts(&d["plugins"]), verdicts(&w["plugins"]));
     let reason = d["reason"].as_str().unwrap_or_default();
-    assert!(text.contains(reason), "explain's text lacks {reason:?}:\n{text}");
+    assert!(
+        text.contains(reason),
+        "explain's text lacks {reason:?}:\n{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,7 +179,8 @@ async fn each_fate_shows_in_the_decisions_with_its_step_and_reason_as_explain_te
         .await
         .expect("create");
     assert!(
-        hook.wait_for(Duration::from_secs(10), |r| r.len() >= 2).await,
+        hook.wait_for(Duration::from_secs(10), |r| r.len() >= 2)
+            .await,
         "hook got web-1 and reject-1"
     );
     // Only the heartbeat changes: dedup leaves it out of the comparison.
@@ -188,10 +194,25 @@ async fn each_fate_shows_in_the_decisions_with_its_step_and_reason_as_explain_te
 
     // Delivered: each plugin passed, the hook took it at the first attempt.
     let d = decision(&c, "web-1", "delivered").await;
-    assert_eq!((d["step"].as_str(), d["reason"].as_str()), (Some("delivery"), Some("to hook")));
-    assert_eq!(verdicts(&d["plugins"]), [("pass".into(), String::new()), ("pass".into(), String::new())]);
-    assert_eq!(d["sinks"], json!([{"sink": "hook", "state": "delivered", "attempts": 1}]));
-    assert_eq!(d["routing"], "every sink that is not a dead letter (no route verdict, no watch sinks)");
+    assert_eq!(
+        (d["step"].as_str(), d["reason"].as_str()),
+        (Some("delivery"), Some("to hook"))
+    );
+    assert_eq!(
+        verdicts(&d["plugins"]),
+        [
+            ("pass".into(), String::new()),
+            ("pass".into(), String::new())
+        ]
+    );
+    assert_eq!(
+        d["sinks"],
+        json!([{"sink": "hook", "state": "delivered", "attempts": 1}])
+    );
+    assert_eq!(
+        d["routing"],
+        "every sink that is not a dead letter (no route verdict, no watch sinks)"
+    );
 
     // Deduplicated: the heartbeat-only update.
     let d = decision(&c, "web-1", "duplicate").await;
@@ -199,15 +220,24 @@ async fn each_fate_shows_in_the_decisions_with_its_step_and_reason_as_explain_te
     assert_eq!(d["change"], "modified");
     assert_eq!(
         d["reason"],
-        format!("already notified: dedup holds this state of uid {:?}", web["metadata"]["uid"].as_str().unwrap_or_default())
+        format!(
+            "already notified: dedup holds this state of uid {:?}",
+            web["metadata"]["uid"].as_str().unwrap_or_default()
+        )
     );
     assert!(d.get("plugins").is_none(), "never reached the plugins: {d}");
 
     // Dropped by a plugin, with its reason; the next plugin never ran.
     let d = decision(&c, "db-1", "dropped").await;
     assert_eq!(d["step"], "plugin");
-    assert_eq!(d["reason"], "dropped by plugin web-only: label app=db, want web");
-    assert_eq!(verdicts(&d["plugins"]), [("drop".into(), "label app=db, want web".into())]);
+    assert_eq!(
+        d["reason"],
+        "dropped by plugin web-only: label app=db, want web"
+    );
+    assert_eq!(
+        verdicts(&d["plugins"]),
+        [("drop".into(), "label app=db, want web".into())]
+    );
 
     // Routed to a sink outside its namespaces: no sink takes it.
     let d = decision(&c, "web-2", "unrouted").await;
@@ -223,11 +253,15 @@ async fn each_fate_shows_in_the_decisions_with_its_step_and_reason_as_explain_te
     assert_eq!(d["step"], "plugin");
     let why = d["reason"].as_str().unwrap_or_default();
     assert!(
-        why.starts_with("plugin boom failed (panicked: boom on purpose") && why.ends_with("; dead letter to dl"),
+        why.starts_with("plugin boom failed (panicked: boom on purpose")
+            && why.ends_with("; dead letter to dl"),
         "{why}"
     );
     assert_eq!(d["plugins"][1]["verdict"], "error");
-    assert_eq!(d["sinks"], json!([{"sink": "dl", "state": "delivered", "attempts": 1}]));
+    assert_eq!(
+        d["sinks"],
+        json!([{"sink": "dl", "state": "delivered", "attempts": 1}])
+    );
 
     // Dead-lettered by a sink that refused it: the delivery step says so.
     let d = decision(&c, "reject-1", "dead-letter").await;
@@ -238,7 +272,13 @@ async fn each_fate_shows_in_the_decisions_with_its_step_and_reason_as_explain_te
     );
     assert_eq!(d["sinks"][0]["state"], "dead-lettered");
     assert_eq!(d["sinks"][0]["deadLetter"], "dl");
-    assert_eq!((d["sinks"][1]["sink"].as_str(), d["sinks"][1]["state"].as_str()), (Some("dl"), Some("delivered")));
+    assert_eq!(
+        (
+            d["sinks"][1]["sink"].as_str(),
+            d["sinks"][1]["state"].as_str()
+        ),
+        (Some("dl"), Some("delivered"))
+    );
 
     // The filters: by sink, by kind (any case), by uid; bad parameters are 400s.
     let by_dl = decisions(&c, "sink=dl", 2).await;
@@ -247,7 +287,10 @@ async fn each_fate_shows_in_the_decisions_with_its_step_and_reason_as_explain_te
     assert_eq!(names, ["boom-1", "reject-1"]);
     assert_eq!(decisions(&c, "kind=pod&namespace=web", 1).await.len(), 1);
     let uid = boom["metadata"]["uid"].as_str().unwrap_or_default();
-    assert_eq!(decisions(&c, &format!("uid={uid}"), 1).await[0]["name"], "boom-1");
+    assert_eq!(
+        decisions(&c, &format!("uid={uid}"), 1).await[0]["name"],
+        "boom-1"
+    );
     assert_eq!(decisions(&c, "limit=2", 2).await.len(), 2);
     for (query, names) in [
         ("fate=lost", "fate"),
@@ -293,7 +336,12 @@ async fn each_fate_shows_in_the_decisions_with_its_step_and_reason_as_explain_te
     let (w, text) = explain(&config, &web, &[]);
     same_story(&d_web, &w, &text);
     assert_eq!(
-        timeless(w["sinks"][0]["body"].as_str().unwrap_or_default().as_bytes()),
+        timeless(
+            w["sinks"][0]["body"]
+                .as_str()
+                .unwrap_or_default()
+                .as_bytes()
+        ),
         timeless(&hook_body),
         "the body explain shows is the one the hook got"
     );
@@ -306,7 +354,12 @@ async fn each_fate_shows_in_the_decisions_with_its_step_and_reason_as_explain_te
     same_story(&d_boom, &w, &text);
     assert_eq!(w["sinks"][0]["sink"], "dl");
     assert_eq!(
-        timeless(w["sinks"][0]["body"].as_str().unwrap_or_default().as_bytes()),
+        timeless(
+            w["sinks"][0]["body"]
+                .as_str()
+                .unwrap_or_default()
+                .as_bytes()
+        ),
         timeless(&dl_body),
         "the dead letter explain shows is the one dl got"
     );
@@ -315,7 +368,12 @@ async fn each_fate_shows_in_the_decisions_with_its_step_and_reason_as_explain_te
     let (w, text) = explain(
         &config,
         &beat,
-        &["--old", &write_tmp(&c, &web), "--state-dir", &state.display().to_string()],
+        &[
+            "--old",
+            &write_tmp(&c, &web),
+            "--state-dir",
+            &state.display().to_string(),
+        ],
     );
     assert_eq!(w["fate"], "duplicate", "{w}");
     let reason = d_beat["reason"].as_str().unwrap_or_default();
@@ -349,4 +407,74 @@ async fn raw(url: &str) -> (String, String) {
         head.lines().next().unwrap_or_default().to_string(),
         body.to_string(),
     )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_and_the_status_page_are_authorised_like_the_api() {
+    use herald_e2e::http_send_as;
+    let c = Cluster::start(Duration::from_millis(200)).await;
+    c.sim.add_token("team-token", "team", &["teams"]);
+    c.sim
+        .allow("team", &["list"], "herald.io", "decisions", Some("a"));
+    c.sim.add_token("ops-token", "ops", &["ops"]);
+    for resource in ["watches", "sinks", "decisions"] {
+        c.sim.allow("ops", &["list"], "herald.io", resource, None);
+    }
+    let config = c.config_with_api(
+        "watch:\n  - {version: v1, kind: ConfigMap}\nsinks:\n  - {name: out, type: log}\n",
+        "authCacheTTL: 1s",
+    );
+    let _herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &config);
+    assert!(wait_http_ok(&c.probe("/readyz")).await, "never ready");
+    for ns in ["a", "b"] {
+        c.sim
+            .create(
+                "configmaps",
+                json!({"apiVersion": "v1", "kind": "ConfigMap",
+                       "metadata": {"name": format!("cm-{ns}"), "namespace": ns}}),
+            )
+            .await
+            .expect("create");
+    }
+    let get = |path: &str, token: Option<&'static str>| {
+        let url = c.api(path);
+        async move {
+            let (code, body) = http_send_as("GET", &url, None, token).await.expect("get");
+            (code, body)
+        }
+    };
+    // Its own namespace: 200, with only that namespace's decisions.
+    let mut seen = Value::Null;
+    for _ in 0..200 {
+        let (code, body) = get("/api/v1/decisions?namespace=a", Some("team-token")).await;
+        assert_eq!(code, 200, "{body}");
+        if body["items"].as_array().is_some_and(|i| !i.is_empty()) {
+            seen = body;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let items = seen["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 1, "{seen}");
+    assert_eq!(items[0]["name"], "cm-a");
+    // Another namespace, or all of them: 403 naming the right.
+    let (code, body) = get("/api/v1/decisions?namespace=b", Some("team-token")).await;
+    assert_eq!(code, 403, "{body}");
+    let said = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        said.contains("\"team\" cannot list decisions.herald.io in namespace \"b\""),
+        "{said}"
+    );
+    let (code, _) = get("/api/v1/decisions", Some("team-token")).await;
+    assert_eq!(code, 403, "every namespace needs a cluster-wide right");
+    let (code, body) = get("/api/v1/decisions", Some("ops-token")).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["items"].as_array().map(Vec::len), Some(2), "{body}");
+    // The page: a known caller allowed to list watches and sinks.
+    let (code, _) = get("/", None).await;
+    assert_eq!(code, 401);
+    let (code, body) = get("/", Some("team-token")).await;
+    assert_eq!(code, 403, "{body}");
+    let (code, _) = get("/", Some("ops-token")).await;
+    assert_eq!(code, 200);
 }

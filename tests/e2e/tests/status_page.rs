@@ -132,7 +132,10 @@ sinks:
                 // Ages grow: the page was rendered before the scrape.
                 assert!(shown <= scraped + 0.001, "{key}: {shown} > {scraped}");
             } else {
-                assert_eq!(shown, scraped, "{key}: the page shows {shown}, /metrics {scraped}");
+                assert_eq!(
+                    shown, scraped,
+                    "{key}: the page shows {shown}, /metrics {scraped}"
+                );
             }
         }
         let shown = |key: &str| -> Value {
@@ -180,7 +183,8 @@ sinks:
         let fates = "Array.from(document.querySelectorAll('#decisions tbody tr'))\
                      .map(r => r.dataset.fate + ' ' + r.textContent.includes('shop/db-1'))";
         let only = b.wait_for(&page, Duration::from_secs(3), fates, |v| {
-            v.as_array().is_some_and(|a| a.len() == 1 && a[0] == "dropped true")
+            v.as_array()
+                .is_some_and(|a| a.len() == 1 && a[0] == "dropped true")
         });
         assert!(only.is_some(), "{}", b.eval(&page, fates));
     });

@@ -257,9 +257,18 @@ mod tests {
 
     #[test]
     fn decisions_are_listed_per_namespace_and_the_page_needs_watches_and_sinks() {
-        let c = one(need(Method::GET, "/api/v1/decisions?namespace=shop&fate=dropped"));
-        assert_eq!(c.describe(), "list decisions.herald.io in namespace \"shop\"");
-        let c = one(need(Method::GET, "/api/v1/decisions?namespace=a&namespace=b"));
+        let c = one(need(
+            Method::GET,
+            "/api/v1/decisions?namespace=shop&fate=dropped",
+        ));
+        assert_eq!(
+            c.describe(),
+            "list decisions.herald.io in namespace \"shop\""
+        );
+        let c = one(need(
+            Method::GET,
+            "/api/v1/decisions?namespace=a&namespace=b",
+        ));
         assert_eq!(c.namespace, "b", "the namespace the handler filters on");
         let c = one(need(Method::GET, "/api/v1/decisions"));
         assert_eq!(c.describe(), "list decisions.herald.io");
