@@ -193,14 +193,17 @@ fn sinks(h: &mut String, f: &Figures, parts: &StatusParts) {
     h.push_str("</table>");
 }
 
+/// One plugin in one watch: its calls and errors samples, and its call-time
+/// histogram's cumulative `(le, count)` buckets.
+type PluginRow<'a> = (Option<&'a Sample>, Option<&'a Sample>, Vec<(f64, f64)>);
+
 fn plugins(h: &mut String, f: &Figures) {
     h.push_str(
         "<h2>Plugins</h2><table id=\"plugins\"><tr><th>plugin</th><th>watch</th><th>calls</th>\
          <th>errors</th><th>p99</th><th>suspended</th></tr>",
     );
     // Per (plugin, watch): its calls, errors and time; suspension per plugin.
-    let mut rows: BTreeMap<(String, String), (Option<&Sample>, Option<&Sample>, Vec<(f64, f64)>)> =
-        BTreeMap::new();
+    let mut rows: BTreeMap<(String, String), PluginRow<'_>> = BTreeMap::new();
     for s in &f.0 {
         let key = (s.label("plugin").to_string(), s.label("watch").to_string());
         match s.name.as_str() {
