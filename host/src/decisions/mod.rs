@@ -260,16 +260,22 @@ impl Ring {
         self.bytes + self.entries.capacity() * weight::SLOT
     }
 
-    fn evict(&mut self) {
+    /// Takes the oldest out until the ring fits its bound; they are
+    /// returned to be dropped after the lock is let go.
+    #[must_use]
+    fn evict(&mut self) -> Vec<(Decision, usize)> {
+        let mut gone = Vec::new();
         while self.total() > self.max
-            && let Some((_, w)) = self.entries.pop_front()
+            && let Some(old) = self.entries.pop_front()
         {
-            self.bytes -= w;
+            self.bytes -= old.1;
+            gone.push(old);
         }
         if self.entries.is_empty() {
             // Nothing fits: give the slots back too.
             self.entries.shrink_to_fit();
         }
+        gone
     }
 
     fn index(&self, id: u64) -> Option<usize> {
@@ -301,7 +307,9 @@ impl Decisions {
     pub fn set_max_bytes(&self, max_bytes: u64) {
         let mut ring = self.ring();
         ring.max = usize::try_from(max_bytes).unwrap_or(usize::MAX);
-        ring.evict();
+        let gone = ring.evict();
+        drop(ring);
+        drop(gone);
     }
 
     fn ring(&self) -> std::sync::MutexGuard<'_, Ring> {
@@ -321,8 +329,11 @@ impl Decisions {
         let w = weight::of(&d);
         ring.bytes += w;
         ring.entries.push_back((d, w));
-        ring.evict();
-        if ring.entries.is_empty() { 0 } else { id }
+        let gone = ring.evict();
+        let kept = !ring.entries.is_empty();
+        drop(ring);
+        drop(gone);
+        if kept { id } else { 0 }
     }
 
     /// Decisions that match `filter`, newest first, at most `filter.limit`.
@@ -348,18 +359,25 @@ impl Decisions {
 
 impl DeliveryLog for Decisions {
     fn report(&self, trace: u64, sink: &str, event: DeliveryEvent<'_>) {
+        self.report_all(&[trace], sink, event);
+    }
+
+    fn report_all(&self, traces: &[u64], sink: &str, event: DeliveryEvent<'_>) {
         let mut guard = self.ring();
         let ring = &mut *guard;
-        let Some(i) = ring.index(trace) else {
-            // Evicted before its delivery ended.
-            return;
-        };
-        let (d, w) = &mut ring.entries[i];
-        d.apply(sink, event);
-        let now = weight::of(d);
-        let before = std::mem::replace(w, now);
-        ring.bytes = ring.bytes - before + now;
-        ring.evict();
+        for trace in traces {
+            // None: evicted before its delivery ended.
+            if let Some(i) = ring.index(*trace) {
+                let (d, w) = &mut ring.entries[i];
+                d.apply(sink, event);
+                let now = weight::of(d);
+                let before = std::mem::replace(w, now);
+                ring.bytes = ring.bytes - before + now;
+            }
+        }
+        let gone = ring.evict();
+        drop(guard);
+        drop(gone);
     }
 }
 

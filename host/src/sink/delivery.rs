@@ -176,8 +176,13 @@ impl Shared {
     /// Tells the delivery log what happened to each traced item of `batch`.
     fn report(&self, batch: &[Item], event: super::DeliveryEvent<'_>) {
         if let Some(log) = &self.log {
-            for i in batch.iter().filter(|i| i.n.trace != 0) {
-                log.report(i.n.trace, &self.name, event);
+            let traces: Vec<u64> = batch
+                .iter()
+                .map(|i| i.n.trace)
+                .filter(|t| *t != 0)
+                .collect();
+            if !traces.is_empty() {
+                log.report_all(&traces, &self.name, event);
             }
         }
     }

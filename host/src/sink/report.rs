@@ -28,4 +28,12 @@ pub enum DeliveryEvent<'a> {
 pub trait DeliveryLog: Send + Sync + std::fmt::Debug + 'static {
     /// `sink` did `event` with the notification `trace`.
     fn report(&self, trace: u64, sink: &str, event: DeliveryEvent<'_>);
+
+    /// `sink` did `event` with each of the notifications `traces` (a
+    /// batch): one call, so a log behind a lock takes it once.
+    fn report_all(&self, traces: &[u64], sink: &str, event: DeliveryEvent<'_>) {
+        for t in traces {
+            self.report(*t, sink, event);
+        }
+    }
 }
