@@ -67,6 +67,9 @@ const SWAPS: usize = 6;
 /// Simulator history: more than one run's events, so a lagging watch never
 /// sees 410 Gone.
 const HISTORY: usize = 3 * EVENTS;
+/// Whether the children of the next runs keep decisions (the
+/// `HERALD_BENCH_DECISIONS` comparison flips it between runs).
+static DECISIONS: AtomicBool = AtomicBool::new(false);
 /// The CRD group of the 10-types case.
 const GROUP: &str = "bench.herald.dev";
 
@@ -213,6 +216,9 @@ struct ChildSpec {
     /// `pipeline.workers`; none: the default (the cores).
     #[serde(default)]
     workers: Option<usize>,
+    /// The decisions ring on (16 MiB, as `herald run` has it by default).
+    #[serde(default)]
+    decisions: bool,
 }
 
 /// herald's config text for `spec`; the chain is on every watch when wasm.
@@ -351,13 +357,28 @@ fn child(spec: ChildSpec) {
             .expect("client");
         let (tx, rx) = mpsc::channel(4096);
         let sources = Sources::new(client, config.source.clone(), tx);
-        let sinks =
-            Sinks::start(&config.cluster, &config.sinks, Default::default()).expect("sinks");
-        let delivery = herald::pipeline::Delivery::new(
+        let decisions = spec
+            .decisions
+            .then(|| herald::decisions::Decisions::new(16 << 20));
+        let sinks = Sinks::start(
+            &config.cluster,
+            &config.sinks,
+            herald::sink::SinkDeps {
+                log: decisions.clone().map(|d| {
+                    std::sync::Arc::new(d) as std::sync::Arc<dyn herald::sink::DeliveryLog>
+                }),
+                ..Default::default()
+            },
+        )
+        .expect("sinks");
+        let mut delivery = herald::pipeline::Delivery::new(
             sinks.clone(),
             herald::pipeline::Routes::new(&config.sinks, config.watch_sinks()),
             None,
         );
+        if let Some(d) = &decisions {
+            delivery = delivery.with_decisions(d.clone());
+        }
         let metrics = Metrics::new();
         // Dedup before the plugins, as `herald run` has it (no state dir).
         let stages = pipeline::Stages {
@@ -365,6 +386,7 @@ fn child(spec: ChildSpec) {
                 herald::dedup::Dedup::new(&herald::dedup::DedupSettings::default()).expect("dedup"),
             )),
             metrics: Some(metrics.clone()),
+            decisions: decisions.clone(),
             ..Default::default()
         };
         let (_keep_updates, updates) = std::sync::mpsc::channel();
@@ -654,6 +676,7 @@ async fn throughput(
         sink: json!({"name": "out", "type": "batch", "url": url}),
         watch: watch.to_vec(),
         workers,
+        decisions: DECISIONS.load(Ordering::Relaxed),
     };
     let h = spawn_child(&spec).await;
     let (rss_ready, _) = h.rss();
@@ -741,6 +764,7 @@ async fn latency(
         sink: json!({"name": "out", "type": "webhook", "url": url}),
         watch: vec![json!({"version": "v1", "kind": "Pod"})],
         workers: None,
+        decisions: DECISIONS.load(Ordering::Relaxed),
     };
     let h = spawn_child(&spec).await;
     drive(sim, recv, &h, targets, 500).await;
@@ -890,6 +914,7 @@ async fn batch_sink(recv: &Recv, url: &str, max_objects: usize, n: usize) -> f64
                 fate: Fate::Deliver { routes: vec![] },
                 record: vec![],
                 stream: "pods".into(),
+                plugins: Vec::new(),
             }
         })
         .collect();
@@ -989,6 +1014,38 @@ async fn parent() {
     let batch_url = format!("http://{addr}/batch");
     let hook_url = format!("http://{addr}/hook");
     let pods_watch = vec![json!({"version": "v1", "kind": "Pod"})];
+
+    // HERALD_BENCH_DECISIONS=1: only the decisions ring off / on at 10k pods.
+    if std::env::var_os("HERALD_BENCH_DECISIONS").is_some() {
+        seed_pods(&sim, 0, 10_000).await;
+        let pod_targets = targets(&sim, &[("pods", ns(0))], PER_NS).await;
+        let mut runs = Vec::new();
+        // Off, on, off, on: the machine's drift shows as the spread of pairs.
+        for on in [false, true, false, true] {
+            DECISIONS.store(on, Ordering::Relaxed);
+            let r = throughput(
+                &sim,
+                &recv,
+                &kubeconfig,
+                &batch_url,
+                &pods_watch,
+                &pod_targets,
+                10_000,
+                Plugins::Wasm,
+                &LIGHT,
+                None,
+            )
+            .await;
+            eprintln!(
+                "decisions {on}: {:.0} events/CPU-s, {:.0} events/s",
+                r.per_cpu_s(),
+                r.events as f64 / r.wall.as_secs_f64()
+            );
+            runs.push((on, r));
+        }
+        report_decisions(&runs);
+        return;
+    }
 
     // HERALD_BENCH_WORKERS=1: only the chain-workers comparison at 10k pods.
     if std::env::var_os("HERALD_BENCH_WORKERS").is_some() {
@@ -1204,6 +1261,41 @@ async fn workers_runs(
         runs.push(r);
     }
     runs
+}
+
+fn report_decisions(runs: &[(bool, Throughput)]) {
+    println!();
+    println!(
+        "## Decisions ring: 10k pods, wasm filter → prune → route → batch sink, {EVENTS} MODIFIED events"
+    );
+    println!();
+    println!("| run | decisions | events per CPU-s | wall events/s |");
+    println!("| ---: | --- | ---: | ---: |");
+    for (i, (on, r)) in runs.iter().enumerate() {
+        println!(
+            "| {} | {} | {:.0} | {:.0} |",
+            i + 1,
+            if *on { "on (16 MiB)" } else { "off" },
+            r.per_cpu_s(),
+            r.events as f64 / r.wall.as_secs_f64()
+        );
+    }
+    let mean = |on: bool| {
+        let v: Vec<f64> = runs
+            .iter()
+            .filter(|(o, _)| *o == on)
+            .map(|(_, r)| r.per_cpu_s())
+            .collect();
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    };
+    let ratio = mean(true) / mean(false);
+    println!();
+    println!(
+        "SUMMARY|decisions on / off, events per CPU-s (mean of 2 runs each)|{:.0} / {:.0}|off|{ratio:.3}x|≥ 0.95x|{}",
+        mean(true),
+        mean(false),
+        if ratio >= 0.95 { "yes" } else { "**no**" }
+    );
 }
 
 fn report_workers(runs: &[Throughput]) {

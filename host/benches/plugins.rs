@@ -281,6 +281,7 @@ fn json_costs(obj: &Value) {
         dead_letter: None,
         receipt: None,
         durable: None,
+        trace: 0,
     };
     let envelope = n(&mut || {
         let e = notification.envelope(

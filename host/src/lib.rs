@@ -10,6 +10,7 @@
 //! - [`plugin`]: the sandboxed WebAssembly plugin runtime and plugin chains.
 //! - [`pipeline`]: the thread that runs each change through its watch's chain.
 //! - [`api`]: the HTTP query and admin APIs over the cache and the watches.
+//! - [`decisions`]: the ring of what was decided about each recent change.
 //! - [`sink`]: webhook, Slack, batch and log sinks and reliable delivery.
 //! - [`ha`]: leader election on a Lease; only the leader delivers.
 //! - [`metrics`]: Prometheus metrics on `/metrics`.
@@ -47,6 +48,7 @@ pub mod app;
 pub mod cache;
 pub mod change;
 pub mod cli;
+pub mod decisions;
 pub mod dedup;
 pub mod demo;
 pub mod ha;

@@ -70,6 +70,7 @@ fn outcome(pod: &Value, i: usize) -> Outcome {
         fate: Fate::Deliver { routes: vec![] },
         record: vec![],
         stream: "pods".into(),
+        plugins: Vec::new(),
     }
 }
 

@@ -11,12 +11,14 @@ mod admin;
 pub mod auth;
 mod body;
 pub mod config;
+mod decisions;
 mod error;
 mod health;
 mod page;
 mod query;
 mod relations;
 mod server;
+mod status;
 mod tls;
 
 #[cfg(test)]
@@ -28,10 +30,12 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 pub use admin::{WatchControl, WatchRequest, admin_router};
+pub use decisions::decisions_router;
 pub use error::ApiError;
 pub(crate) use health::health_router;
 pub use query::query_router;
 pub use server::serve_with;
+pub use status::{StatusParts, status_router};
 pub use tls::Tls;
 
 /// Serves `router` on `listener` until `shutdown` completes, then finishes the

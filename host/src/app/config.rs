@@ -93,6 +93,10 @@ pub struct Config {
     /// The pipeline's threads. Example: `{workers: 4}`
     #[serde(default)]
     pub pipeline: crate::pipeline::PipelineConfig,
+    /// The ring of recent decisions (`/api/v1/decisions`, the status page).
+    /// Example: `{maxBytes: 64MiB}`
+    #[serde(default)]
+    pub decisions: crate::decisions::DecisionsConfig,
     /// The file and text it was read from, to name lines in later errors.
     #[serde(skip)]
     pub(crate) origin: Option<std::sync::Arc<super::check::Origin>>,

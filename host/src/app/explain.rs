@@ -304,6 +304,7 @@ impl<'a> Evaluator<'a> {
                 fate,
                 record: vec![],
                 stream: String::new(),
+                plugins: Vec::new(),
             };
             self.route(spec, outcome, &mut report);
             reports.push(report);

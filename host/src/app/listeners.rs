@@ -22,8 +22,12 @@ pub(super) struct Parts<'a> {
     pub sources: &'a Sources,
     /// Their status on `/sinks`.
     pub sinks: &'a Sinks,
-    /// `/metrics`.
+    /// `/metrics`, and the status page's numbers.
     pub metrics: &'a Metrics,
+    /// `/api/v1/decisions` and the status page's tail.
+    pub decisions: &'a crate::decisions::Decisions,
+    /// The cluster's name, on the status page.
+    pub cluster: &'a str,
 }
 
 /// Starts the listeners `api` and `metrics` ask for; they stop when `stop`
@@ -41,7 +45,13 @@ pub(super) async fn start(
     if let Some(api) = api {
         let router = crate::api::query_router(parts.sources.cache(), api.limits.max_list_limit)
             .merge(crate::api::admin_router(parts.control))
-            .merge(parts.sinks.router());
+            .merge(parts.sinks.router())
+            .merge(crate::api::decisions_router(parts.decisions.clone()))
+            .merge(crate::api::status_router(crate::api::StatusParts {
+                metrics: parts.metrics.clone(),
+                sinks: parts.sinks.clone(),
+                cluster: parts.cluster.to_string(),
+            }));
         let router = match api.auth {
             AuthMode::Delegated => crate::api::auth::Guard::new(
                 parts.client.clone(),

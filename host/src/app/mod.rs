@@ -117,6 +117,8 @@ impl Herald {
         // What the chains are built from: a file changed after this scan
         // shows as a change at the first reload.
         let plugin_files = Live::scan_plugins(&config);
+        let decisions = crate::decisions::Decisions::new(config.decisions.max_bytes.as_u64());
+        metrics.watch_decisions(&decisions);
         let chains = instrumented(
             config.chains(&runtime)?,
             &metrics,
@@ -159,6 +161,7 @@ impl Herald {
                 .filter(|w| !w.namespaces.is_empty())
                 .map(|w| w.id())
                 .collect(),
+            decisions: Some(decisions.clone()),
         };
         // Weak: a catch-up or resync must not keep the pipeline alive at shutdown.
         let weak_tx = tx.downgrade();
@@ -193,9 +196,11 @@ impl Herald {
                 metrics: Some(metrics.clone()),
                 outbox: store.as_ref().map(pipeline::state_outbox),
                 leader: election.as_ref().map(|e| e.leading()),
+                log: Some(Arc::new(decisions.clone())),
             },
         )?;
-        let delivery = Delivery::new(sinks.clone(), config.routes(), store.clone());
+        let delivery = Delivery::new(sinks.clone(), config.routes(), store.clone())
+            .with_decisions(decisions.clone());
         metrics.watch_sources(&sources);
         metrics.watch_sinks(&sinks);
         if store.is_some() {
@@ -258,6 +263,8 @@ impl Herald {
                 sources: &sources,
                 sinks: &sinks,
                 metrics: &metrics,
+                decisions: &decisions,
+                cluster: &config.cluster,
             },
             stop_rx.clone(),
         )
@@ -292,6 +299,7 @@ impl Herald {
             plugin_files,
             workers,
             delivery,
+            decisions,
             admin: Default::default(),
         };
         Ok(Herald {

@@ -53,6 +53,8 @@ pub(super) struct Live {
     /// Chain workers per watch (`pipeline.workers`, fixed at start).
     pub(super) workers: usize,
     pub(super) delivery: Delivery,
+    /// The decisions ring (`decisions.maxBytes` applies at a reload).
+    pub(super) decisions: crate::decisions::Decisions,
     /// Watches added over the admin API (kept across config reloads).
     pub(super) admin: BTreeSet<String>,
 }
@@ -305,6 +307,8 @@ impl Live {
             .and_then(|c| instrumented(c, &self.metrics, new.plugins.breaker, self.workers))
             .context("plugins")?;
         self.sinks.reconfigure(&new.sinks).context("sinks")?;
+        self.decisions
+            .set_max_bytes(new.decisions.max_bytes.as_u64());
         self.delivery.set_routes(new.routes());
         let _ = self.chains.send(chains.into());
         for w in &old.watch {

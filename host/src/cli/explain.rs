@@ -111,6 +111,12 @@ pub fn text(e: &Explanation) -> String {
                 },
                 p.micros
             );
+            if !p.removed.is_empty() {
+                let _ = writeln!(out, "       removed {}", p.removed.join(", "));
+            }
+            if !p.set.is_empty() {
+                let _ = writeln!(out, "       set {}", p.set.join(", "));
+            }
         }
         if w.fate == "dropped" {
             let _ = writeln!(out, "  => not notified: {}", w.reason);

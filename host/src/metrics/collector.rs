@@ -213,6 +213,30 @@ impl Collector for LiveCollector {
                 &c(&|x| x.dead_lettered),
             )?;
         }
+        let decisions = lock(&self.0.decisions).clone();
+        if let Some(d) = decisions {
+            let (kept, bytes) = d.kept();
+            for (name, help, v) in [
+                (
+                    "decisions_kept",
+                    "Decisions the ring keeps for /api/v1/decisions and the status page",
+                    kept,
+                ),
+                (
+                    "decisions_bytes",
+                    "Memory the kept decisions count for (bounded by decisions.maxBytes)",
+                    bytes,
+                ),
+            ] {
+                let m = enc.encode_descriptor(
+                    name,
+                    help,
+                    None,
+                    prometheus_client::metrics::MetricType::Gauge,
+                )?;
+                ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX)).encode(m)?;
+            }
+        }
         Ok(())
     }
 }

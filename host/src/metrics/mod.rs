@@ -24,6 +24,7 @@ use crate::sink::Sinks;
 use crate::source::Sources;
 
 mod collector;
+pub mod figures;
 
 use collector::{LiveCollector, lock};
 
@@ -138,6 +139,7 @@ struct Live {
     sources: Mutex<Option<Sources>>,
     sinks: Mutex<Option<Sinks>>,
     leader: Mutex<Option<Arc<std::sync::atomic::AtomicBool>>>,
+    decisions: Mutex<Option<crate::decisions::Decisions>>,
     pub(super) last_event: std::sync::Mutex<std::collections::BTreeMap<String, SystemTime>>,
 }
 
@@ -232,6 +234,12 @@ impl Metrics {
     /// Reports on these sinks at every scrape.
     pub fn watch_sinks(&self, sinks: &Sinks) {
         *lock(&self.inner.live.sinks) = Some(sinks.clone());
+    }
+
+    /// Reports `herald_decisions_kept` and `herald_decisions_bytes` of this
+    /// ring.
+    pub fn watch_decisions(&self, decisions: &crate::decisions::Decisions) {
+        *lock(&self.inner.live.decisions) = Some(decisions.clone());
     }
 
     /// Reports `herald_leader` from this flag (with leader election on).

@@ -19,6 +19,9 @@ pub struct Stages {
     pub history: std::collections::HashSet<String>,
     /// Watches of listed namespaces: one stream (and checkpoint) per namespace.
     pub scoped: std::collections::HashSet<String>,
+    /// Keeps what was decided about each change (duplicates here; the
+    /// rest at delivery), and has the chains trace each plugin's step.
+    pub decisions: Option<crate::decisions::Decisions>,
 }
 
 impl Stages {
@@ -114,10 +117,35 @@ impl Stages {
         match d.observe_hash(&uid, ev.change, hash) {
             Verdict::Duplicate => {
                 self.dropped(&ev.watch);
+                self.duplicate(ev, &uid);
                 None
             }
             Verdict::Emit(h) => Some(Some(h)),
         }
+    }
+
+    /// Keeps the decision about a duplicate the API server sent (a resync's
+    /// are not kept: nothing happened).
+    fn duplicate(&self, ev: &ChangeEvent, uid: &str) {
+        let Some(ring) = &self.decisions else { return };
+        let mut d = crate::decisions::Decision::new(
+            &ev.watch,
+            ev.change,
+            &ev.gvk,
+            ev.namespace(),
+            ev.name(),
+            uid,
+            ev.object
+                .pointer("/metadata/resourceVersion")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default(),
+            ev.observed_at,
+        );
+        d.fate = crate::decisions::fate::DUPLICATE;
+        d.step = "dedup";
+        d.dedup = "already notified";
+        d.reason = format!("already notified: dedup holds this state of uid {uid:?}");
+        ring.record(d);
     }
 
     fn dropped(&self, watch: &str) {

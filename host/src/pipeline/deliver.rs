@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::json;
 
+use crate::decisions::{Decision, Decisions, LeftOut, SinkDelivery, fate};
 use crate::plugin::Fate;
 use crate::sink::{Notification, Outbox, Receipt, SinkConfig, Sinks, notification::Durable};
 use crate::state::{Op, StateStore};
@@ -196,6 +197,7 @@ pub struct Delivery {
     sinks: Sinks,
     routes: Arc<RwLock<Routes>>,
     state: Option<(Arc<StateStore>, Arc<dyn Outbox>)>,
+    decisions: Option<Decisions>,
 }
 
 impl Delivery {
@@ -209,7 +211,16 @@ impl Delivery {
                 let outbox: Arc<dyn Outbox> = Arc::new(StateOutbox::new(s.clone()));
                 (s, outbox)
             }),
+            decisions: None,
         }
+    }
+
+    /// Keeps what is decided about each outcome in `decisions`, and has the
+    /// sinks report each delivery there (built with the same ring in
+    /// [`crate::sink::SinkDeps::log`]).
+    pub fn with_decisions(mut self, decisions: Decisions) -> Self {
+        self.decisions = Some(decisions);
+        self
     }
 
     /// New routes (a reload, an admin-added watch), for the next outcome on.
@@ -319,6 +330,7 @@ pub fn address(cluster: Arc<str>, o: Outcome, routes: &Routes) -> Addressed {
             dead_letter,
             receipt: None,
             durable: None,
+            trace: 0,
         }),
     }
 }
@@ -326,14 +338,33 @@ pub fn address(cluster: Arc<str>, o: Outcome, routes: &Routes) -> Addressed {
 impl Deliver for Delivery {
     fn deliver(&self, mut o: Outcome, guard: Option<Arc<dyn Any + Send + Sync>>) -> usize {
         let record = std::mem::take(&mut o.record);
+        let mut decision = self.decisions.as_ref().map(|_| decide(&mut o));
         let addressed = {
             let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
-            address(self.sinks.cluster(), o, &routes)
+            let addressed = address(self.sinks.cluster(), o, &routes);
+            if let (Some(d), Addressed::Notify { notification, .. }) = (&mut decision, &addressed) {
+                d.left_out = routes
+                    .left_out(&d.watch, d.namespace.as_deref(), &notification.routes)
+                    .into_iter()
+                    .map(|(sink, reason)| LeftOut { sink, reason })
+                    .collect();
+                if d.fate != fate::DEAD_LETTER {
+                    d.routing = Some(routes.source_of(&d.watch, &notification.routes));
+                }
+            }
+            addressed
         };
-        let (targets, mut n, dead) = match addressed {
-            Addressed::Dropped { .. } => {
+        let (targets, mut n, misrouted) = match addressed {
+            Addressed::Dropped { plugin, reason } => {
                 // Logged (sampled) and counted where outcomes are handed
-                // over. The state was emitted (to the plugins): record it.
+                // over.
+                if let (Some(ring), Some(mut d)) = (&self.decisions, decision) {
+                    d.fate = fate::DROPPED;
+                    d.step = "plugin";
+                    d.reason = format!("dropped by plugin {plugin}: {reason}");
+                    ring.record(d);
+                }
+                // The state was emitted (to the plugins): record it.
                 self.commit(record, vec![]);
                 return 0;
             }
@@ -341,17 +372,51 @@ impl Deliver for Delivery {
                 targets,
                 notification,
                 misrouted,
-            } => {
-                let mut n = *notification;
-                n.receipt = guard.map(Receipt::new);
-                let dead = misrouted.map(|(sink, why)| {
-                    let mut d = n.clone();
-                    d.dead_letter = Some(why);
-                    (sink, d)
-                });
-                (targets, n, dead)
-            }
+            } => (targets, *notification, misrouted),
         };
+        if let (Some(ring), Some(mut d)) = (&self.decisions, decision) {
+            match &misrouted {
+                None if targets.is_empty() => {
+                    d.fate = fate::UNROUTED;
+                    d.step = "routing";
+                    d.reason = "no sink takes it".into();
+                }
+                Some((dl, _)) if targets.is_empty() => {
+                    d.fate = fate::DEAD_LETTER;
+                    d.step = "routing";
+                    d.reason = format!(
+                        "the route verdicts name no sink that exists; dead letter to {dl} (deadLetter)"
+                    );
+                }
+                _ if d.fate == fate::DELIVERED => {
+                    d.reason = format!("to {}", targets.join(", "));
+                    if let Some((dl, _)) = &misrouted {
+                        d.reason.push_str(&format!(
+                            "; a route naming no sink goes to {dl} (deadLetter)"
+                        ));
+                    }
+                }
+                _ => {}
+            }
+            d.sinks = targets
+                .iter()
+                .chain(misrouted.iter().map(|(dl, _)| dl))
+                .map(|sink| SinkDelivery {
+                    sink: sink.clone(),
+                    state: "queued",
+                    attempts: 0,
+                    error: None,
+                    dead_letter: None,
+                })
+                .collect();
+            n.trace = ring.record(d);
+        }
+        n.receipt = guard.map(Receipt::new);
+        let dead = misrouted.map(|(sink, why)| {
+            let mut d = n.clone();
+            d.dead_letter = Some(why);
+            (sink, d)
+        });
         // With a state dir: the object record and one outbox entry per sink,
         // in one transaction; lanes deliver once it is on disk.
         if self.state.is_some() {
@@ -384,6 +449,41 @@ impl Deliver for Delivery {
     fn record_only(&self, record: Vec<Op>) {
         drop(self.commit(record, vec![]));
     }
+}
+
+/// The decision about `o` before routing: who saw it, each plugin's step,
+/// and a plugin's failure routed to a dead letter (in `herald explain`'s
+/// words).
+fn decide(o: &mut Outcome) -> Decision {
+    let mut d = Decision::new(
+        &o.watch,
+        o.change,
+        &o.gvk,
+        o.namespace.as_deref(),
+        &o.name,
+        &o.uid,
+        o.object
+            .pointer("/metadata/resourceVersion")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default(),
+        o.observed_at,
+    );
+    d.plugins = std::mem::take(&mut o.plugins);
+    match &o.fate {
+        Fate::Deliver { routes } => d.routes = routes.clone(),
+        Fate::DeadLetter {
+            sink,
+            plugin,
+            error,
+        } => {
+            d.fate = fate::DEAD_LETTER;
+            d.step = "plugin";
+            d.routing = Some("the failing plugin's onError route (a dead letter)");
+            d.reason = format!("plugin {plugin} failed ({error}); dead letter to {sink}");
+        }
+        Fate::Dropped { .. } => {}
+    }
+    d
 }
 
 #[cfg(test)]

@@ -178,6 +178,8 @@ pub struct Outcome {
     /// The watch stream it came from ([`crate::source::stream_key`]): the
     /// unit in which the API server orders resourceVersions.
     pub stream: String,
+    /// Each plugin's verdict, edits and time (with the decisions ring on).
+    pub plugins: Vec<crate::plugin::PluginStep>,
 }
 
 /// Starts the pipeline (see the module docs). `chains` are keyed by watch
@@ -221,6 +223,7 @@ pub fn spawn_with(
                 retired: Vec::new(),
                 tickets: Tickets::default(),
                 done: done_tx,
+                trace: stages.decisions.is_some(),
             };
             intake.update(chains.into());
             while let Some(mut ev) = rx.blocking_recv() {
@@ -261,6 +264,8 @@ struct Intake {
     retired: Vec<JoinHandle<()>>,
     tickets: Tickets,
     done: SyncSender<Done>,
+    /// Keep each plugin's step in the outcomes (the decisions ring is on).
+    trace: bool,
 }
 
 impl Intake {
@@ -287,7 +292,7 @@ impl Intake {
                     if let Some(p) = other {
                         self.retired.extend(p.retire());
                     }
-                    Pool::start(&watch, copies, &self.done)
+                    Pool::start(&watch, copies, &self.done, self.trace)
                 }
             };
             self.pools.insert(watch, pool);
@@ -343,6 +348,7 @@ impl Intake {
                 fate: Fate::Deliver { routes: vec![] },
                 record,
                 stream,
+                plugins: Vec::new(),
             },
             data,
         };

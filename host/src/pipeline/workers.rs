@@ -38,14 +38,23 @@ pub(super) enum Job {
     Swap(Chain),
 }
 
-/// Runs `p` through `chain`.
-pub(super) fn run(chain: &mut Chain, p: Pending) -> Done {
+/// Runs `p` through `chain`; with `trace`, keeps each plugin's step in the
+/// outcome (for the decisions ring).
+pub(super) fn run(chain: &mut Chain, p: Pending, trace: bool) -> Done {
     let Pending {
         seq,
         mut outcome,
         data,
     } = p;
-    match chain.run(vec![data]).pop() {
+    let out = if trace {
+        let mut steps = Vec::with_capacity(1);
+        let out = chain.run_traced(vec![data], Some(&mut steps)).pop();
+        outcome.plugins = steps.pop().unwrap_or_default();
+        out
+    } else {
+        chain.run(vec![data]).pop()
+    };
+    match out {
         Some(o) => {
             outcome.object = o.event.object;
             outcome.old = o.event.old;
@@ -86,14 +95,19 @@ pub(super) enum Pool {
         threads: Vec<JoinHandle<()>>,
     },
     /// Threads could not be started: the chain runs on the intake thread
-    /// (correct, not isolated).
-    Inline(Box<Chain>),
+    /// (correct, not isolated); with the steps traced or not.
+    Inline(Box<Chain>, bool),
 }
 
 impl Pool {
     /// Starts one worker per chain of `chains` for `watch`; each sends what
     /// it finishes to `done`.
-    pub(super) fn start(watch: &str, chains: Vec<Chain>, done: &SyncSender<Done>) -> Pool {
+    pub(super) fn start(
+        watch: &str,
+        chains: Vec<Chain>,
+        done: &SyncSender<Done>,
+        trace: bool,
+    ) -> Pool {
         let mut queues = Vec::with_capacity(chains.len());
         let mut threads = Vec::with_capacity(chains.len());
         for i in 0..chains.len() {
@@ -101,7 +115,7 @@ impl Pool {
             let done = done.clone();
             match std::thread::Builder::new()
                 .name(format!("herald-chain-{i}"))
-                .spawn(move || work(rx, done))
+                .spawn(move || work(rx, done, trace))
             {
                 Ok(t) => {
                     queues.push(tx);
@@ -117,8 +131,8 @@ impl Pool {
                         let _ = t.join();
                     }
                     return match chains.into_iter().next() {
-                        Some(c) => Pool::Inline(Box::new(c)),
-                        None => Pool::Inline(Box::new(Chain::new(Vec::new()))),
+                        Some(c) => Pool::Inline(Box::new(c), trace),
+                        None => Pool::Inline(Box::new(Chain::new(Vec::new())), trace),
                     };
                 }
             }
@@ -133,7 +147,7 @@ impl Pool {
     pub(super) fn len(&self) -> usize {
         match self {
             Pool::Threads { queues, .. } => queues.len(),
-            Pool::Inline(_) => 1,
+            Pool::Inline(..) => 1,
         }
     }
 
@@ -150,7 +164,7 @@ impl Pool {
                 let q = &queues[i % queues.len()];
                 q.send(Job::Run(Box::new(p))).map_err(drop)
             }
-            Pool::Inline(chain) => done.send(run(chain, p)).map_err(drop),
+            Pool::Inline(chain, trace) => done.send(run(chain, p, *trace)).map_err(drop),
         }
     }
 
@@ -162,7 +176,7 @@ impl Pool {
                     let _ = q.send(Job::Swap(c));
                 }
             }
-            Pool::Inline(chain) => {
+            Pool::Inline(chain, _) => {
                 if let Some(c) = chains.into_iter().next() {
                     **chain = c;
                 }
@@ -178,7 +192,7 @@ impl Pool {
                 drop(queues);
                 threads
             }
-            Pool::Inline(_) => Vec::new(),
+            Pool::Inline(..) => Vec::new(),
         }
     }
 }
@@ -193,13 +207,13 @@ pub(super) fn shard(key: &str, n: usize) -> usize {
     (h % n as u64) as usize
 }
 
-fn work(jobs: Receiver<Job>, done: SyncSender<Done>) {
+fn work(jobs: Receiver<Job>, done: SyncSender<Done>, trace: bool) {
     let mut chain: Option<Chain> = None;
     while let Ok(job) = jobs.recv() {
         match job {
             Job::Run(p) => {
                 let finished = match chain.as_mut() {
-                    Some(c) => run(c, *p),
+                    Some(c) => run(c, *p, trace),
                     None => direct(*p),
                 };
                 if done.send(finished).is_err() {

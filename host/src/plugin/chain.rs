@@ -62,6 +62,12 @@ pub struct PluginStep {
     pub reason: String,
     /// Time spent in the call (the whole batch's call).
     pub micros: u64,
+    /// JSON pointers the plugin removed from the object.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<String>,
+    /// JSON pointers the plugin set in the object.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub set: Vec<String>,
 }
 
 /// An ordered list of plugin instances.
@@ -261,7 +267,7 @@ impl Chain {
                 m.plugin_call(plugin.name(), watch, elapsed, out.verdicts.is_err());
             }
             if let Some(t) = trace.as_deref_mut() {
-                record_steps(t, &active, plugin, &out.verdicts, elapsed);
+                record_steps(t, &active, plugin, &out, elapsed);
             }
             if let (Some(s), Some(admitted)) = (supervisor, admitted)
                 && let Some(t) = s
@@ -354,9 +360,10 @@ fn record_steps(
     trace: &mut [Vec<PluginStep>],
     active: &[usize],
     plugin: &PluginInstance,
-    verdicts: &Result<Vec<Verdict>, PluginError>,
+    out: &super::instance::CallOutcome,
     elapsed: std::time::Duration,
 ) {
+    let verdicts = &out.verdicts;
     let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     for (k, i) in active.iter().enumerate() {
         let (verdict, reason) = match verdicts {
@@ -376,6 +383,12 @@ fn record_steps(
                 verdict,
                 reason,
                 micros,
+                removed: out
+                    .edits
+                    .get(k)
+                    .map(|e| e.removed.clone())
+                    .unwrap_or_default(),
+                set: out.edits.get(k).map(|e| e.set.clone()).unwrap_or_default(),
             });
         }
     }

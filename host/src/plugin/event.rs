@@ -28,6 +28,16 @@ impl EventData {
     }
 }
 
+/// The JSON pointers one plugin call removed from or set in one event (for
+/// `herald explain` and the decisions ring).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Edits {
+    /// Removed from the object.
+    pub removed: Vec<String>,
+    /// Set in the object.
+    pub set: Vec<String>,
+}
+
 /// An event lent to a plugin for one call, with the undo log of its changes.
 pub struct EventState {
     pub(crate) index: usize,
@@ -35,6 +45,8 @@ pub struct EventState {
     pub(crate) undo: Vec<Undo>,
     /// Undo log of the previous state (`remove`, `set` and `set_old` reach it).
     pub(crate) undo_old: Vec<Undo>,
+    /// The pointers this call removed and set.
+    pub(crate) edits: Edits,
 }
 
 impl EventState {
@@ -44,11 +56,13 @@ impl EventState {
             data,
             undo: Vec::new(),
             undo_old: Vec::new(),
+            edits: Edits::default(),
         }
     }
 
     /// Takes back every change the plugin made in this call.
     pub(crate) fn rollback(&mut self) {
+        self.edits = Edits::default();
         let log = std::mem::take(&mut self.undo);
         pointer::undo(&mut self.data.object, log);
         let log = std::mem::take(&mut self.undo_old);
@@ -78,6 +92,7 @@ impl EventState {
             }
             if let Some(step) = pointer::remove(&mut self.data.object, p) {
                 self.undo.push(step);
+                self.edits.removed.push(p.clone());
                 n += 1;
             }
             if let Some(old) = &mut self.data.old
@@ -105,7 +120,9 @@ impl EventState {
             value,
             &mut self.undo,
             &mut self.undo_old,
-        )
+        )?;
+        self.edits.set.push(p.to_string());
+        Ok(())
     }
 
     /// Sets the value at `p` in the previous state only, where it has one:

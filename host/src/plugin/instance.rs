@@ -212,6 +212,9 @@ pub struct CallOutcome {
     pub events: Vec<EventData>,
     /// One verdict per event on success; the error otherwise.
     pub verdicts: Result<Vec<Verdict>, PluginError>,
+    /// Per event, in order, the pointers the call removed and set (none
+    /// when it failed: its changes were rolled back).
+    pub edits: Vec<super::event::Edits>,
 }
 
 struct Live {
@@ -339,6 +342,7 @@ impl PluginInstance {
             return CallOutcome {
                 events,
                 verdicts: Err(err),
+                edits: Vec::new(),
             };
         }
         let deadline = self.settings.deadline;
@@ -391,12 +395,14 @@ impl PluginInstance {
             Err(e) => Err(classify(e, store, deadline)),
         };
         let mut out = Vec::with_capacity(n);
+        let mut edits = Vec::with_capacity(n);
         for ev in back {
             match ev {
                 Some(mut ev) => {
                     if verdicts.is_err() {
                         ev.rollback();
                     }
+                    edits.push(std::mem::take(&mut ev.edits));
                     out.push(ev.data);
                 }
                 None => {
@@ -408,9 +414,13 @@ impl PluginInstance {
             self.live = None;
             self.restarts += 1;
         }
+        if verdicts.is_err() {
+            edits.clear();
+        }
         CallOutcome {
             events: out,
             verdicts,
+            edits,
         }
     }
 }

@@ -31,7 +31,7 @@ pub use breaker::{Admit, Breaker, BreakerSettings, Transition};
 pub use chain::{Chain, ChainOutcome, Fate, PluginStep};
 pub(crate) use drop_log::DropLog;
 pub use error::{LoadError, PluginError};
-pub use event::EventData;
+pub use event::{Edits, EventData};
 pub use inspect::{Inspection, PolicyAdvice};
 pub use instance::{CallOutcome, PluginInstance};
 pub use load::LoadedPlugin;

@@ -7,11 +7,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use serde::Serialize;
-use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::batch::Batch;
@@ -20,6 +19,7 @@ use super::http::Attempt;
 use super::log::LogOut;
 use super::nats::Nats;
 use super::notification::Notification;
+use super::settle::{dead_letter, delivered};
 use super::slack::{self, Slack};
 use super::webhook::Webhook;
 
@@ -185,6 +185,24 @@ pub(crate) struct Shared {
     pub dead_letter: DeadLetter,
     /// Delivery latency histogram, once metrics are attached.
     pub metrics: Arc<std::sync::RwLock<Option<crate::metrics::Metrics>>>,
+    /// Told each attempt's result (the decisions ring).
+    pub log: Option<Arc<dyn super::DeliveryLog>>,
+}
+
+impl Shared {
+    /// Tells the delivery log what happened to each traced item of `batch`.
+    pub(super) fn report(&self, batch: &[Item], event: super::DeliveryEvent<'_>) {
+        if let Some(log) = &self.log {
+            let traces: Vec<u64> = batch
+                .iter()
+                .map(|i| i.n.trace)
+                .filter(|t| *t != 0)
+                .collect();
+            if !traces.is_empty() {
+                log.report_all(&traces, &self.name, event);
+            }
+        }
+    }
 }
 
 /// The lane a uid delivers through: stable for the life of the process.
@@ -305,9 +323,15 @@ async fn attempt_until_settled(shared: &Shared, batch: &[Item]) {
             .await;
         }
         match shared.service.send(batch).await {
-            Attempt::Delivered => return delivered(shared, batch.iter()),
+            Attempt::Delivered => {
+                shared.report(batch, super::DeliveryEvent::Delivered);
+                return delivered(shared, batch.iter());
+            }
             Attempt::Partial { refused } => {
                 let is_refused = |i: usize| refused.iter().any(|(r, _)| *r == i);
+                for (_, item) in batch.iter().enumerate().filter(|(i, _)| !is_refused(*i)) {
+                    shared.report(std::slice::from_ref(item), super::DeliveryEvent::Delivered);
+                }
                 delivered(
                     shared,
                     batch
@@ -343,6 +367,7 @@ async fn attempt_until_settled(shared: &Shared, batch: &[Item]) {
                     return dead_letter(shared, batch, &why).await;
                 }
                 stats.retries.fetch_add(1, Ordering::Relaxed);
+                shared.report(batch, super::DeliveryEvent::Retrying { reason: &reason });
                 *stats.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.clone());
                 tracing::warn!(
                     sink = shared.name,
@@ -367,82 +392,6 @@ async fn attempt_until_settled(shared: &Shared, batch: &[Item]) {
                 );
                 return dead_letter(shared, batch, &reason).await;
             }
-        }
-    }
-}
-
-/// Counts `items` as delivered; the delay from change to delivery goes to
-/// the histogram.
-fn delivered<'a>(shared: &Shared, items: impl Iterator<Item = &'a Item>) {
-    let metrics = shared
-        .metrics
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    let now = SystemTime::now();
-    for i in items {
-        shared.stats.delivered.fetch_add(1, Ordering::Relaxed);
-        if let Some(m) = &metrics {
-            m.delivered(
-                &shared.name,
-                now.duration_since(i.n.time).unwrap_or_default(),
-            );
-        }
-    }
-}
-
-/// Hands refused notifications to the dead-letter sink, or logs each one
-/// with the reason when there is none. Nothing is dropped silently.
-async fn dead_letter(shared: &Shared, batch: &[Item], reason: &str) {
-    shared
-        .stats
-        .dead_lettered
-        .fetch_add(batch.len() as u64, Ordering::Relaxed);
-    for item in batch {
-        let n = &item.n;
-        match &shared.dead_letter.to {
-            Some((dl, lanes, stats)) => {
-                let mut copy = (**n).clone();
-                copy.dead_letter = Some(json!({
-                    "sink": shared.name,
-                    "id": n.id(&shared.name),
-                    "reason": reason,
-                }));
-                // With a state dir the dead letter gets its own outbox entry,
-                // submitted before this sink's ack: a crash loses neither.
-                copy.durable = n.durable.as_ref().map(|d| super::notification::Durable {
-                    outbox: d.outbox.clone(),
-                    ready: d.outbox.enqueue(dl, &copy.id(dl), &copy.to_stored()),
-                });
-                let lane = &lanes[lane_of(&copy.uid, lanes.len())];
-                stats.depth.fetch_add(1, Ordering::Relaxed);
-                let sent = lane
-                    .send(Item {
-                        n: Arc::new(copy),
-                        encoded: None,
-                    })
-                    .await;
-                if sent.is_err() {
-                    stats.depth.fetch_sub(1, Ordering::Relaxed);
-                    tracing::error!(
-                        sink = shared.name,
-                        dead_letter = dl,
-                        id = n.id(&shared.name),
-                        object = n.subject(),
-                        kind = n.gvk.kind,
-                        "notification not delivered and the dead-letter sink is closed: {reason}"
-                    );
-                }
-            }
-            None => tracing::error!(
-                sink = shared.name,
-                id = n.id(&shared.name),
-                object = n.subject(),
-                kind = n.gvk.kind,
-                change = %n.change,
-                resource_version = n.resource_version,
-                "notification not delivered: {reason}"
-            ),
         }
     }
 }

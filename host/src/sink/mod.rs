@@ -25,7 +25,9 @@ pub(crate) mod notification;
 pub(crate) mod outbox;
 pub(crate) mod preview;
 mod queue;
+pub(crate) mod report;
 pub(crate) mod secret;
+mod settle;
 pub(crate) mod signing;
 pub(crate) mod slack;
 mod status;
@@ -48,6 +50,7 @@ pub use error::{BuildError, ConfigError, Error, SinksError};
 pub use notification::Durable;
 pub use notification::Notification;
 pub use outbox::{Outbox, OutboxError, Ready, Receipt};
+pub use report::{DeliveryEvent, DeliveryLog};
 pub use secret::SecretError;
 
 use crate::sync::lock;
@@ -65,6 +68,7 @@ struct Inner {
     metrics: Arc<RwLock<Option<crate::metrics::Metrics>>>,
     outbox: Option<Arc<dyn Outbox>>,
     leader: Option<tokio::sync::watch::Receiver<bool>>,
+    log: Option<Arc<dyn DeliveryLog>>,
     cluster: Arc<str>,
     state: RwLock<Option<State>>,
     tasks: Mutex<BTreeMap<String, Vec<JoinHandle<()>>>>,
@@ -106,6 +110,8 @@ pub struct SinkDeps {
     /// With leader election: whether this replica leads; the outbox is
     /// handed to the lanes only while it does.
     pub leader: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Told each attempt's result for notifications with a `trace`.
+    pub log: Option<Arc<dyn DeliveryLog>>,
 }
 
 impl Sinks {
@@ -122,6 +128,7 @@ impl Sinks {
                 metrics: Arc::new(RwLock::new(deps.metrics)),
                 outbox: deps.outbox,
                 leader: deps.leader,
+                log: deps.log,
                 cluster: cluster.into(),
                 state: RwLock::new(None),
                 tasks: Mutex::new(BTreeMap::new()),
@@ -227,6 +234,7 @@ impl Sinks {
                 stats,
                 dead_letter,
                 metrics: self.inner.metrics.clone(),
+                log: self.inner.log.clone(),
             }));
         }
         // Everything is built: nothing can fail from here on.

@@ -50,6 +50,12 @@ pub struct Notification {
     /// `ready` resolves; lanes deliver only then, and acknowledge it in the
     /// outbox when settled.
     pub durable: Option<Durable>,
+    /// Whoever handed it over follows its delivery by this number (the
+    /// decisions ring's id; 0: nobody). Reported to [`SinkDeps::log`] with
+    /// each attempt's result; opaque to the sinks.
+    ///
+    /// [`SinkDeps::log`]: super::SinkDeps::log
+    pub trace: u64,
 }
 
 /// The outbox side of a notification.
@@ -151,6 +157,7 @@ impl Notification {
             dead_letter: s.dead_letter.map(Cow::into_owned),
             receipt: None,
             durable: None,
+            trace: 0,
         })
     }
 
@@ -297,6 +304,7 @@ pub(crate) fn sample(uid: &str, rv: &str) -> Notification {
         dead_letter: None,
         receipt: None,
         durable: None,
+        trace: 0,
     }
 }
 

@@ -6,7 +6,9 @@
 //! - [`receiver`]: loopback HTTP receivers with scripted answers, for sinks.
 //! - [`k8s`]: a real kube-apiserver on loopback, for the real-apiserver tier.
 //! - [`nats`]: a real `nats-server` with JetStream, and a stream reader.
+//! - [`browser`]: a real headless Chromium driven over the DevTools protocol.
 
+pub mod browser;
 pub mod k8s;
 pub mod logged;
 pub mod nats;

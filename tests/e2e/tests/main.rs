@@ -3,6 +3,7 @@
 mod auth;
 mod cli;
 mod config;
+mod decisions;
 mod demo;
 mod deploy;
 mod explain;
@@ -21,3 +22,4 @@ mod run;
 mod secrets;
 mod shipped;
 mod sinks;
+mod status_page;

@@ -8,6 +8,7 @@ use axum::http::{Method, Uri};
 use crate::cache::Cache;
 
 use super::super::admin::ADMIN_PREFIX;
+use super::super::decisions::DECISIONS_PATH;
 use super::super::query::{PREFIX, group_of};
 
 /// The API group of herald's own virtual resources.
@@ -99,6 +100,22 @@ pub(crate) fn required(method: &Method, uri: &Uri, cache: &Cache) -> Need {
     }
     if path == "/sinks" {
         return Need::All(vec![Check::new("list", HERALD_GROUP, "sinks")]);
+    }
+    // What herald decided about objects: listed like the objects, per
+    // namespace (`?namespace=a` needs it in `a`; none needs it in all).
+    if path == DECISIONS_PATH {
+        let namespace = namespace_param(uri).unwrap_or_default();
+        return Need::All(vec![
+            Check::new("list", HERALD_GROUP, "decisions").in_namespace(&namespace),
+        ]);
+    }
+    // The status page shows every watch and sink; its tail of decisions is
+    // authorised as above, request by request.
+    if path == "/" || path == "/status.js" {
+        return Need::All(vec![
+            Check::new("list", HERALD_GROUP, "watches"),
+            Check::new("list", HERALD_GROUP, "sinks"),
+        ]);
     }
     Need::Caller
 }
@@ -236,5 +253,29 @@ mod tests {
         assert_eq!(c.describe(), "list watches.herald.io");
         let c = one(need(Method::GET, "/sinks"));
         assert_eq!(c.describe(), "list sinks.herald.io");
+    }
+
+    #[test]
+    fn decisions_are_listed_per_namespace_and_the_page_needs_watches_and_sinks() {
+        let c = one(need(
+            Method::GET,
+            "/api/v1/decisions?namespace=shop&fate=dropped",
+        ));
+        assert_eq!(
+            c.describe(),
+            "list decisions.herald.io in namespace \"shop\""
+        );
+        let c = one(need(
+            Method::GET,
+            "/api/v1/decisions?namespace=a&namespace=b",
+        ));
+        assert_eq!(c.namespace, "b", "the namespace the handler filters on");
+        let c = one(need(Method::GET, "/api/v1/decisions"));
+        assert_eq!(c.describe(), "list decisions.herald.io");
+        let Need::All(v) = need(Method::GET, "/") else {
+            panic!("checks")
+        };
+        let d: Vec<String> = v.iter().map(Check::describe).collect();
+        assert_eq!(d, ["list watches.herald.io", "list sinks.herald.io"]);
     }
 }
