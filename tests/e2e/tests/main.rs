@@ -7,6 +7,7 @@ mod demo;
 mod deploy;
 mod explain;
 mod isolation;
+mod languages;
 mod notify_once;
 mod ops;
 mod plugin_output;
