@@ -96,7 +96,13 @@ fn componentize_js() -> Result<(), String> {
     let example = Lang::Js.example();
     if !example.join("node_modules/.bin/componentize-js").exists() {
         let (ok, out) = run(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--prefer-offline", "--cache"])
+            .args([
+                "ci",
+                "--no-audit",
+                "--no-fund",
+                "--prefer-offline",
+                "--cache",
+            ])
             .arg(cache_dir().join("npm"))
             .current_dir(&example));
         if !ok {
@@ -233,8 +239,14 @@ fn expected() -> Vec<(&'static str, Option<&'static str>)> {
     vec![
         ("pass", None),
         ("drop", Some("label tier=back, want front")),
-        ("drop", Some("label app.kubernetes.io/name missing, want web")),
-        ("drop", Some("label app.kubernetes.io/name missing, want web")),
+        (
+            "drop",
+            Some("label app.kubernetes.io/name missing, want web"),
+        ),
+        (
+            "drop",
+            Some("label app.kubernetes.io/name missing, want web"),
+        ),
         ("drop", Some("label tier missing, want front")),
         ("pass", None),
         ("drop", Some("label app.kubernetes.io/name=db, want web")),
@@ -302,7 +314,11 @@ fn same_verdicts_as_rust(lang: Lang) {
     let (code, out, err) = herald(&["plugin", "inspect", "--json", &path_str(&plugin)]);
     assert_eq!(code, 0, "{err}");
     let inspection: Value = serde_json::from_str(&out).expect("inspection");
-    assert_eq!(inspection["policy"], json!({"loads": true, "allow": []}), "{out}");
+    assert_eq!(
+        inspection["policy"],
+        json!({"loads": true, "allow": []}),
+        "{out}"
+    );
 
     let dir = tempfile::tempdir().expect("tempdir");
     let pod = dir.path().join("pod.json");
@@ -378,16 +394,18 @@ async fn herald_run_notifies_alike_through_the_rust_javascript_and_python_filter
         wait_http_ok(&c.api("/api/v1/resources/core/v1/pods?namespace=py")).await,
         "query API never answered"
     );
-    let pod = |ns: &str, name: &str, labels: &[(&str, &str)]| {
-        herald_sim::fixtures::pod(ns, name, labels)
-    };
+    let pod =
+        |ns: &str, name: &str, labels: &[(&str, &str)]| herald_sim::fixtures::pod(ns, name, labels);
     for ns in ["rs", "js", "py"] {
         for (name, labels) in [
             ("web-1", &[("app", "web"), ("tier", "front")][..]),
             ("db-1", &[("app", "db"), ("tier", "front")][..]),
             ("web-2", &[("app", "web")][..]),
         ] {
-            c.sim.create("pods", pod(ns, name, labels)).await.expect("create");
+            c.sim
+                .create("pods", pod(ns, name, labels))
+                .await
+                .expect("create");
         }
         // db-1 turns into a front-end web Pod: now it passes.
         let mut db = c.sim.get("pods", ns, "db-1").await.expect("get");
@@ -438,7 +456,10 @@ fn plugin_new_builds_and_runs(lang: Lang, flag: &str) {
         &path_str(&project),
     ]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.starts_with(&format!("wrote {}", project.display())), "{out}");
+    assert!(
+        out.starts_with(&format!("wrote {}", project.display())),
+        "{out}"
+    );
     assert_eq!(
         std::fs::read_to_string(project.join("wit/herald.wit")).ok(),
         std::fs::read_to_string(workspace_root().join("wit/herald.wit")).ok(),
@@ -461,12 +482,21 @@ fn plugin_new_builds_and_runs(lang: Lang, flag: &str) {
             .expect("JSON");
             assert_eq!(manifest["devDependencies"], example["devDependencies"]);
             let (ok, log) = run(Command::new("npm")
-                .args(["install", "--no-audit", "--no-fund", "--prefer-offline", "--cache"])
+                .args([
+                    "install",
+                    "--no-audit",
+                    "--no-fund",
+                    "--prefer-offline",
+                    "--cache",
+                ])
                 .arg(cache_dir().join("npm"))
                 .current_dir(&project));
             assert!(ok, "npm install:\n{log}");
             let (ok, log) = run(Command::new("npm").arg("test").current_dir(&project));
-            assert!(ok && log.contains("# pass 2") && log.contains("# fail 0"), "{log}");
+            assert!(
+                ok && log.contains("# pass 2") && log.contains("# fail 0"),
+                "{log}"
+            );
         }
         Lang::Python => {
             assert_eq!(
@@ -476,7 +506,10 @@ fn plugin_new_builds_and_runs(lang: Lang, flag: &str) {
             let (ok, log) = run(Command::new("python3")
                 .args(["-m", "unittest"])
                 .current_dir(&project));
-            assert!(ok && log.contains("Ran 2 tests") && log.contains("OK"), "{log}");
+            assert!(
+                ok && log.contains("Ran 2 tests") && log.contains("OK"),
+                "{log}"
+            );
         }
     }
     let wasm_file = project.join("ns-filter.wasm");
@@ -509,11 +542,18 @@ fn plugin_new_builds_and_runs(lang: Lang, flag: &str) {
         &path_str(&project.join("config.yaml")),
     ]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(serde_json::from_str::<Value>(&out).expect("report")["verdict"], "pass");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).expect("report")["verdict"],
+        "pass"
+    );
     let (code, out, _) = herald(&["plugin", "inspect", "--json", &path_str(&wasm_file)]);
     assert_eq!(code, 0);
     let inspection: Value = serde_json::from_str(&out).expect("inspection");
-    assert_eq!(inspection["policy"], json!({"loads": true, "allow": []}), "{out}");
+    assert_eq!(
+        inspection["policy"],
+        json!({"loads": true, "allow": []}),
+        "{out}"
+    );
 }
 
 #[test]

@@ -16,8 +16,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("build.sh", include_str!("templates/python/build.sh")),
     ("rules.py", include_str!("templates/python/rules.py")),
-    ("component.py", include_str!("templates/python/component.py")),
-    ("test_rules.py", include_str!("templates/python/test_rules.py")),
+    (
+        "component.py",
+        include_str!("templates/python/component.py"),
+    ),
+    (
+        "test_rules.py",
+        include_str!("templates/python/test_rules.py"),
+    ),
     ("README.md", include_str!("templates/python/README.md")),
     (".gitignore", include_str!("templates/python/gitignore")),
 ];

@@ -32,8 +32,14 @@ const SDK_FILES: &[(&str, &str)] = &[
         "src/export.rs",
         include_str!("../../../../plugin-sdk/src/export.rs"),
     ),
-    ("src/lib.rs", include_str!("../../../../plugin-sdk/src/lib.rs")),
-    ("src/log.rs", include_str!("../../../../plugin-sdk/src/log.rs")),
+    (
+        "src/lib.rs",
+        include_str!("../../../../plugin-sdk/src/lib.rs"),
+    ),
+    (
+        "src/log.rs",
+        include_str!("../../../../plugin-sdk/src/log.rs"),
+    ),
     (
         "src/pointer.rs",
         include_str!("../../../../plugin-sdk/src/pointer.rs"),
