@@ -53,6 +53,11 @@ pub struct PluginTestArgs {
     /// Memory cap of each plugin, as a policy's `memoryLimitMiB` (`16MiB`).
     #[arg(long, value_name = "SIZE")]
     pub memory: Option<ByteSize>,
+    /// Keep compiled components in this directory, as `plugins.cacheDir`
+    /// does: a plugin that brings a language runtime (JavaScript, Python)
+    /// takes seconds to compile, and is loaded in milliseconds from there.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// The chain's fate for a plugin failure: reported, never delivered.
@@ -287,6 +292,7 @@ pub(crate) fn run(args: &PluginTestArgs) -> Result<TestReport> {
     let runtime = Runtime::new(RuntimeConfig {
         max_instances: (plugins.len() as u32).saturating_mul(2).max(4),
         max_memory: memory.max(defaults.memory_limit),
+        cache_dir: args.cache_dir.clone(),
         ..RuntimeConfig::default()
     })?;
     let allow = if args.allow_clocks {

@@ -76,14 +76,26 @@ pub struct Runtime {
     pub(crate) inner: Arc<Inner>,
 }
 
+/// Core instances the pool holds per plugin instance: room for a Python
+/// plugin's 38.
+const CORE_INSTANCES_PER_PLUGIN: u32 = 48;
+/// Tables the pool holds per plugin instance.
+const TABLES_PER_PLUGIN: u32 = 16;
+
 impl Runtime {
     /// Builds the engine and starts its epoch ticker.
     pub fn new(config: RuntimeConfig) -> Result<Self, LoadError> {
         let mut pool = PoolingAllocationConfig::default();
+        // Per component instance: a Rust plugin has 1-4 core instances, a
+        // memory and a table or two; a JavaScript one (componentize-js) 3,
+        // 1 and 2; a Python one (componentize-py) 38 core instances (libc,
+        // libpython, the WASI adapters and their stubs) and more tables.
+        // The counts only bound live instances; a slot's memory is reserved
+        // when it is used.
         pool.total_component_instances(config.max_instances)
-            .total_core_instances(config.max_instances * 4)
+            .total_core_instances(config.max_instances * CORE_INSTANCES_PER_PLUGIN)
             .total_memories(config.max_instances * 2)
-            .total_tables(config.max_instances * 4)
+            .total_tables(config.max_instances * TABLES_PER_PLUGIN)
             .max_memory_size(config.max_memory);
         let mut wc = Config::new();
         wc.wasm_component_model(true)

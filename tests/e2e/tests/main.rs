@@ -8,6 +8,7 @@ mod demo;
 mod deploy;
 mod explain;
 mod isolation;
+mod languages;
 mod monitoring;
 mod nats;
 mod nats_bench;

@@ -1,6 +1,4 @@
-//! `herald plugin new`: writes a plugin project that builds, and passes its
-//! test, as generated: a manifest, a source with one filter and its native
-//! tests, a README, and an event and a config for `herald plugin test`.
+//! `herald plugin new --lang rust`: a Cargo project with herald-plugin-sdk.
 //!
 //! The project gets the SDK of this herald, written next to it
 //! (`herald-plugin-sdk/`, with the WIT), so the plugin speaks the WIT of the
@@ -9,78 +7,56 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-
-/// Arguments of `herald plugin new`.
-#[derive(Debug, clap::Args)]
-pub struct PluginNewArgs {
-    /// The plugin's name: a crate name (letters, digits, `-`, `_`); the
-    /// component is `<name with _ for ->.wasm`.
-    pub name: String,
-    /// The language of the project.
-    #[arg(long, value_enum, default_value_t = Lang::Rust)]
-    pub lang: Lang,
-    /// Where to write it; default `./<name>`. Must not exist or be empty.
-    #[arg(long)]
-    pub dir: Option<PathBuf>,
-    /// Use the SDK at this path (a herald checkout's `plugin-sdk`) instead
-    /// of writing this herald's SDK into the project.
-    #[arg(long, value_name = "PATH")]
-    pub sdk: Option<PathBuf>,
-}
-
-/// Languages `plugin new` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Lang {
-    /// Rust, with herald-plugin-sdk.
-    Rust,
-}
+use super::{CONFIG_YAML, POD_JSON, WIT};
 
 /// The SDK's sources, as this herald was built with them: written into a
 /// new project so that it builds without a herald checkout.
 const SDK_FILES: &[(&str, &str)] = &[
     (
         "src/bindings.rs",
-        include_str!("../../../plugin-sdk/src/bindings.rs"),
+        include_str!("../../../../plugin-sdk/src/bindings.rs"),
     ),
     (
         "src/change.rs",
-        include_str!("../../../plugin-sdk/src/change.rs"),
+        include_str!("../../../../plugin-sdk/src/change.rs"),
     ),
     (
         "src/error.rs",
-        include_str!("../../../plugin-sdk/src/error.rs"),
+        include_str!("../../../../plugin-sdk/src/error.rs"),
     ),
     (
         "src/event.rs",
-        include_str!("../../../plugin-sdk/src/event.rs"),
+        include_str!("../../../../plugin-sdk/src/event.rs"),
     ),
     (
         "src/export.rs",
-        include_str!("../../../plugin-sdk/src/export.rs"),
+        include_str!("../../../../plugin-sdk/src/export.rs"),
     ),
-    ("src/lib.rs", include_str!("../../../plugin-sdk/src/lib.rs")),
-    ("src/log.rs", include_str!("../../../plugin-sdk/src/log.rs")),
+    (
+        "src/lib.rs",
+        include_str!("../../../../plugin-sdk/src/lib.rs"),
+    ),
+    (
+        "src/log.rs",
+        include_str!("../../../../plugin-sdk/src/log.rs"),
+    ),
     (
         "src/pointer.rs",
-        include_str!("../../../plugin-sdk/src/pointer.rs"),
+        include_str!("../../../../plugin-sdk/src/pointer.rs"),
     ),
     (
         "src/test_event.rs",
-        include_str!("../../../plugin-sdk/src/test_event.rs"),
+        include_str!("../../../../plugin-sdk/src/test_event.rs"),
     ),
     (
         "src/testing.rs",
-        include_str!("../../../plugin-sdk/src/testing.rs"),
+        include_str!("../../../../plugin-sdk/src/testing.rs"),
     ),
     (
         "src/verdict.rs",
-        include_str!("../../../plugin-sdk/src/verdict.rs"),
+        include_str!("../../../../plugin-sdk/src/verdict.rs"),
     ),
 ];
-
-/// The WIT the SDK is generated from (`../wit` from the SDK's directory).
-const WIT: &str = include_str!("../../../wit/herald.wit");
 
 /// The SDK's manifest: plugin-sdk/Cargo.toml without the workspace's
 /// inheritance.
@@ -99,14 +75,6 @@ thiserror = "2"
 wit-bindgen = { version = "0.63", default-features = false, features = ["macros", "realloc"] }
 "#;
 
-/// Whether `name` can be a crate's name (and so a plugin's).
-fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        && name.len() <= 64
-}
-
 /// `my-plugin` → `MyPlugin`.
 fn type_name(name: &str) -> String {
     name.split(['-', '_'])
@@ -122,7 +90,7 @@ fn type_name(name: &str) -> String {
 }
 
 /// The files of the project, relative to its directory.
-fn project_files(name: &str, sdk: Option<&Path>) -> Vec<(PathBuf, String)> {
+pub(super) fn project_files(name: &str, sdk: Option<&Path>) -> Vec<(PathBuf, String)> {
     let crate_name = name.replace('-', "_");
     let ty = type_name(name);
     let sdk_dep = match sdk {
@@ -173,72 +141,17 @@ fn project_files(name: &str, sdk: Option<&Path>) -> Vec<(PathBuf, String)> {
     files
 }
 
-/// Writes the project; returns its directory.
-///
-/// # Errors
-/// A name that cannot be a crate's, a directory that is not empty, an SDK
-/// path without a `Cargo.toml`, and I/O errors.
-pub(crate) fn run(args: &PluginNewArgs) -> Result<PathBuf> {
-    let Lang::Rust = args.lang;
-    if !valid_name(&args.name) {
-        bail!(
-            "{:?} cannot be a plugin's name: use a letter, then letters, digits, `-` or `_` \
-             (it names the crate and the .wasm)",
-            args.name
-        );
-    }
-    let dir = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(&args.name));
-    if dir.exists() {
-        let mut entries =
-            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?;
-        if entries.next().is_some() {
-            bail!("{} exists and is not empty", dir.display());
-        }
-    }
-    let sdk = match &args.sdk {
-        Some(p) => {
-            let p = std::path::absolute(p)
-                .with_context(|| format!("--sdk {}: cannot resolve", p.display()))?;
-            if !p.join("Cargo.toml").is_file() {
-                bail!(
-                    "--sdk {}: no Cargo.toml there (give a herald checkout's plugin-sdk)",
-                    p.display()
-                );
-            }
-            Some(p)
-        }
-        None => None,
-    };
-    for (path, text) in project_files(&args.name, sdk.as_deref()) {
-        let path = dir.join(path);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
-        }
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(dir)
-}
-
-/// Runs `herald plugin new` and says what to do next.
-///
-/// # Errors
-/// Those of [`run`].
-pub(crate) fn print(args: &PluginNewArgs) -> Result<()> {
-    let dir = run(args)?;
-    let wasm = args.name.replace('-', "_");
-    println!(
+/// What to run next, in the project's directory `dir`.
+pub(super) fn next_steps(dir: &Path, name: &str) -> String {
+    format!(
         "wrote {dir}: a filter plugin with its tests. Next:\n  \
          cd {dir}\n  \
          cargo test\n  \
          cargo build --release --target wasm32-wasip2\n  \
          herald plugin test target/wasm32-wasip2/release/{wasm}.wasm pod.json --config config.yaml",
-        dir = dir.display()
-    );
-    Ok(())
+        dir = dir.display(),
+        wasm = name.replace('-', "_"),
+    )
 }
 
 const CARGO_TOML: &str = r#"[package]
@@ -412,15 +325,6 @@ watch:
 {sdk_note}
 "#;
 
-const POD_JSON: &str = r#"{
-  "apiVersion": "v1",
-  "kind": "Pod",
-  "metadata": {"name": "web-1", "namespace": "dev", "labels": {"app": "web"}}
-}
-"#;
-
-const CONFIG_YAML: &str = "namespaces: [shop]\n";
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,9 +362,7 @@ mod tests {
     }
 
     #[test]
-    fn names_become_crates_and_types() {
-        assert!(valid_name("my-plugin") && valid_name("a_1"));
-        assert!(!valid_name("1abc") && !valid_name("a b") && !valid_name(""));
+    fn names_become_types() {
         assert_eq!(type_name("my-plugin"), "MyPlugin");
         assert_eq!(type_name("ns_filter"), "NsFilter");
     }
