@@ -37,6 +37,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use common::{perf, proc};
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -93,7 +94,7 @@ impl Recv {
                 let _ = stream.set_nodelay(true);
                 let st = st.clone();
                 tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| {
+                    let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                         let st = st.clone();
                         async move {
                             let body = match BodyExt::collect(req.into_body()).await {
