@@ -18,7 +18,7 @@
 //! peak RSS, write → receipt latency, the server's own CPU per write (kube-apiserver
 //! + etcd, or the simulator process), and herald's idle CPU before the load.
 //!
-//! Sizes: `HERALD_BENCH_REAL_PODS` (1000), `HERALD_BENCH_REAL_UPDATES` (5000),
+//! Sizes: `HERALD_BENCH_REAL_PODS` (600), `HERALD_BENCH_REAL_UPDATES` (3000),
 //! `HERALD_BENCH_REAL_WRITERS` (4). `HERALD_BENCH_PERF=DIR`: a `perf record` of herald
 //! per case (`DIR/<case>.data`) and a table of where its CPU goes.
 //!
@@ -413,8 +413,8 @@ fn main() {
 async fn parent() {
     let total = Instant::now();
     let load = Load {
-        pods: env_usize("HERALD_BENCH_REAL_PODS", 1_000),
-        updates: env_usize("HERALD_BENCH_REAL_UPDATES", 5_000),
+        pods: env_usize("HERALD_BENCH_REAL_PODS", 600),
+        updates: env_usize("HERALD_BENCH_REAL_UPDATES", 3_000),
         writers: env_usize("HERALD_BENCH_REAL_WRITERS", 4),
     };
     let (hook, recv) = Recv::start().await;
