@@ -207,7 +207,13 @@ impl SimProc {
         let dir = tempfile::tempdir().expect("tempdir");
         let kubeconfig = dir.path().join("kubeconfig");
         let mut proc = Command::new(sibling("herald-sim"))
-            .args(["--listen", "127.0.0.1:0", "--history", "1000000", "--kubeconfig"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--history",
+                "1000000",
+                "--kubeconfig",
+            ])
             .arg(&kubeconfig)
             .args(real_writes.then_some("--real-writes"))
             .stdin(Stdio::null())
@@ -436,7 +442,13 @@ async fn parent() {
         .unwrap_or_else(|e| panic!("{e}"));
     let pids: Vec<u32> = ["apiserver.pid", "etcd.pid"]
         .iter()
-        .filter_map(|f| std::fs::read_to_string(real.dir.join(f)).ok()?.trim().parse().ok())
+        .filter_map(|f| {
+            std::fs::read_to_string(real.dir.join(f))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        })
         .collect();
     let real_case = run_case(
         "real kube-apiserver",
@@ -536,7 +548,13 @@ fn report(cases: &[Case], load: &Load) {
             &cases
                 .iter()
                 .filter_map(|c| {
-                    Some((c.name.as_str(), c.profile.as_ref()?, c.events, c.user, c.sys))
+                    Some((
+                        c.name.as_str(),
+                        c.profile.as_ref()?,
+                        c.events,
+                        c.user,
+                        c.sys,
+                    ))
                 })
                 .collect::<Vec<_>>(),
         );

@@ -14,8 +14,20 @@ const BUCKETS: &[(&str, &[&str])] = &[
     (
         "TLS (rustls, ring)",
         &[
-            "rustls", "ring::", "ring_core", "aes_", "aes128", "aes256", "gcm_", "ghash",
-            "chacha", "poly1305", "x25519", "sha256", "sha512", "bn_",
+            "rustls",
+            "ring::",
+            "ring_core",
+            "aes_",
+            "aes128",
+            "aes256",
+            "gcm_",
+            "ghash",
+            "chacha",
+            "poly1305",
+            "x25519",
+            "sha256",
+            "sha512",
+            "bn_",
         ],
     ),
     (
@@ -33,7 +45,13 @@ const BUCKETS: &[(&str, &[&str])] = &[
     ),
     (
         "JSON trees (Value parse, clone, drop, compare)",
-        &["serde_json::value", "Value>", "ValueVisitor", "btree", "BTree"],
+        &[
+            "serde_json::value",
+            "Value>",
+            "ValueVisitor",
+            "btree",
+            "BTree",
+        ],
     ),
     (
         "watch decode (JSON → stored bytes, metadata)",
@@ -52,7 +70,12 @@ const BUCKETS: &[(&str, &[&str])] = &[
     ),
     (
         "cache, differ, change events",
-        &["source::diff", "herald::cache", "herald::change", "herald::source"],
+        &[
+            "source::diff",
+            "herald::cache",
+            "herald::change",
+            "herald::source",
+        ],
     ),
     (
         "pipeline (dedup, order, delivery, state)",
@@ -89,8 +112,20 @@ const BUCKETS: &[(&str, &[&str])] = &[
     (
         "runtime, threads, wakeups (tokio, locks, syscalls' user side)",
         &[
-            "tokio::", "parking_lot", "std::sys", "std::thread", "futex", "pthread", "epoll",
-            "mio::", "syscall", "__lll", "std::sync", "clock_gettime", "__vdso", "[vdso]",
+            "tokio::",
+            "parking_lot",
+            "std::sys",
+            "std::thread",
+            "futex",
+            "pthread",
+            "epoll",
+            "mio::",
+            "syscall",
+            "__lll",
+            "std::sync",
+            "clock_gettime",
+            "__vdso",
+            "[vdso]",
         ],
     ),
 ];
@@ -147,7 +182,14 @@ impl Recording {
             .status();
         let _ = self.child.wait();
         let text = Command::new("perf")
-            .args(["report", "--stdio", "--no-children", "--sort", "dso,sym", "-i"])
+            .args([
+                "report",
+                "--stdio",
+                "--no-children",
+                "--sort",
+                "dso,sym",
+                "-i",
+            ])
             .arg(&self.out)
             .stderr(Stdio::null())
             .output()
@@ -254,10 +296,7 @@ pub fn report(cases: &[Row<'_>]) {
     println!("| total | {} |", totals.join(" | "));
     for (name, p, ..) in cases {
         println!();
-        println!(
-            "Hottest symbols, {name} ({}):",
-            p.samples_file.display()
-        );
+        println!("Hottest symbols, {name} ({}):", p.samples_file.display());
         for (s, f) in p.top.iter().take(12) {
             println!("- {:.1} % {s}", f * 100.0);
         }

@@ -222,9 +222,7 @@ async fn main() -> Result<()> {
     let client = client(&args.kubeconfig).await?;
     namespace(&client, &args.namespace).await?;
     let api: Api<DynamicObject> = Api::namespaced_with(client, &args.namespace, &pods());
-    let log = Arc::new(Mutex::new(Vec::with_capacity(
-        2 * args.pods + args.updates,
-    )));
+    let log = Arc::new(Mutex::new(Vec::with_capacity(2 * args.pods + args.updates)));
     let t = Instant::now();
     let mut errors = phase(&api, &args, Op::Create, args.pods, &log).await?;
     errors += phase(&api, &args, Op::Update, args.updates, &log).await?;

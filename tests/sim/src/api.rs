@@ -269,7 +269,10 @@ impl Api {
                     .pointer("/status/qosClass")
                     .cloned()
                     .unwrap_or(json!("BestEffort"));
-                obj_at(v, &[]).insert("status".into(), json!({"phase": "Pending", "qosClass": qos}));
+                obj_at(v, &[]).insert(
+                    "status".into(),
+                    json!({"phase": "Pending", "qosClass": qos}),
+                );
             }
             ("", "pods") if v.pointer("/status/phase").is_none() => {
                 obj_at(v, &["status"]).insert("phase".into(), json!("Pending"));

@@ -370,7 +370,11 @@ async fn real_writes_keep_managed_fields_as_a_real_server_does() {
         .create(&PostParams::default(), &p)
         .await
         .expect("create");
-    let mf = created.metadata.managed_fields.clone().expect("managedFields");
+    let mf = created
+        .metadata
+        .managed_fields
+        .clone()
+        .expect("managedFields");
     assert_eq!(mf.len(), 1);
     assert_eq!(mf[0].manager.as_deref(), Some("herald-sim-client"));
     let fields = serde_json::to_value(&mf[0].fields_v1).expect("fieldsV1");
