@@ -15,7 +15,10 @@ const BUCKETS: &[(&str, &[&str])] = &[
         "TLS (rustls, ring)",
         &[
             "rustls",
-            "ring::",
+            // A crate path, not the end of `string::String`.
+            "] ring::",
+            "<ring::",
+            " ring::",
             "ring_core",
             "aes_",
             "aes128",

@@ -270,7 +270,10 @@ mod tests {
         let call = rt.calling();
         let t = Instant::now();
         while ticks(&rt) < 3 {
-            assert!(t.elapsed() < Duration::from_secs(10), "no ticks during a call");
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "no ticks during a call"
+            );
             std::thread::sleep(Duration::from_millis(1));
         }
         // Two calls at once: the ticker keeps going while either runs.
@@ -279,7 +282,10 @@ mod tests {
         let before = ticks(&rt);
         let t = Instant::now();
         while ticks(&rt) == before {
-            assert!(t.elapsed() < Duration::from_secs(10), "stopped with a call running");
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "stopped with a call running"
+            );
             std::thread::sleep(Duration::from_millis(1));
         }
         drop(second);
