@@ -301,11 +301,12 @@ async fn run_case(
 ) -> Case {
     let h = Herald::start(kubeconfig, hook).await;
     let pid = h.pid();
-    // Idle: what herald costs with nothing to do.
-    let (u0, s0) = proc::cpu_split(pid);
+    // Idle: what herald costs with nothing to do, from its threads' schedstat
+    // (nanoseconds; `stat`'s 10 ms ticks are too coarse for 3 s).
+    let busy = || proc::threads(pid).values().sum::<Duration>();
+    let b0 = busy();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (u1, s1) = proc::cpu_split(pid);
-    let idle_per_s = (u1 + s1 - u0 - s0) / 3;
+    let idle_per_s = busy().saturating_sub(b0) / 3;
 
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("writes.tsv");
