@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each bench uses a subset
 
+pub mod perf;
 pub mod proc;
 
 use std::time::{Duration, Instant};

@@ -98,3 +98,13 @@ pub fn memory() -> (u64, u64) {
 pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
+
+/// User and system CPU time of process `pid` (`utime`, `stime`), apart.
+pub fn cpu_split(pid: u32) -> (Duration, Duration) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let Some((_, f)) = stat_fields(&text) else {
+        return (Duration::ZERO, Duration::ZERO);
+    };
+    let t = |i: usize| Duration::from_millis(f.get(i).copied().unwrap_or(0) * 1000 / USER_HZ);
+    (t(11), t(12))
+}

@@ -295,6 +295,8 @@ impl PluginInstance {
         let mut store = Store::new(self.plugin.engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
+        // The epoch ticks while this runs (instantiation and init).
+        let _calling = self.plugin.calling();
         self.arm_deadline(&mut store);
         let start_err = |e: wasmtime::Error, store: &Store<HostState>| LoadError::Start {
             plugin: name.clone(),
@@ -365,7 +367,10 @@ impl PluginInstance {
             }
         }
         store.data().stderr.start_call();
-        let result = live.bindings.call_handle(&mut *store, &handles);
+        let result = {
+            let _calling = self.plugin.calling();
+            live.bindings.call_handle(&mut *store, &handles)
+        };
         store.data().end_call();
         // Collect the events: those handed back, then any the plugin kept.
         let state = store.data_mut();

@@ -65,6 +65,9 @@ impl LoadedPlugin {
     pub(crate) fn runtime_ticks(&self, d: Duration) -> u64 {
         self.runtime.ticks(d)
     }
+    pub(crate) fn calling(&self) -> super::runtime::CallGuard {
+        self.runtime.calling()
+    }
 }
 
 pub(crate) fn load(

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use crate::crd::{self, CRD_GROUP, CRD_PLURAL};
 use crate::error::ApiError;
 use crate::ids;
+use crate::managed;
 use crate::object::{Key, Obj};
 use crate::patch::{self, PatchKind};
 use crate::registry::Registry;
@@ -31,6 +32,8 @@ pub struct Api {
     pub store: Store,
     registry: RwLock<Registry>,
     require_namespaces: bool,
+    /// Write `managedFields` and reset a new pod's status as a real server does.
+    real_writes: bool,
 }
 
 fn is_crd(rt: &ResourceType) -> bool {
@@ -136,7 +139,15 @@ impl Api {
             store: Store::new(retention),
             registry: RwLock::new(Registry::default()),
             require_namespaces,
+            real_writes: false,
         }
+    }
+
+    /// With `on`, writes get `managedFields` as a real server's (see `managed`), and a
+    /// new pod's status is reset to `Pending`.
+    pub fn with_real_writes(mut self, on: bool) -> Self {
+        self.real_writes = on;
+        self
     }
 
     /// The served types.
@@ -252,6 +263,17 @@ impl Api {
                 obj_at(v, &["spec"]).insert("finalizers".into(), json!(["kubernetes"]));
                 obj_at(v, &[]).insert("status".into(), json!({"phase": "Active"}));
             }
+            ("", "pods") if self.real_writes => {
+                // The real server's PrepareForCreate: the kubelet writes a pod's status.
+                let qos = v
+                    .pointer("/status/qosClass")
+                    .cloned()
+                    .unwrap_or(json!("BestEffort"));
+                obj_at(v, &[]).insert(
+                    "status".into(),
+                    json!({"phase": "Pending", "qosClass": qos}),
+                );
+            }
             ("", "pods") if v.pointer("/status/phase").is_none() => {
                 obj_at(v, &["status"]).insert("phase".into(), json!("Pending"));
             }
@@ -260,6 +282,12 @@ impl Api {
                 crd::set_established(v);
             }
             _ => {}
+        }
+        if self.real_writes {
+            let now = meta_str(v, "creationTimestamp")
+                .unwrap_or_default()
+                .to_string();
+            managed::stamp(v, &rt.api_version(), &now);
         }
         Ok((ns, name))
     }
@@ -446,6 +474,17 @@ impl Api {
                 .and_then(Value::as_i64)
                 .unwrap_or(0);
             meta_mut(&mut new).insert("generation".into(), json!(g + 1));
+        }
+        if self.real_writes && !status {
+            // What a client sends is not kept: the server's record is compared, then
+            // written anew for a change.
+            match old.pointer("/metadata/managedFields") {
+                Some(mf) => meta_mut(&mut new).insert("managedFields".into(), mf.clone()),
+                None => meta_mut(&mut new).remove("managedFields"),
+            };
+            if &new != old {
+                managed::stamp(&mut new, &rt.api_version(), &ids::now_rfc3339());
+            }
         }
         if &new == old {
             // The real server writes nothing (and no event) for a no-op update.

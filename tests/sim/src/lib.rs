@@ -30,6 +30,7 @@
 //! - `api` — the verbs and the server-side rules (names, uids, generation, conflicts,
 //!   finalizers, namespace and CRD cascades).
 //! - `patch` — JSON, merge, strategic merge and apply patches.
+//! - `managed` — `managedFields` as a real server writes them (opt-in).
 //! - `store` — objects, the global resourceVersion, history, past reads, change log.
 //! - `object` — a stored object: JSON serialised once, plus what selectors read.
 //! - `selector` — label and field selectors.
@@ -50,6 +51,7 @@ mod http;
 mod ids;
 pub mod kubeconfig;
 mod list;
+mod managed;
 mod object;
 mod patch;
 mod registry;

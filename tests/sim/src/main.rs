@@ -34,6 +34,9 @@ struct Args {
     /// Answer 401 to requests without the kubeconfig's token.
     #[arg(long)]
     require_token: bool,
+    /// Write managedFields and reset new pods' status as a real API server does.
+    #[arg(long)]
+    real_writes: bool,
 }
 
 #[tokio::main]
@@ -59,6 +62,7 @@ async fn run(args: Args) -> Result<(), herald_sim::Error> {
         .bookmark_interval(Duration::from_secs(args.bookmark_interval.max(1)))
         .history_retention(args.history)
         .require_token(args.require_token)
+        .real_writes(args.real_writes)
         .start()
         .await?;
     if let Some(path) = &args.kubeconfig {

@@ -353,3 +353,60 @@ async fn change_log_records_every_write() {
         );
     }
 }
+
+/// `real_writes`: the server's managedFields replace the client's, a change rewrites
+/// them, a no-op stays a no-op, and a new pod's status is the server's.
+#[tokio::test]
+async fn real_writes_keep_managed_fields_as_a_real_server_does() {
+    let sim = herald_sim::Simulator::builder()
+        .real_writes(true)
+        .start()
+        .await
+        .expect("simulator");
+    let client = client(&sim).await;
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let p: Pod = serde_json::from_value(fixtures::pod("default", "web", &[])).expect("pod");
+    let created = pods
+        .create(&PostParams::default(), &p)
+        .await
+        .expect("create");
+    let mf = created
+        .metadata
+        .managed_fields
+        .clone()
+        .expect("managedFields");
+    assert_eq!(mf.len(), 1);
+    assert_eq!(mf[0].manager.as_deref(), Some("herald-sim-client"));
+    let fields = serde_json::to_value(&mf[0].fields_v1).expect("fieldsV1");
+    assert!(
+        fields.to_string().len() > 2_000,
+        "a tree of every field: {fields}"
+    );
+    let status = created.status.clone().expect("status");
+    assert_eq!(status.phase.as_deref(), Some("Pending"));
+    assert!(status.conditions.is_none(), "the kubelet writes conditions");
+
+    let patched = pods
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"seq": "1"}}})),
+        )
+        .await
+        .expect("patch");
+    let fields = serde_json::to_value(&patched.metadata.managed_fields.expect("mf")[0].fields_v1)
+        .expect("fieldsV1");
+    assert_eq!(fields["f:metadata"]["f:labels"]["f:seq"], json!({}));
+    let again = pods
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"seq": "1"}}})),
+        )
+        .await
+        .expect("no-op patch");
+    assert_eq!(
+        again.metadata.resource_version, patched.metadata.resource_version,
+        "a no-op write is not a change"
+    );
+}
