@@ -62,12 +62,11 @@ impl Config {
             LoadError::Init { message, .. } => {
                 let (message, field) = without_json_position(&message);
                 let key = format!("plugins.config.{name}");
-                let at = match field {
-                    Some(f) => self
-                        .line(&format!("{key}.{f}"))
-                        .or_else_empty(|| self.line(&key)),
-                    None => self.line(&key),
-                };
+                // The offending field's line, else the entry's.
+                let at = field
+                    .map(|f| self.line(&format!("{key}.{f}")))
+                    .filter(|at| !at.is_empty())
+                    .unwrap_or_else(|| self.line(&key));
                 let given = self
                     .plugins
                     .config
@@ -84,16 +83,6 @@ impl Config {
                 self.line(&format!("plugins.policy.{name}"))
             )),
         }
-    }
-}
-
-trait OrElseEmpty {
-    fn or_else_empty(self, f: impl FnOnce() -> String) -> String;
-}
-
-impl OrElseEmpty for String {
-    fn or_else_empty(self, f: impl FnOnce() -> String) -> String {
-        if self.is_empty() { f() } else { self }
     }
 }
 

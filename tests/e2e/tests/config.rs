@@ -3,9 +3,15 @@
 use std::process::Command;
 
 fn check(path: &std::path::Path) -> (bool, String, String) {
+    check_args(path, &[])
+}
+
+/// `herald config check path extra…`: success, stdout, stderr.
+fn check_args(path: &std::path::Path, extra: &[&std::ffi::OsStr]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(["config", "check"])
         .arg(path)
+        .args(extra)
         .env("HERALD_LOG", "error")
         .output()
         .expect("run herald config check");
@@ -115,19 +121,7 @@ fn the_readme_config_example_passes() {
 
 /// `herald config check` with `--plugins-dir`: `dir` as the plugin directory.
 fn check_with_plugins(path: &std::path::Path, dir: &std::path::Path) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args(["config", "check"])
-        .arg(path)
-        .arg("--plugins-dir")
-        .arg(dir)
-        .env("HERALD_LOG", "error")
-        .output()
-        .expect("run herald config check");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    check_args(path, &["--plugins-dir".as_ref(), dir.as_os_str()])
 }
 
 /// Issue 15, items 6, 8 and 9: `config check` rejects what `run` rejects —
