@@ -24,6 +24,11 @@
 
 mod common;
 
+/// As the `herald` binary: the library children (this bench re-run with
+/// `--child`) allocate with mimalloc too.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -295,8 +300,8 @@ impl NativeChain {
             ChangeType::Modified => Change::Modified,
             ChangeType::Deleted => Change::Deleted,
         };
-        let mut ev = TestEvent::new(change, std::mem::take(&mut o.object));
-        ev.old = o.old.take();
+        let mut ev = TestEvent::new(change, std::mem::take(&mut o.object).into_value());
+        ev.old = o.old.take().map(herald::change::Doc::into_value);
         let mut routes: Vec<String> = Vec::new();
         let mut fate = None;
         for (name, step) in &mut self.plugins {
@@ -318,8 +323,8 @@ impl NativeChain {
                 }
             }
         }
-        o.object = ev.object;
-        o.old = ev.old;
+        o.object = ev.object.into();
+        o.old = ev.old.map(Into::into);
         o.fate = fate.unwrap_or(Fate::Deliver { routes });
     }
 }
@@ -442,6 +447,8 @@ struct Herald {
     /// What the child says (library children time themselves, from before
     /// the config is parsed).
     own_ready: Option<Duration>,
+    /// The binary's API port (its `/metrics`).
+    port: Option<u16>,
 }
 
 impl Herald {
@@ -488,6 +495,7 @@ async fn spawn_child(spec: &ChildSpec) -> Herald {
             proc,
             ready_after,
             own_ready: Some(Duration::from_secs_f64(own)),
+            port: None,
         }
     })
     .await
@@ -497,6 +505,18 @@ async fn spawn_child(spec: &ChildSpec) -> Herald {
 /// The real `herald run` with `config` (written to `dir/herald.yaml`), ready
 /// when `/readyz` answers 200.
 async fn spawn_binary(dir: &Path, config: &Value) -> Herald {
+    spawn_program(Path::new(env!("CARGO_BIN_EXE_herald")), dir, config).await
+}
+
+/// `herald-sysalloc`: the same program with the system allocator, if
+/// `scripts/bench` built it (`--features sysalloc-baseline`).
+fn sysalloc_bin() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_BIN_EXE_herald")).with_file_name("herald-sysalloc");
+    p.exists().then_some(p)
+}
+
+/// `program run` with `config`, as [`spawn_binary`].
+async fn spawn_program(program: &Path, dir: &Path, config: &Value) -> Herald {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
         l.local_addr().expect("addr").port()
@@ -506,7 +526,7 @@ async fn spawn_binary(dir: &Path, config: &Value) -> Herald {
     let path = dir.join("herald.yaml");
     std::fs::write(&path, config.to_string()).expect("config");
     let t = Instant::now();
-    let proc = Command::new(env!("CARGO_BIN_EXE_herald"))
+    let proc = Command::new(program)
         .arg("run")
         .arg("--config")
         .arg(&path)
@@ -533,7 +553,171 @@ async fn spawn_binary(dir: &Path, config: &Value) -> Herald {
         proc,
         ready_after: t.elapsed(),
         own_ready: None,
+        port: Some(port),
     }
+}
+
+/// A counter family's total in the binary's `/metrics`.
+async fn metric_total(h: &Herald, name: &str) -> u64 {
+    let url = format!("http://127.0.0.1:{}/metrics", h.port.expect("a binary"));
+    let text = reqwest::get(&url)
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// One periodic resync of `objects` unchanged pods through dedup (issue 16):
+/// the binary with no plugins and `resyncInterval: 2s`. The first pass
+/// remembers the silently listed pods; the CPU of the next whole pass (from
+/// the end of the second to the end of the third, idle time included) is the
+/// figure. Nothing may be notified.
+struct Resync {
+    objects: usize,
+    cpu: Duration,
+    wall: Duration,
+    notified: u64,
+}
+
+async fn resync_pass(
+    recv: &Recv,
+    kubeconfig: &Path,
+    url: &str,
+    dir: &Path,
+    objects: usize,
+) -> Resync {
+    let config = json!({
+        "cluster": "bench",
+        "kubeconfig": kubeconfig,
+        "watch": [{"version": "v1", "kind": "Pod"}],
+        "sinks": [{"name": "out", "type": "batch", "url": url}],
+        "resyncInterval": "2s",
+    });
+    let h = spawn_binary(dir, &config).await;
+    let dropped = "herald_dedup_dropped_total";
+    let until = |n: u64| {
+        let h = &h;
+        async move {
+            let t = Instant::now();
+            loop {
+                if metric_total(h, dropped).await >= n {
+                    return;
+                }
+                assert!(
+                    t.elapsed() < Duration::from_secs(120),
+                    "resync stalled below {n}"
+                );
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    };
+    until(objects as u64).await;
+    let base = recv.items();
+    let cpu0 = proc::cpu(h.pid());
+    let t0 = Instant::now();
+    until(2 * objects as u64).await;
+    let r = Resync {
+        objects,
+        cpu: proc::cpu(h.pid()) - cpu0,
+        wall: t0.elapsed(),
+        notified: recv.items() - base,
+    };
+    h.stop();
+    r
+}
+
+/// The binary with the wasm chain at 10k pods: herald (mimalloc) and
+/// herald-sysalloc alternately, twice each (issue 16: keep the faster
+/// allocator).
+async fn allocator_runs(
+    sim: &Sim,
+    recv: &Recv,
+    config: &Value,
+    dir: &Path,
+    targets: &Targets,
+) -> Vec<(&'static str, f64)> {
+    let Some(sys) = sysalloc_bin() else {
+        eprintln!("herald-sysalloc not built (scripts/bench builds it): no allocator comparison");
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for _ in 0..2 {
+        for (name, program) in [
+            ("mimalloc", PathBuf::from(env!("CARGO_BIN_EXE_herald"))),
+            ("glibc malloc", sys.clone()),
+        ] {
+            let h = spawn_program(&program, dir, config).await;
+            drive(sim, recv, &h, targets, 500).await;
+            let (cpu, _, _) = drive(sim, recv, &h, targets, EVENTS).await;
+            h.stop();
+            let per = EVENTS as f64 / cpu.as_secs_f64();
+            eprintln!("allocator {name}: {per:.0} events/CPU-s");
+            out.push((name, per));
+        }
+    }
+    out
+}
+
+fn report_allocators(runs: &[(&'static str, f64)], resync: Option<&Resync>) {
+    if let Some(r) = resync {
+        let per = r.objects as f64 / r.cpu.as_secs_f64();
+        println!();
+        println!(
+            "## Resync: {} unchanged pods offered to dedup, `herald run`, no plugins",
+            r.objects
+        );
+        println!();
+        println!("| objects | herald CPU ms | wall ms | objects per CPU-s | notified |");
+        println!("| ---: | ---: | ---: | ---: | ---: |");
+        println!(
+            "| {} | {:.0} | {:.0} | {per:.0} | {} |",
+            r.objects,
+            ms(r.cpu),
+            ms(r.wall),
+            r.notified
+        );
+        println!();
+        println!(
+            "SUMMARY|resync of {}k unchanged pods through dedup, objects per CPU-s|{per:.0}|–|–|≥ 200,000, 0 notified|{}",
+            r.objects / 1000,
+            if per >= 200_000.0 && r.notified == 0 {
+                "yes"
+            } else {
+                "**no**"
+            }
+        );
+    }
+    if runs.is_empty() {
+        return;
+    }
+    let mean = |n: &str| {
+        let v: Vec<f64> = runs.iter().filter(|r| r.0 == n).map(|r| r.1).collect();
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    };
+    println!();
+    println!("## Allocator: `herald run`, 10k pods, wasm filter → prune → route → batch sink");
+    println!();
+    println!("| round | allocator | events per CPU-s |");
+    println!("| ---: | --- | ---: |");
+    for (i, (n, v)) in runs.iter().enumerate() {
+        println!("| {} | {n} | {v:.0} |", i / 2 + 1);
+    }
+    let (m, g) = (mean("mimalloc"), mean("glibc malloc"));
+    println!();
+    println!(
+        "SUMMARY|allocator: mimalloc / glibc malloc, `herald run` wasm chain, events per CPU-s (mean of 2 rounds)|{m:.0}|glibc {g:.0}|{:.2}x|keep the faster|{}",
+        m / g,
+        if m >= g {
+            "mimalloc kept"
+        } else {
+            "**glibc faster**"
+        }
+    );
 }
 
 // === load ===
@@ -909,7 +1093,7 @@ async fn batch_sink(recv: &Recv, url: &str, max_objects: usize, n: usize) -> f64
                 name: format!("pod-{:05}", i % 1000),
                 uid: format!("uid-{}", i % 1000),
                 observed_at: std::time::SystemTime::now(),
-                object,
+                object: object.into(),
                 old: None,
                 fate: Fate::Deliver { routes: vec![] },
                 record: vec![],
@@ -1076,6 +1260,8 @@ async fn parent() {
     let mut lat = Vec::new();
     let mut swap = None;
     let mut binary_tp = None;
+    let mut allocators = Vec::new();
+    let mut resync = None;
     let mut workers = Vec::new();
     let mut seeded = 0;
     let bin_dir = tempfile::tempdir().expect("tempdir");
@@ -1116,6 +1302,19 @@ async fn parent() {
             });
         }
         h.stop();
+        if level == 10_000 {
+            allocators =
+                allocator_runs(&sim, &recv, &bin_config, bin_dir.path(), &pod_targets).await;
+        }
+        if level == 100_000 {
+            let r = resync_pass(&recv, &kubeconfig, &batch_url, bin_dir.path(), level).await;
+            eprintln!(
+                "resync {level}: {:.0} objects/CPU-s, {} notified",
+                r.objects as f64 / r.cpu.as_secs_f64(),
+                r.notified
+            );
+            resync = Some(r);
+        }
         let mut start = BinaryStart {
             objects: level,
             ready,
@@ -1219,6 +1418,7 @@ async fn parent() {
         &sink_rates,
     );
     report_workers(&workers);
+    report_allocators(&allocators, resync.as_ref());
     println!();
     println!(
         "total {:.0} s (seeding included); machine: {} cores, shared",

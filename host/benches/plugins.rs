@@ -276,7 +276,7 @@ fn json_costs(obj: &Value) {
         resource_version: "99".into(),
         time: std::time::SystemTime::now(),
         routes: vec![],
-        object: obj.clone(),
+        object: obj.clone().into(),
         old: None,
         dead_letter: None,
         receipt: None,

@@ -185,7 +185,12 @@ impl<'d> World<'d> {
         if how == How::Watch {
             self.objects[i].history.push((change, obj.clone()));
         }
-        let mut ev = ChangeEvent::new(change, gvk(), obj, None).with_watch("w");
+        // As the source hands it on: the stored bytes, which dedup hashes
+        // without parsing.
+        let stored = herald::change::Doc::stored(std::sync::Arc::new(
+            herald::cache::CachedObject::from_value(&obj),
+        ));
+        let mut ev = ChangeEvent::of_docs(change, gvk(), stored, None).with_watch("w");
         ev.initial = how == How::FirstList;
         ev.quiet = how == How::FirstList;
         ev.resync = how == How::Resync;
@@ -223,7 +228,7 @@ impl<'d> World<'d> {
             if change == ChangeType::Deleted {
                 self.stored.remove(&uid);
             } else {
-                let ev = ChangeEvent::new(change, gvk(), obj, None).with_watch("w");
+                let ev = ChangeEvent::of_docs(change, gvk(), obj, None).with_watch("w");
                 self.stored
                     .insert(uid.clone(), ObjectRecord::from_event(&ev, hash).unwrap());
             }
@@ -405,7 +410,7 @@ impl<'d> World<'d> {
                 .iter()
                 .position(|o| o.uid == ev.uid())
                 .expect("a known uid");
-            self.deliver(i, ev.change, ev.object, How::CatchUp);
+            self.deliver(i, ev.change, ev.object.into_value(), How::CatchUp);
         }
         for i in 0..self.objects.len() {
             self.check_in_sync(i);

@@ -390,7 +390,7 @@ async fn changes_reach_the_stream_in_order_with_old_state() {
                 );
             }
         }
-        last.insert(uid, e.object.clone());
+        last.insert(uid, e.object.clone().into_value());
     }
     assert_eq!(got, want);
     let widget_events: Vec<_> = events.iter().filter(|e| e.gvk.kind == "Widget").collect();
@@ -569,7 +569,7 @@ async fn store_converges_through_faults_and_no_change_is_missed() {
         .expect("p04 event");
     assert_eq!(gone.change, ChangeType::Deleted);
     assert_eq!(rv(&gone.object), rv(&last), "the last state we had");
-    assert_eq!(gone.old.as_ref().map(rv), Some(rv(&last)));
+    assert_eq!(gone.old.as_deref().map(rv), Some(rv(&last)));
     events.extend(later);
 
     // Replay the stream over the starting state.
@@ -754,7 +754,7 @@ async fn the_cache_keeps_the_servers_json() {
     let e = evs.iter().find(|e| e.name() == "odd").expect("modified");
     assert_eq!(e.change, ChangeType::Modified);
     assert_eq!(e.object, after);
-    assert_eq!(e.old.as_ref(), Some(&before));
+    assert_eq!(e.old.as_deref(), Some(&before));
 }
 
 /// The query API over 10k pods answers what the simulator's own LIST answers, pages

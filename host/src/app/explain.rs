@@ -17,7 +17,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::Config;
-use crate::change::{ChangeEvent, ChangeType, Gvk};
+use crate::cache::CachedObject;
+use crate::change::{ChangeEvent, ChangeType, Doc, Gvk};
 use crate::pipeline::{self, Addressed, Outcome, Routes};
 use crate::plugin::{Chain, EventData, Fate, PluginStep, Runtime, RuntimeConfig};
 use crate::sink::preview::Preview;
@@ -245,7 +246,15 @@ impl<'a> Evaluator<'a> {
             if let Some(o) = old.as_mut() {
                 matching::keep(spec, o, &self.key);
             }
-            let mut ev = ChangeEvent::new(change, gvk.clone(), object, old).with_watch(spec.id());
+            // As the source hands them on: the stored states, parsed when read.
+            let stored = |v: &Value| Doc::stored(Arc::new(CachedObject::from_value(v)));
+            let mut ev = ChangeEvent::of_docs(
+                change,
+                gvk.clone(),
+                stored(&object),
+                old.as_ref().map(stored),
+            )
+            .with_watch(spec.id());
             if let Some(at) = input.observed_at {
                 ev.observed_at = at;
             }
@@ -270,7 +279,7 @@ impl<'a> Evaluator<'a> {
             } else {
                 "new state: not notified before".into()
             });
-            let data = EventData::new(ev.change, ev.object.clone(), ev.old.clone());
+            let data = EventData::of_docs(ev.change, ev.object.clone(), ev.old.clone());
             let chain = self.chain(spec)?;
             let (event, fate) = if chain.plugins().is_empty() {
                 (data, Fate::Deliver { routes: vec![] })

@@ -123,9 +123,9 @@ impl Recorder {
             change: ChangeType,
             #[serde(skip_serializing_if = "std::ops::Not::not")]
             resync: bool,
-            object: &'a Value,
+            object: &'a crate::change::Doc,
             #[serde(skip_serializing_if = "Option::is_none")]
-            old: Option<&'a Value>,
+            old: Option<&'a crate::change::Doc>,
         }
         let line = Line {
             time: humantime::format_rfc3339_millis(ev.observed_at).to_string(),

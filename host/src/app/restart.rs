@@ -101,10 +101,14 @@ pub(super) async fn resync(
         for t in cache.all() {
             let gvk = crate::change::Gvk::from(&t.resource);
             for o in t.filter(|_| true) {
-                let Ok(obj) = o.to_value() else { continue };
-                let mut ev =
-                    ChangeEvent::new(crate::change::ChangeType::Modified, gvk.clone(), obj, None)
-                        .with_watch(t.watch.clone());
+                // The stored bytes: dedup hashes them, nothing parses them.
+                let mut ev = ChangeEvent::of_docs(
+                    crate::change::ChangeType::Modified,
+                    gvk.clone(),
+                    crate::change::Doc::stored(o),
+                    None,
+                )
+                .with_watch(t.watch.clone());
                 ev.resync = true;
                 if tx.send(ev).await.is_err() {
                     return;

@@ -70,6 +70,44 @@ impl CachedObject {
         }
     }
 
+    /// An object from a parsed tree (which should carry `apiVersion` and
+    /// `kind`): its compact JSON and the fields the index keeps. For states
+    /// that do not come from a watch (a recording, `herald explain`, tests).
+    pub fn from_value(v: &Value) -> Self {
+        let md = |p: &str| v.pointer(p).and_then(Value::as_str);
+        let labels = v
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let owner_uids = v
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .map(|refs| {
+                refs.iter()
+                    .filter_map(|r| Some(r.get("uid")?.as_str()?.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let fields = IndexFields {
+            uid: md("/metadata/uid").map(str::to_string),
+            resource_version: md("/metadata/resourceVersion").map(str::to_string),
+            labels,
+            owner_uids,
+        };
+        let json = serde_json::to_vec(v).expect("a tree serialises");
+        Self::new(
+            md("/metadata/namespace").unwrap_or_default(),
+            md("/metadata/name").unwrap_or_default(),
+            json.into_boxed_slice(),
+            &fields,
+        )
+    }
+
     /// The store key, `namespace \0 name`.
     pub(crate) fn key(&self) -> &str {
         &self.key

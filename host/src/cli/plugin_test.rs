@@ -347,9 +347,9 @@ pub(crate) fn run(args: &PluginTestArgs) -> Result<TestReport> {
                 });
             }
         }
-        report.insert("object".into(), outcome.event.object);
+        report.insert("object".into(), outcome.event.object.into_value());
         if let Some(old) = outcome.event.old {
-            report.insert("old".into(), old);
+            report.insert("old".into(), old.into_value());
         }
         reports.push(Value::Object(report));
     }

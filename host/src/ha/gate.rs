@@ -95,7 +95,7 @@ pub(super) fn stream_of(o: &Outcome) -> String {
 }
 
 pub(super) fn rv_of(o: &Outcome) -> Option<u64> {
-    crate::change::resource_version(&o.object)
+    o.object.resource_version().and_then(|rv| rv.parse().ok())
 }
 
 /// Decides, notification by notification, whether this replica delivers.
@@ -125,9 +125,7 @@ struct Kept {
 
 impl Kept {
     fn new(mut outcome: Outcome) -> Self {
-        let json = |v: &serde_json::Value| -> Box<[u8]> {
-            serde_json::to_vec(v).unwrap_or_default().into_boxed_slice()
-        };
+        let json = |v: &crate::change::Doc| -> Box<[u8]> { v.to_json().into_boxed_slice() };
         let object = json(&std::mem::take(&mut outcome.object));
         let old = outcome.old.take().map(|o| json(&o));
         Kept {

@@ -52,7 +52,7 @@ impl Stages {
             if ev.change == ChangeType::Added {
                 ev.change = ChangeType::Modified;
             }
-            ev.old = Some(recorded);
+            ev.old = Some(recorded.into());
         }
         let hash = d.hash(&ev.object);
         if ev.resync {
@@ -77,7 +77,8 @@ impl Stages {
                             .object(&uid)
                             .ok()
                             .flatten()
-                            .and_then(|r| r.parse_object().ok());
+                            .and_then(|r| r.parse_object().ok())
+                            .map(crate::change::Doc::from);
                     }
                 }
             }
@@ -98,7 +99,8 @@ impl Stages {
                             .object(&uid)
                             .ok()
                             .flatten()
-                            .and_then(|r| r.parse_object().ok());
+                            .and_then(|r| r.parse_object().ok())
+                            .map(crate::change::Doc::from);
                     }
                 }
                 Some(_) => {}
@@ -135,10 +137,7 @@ impl Stages {
             ev.namespace(),
             ev.name(),
             uid,
-            ev.object
-                .pointer("/metadata/resourceVersion")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or_default(),
+            ev.resource_version(),
             ev.observed_at,
         );
         d.fate = crate::decisions::fate::DUPLICATE;
@@ -179,7 +178,7 @@ impl Stages {
         // A resync or a first list is not a position in the watch stream.
         if !ev.resync
             && !ev.initial
-            && let Some(rv) = crate::change::resource_version(&ev.object)
+            && let Some(rv) = ev.resource_version().parse().ok()
         {
             ops.push(crate::state::Op::Checkpoint {
                 key: crate::source::stream_key(

@@ -288,12 +288,7 @@ pub fn address(cluster: Arc<str>, o: Outcome, routes: &Routes) -> Addressed {
             Some(json!({"plugin": plugin, "error": error.to_string()})),
         ),
     };
-    let resource_version = o
-        .object
-        .pointer("/metadata/resourceVersion")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string();
+    let resource_version = o.object.resource_version().unwrap_or_default().to_string();
     let targets = routes.targets(&o.watch, o.namespace.as_deref(), &chosen, &o.name);
     let unknown = routes.unknown(&chosen);
     let misrouted = match &routes.dead_letter {
@@ -462,10 +457,7 @@ fn decide(o: &mut Outcome) -> Decision {
         o.namespace.as_deref(),
         &o.name,
         &o.uid,
-        o.object
-            .pointer("/metadata/resourceVersion")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default(),
+        o.object.resource_version().unwrap_or_default(),
         o.observed_at,
     );
     d.plugins = std::mem::take(&mut o.plugins);

@@ -52,7 +52,6 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use serde::Deserialize;
-use serde_json::Value;
 use tokio::sync::mpsc;
 
 mod admit;
@@ -166,9 +165,9 @@ pub struct Outcome {
     /// When herald saw the change.
     pub observed_at: std::time::SystemTime,
     /// The object as the chain left it.
-    pub object: Value,
+    pub object: crate::change::Doc,
     /// The previous state, if any.
-    pub old: Option<Value>,
+    pub old: Option<crate::change::Doc>,
     /// Where it goes.
     pub fate: Fate,
     /// With a state dir: the writes that record this state as emitted (or
@@ -332,7 +331,7 @@ impl Intake {
                 workers::shard(&uid, pool.len())
             }
         });
-        let data = EventData::new(ev.change, std::mem::take(&mut ev.object), ev.old.take());
+        let data = EventData::of_docs(ev.change, std::mem::take(&mut ev.object), ev.old.take());
         let pending = Pending {
             seq,
             outcome: Outcome {
@@ -343,7 +342,7 @@ impl Intake {
                 name,
                 uid,
                 observed_at: ev.observed_at,
-                object: Value::Null,
+                object: Default::default(),
                 old: None,
                 fate: Fate::Deliver { routes: vec![] },
                 record,

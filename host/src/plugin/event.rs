@@ -4,7 +4,7 @@
 use herald_plugin_sdk::pointer::{self, Undo};
 use serde_json::Value;
 
-use crate::change::ChangeType;
+use crate::change::{ChangeType, Deferred, Doc};
 
 /// An event's data as the chain carries it between plugins.
 #[derive(Debug, Clone, PartialEq)]
@@ -12,14 +12,19 @@ pub struct EventData {
     /// Added, modified or deleted.
     pub change: ChangeType,
     /// The object, with the changes of plugins so far.
-    pub object: Value,
+    pub object: Doc,
     /// The previous state, if any.
-    pub old: Option<Value>,
+    pub old: Option<Doc>,
 }
 
 impl EventData {
-    /// An event of `change` for `object`.
+    /// An event of `change` for `object`, of parsed states.
     pub fn new(change: ChangeType, object: Value, old: Option<Value>) -> Self {
+        Self::of_docs(change, object.into(), old.map(Doc::from))
+    }
+
+    /// An event of `change` for `object`.
+    pub fn of_docs(change: ChangeType, object: Doc, old: Option<Doc>) -> Self {
         EventData {
             change,
             object,
@@ -47,12 +52,16 @@ pub struct EventState {
     pub(crate) undo_old: Vec<Undo>,
     /// The pointers this call removed and set.
     pub(crate) edits: Edits,
+    /// The previous state's edits deferred before this call (see
+    /// [`Doc::defer`]): the ones after are this call's.
+    old_mark: usize,
 }
 
 impl EventState {
     pub(crate) fn new(index: usize, data: EventData) -> Self {
         EventState {
             index,
+            old_mark: data.old.as_ref().map_or(0, Doc::deferred_len),
             data,
             undo: Vec::new(),
             undo_old: Vec::new(),
@@ -67,7 +76,27 @@ impl EventState {
         pointer::undo(&mut self.data.object, log);
         let log = std::mem::take(&mut self.undo_old);
         if let Some(old) = &mut self.data.old {
-            pointer::undo(old, log);
+            if old.is_parsed() {
+                pointer::undo(old, log);
+            } else {
+                old.truncate_deferred(self.old_mark);
+            }
+        }
+    }
+
+    /// The previous state as a tree, parsed now if it was not (this call's
+    /// deferred edits applied with their undo steps).
+    pub(crate) fn old(&mut self) -> Option<&Value> {
+        let mark = self.old_mark;
+        let old = self.data.old.as_mut()?;
+        Some(old.parse_split(mark, &mut self.undo_old))
+    }
+
+    /// The object as JSON text: its stored bytes while no plugin changed it.
+    pub(crate) fn object_json(&self) -> String {
+        match self.data.object.raw_json() {
+            Some(b) => String::from_utf8_lossy(b).into_owned(),
+            None => self.data.object.to_string(),
         }
     }
 
@@ -95,10 +124,8 @@ impl EventState {
                 self.edits.removed.push(p.clone());
                 n += 1;
             }
-            if let Some(old) = &mut self.data.old
-                && let Some(step) = pointer::remove(old, p)
-            {
-                self.undo_old.push(step);
+            if let Some(old) = &mut self.data.old {
+                old.defer(Deferred::Remove(p.clone()), &mut self.undo_old);
             }
         }
         n
@@ -113,14 +140,13 @@ impl EventState {
         pointer::check_writable(p).map_err(|e| e.to_string())?;
         let value: Value =
             serde_json::from_str(json).map_err(|e| format!("invalid JSON for {p}: {e}"))?;
-        pointer::set_mirrored(
-            &mut self.data.object,
-            self.data.old.as_mut(),
-            p,
-            value,
-            &mut self.undo,
-            &mut self.undo_old,
-        )?;
+        // As `pointer::set_mirrored`, with the previous state's part deferred
+        // until something reads it.
+        let copy = self.data.old.as_ref().map(|_| value.clone());
+        pointer::set(&mut self.data.object, p, value, &mut self.undo)?;
+        if let (Some(old), Some(value)) = (&mut self.data.old, copy) {
+            old.defer(Deferred::Replace(p.to_string(), value), &mut self.undo_old);
+        }
         self.edits.set.push(p.to_string());
         Ok(())
     }
@@ -132,10 +158,10 @@ impl EventState {
         pointer::check_writable(p).map_err(|e| e.to_string())?;
         let value: Value =
             serde_json::from_str(json).map_err(|e| format!("invalid JSON for {p}: {e}"))?;
-        match &mut self.data.old {
-            Some(old) => pointer::replace(old, p, value, &mut self.undo_old).map(|_| ()),
-            None => Ok(()),
+        if let Some(old) = &mut self.data.old {
+            old.defer(Deferred::Replace(p.to_string(), value), &mut self.undo_old);
         }
+        Ok(())
     }
 }
 
@@ -169,7 +195,7 @@ mod tests {
         let err = e.set("/metadata/~2", "1").expect_err("bad escape");
         assert!(err.contains("`~` must be followed by `0` or `1`"), "{err}");
         assert_eq!(e.remove(&["/metadata/~2".to_string()]), 0);
-        assert_eq!((&e.data.object, e.data.old.as_ref()), (&pod, Some(&pod)));
+        assert_eq!((&*e.data.object, e.data.old.as_deref()), (&pod, Some(&pod)));
         assert!(e.undo.is_empty() && e.undo_old.is_empty());
         // What is not identity stays writable.
         e.set("/metadata/labels/app", r#""web""#).expect("label");
@@ -192,7 +218,7 @@ mod tests {
         );
         e.rollback();
         assert_eq!(e.data.object, new);
-        assert_eq!(e.data.old, Some(old));
+        assert_eq!(e.data.old.as_deref(), Some(&old));
     }
 
     fn secret_event() -> EventState {
@@ -224,8 +250,8 @@ mod tests {
                    "items": [1, "<redacted>", "<redacted>"], "new": {"field": "<redacted>"}})
         );
         assert_eq!(
-            e.data.old,
-            Some(json!({"data": {"password": "<redacted>", "gone": "Zw=="}, "items": [3]})),
+            e.data.old.as_deref(),
+            Some(&json!({"data": {"password": "<redacted>", "gone": "Zw=="}, "items": [3]})),
             "only what the previous state has is overwritten"
         );
         // A whole map: the previous state's map is replaced by the same one.
@@ -250,8 +276,8 @@ mod tests {
         e.set_old("/absent/x", "1").unwrap();
         assert_eq!(e.data.object, object, "the object is left alone");
         assert_eq!(
-            e.data.old,
-            Some(json!({"data": {"password": "b2xk", "gone": "<redacted>"}, "items": [3]}))
+            e.data.old.as_deref(),
+            Some(&json!({"data": {"password": "b2xk", "gone": "<redacted>"}, "items": [3]}))
         );
         assert!(e.set_old("data", "1").is_err(), "not a pointer");
         assert!(e.set_old("/data/gone", "{").is_err(), "not JSON");
@@ -271,8 +297,81 @@ mod tests {
         e.set("/whole", "true").unwrap();
         e.set_old("/data", r#"{"whole": true}"#).unwrap();
         e.remove(&["/whole".to_string(), "/data".to_string()]);
-        assert_eq!(e.data.old, Some(json!({"items": [3]})));
+        assert_eq!(e.data.old.as_deref(), Some(&json!({"items": [3]})));
         e.rollback();
         assert_eq!(e.data, before);
+    }
+
+    fn stored(v: &Value) -> Doc {
+        Doc::stored(std::sync::Arc::new(crate::cache::CachedObject::from_value(
+            v,
+        )))
+    }
+
+    #[test]
+    fn edits_of_a_stored_previous_state_wait_for_a_read_and_roll_back_unread() {
+        let new = json!({"kind": "Secret", "metadata": {"name": "s", "uid": "u"},
+                         "data": {"password": "bmV3"}});
+        let old = json!({"kind": "Secret", "metadata": {"name": "s", "uid": "u"},
+                         "data": {"password": "b2xk", "gone": "Zw=="}});
+        let mut e = EventState::new(
+            0,
+            EventData::of_docs(ChangeType::Modified, stored(&new), Some(stored(&old))),
+        );
+        assert_eq!(
+            e.remove(&["/data/gone".to_string()]),
+            0,
+            "the object has none"
+        );
+        e.set("/data/password", r#""<redacted>""#).unwrap();
+        e.set_old("/data/absent", "1").unwrap();
+        let prev = e.data.old.as_ref().unwrap();
+        assert!(!prev.is_parsed(), "nothing read the previous state");
+        assert!(
+            prev.raw_json().is_none(),
+            "its bytes are no longer what it is"
+        );
+        // A failed call: its edits are dropped unparsed.
+        e.rollback();
+        let prev = e.data.old.as_ref().unwrap();
+        assert!(!prev.is_parsed() && prev.raw_json().is_some());
+        assert_eq!(e.data.object, new);
+
+        // A call that succeeds: the edits show when the state is read.
+        let mut e = EventState::new(0, e.data);
+        e.remove(&["/data/gone".to_string()]);
+        e.set("/data/password", r#""<redacted>""#).unwrap();
+        let mut next = EventState::new(1, e.data);
+        assert_eq!(
+            next.old().unwrap()["data"],
+            json!({"password": "<redacted>"}),
+            "the later plugin sees what the earlier one hid"
+        );
+        next.rollback();
+        assert_eq!(
+            next.data.old.as_deref().unwrap()["data"],
+            json!({"password": "<redacted>"}),
+            "an earlier call's edits are not this call's to undo"
+        );
+    }
+
+    #[test]
+    fn a_read_of_the_previous_state_within_a_call_keeps_that_call_undoable() {
+        let old = json!({"kind": "Secret", "metadata": {"name": "s", "uid": "u"},
+                         "data": {"a": "1", "b": "2"}});
+        let first = EventData::of_docs(ChangeType::Modified, stored(&old), Some(stored(&old)));
+        let mut e = EventState::new(0, first);
+        e.remove(&["/data/a".to_string()]);
+        // The next call removes b, reads the state (parsing it), fails.
+        let mut e = EventState::new(1, e.data);
+        e.remove(&["/data/b".to_string()]);
+        assert_eq!(e.old().unwrap()["data"], json!({}));
+        e.rollback();
+        assert_eq!(
+            e.data.old.as_deref().unwrap()["data"],
+            json!({"b": "2"}),
+            "the first call's removal stays, the failed call's is undone"
+        );
+        assert_eq!(e.data.object["data"], json!({"b": "2"}));
     }
 }

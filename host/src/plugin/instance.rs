@@ -159,10 +159,8 @@ impl wit::HostEvent for HostState {
         pointer: String,
     ) -> wasmtime::Result<Option<String>> {
         Ok(self
-            .event(&e)?
-            .data
-            .old
-            .as_ref()
+            .event_mut(&e)?
+            .old()
             .and_then(|o| herald_plugin_sdk::pointer::get(o, &pointer))
             .map(|v| v.to_string()))
     }
@@ -190,11 +188,11 @@ impl wit::HostEvent for HostState {
     }
 
     fn to_json(&mut self, e: Resource<EventState>) -> wasmtime::Result<String> {
-        Ok(self.event(&e)?.data.object.to_string())
+        Ok(self.event(&e)?.object_json())
     }
 
     fn old_to_json(&mut self, e: Resource<EventState>) -> wasmtime::Result<Option<String>> {
-        Ok(self.event(&e)?.data.old.as_ref().map(|o| o.to_string()))
+        Ok(self.event_mut(&e)?.old().map(|o| o.to_string()))
     }
 
     fn drop(&mut self, e: Resource<EventState>) -> wasmtime::Result<()> {

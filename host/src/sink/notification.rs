@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::config::OldState;
-use crate::change::{ChangeType, Gvk};
+use crate::change::{ChangeType, Doc, Gvk};
 
 /// One change of one object, ready for the sinks. Shared (`Arc`) by every
 /// sink it goes to.
@@ -36,9 +36,9 @@ pub struct Notification {
     /// Sinks named by the plugins' route verdicts.
     pub routes: Vec<String>,
     /// The object as the plugins left it.
-    pub object: Value,
+    pub object: Doc,
     /// The previous state, as the plugins left it.
-    pub old: Option<Value>,
+    pub old: Option<Doc>,
     /// Set on a dead letter: why it is one (`{plugin, error}` when a plugin
     /// failed on the event, `{sink, id, reason}` when a sink refused it).
     pub dead_letter: Option<Value>,
@@ -95,8 +95,8 @@ struct Stored<'a> {
     time_ms: u64,
     routes: Vec<String>,
     // Borrowed when written: the objects are not copied to be stored.
-    object: Cow<'a, Value>,
-    old: Option<Cow<'a, Value>>,
+    object: Cow<'a, Doc>,
+    old: Option<Cow<'a, Doc>>,
     dead_letter: Option<Cow<'a, Value>>,
 }
 
@@ -255,9 +255,9 @@ pub(crate) struct Envelope<'a> {
     routes: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     metadata: Option<&'a Map<String, Value>>,
-    object: &'a Value,
+    object: &'a Doc,
     #[serde(skip_serializing_if = "Option::is_none")]
-    old: Option<&'a Value>,
+    old: Option<&'a Doc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     patch: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -297,9 +297,9 @@ pub(crate) fn sample(uid: &str, rv: &str) -> Notification {
         resource_version: rv.into(),
         time: SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123),
         routes: vec![],
-        object: json!({"metadata": {"name": "front", "namespace": "web", "uid": uid, "resourceVersion": rv}, "spec": {"replicas": 3}}),
+        object: json!({"metadata": {"name": "front", "namespace": "web", "uid": uid, "resourceVersion": rv}, "spec": {"replicas": 3}}).into(),
         old: Some(
-            json!({"metadata": {"name": "front", "namespace": "web", "uid": uid}, "spec": {"replicas": 2}}),
+            json!({"metadata": {"name": "front", "namespace": "web", "uid": uid}, "spec": {"replicas": 2}}).into(),
         ),
         dead_letter: None,
         receipt: None,

@@ -15,10 +15,9 @@ use std::sync::Arc;
 
 use kube::api::ApiResource;
 use kube::runtime::watcher::Event;
-use serde_json::Value;
 
 use crate::cache::{CachedObject, Store, Writer};
-use crate::change::{ChangeEvent, ChangeType, Gvk};
+use crate::change::{ChangeEvent, ChangeType, Doc, Gvk};
 
 use super::object::WatchedObject;
 
@@ -198,7 +197,7 @@ impl Differ {
         changes
             .into_iter()
             .filter(|(change, _, _)| self.events.contains(change))
-            .filter_map(|(change, obj, old)| self.event(change, &obj, old.as_deref()))
+            .map(|(change, obj, old)| self.event(change, obj, old))
             .map(|mut ev| {
                 ev.initial = first_list;
                 ev.quiet = first_list && self.first_list == FirstList::Quiet;
@@ -207,28 +206,21 @@ impl Differ {
             .collect()
     }
 
-    /// The change event, with the object and its previous state parsed from the
-    /// stored bytes (plugins and dedup get the whole object).
+    /// The change event, carrying the stored states: parsed only if a
+    /// plugin or a sink reads them as trees.
     fn event(
         &self,
         change: ChangeType,
-        obj: &CachedObject,
-        old: Option<&CachedObject>,
-    ) -> Option<ChangeEvent> {
-        let to_value = |o: &CachedObject| match o.to_value() {
-            Ok(v) => Some(v),
-            Err(error) => {
-                // The bytes are ones the cache wrote from parsed JSON.
-                tracing::warn!(%error, name = o.name(), "stored object does not parse; change dropped");
-                None
-            }
-        };
-        let object = to_value(obj)?;
-        let old = match old {
-            Some(o) => Some(to_value(o)?),
-            None => None::<Value>,
-        };
-        Some(ChangeEvent::new(change, self.gvk.clone(), object, old).with_watch(self.watch.clone()))
+        obj: Arc<CachedObject>,
+        old: Option<Arc<CachedObject>>,
+    ) -> ChangeEvent {
+        ChangeEvent::of_docs(
+            change,
+            self.gvk.clone(),
+            Doc::stored(obj),
+            old.map(Doc::stored),
+        )
+        .with_watch(self.watch.clone())
     }
 }
 

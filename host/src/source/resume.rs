@@ -18,7 +18,6 @@ use std::time::Duration;
 use futures::TryStreamExt;
 use kube::api::{Api, ApiResource, WatchEvent, WatchParams};
 use kube::runtime::watcher;
-use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::change::{ChangeEvent, ChangeType, Gvk};
@@ -116,7 +115,7 @@ impl Replay<'_> {
         let mut stream = Box::pin(stream);
         let gvk = Gvk::from(self.resource);
         // The state before each object's next replayed change.
-        let mut last: HashMap<String, Value> = HashMap::new();
+        let mut last: HashMap<String, crate::change::Doc> = HashMap::new();
         let mut n = 0;
         let deadline =
             tokio::time::Instant::now() + Duration::from_secs(10 + u64::from(REPLAY_SECONDS));
@@ -149,10 +148,8 @@ impl Replay<'_> {
             {
                 continue;
             }
-            let cached = obj.into_cached(self.resource, self.redact);
-            let Ok(object) = cached.to_value() else {
-                continue;
-            };
+            let cached = std::sync::Arc::new(obj.into_cached(self.resource, self.redact));
+            let object = crate::change::Doc::stored(cached.clone());
             let uid = cached.uid().unwrap_or_default().to_string();
             let old = last.insert(uid, object.clone());
             if !self.events.contains(&change) {
@@ -163,7 +160,7 @@ impl Replay<'_> {
             } else {
                 old
             };
-            let mut ev = ChangeEvent::new(change, gvk.clone(), object, old)
+            let mut ev = ChangeEvent::of_docs(change, gvk.clone(), object, old)
                 .with_watch(self.watch.to_string());
             ev.replayed = true;
             if self.tx.send(ev).await.is_err() {

@@ -93,7 +93,7 @@ mod tests {
         assert_eq!(evs.len(), 1);
         assert_eq!((evs[0].change, evs[0].uid()), (ChangeType::Deleted, "c"));
         assert_eq!(evs[0].object, obj("c", "gone", 3));
-        assert_eq!(evs[0].old, Some(obj("c", "gone", 3)));
+        assert_eq!(evs[0].old.as_deref(), Some(&obj("c", "gone", 3)));
         assert!(evs[0].watch == "w" && evs[0].gvk == gvk());
     }
 

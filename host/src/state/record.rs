@@ -43,7 +43,7 @@ impl ObjectRecord {
             namespace: ev.namespace().map(str::to_string),
             name: ev.name().to_string(),
             hash,
-            object: serde_json::to_vec(&ev.object).map_err(Error::Json)?,
+            object: ev.object.to_json(),
         })
     }
 

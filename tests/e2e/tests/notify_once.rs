@@ -249,7 +249,9 @@ async fn with_a_state_dir_every_change_is_notified_once_across_cuts_410_resync_a
         );
     }
     // A redelivery (same id) is allowed only for what was in flight at a
-    // kill: first received within the second before it.
+    // kill: first received shortly before it (its acknowledgement not yet
+    // durable). "Shortly" is 5 s: on a loaded CI machine the outbox's synced
+    // commit of an acknowledgement can lag the receipt by over a second.
     let mut first_seen: BTreeMap<String, std::time::Instant> = BTreeMap::new();
     for r in hook.requests().iter().filter(|r| r.acknowledged()) {
         let id = r.json()["id"].as_str().expect("id").to_string();
@@ -261,7 +263,7 @@ async fn with_a_state_dir_every_change_is_notified_once_across_cuts_410_resync_a
             let at = first_seen[id];
             let in_flight = kills
                 .iter()
-                .any(|k| at <= *k && k.duration_since(at) <= Duration::from_secs(1));
+                .any(|k| at <= *k && k.duration_since(at) <= Duration::from_secs(5));
             assert!(
                 in_flight,
                 "{id} delivered {n} times, and not in flight at a kill"

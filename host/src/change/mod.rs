@@ -7,6 +7,10 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod doc;
+
+pub use doc::{Deferred, Doc};
+
 /// What happened to the object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -98,9 +102,9 @@ pub struct ChangeEvent {
     /// The watched type the object belongs to.
     pub gvk: Gvk,
     /// The object as it is now (for deletes: its last state).
-    pub object: Value,
+    pub object: Doc,
     /// The previous state from the cache, for modified and deleted events.
-    pub old: Option<Value>,
+    pub old: Option<Doc>,
     /// When herald saw the change.
     pub observed_at: SystemTime,
     /// Id of the watch that saw the change (`crate::source::WatchSpec::id`); it picks
@@ -126,8 +130,13 @@ pub struct ChangeEvent {
 }
 
 impl ChangeEvent {
-    /// A change observed now.
+    /// A change observed now, of parsed states.
     pub fn new(change: ChangeType, gvk: Gvk, object: Value, old: Option<Value>) -> Self {
+        Self::of_docs(change, gvk, object.into(), old.map(Doc::from))
+    }
+
+    /// A change observed now.
+    pub fn of_docs(change: ChangeType, gvk: Gvk, object: Doc, old: Option<Doc>) -> Self {
         ChangeEvent {
             change,
             gvk,
@@ -150,24 +159,21 @@ impl ChangeEvent {
 
     /// `metadata.namespace`, if any.
     pub fn namespace(&self) -> Option<&str> {
-        self.object
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
+        self.object.namespace()
     }
 
     /// `metadata.name`, or empty.
     pub fn name(&self) -> &str {
-        self.object
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+        self.object.name().unwrap_or_default()
     }
 
     /// `metadata.uid`, or empty.
     pub fn uid(&self) -> &str {
-        self.object
-            .pointer("/metadata/uid")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+        self.object.uid().unwrap_or_default()
+    }
+
+    /// `metadata.resourceVersion`, or empty.
+    pub fn resource_version(&self) -> &str {
+        self.object.resource_version().unwrap_or_default()
     }
 }

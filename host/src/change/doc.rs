@@ -1,0 +1,355 @@
+//! [`Doc`]: one state of an object as it flows from the source to the sinks —
+//! the cache's stored bytes, parsed into a tree only when something reads it
+//! as one.
+//!
+//! Most changes never need the tree: dedup hashes the bytes, the chain's
+//! plugins read single fields, and a sink whose object no plugin changed
+//! copies the bytes into its body. A read through [`Deref`] parses once (and
+//! keeps the tree); a write through [`DerefMut`] parses and from then on the
+//! doc is its tree. Edits of a previous state a plugin never reads wait in
+//! [`Doc::defer`] until something parses it, so pruning `old` costs nothing
+//! when no sink sends it.
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, OnceLock};
+
+use herald_plugin_sdk::pointer::{self, Undo};
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::cache::CachedObject;
+
+/// An edit waiting for the tree (see [`Doc::defer`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Deferred {
+    /// Remove the value at the pointer, if any.
+    Remove(String),
+    /// Replace the value at the pointer where there is one; create nothing.
+    Replace(String, Value),
+}
+
+impl Deferred {
+    /// Applies the edit, pushing its undo step (if it changed anything).
+    pub(crate) fn apply(self, v: &mut Value, undo: &mut Vec<Undo>) {
+        match self {
+            Deferred::Remove(p) => {
+                if let Some(step) = pointer::remove(v, &p) {
+                    undo.push(step);
+                }
+            }
+            Deferred::Replace(p, value) => {
+                // A pointer was checked when the edit was deferred.
+                let _ = pointer::replace(v, &p, value, undo);
+            }
+        }
+    }
+}
+
+/// One object state: the stored bytes, a tree parsed from them on first
+/// read, or a tree given (see the module docs).
+#[derive(Clone, Default)]
+pub struct Doc {
+    /// The stored object this doc was made from.
+    stored: Option<Arc<CachedObject>>,
+    /// Whether the doc still equals `stored`'s bytes: no write, no deferred edit.
+    pristine: bool,
+    /// The tree, once parsed or given.
+    tree: OnceLock<Value>,
+    /// Edits applied when the tree is parsed.
+    deferred: Vec<Deferred>,
+}
+
+impl Doc {
+    /// The state a stored object holds; parsed when first read.
+    pub fn stored(object: Arc<CachedObject>) -> Self {
+        Doc {
+            stored: Some(object),
+            pristine: true,
+            tree: OnceLock::new(),
+            deferred: Vec::new(),
+        }
+    }
+
+    /// Whether the tree has been built (read, written or given).
+    pub fn is_parsed(&self) -> bool {
+        self.tree.get().is_some()
+    }
+
+    /// The stored bytes when the doc is exactly them (no edit since): what a
+    /// sink can copy instead of serialising the tree.
+    pub fn raw_json(&self) -> Option<&[u8]> {
+        match &self.stored {
+            Some(o) if self.pristine => Some(o.json()),
+            _ => None,
+        }
+    }
+
+    /// Defers `edit` until the tree is parsed; applies it at once when it
+    /// is. Returns the undo step's count pushed onto `undo` (0 when deferred).
+    pub(crate) fn defer(&mut self, edit: Deferred, undo: &mut Vec<Undo>) {
+        match self.tree.get_mut() {
+            Some(v) => {
+                self.pristine = false;
+                edit.apply(v, undo);
+            }
+            None => {
+                self.pristine = false;
+                self.deferred.push(edit);
+            }
+        }
+    }
+
+    /// How many edits wait for the tree.
+    pub(crate) fn deferred_len(&self) -> usize {
+        self.deferred.len()
+    }
+
+    /// Drops the edits deferred after the first `n` (a rolled-back call's).
+    pub(crate) fn truncate_deferred(&mut self, n: usize) {
+        self.deferred.truncate(n);
+        if self.deferred.is_empty() && self.tree.get().is_none() {
+            self.pristine = self.stored.is_some();
+        }
+    }
+
+    /// Parses the tree now, applying the first `keep` deferred edits for
+    /// good and the rest with their undo steps pushed onto `undo` (a call
+    /// in progress made them; its rollback takes them back).
+    pub(crate) fn parse_split(&mut self, keep: usize, undo: &mut Vec<Undo>) -> &mut Value {
+        if self.tree.get().is_none() {
+            let mut v = self.parse_stored();
+            let mut later = std::mem::take(&mut self.deferred);
+            let now: Vec<Deferred> = later.drain(..keep.min(later.len())).collect();
+            let mut discard = Vec::new();
+            for e in now {
+                e.apply(&mut v, &mut discard);
+            }
+            for e in later {
+                e.apply(&mut v, undo);
+            }
+            let _ = self.tree.set(v);
+        }
+        self.tree.get_mut().expect("parsed above")
+    }
+
+    fn parse_stored(&self) -> Value {
+        let Some(o) = &self.stored else {
+            return Value::Null;
+        };
+        match o.to_value() {
+            Ok(v) => v,
+            Err(error) => {
+                // The bytes are ones the cache wrote from parsed JSON.
+                tracing::error!(%error, name = o.name(), "stored object does not parse");
+                Value::Null
+            }
+        }
+    }
+
+    fn tree(&self) -> &Value {
+        self.tree.get_or_init(|| {
+            let mut v = self.parse_stored();
+            let mut discard = Vec::new();
+            for e in self.deferred.iter().cloned() {
+                e.apply(&mut v, &mut discard);
+            }
+            v
+        })
+    }
+
+    /// The tree, owned.
+    pub fn into_value(mut self) -> Value {
+        self.tree();
+        self.tree.take().unwrap_or_default()
+    }
+
+    /// `metadata.resourceVersion`.
+    pub fn resource_version(&self) -> Option<&str> {
+        match &self.stored {
+            Some(o) if self.pristine => o.resource_version(),
+            _ => self
+                .tree()
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str),
+        }
+    }
+
+    /// `metadata.uid` (identity: plugins cannot change it).
+    pub fn uid(&self) -> Option<&str> {
+        match &self.stored {
+            Some(o) => o.uid(),
+            None => self.tree().pointer("/metadata/uid").and_then(Value::as_str),
+        }
+    }
+
+    /// `metadata.name` (identity: plugins cannot change it).
+    pub fn name(&self) -> Option<&str> {
+        match &self.stored {
+            Some(o) => Some(o.name()),
+            None => self
+                .tree()
+                .pointer("/metadata/name")
+                .and_then(Value::as_str),
+        }
+    }
+
+    /// `metadata.namespace`, `None` when cluster-scoped (identity).
+    pub fn namespace(&self) -> Option<&str> {
+        match &self.stored {
+            Some(o) => Some(o.namespace()).filter(|ns| !ns.is_empty()),
+            None => self
+                .tree()
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str),
+        }
+    }
+
+    /// The doc as compact JSON: the stored bytes copied when pristine.
+    pub fn to_json(&self) -> Vec<u8> {
+        match self.raw_json() {
+            Some(b) => b.to_vec(),
+            None => serde_json::to_vec(self.tree()).expect("a tree serialises"),
+        }
+    }
+}
+
+impl From<Value> for Doc {
+    fn from(v: Value) -> Self {
+        Doc {
+            stored: None,
+            pristine: false,
+            tree: OnceLock::from(v),
+            deferred: Vec::new(),
+        }
+    }
+}
+
+impl Deref for Doc {
+    type Target = Value;
+    /// The tree, parsed on first read.
+    fn deref(&self) -> &Value {
+        self.tree()
+    }
+}
+
+impl DerefMut for Doc {
+    /// The tree, parsed on first use; the doc no longer equals the stored
+    /// bytes.
+    fn deref_mut(&mut self) -> &mut Value {
+        self.tree();
+        self.pristine = false;
+        self.tree.get_mut().expect("parsed above")
+    }
+}
+
+impl PartialEq for Doc {
+    fn eq(&self, other: &Self) -> bool {
+        self.tree() == other.tree()
+    }
+}
+
+impl PartialEq<Value> for Doc {
+    fn eq(&self, other: &Value) -> bool {
+        self.tree() == other
+    }
+}
+
+impl PartialEq<Doc> for Value {
+    fn eq(&self, other: &Doc) -> bool {
+        self == other.tree()
+    }
+}
+
+impl fmt::Debug for Doc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.stored, self.tree.get()) {
+            (_, Some(v)) => fmt::Debug::fmt(v, f),
+            (Some(o), None) => fmt::Debug::fmt(o, f),
+            (None, None) => f.write_str("Null"),
+        }
+    }
+}
+
+impl Serialize for Doc {
+    /// The stored bytes verbatim when pristine (JSON serialisers), else the tree.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if let Some(raw) = self.raw_json()
+            && let Ok(raw) = serde_json::from_slice::<&RawValue>(raw)
+        {
+            return raw.serialize(s);
+        }
+        self.tree().serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Doc {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Value::deserialize(d).map(Doc::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn stored(v: &Value) -> Arc<CachedObject> {
+        Arc::new(CachedObject::from_value(v))
+    }
+
+    #[test]
+    fn a_stored_doc_parses_only_when_read_and_stays_its_bytes_until_written() {
+        let v = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                       "metadata": {"name": "a", "namespace": "n", "uid": "u", "resourceVersion": "7"},
+                       "data": {"k": "v"}});
+        let mut d = Doc::stored(stored(&v));
+        assert_eq!(d.uid(), Some("u"));
+        assert_eq!(d.resource_version(), Some("7"));
+        assert_eq!((d.name(), d.namespace()), (Some("a"), Some("n")));
+        assert!(!d.is_parsed(), "metadata comes from the index");
+        let bytes = serde_json::to_vec(&json!({"o": &d})).unwrap();
+        assert!(!d.is_parsed(), "a pristine doc serialises from its bytes");
+        assert_eq!(serde_json::from_slice::<Value>(&bytes).unwrap()["o"], v);
+        assert_eq!(d["data"]["k"], "v");
+        assert!(
+            d.is_parsed() && d.raw_json().is_some(),
+            "a read keeps it pristine"
+        );
+        d["data"]["k"] = json!("w");
+        assert!(d.raw_json().is_none(), "a write ends it");
+        assert_eq!(serde_json::to_value(&d).unwrap()["data"]["k"], "w");
+    }
+
+    #[test]
+    fn deferred_edits_apply_at_the_parse_and_a_split_parse_can_undo_the_later_ones() {
+        let v = json!({"apiVersion": "v1", "kind": "Secret",
+                       "metadata": {"name": "s", "namespace": "n", "uid": "u"},
+                       "data": {"a": "1", "b": "2"}});
+        let mut undo = Vec::new();
+        let mut d = Doc::stored(stored(&v));
+        d.defer(Deferred::Remove("/data/a".into()), &mut undo);
+        assert!(!d.is_parsed() && d.raw_json().is_none() && undo.is_empty());
+        d.defer(Deferred::Replace("/data/b".into(), json!("x")), &mut undo);
+        d.defer(Deferred::Replace("/absent".into(), json!("x")), &mut undo);
+        assert_eq!(d["data"], json!({"b": "x"}));
+        assert!(d.get("absent").is_none(), "replace creates nothing");
+
+        // A call began after the first edit: its edits can be taken back.
+        let mut d = Doc::stored(stored(&v));
+        d.defer(Deferred::Remove("/data/a".into()), &mut undo);
+        d.defer(Deferred::Remove("/data/b".into()), &mut undo);
+        let mut call = Vec::new();
+        d.parse_split(1, &mut call);
+        assert_eq!(d["data"], json!({}));
+        pointer::undo(&mut d, call);
+        assert_eq!(d["data"], json!({"b": "2"}));
+
+        // Or, never parsed, dropped.
+        let mut d = Doc::stored(stored(&v));
+        d.defer(Deferred::Remove("/data/a".into()), &mut undo);
+        d.truncate_deferred(0);
+        assert!(d.raw_json().is_some(), "back to its bytes");
+    }
+}
