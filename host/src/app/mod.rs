@@ -445,11 +445,22 @@ fn hand_over(
     mut tap: Option<Tap>,
 ) -> impl FnMut(Outcome) -> ControlFlow<()> + Send + 'static {
     let mut drops = crate::plugin::DropLog::new(std::time::Duration::from_secs(10));
+    let mut counters: std::collections::HashMap<String, crate::metrics::WatchCounters> =
+        Default::default();
     move |o| {
         if let Some(tap) = tap.as_mut() {
             tap(&o);
         }
-        metrics.event(&o.watch, o.change.as_str());
+        let count = match counters.get(&o.watch) {
+            Some(c) => c.clone(),
+            None => {
+                let c = metrics.watch_counters(&o.watch);
+                counters.insert(o.watch.clone(), c.clone());
+                c
+            }
+        };
+        count.event(o.change);
+        metrics.touch(&o.watch);
         if let Fate::Dropped { plugin, reason } = &o.fate {
             metrics.plugin_dropped(plugin, &o.watch);
             let object = match &o.namespace {
@@ -458,14 +469,13 @@ fn hand_over(
             };
             drops.dropped(plugin, &o.watch, &object, reason);
         }
-        let watch = o.watch.clone();
         let fate = match &o.fate {
             Fate::Deliver { .. } => "delivered",
             Fate::Dropped { .. } => "dropped",
             Fate::DeadLetter { .. } => "dead_letter",
         };
         if let Some(tx) = &gate {
-            metrics.outcome(&watch, fate);
+            count.outcome(fate);
             return match tx.send(o) {
                 Ok(()) => ControlFlow::Continue(()),
                 Err(_) => ControlFlow::Break(()),
@@ -473,7 +483,11 @@ fn hand_over(
         }
         let object = tracing::enabled!(tracing::Level::DEBUG).then(|| {
             let ns = o.namespace.as_deref().unwrap_or_default();
-            (format!("{ns}/{}", o.name), o.change.as_str())
+            (
+                o.watch.clone(),
+                format!("{ns}/{}", o.name),
+                o.change.as_str(),
+            )
         });
         let sent = delivery.deliver(o, None);
         let fate = if sent == 0 && fate == "delivered" {
@@ -481,7 +495,7 @@ fn hand_over(
         } else {
             fate
         };
-        if let Some((object, change)) = object {
+        if let Some((watch, object, change)) = object {
             tracing::debug!(
                 watch,
                 object,
@@ -491,7 +505,7 @@ fn hand_over(
                 "change handed to the sinks"
             );
         }
-        metrics.outcome(&watch, fate);
+        count.outcome(fate);
         ControlFlow::Continue(())
     }
 }

@@ -53,6 +53,37 @@ pub(crate) struct WatchFate {
     pub fate: String,
 }
 
+/// The fates a change can leave the pipeline with (`herald_outcomes_total`'s
+/// `fate` label).
+pub(crate) const FATES: [&str; 4] = ["delivered", "dropped", "dead_letter", "unrouted"];
+
+/// One watch's event and fate counters (see [`Metrics::watch_counters`]).
+#[derive(Clone)]
+pub(crate) struct WatchCounters {
+    events: [Counter; 3],
+    fates: [Counter; 4],
+}
+
+impl WatchCounters {
+    /// A change entered the pipeline.
+    pub(crate) fn event(&self, change: crate::change::ChangeType) {
+        use crate::change::ChangeType::*;
+        let i = match change {
+            Added => 0,
+            Modified => 1,
+            Deleted => 2,
+        };
+        self.events[i].inc();
+    }
+
+    /// A change left the pipeline with `fate` (one of [`FATES`]).
+    pub(crate) fn outcome(&self, fate: &str) {
+        if let Some(i) = FATES.iter().position(|f| *f == fate) {
+            self.fates[i].inc();
+        }
+    }
+}
+
 /// `plugin` and `watch` labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct PluginLabel {
@@ -263,6 +294,40 @@ impl Metrics {
                 change: change.into(),
             })
             .inc();
+        self.touch(watch);
+    }
+
+    /// The counters of one watch's changes and fates, looked up once: the
+    /// pipeline keeps them per watch, so counting an event allocates no
+    /// label and takes no lock of the registry.
+    pub(crate) fn watch_counters(&self, watch: &str) -> WatchCounters {
+        let event = |change: crate::change::ChangeType| {
+            self.inner
+                .events
+                .get_or_create(&WatchChange {
+                    watch: watch.into(),
+                    change: change.as_str().into(),
+                })
+                .clone()
+        };
+        let fate = |fate: &str| {
+            self.inner
+                .outcomes
+                .get_or_create(&WatchFate {
+                    watch: watch.into(),
+                    fate: fate.into(),
+                })
+                .clone()
+        };
+        use crate::change::ChangeType::*;
+        WatchCounters {
+            events: [event(Added), event(Modified), event(Deleted)],
+            fates: FATES.map(fate),
+        }
+    }
+
+    /// The watch saw a change now (its last event's age).
+    pub(crate) fn touch(&self, watch: &str) {
         let mut last = self
             .inner
             .live
