@@ -5,6 +5,8 @@
 //!    already pays): the hash alone, `observe` on an unchanged state (the resync
 //!    and relist path), on a changed state (emit), and on a new uid each time
 //!    (insert). For comparison: serialise-then-hash with XXH3 and with SHA-256.
+//!    And hashing from the pod's bytes: `Dedup::hash_json` (one streaming pass,
+//!    no `Value`) against `from_slice` + `Dedup::hash`, the path it replaces.
 //! 2. Memory of the cache holding 100k uids: in a child process (this binary
 //!    re-run with `--child`), VmHWM after filling minus VmRSS before; baseline: a
 //!    `HashMap<String, u128>` of the same uids in another child.
@@ -117,6 +119,7 @@ fn main() {
         dedup.hash(&pod(0, 99)),
         "resourceVersion left out"
     );
+    assert_eq!(dedup.hash_json(&bytes).expect("json"), dedup.hash(&a));
 
     println!(
         "# dedup bench: {} byte pod, {PER_ROUND} events per round",
@@ -127,6 +130,13 @@ fn main() {
     });
     let hash = per_event(PER_ROUND, 1, || {
         black_box(dedup.hash(black_box(&a)));
+    });
+    let parse_hash = per_event(PER_ROUND, 1, || {
+        let v = serde_json::from_slice::<Value>(black_box(&bytes)).expect("json");
+        black_box(dedup.hash(&v));
+    });
+    let hash_json = per_event(PER_ROUND, 1, || {
+        black_box(dedup.hash_json(black_box(&bytes)).expect("json"));
     });
     let _ = dedup.observe("u", ChangeType::Added, &a);
     let dup = per_event(PER_ROUND, 1, || {
@@ -175,6 +185,8 @@ fn main() {
     };
     row("baseline: `serde_json::from_slice` of the pod", parse);
     row("`Dedup::hash` (walk + XXH3-128)", hash);
+    row("from bytes: `from_slice` + `Dedup::hash`", parse_hash);
+    row("from bytes: `Dedup::hash_json` (no `Value`)", hash_json);
     row("`observe`, unchanged state (resync / relist): dropped", dup);
     row("`observe`, changed state: emitted", emit);
     row("`observe`, new uid (insert)", insert);

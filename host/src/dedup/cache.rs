@@ -121,6 +121,16 @@ impl Dedup {
         self.hasher.hash(obj)
     }
 
+    /// [`Dedup::hash`] of the JSON document `json`, read straight from the
+    /// bytes (no `Value` is built): the same hash as `hash(&from_slice(json)?)`.
+    ///
+    /// # Errors
+    ///
+    /// `json` is not a JSON document: serde_json's error, as `from_slice` gives it.
+    pub fn hash_json(&self, json: &[u8]) -> serde_json::Result<ObjectHash> {
+        self.hasher.hash_json(json)
+    }
+
     /// Decides whether a change of `uid` to `obj` is passed on, and remembers
     /// it if so:
     ///

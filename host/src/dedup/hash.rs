@@ -17,12 +17,17 @@
 //!
 //! Every item starts with a tag and every string carries its length, so two
 //! different documents never produce the same stream.
+//!
+//! [`ObjectHasher::hash_json`] writes the same stream straight from the JSON
+//! text (no `Value`); see "From JSON text" below.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::sync::LazyLock;
 
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
-use xxhash_rust::xxh3::Xxh3Default;
+use xxhash_rust::xxh3::{Xxh3Default, xxh3_128};
 
 use super::settings::{ALWAYS_EXCLUDED, SettingsError};
 
@@ -109,6 +114,37 @@ impl ObjectHasher {
         out.bytes(b"H\x01");
         walk(&mut out, obj, Some(&self.root), *MAP_IS_SORTED);
         ObjectHash(out.finish())
+    }
+
+    /// The hash of the JSON document `json`: exactly
+    /// `self.hash(&serde_json::from_slice(json)?)`, without building the
+    /// `Value` (one streaming pass; buffers reused per thread).
+    ///
+    /// # Errors
+    ///
+    /// The error `serde_json::from_slice::<Value>` gives for the same bytes.
+    pub(crate) fn hash_json(&self, json: &[u8]) -> serde_json::Result<ObjectHash> {
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.hash_json_in(json, &mut scratch),
+            // Not reentrant today; stay correct if it ever is.
+            Err(_) => self.hash_json_in(json, &mut Scratch::default()),
+        })
+    }
+
+    fn hash_json_in(&self, json: &[u8], s: &mut Scratch) -> serde_json::Result<ObjectHash> {
+        s.enc.clear();
+        s.members.clear();
+        s.enc.extend_from_slice(b"H\x01");
+        let mut de = serde_json::Deserializer::from_slice(json);
+        let done = Enc {
+            s: &mut *s,
+            node: Some(&self.root),
+        }
+        .deserialize(&mut de)
+        .and_then(|()| de.end());
+        let hash = done.map(|()| ObjectHash(xxh3_128(&s.enc)));
+        s.trim();
+        hash
     }
 }
 
@@ -225,6 +261,416 @@ fn entry(out: &mut Out, key: &str, item: &Value, node: Option<&Node>, sorted: bo
     if !child.is_some_and(|c| c.excluded) {
         out.string(b'k', key);
         walk(out, item, child, sorted);
+    }
+}
+
+// === from JSON text ===
+//
+// `Enc` is a `Visitor` that appends the encoding of the value it is given to
+// `Scratch::enc`, then the whole stream is hashed at once (XXH3's one-shot
+// and streaming digests agree). Arrays and scalars are written as they come.
+// A map's members are written as they come too, each `k` + key + value, and
+// recorded in `Scratch::members`; at the map's end they are put in key order
+// (of equal keys the last one read wins, as `Map::insert` keeps it) through
+// `Scratch::sorted`. A nested map is sorted in place before its parent's
+// member ends, so a member's bytes are always one range of `enc`.
+//
+// To give the error `from_slice::<Value>` gives, everything `Value` reads is
+// read here too: an excluded value goes through `Skip` (a full parse that
+// keeps nothing), not `IgnoredAny`, whose fast skip accepts what `Value`
+// rejects (invalid UTF-8 or lone surrogates in strings, numbers out of range,
+// nesting beyond serde_json's recursion limit). And `Value` (with serde_json's
+// `raw_value` feature, on in this build) reads a map whose first key is
+// `RAW_VALUE_TOKEN` as the JSON text in that key's string value; so do `Enc`
+// and `Skip`.
+
+/// The key serde_json's `RawValue` serialises through (`serde_json::raw::TOKEN`,
+/// not public).
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// Bytes before a member's key: `k` and the length.
+const KEY_AT: usize = 9;
+
+/// `Scratch` buffers above this size are dropped after use, not kept.
+const SCRATCH_KEPT: usize = 1 << 20;
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::default();
+}
+
+/// The buffers of [`ObjectHasher::hash_json`], reused between calls.
+#[derive(Default)]
+struct Scratch {
+    /// The stream so far.
+    enc: Vec<u8>,
+    /// The members read so far of the maps being read, innermost last.
+    members: Vec<Member>,
+    /// Where a map's members are put in order.
+    sorted: Vec<u8>,
+}
+
+/// One map member: `enc[start..end]` is `k`, the key's length, the key
+/// (`key_len` bytes) and the value's encoding.
+#[derive(Clone, Copy)]
+struct Member {
+    start: usize,
+    end: usize,
+    key_len: usize,
+}
+
+impl Scratch {
+    #[inline]
+    fn tagged(&mut self, tag: u8, v: [u8; 8]) {
+        self.enc.push(tag);
+        self.enc.extend_from_slice(&v);
+    }
+
+    #[inline]
+    fn string(&mut self, tag: u8, s: &str) {
+        self.tagged(tag, (s.len() as u64).to_le_bytes());
+        self.enc.extend_from_slice(s.as_bytes());
+    }
+
+    /// Puts the members from `members[base..]`, written from `enc[first..]`,
+    /// in key order, keeping the last of equal keys.
+    fn sort_members(&mut self, first: usize, base: usize) {
+        let Scratch {
+            enc,
+            members,
+            sorted,
+        } = self;
+        let members = &mut members[base..];
+        let key = |m: &Member| &enc[m.start + KEY_AT..m.start + KEY_AT + m.key_len];
+        if !members.windows(2).all(|w| key(&w[0]) < key(&w[1])) {
+            members.sort_unstable_by(|a, b| key(a).cmp(key(b)).then(a.start.cmp(&b.start)));
+            sorted.clear();
+            for (i, m) in members.iter().enumerate() {
+                if members.get(i + 1).is_none_or(|next| key(next) != key(m)) {
+                    sorted.extend_from_slice(&enc[m.start..m.end]);
+                }
+            }
+            enc.truncate(first);
+            enc.extend_from_slice(sorted);
+        }
+        self.members.truncate(base);
+    }
+
+    /// Drops buffers a huge document left large.
+    fn trim(&mut self) {
+        if self.enc.capacity() > SCRATCH_KEPT || self.sorted.capacity() > SCRATCH_KEPT {
+            *self = Scratch::default();
+        }
+    }
+}
+
+/// Appends the encoding of one value to `s.enc`; `node` as in [`walk`].
+struct Enc<'s, 'n> {
+    s: &'s mut Scratch,
+    node: Option<&'n Node>,
+}
+
+impl<'de> DeserializeSeed<'de> for Enc<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Enc<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.s.enc.push(b'n');
+        Ok(())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.visit_unit()
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.s.enc.push(if v { b't' } else { b'f' });
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.s.tagged(b'u', v.to_le_bytes());
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        // `Number::from(i64)` keeps a non-negative one as a u64 (serde_json's
+        // parser sends those to `visit_u64`; this is for exactness only).
+        match u64::try_from(v) {
+            Ok(u) => self.visit_u64(u),
+            Err(_) => {
+                self.s.tagged(b'i', v.to_le_bytes());
+                Ok(())
+            }
+        }
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        // `Value` holds a non-finite float as null.
+        if v.is_finite() {
+            self.s.tagged(b'd', v.to_bits().to_le_bytes());
+        } else {
+            self.s.enc.push(b'n');
+        }
+        Ok(())
+    }
+
+    // visit_borrowed_str and visit_string forward here.
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.s.string(b's', v);
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let Enc { s, node } = self;
+        s.enc.push(b'[');
+        let mut i = 0;
+        loop {
+            let child = node.and_then(|n| n.index(i));
+            let more = if child.is_some_and(|c| c.excluded) {
+                seq.next_element_seed(Skip)?.is_some()
+            } else {
+                seq.next_element_seed(Enc {
+                    s: &mut *s,
+                    node: child,
+                })?
+                .is_some()
+            };
+            if !more {
+                break;
+            }
+            i += 1;
+        }
+        s.enc.push(b']');
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Enc { s, node } = self;
+        let open = s.enc.len();
+        s.enc.push(b'{');
+        let base = s.members.len();
+        let mut first = true;
+        while let Some(key) = map.next_key_seed(Key {
+            s: &mut *s,
+            node,
+            first,
+        })? {
+            first = false;
+            match key {
+                KeyRead::Excluded => map.next_value_seed(Skip)?,
+                KeyRead::Kept {
+                    start,
+                    key_len,
+                    child,
+                } => {
+                    map.next_value_seed(Enc {
+                        s: &mut *s,
+                        node: child,
+                    })?;
+                    s.members.push(Member {
+                        start,
+                        end: s.enc.len(),
+                        key_len,
+                    });
+                }
+                KeyRead::RawValue => {
+                    s.enc.truncate(open);
+                    let inner = map.next_value_seed(RawValue(Enc { s, node }))?;
+                    return inner.map_err(de::Error::custom);
+                }
+            }
+        }
+        s.sort_members(open + 1, base);
+        s.enc.push(b'}');
+        Ok(())
+    }
+}
+
+/// What [`Key`] read.
+enum KeyRead<'n> {
+    /// Leave the value out.
+    Excluded,
+    /// Written at `enc[start..]`, `key_len` bytes of key; `child` is the trie
+    /// node of the value.
+    Kept {
+        start: usize,
+        key_len: usize,
+        child: Option<&'n Node>,
+    },
+    /// The first key is [`RAW_VALUE_TOKEN`].
+    RawValue,
+}
+
+/// Reads a map key; writes `k` + key unless it is excluded.
+struct Key<'s, 'n> {
+    s: &'s mut Scratch,
+    node: Option<&'n Node>,
+    first: bool,
+}
+
+impl<'de, 'n> DeserializeSeed<'de> for Key<'_, 'n> {
+    type Value = KeyRead<'n>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<KeyRead<'n>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de, 'n> Visitor<'de> for Key<'_, 'n> {
+    type Value = KeyRead<'n>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<KeyRead<'n>, E> {
+        if self.first && v == RAW_VALUE_TOKEN {
+            return Ok(KeyRead::RawValue);
+        }
+        let child = self.node.and_then(|n| n.key(v));
+        if child.is_some_and(|c| c.excluded) {
+            return Ok(KeyRead::Excluded);
+        }
+        let start = self.s.enc.len();
+        self.s.string(b'k', v);
+        Ok(KeyRead::Kept {
+            start,
+            key_len: v.len(),
+            child,
+        })
+    }
+}
+
+/// Reads the value of a [`RAW_VALUE_TOKEN`] key as `Value` does: a string,
+/// parsed as a JSON document with `T`. The parse's error is the `Ok` value,
+/// for the map to return (where `Value` makes it a custom error).
+struct RawValue<T>(T);
+
+impl<'de, T> DeserializeSeed<'de> for RawValue<T>
+where
+    T: for<'a> DeserializeSeed<'a, Value = ()>,
+{
+    type Value = serde_json::Result<()>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de, T> Visitor<'de> for RawValue<T>
+where
+    T: for<'a> DeserializeSeed<'a, Value = ()>,
+{
+    type Value = serde_json::Result<()>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("raw value")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        let mut de = serde_json::Deserializer::from_str(v);
+        Ok(self.0.deserialize(&mut de).and_then(|()| de.end()))
+    }
+}
+
+/// Reads a value as `Value` would, keeping nothing.
+struct Skip;
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Skip)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut first = true;
+        while let Some(raw) = map.next_key_seed(SkipKey { first })? {
+            first = false;
+            if raw {
+                let inner = map.next_value_seed(RawValue(Skip))?;
+                return inner.map_err(de::Error::custom);
+            }
+            map.next_value_seed(Skip)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads a map key for [`Skip`]: whether it is a first [`RAW_VALUE_TOKEN`].
+struct SkipKey {
+    first: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for SkipKey {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SkipKey {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+        Ok(self.first && v == RAW_VALUE_TOKEN)
     }
 }
 
@@ -533,6 +979,495 @@ mod tests {
     fn bad_pointers() {
         for p in ["", "status", "/a~x", "/a~"] {
             assert!(ObjectHasher::new(&[p]).is_err(), "{p:?}");
+        }
+    }
+
+    // === hash_json ===
+
+    /// `hash_json` of `doc` against `hash` of `from_slice(doc)`: the same hash,
+    /// or the same error. Returns the hash.
+    fn same(hasher: &ObjectHasher, doc: &[u8]) -> serde_json::Result<ObjectHash> {
+        let got = hasher.hash_json(doc);
+        match serde_json::from_slice::<Value>(doc) {
+            Ok(v) => assert_eq!(
+                got.as_ref().ok(),
+                Some(&hasher.hash(&v)),
+                "{}",
+                String::from_utf8_lossy(doc)
+            ),
+            Err(want) => assert_eq!(
+                got.as_ref().map_err(ToString::to_string).err(),
+                Some(want.to_string()),
+                "{}",
+                String::from_utf8_lossy(doc)
+            ),
+        }
+        got
+    }
+
+    #[test]
+    fn hash_json_keeps_the_last_of_duplicate_keys() {
+        let hasher = ObjectHasher::default();
+        let cases: [(&str, Value); 5] = [
+            (r#"{"a":1,"a":2}"#, json!({"a": 2})),
+            (
+                r#"{"b":1,"a":[1],"b":{"y":1,"x":2},"a":3}"#,
+                json!({"a": 3, "b": {"x": 2, "y": 1}}),
+            ),
+            (
+                r#"{"m":{"z":{"q":1,"p":2,"q":3},"y":0,"z":{"r":4,"r":5}}}"#,
+                json!({"m": {"y": 0, "z": {"r": 5}}}),
+            ),
+            (
+                r#"[{"a":1,"a":null},{"c":[],"c":[1]}]"#,
+                json!([{"a": null}, {"c": [1]}]),
+            ),
+            (
+                r#"{"metadata":{"name":"x","resourceVersion":"1","name":"y","resourceVersion":"2"}}"#,
+                json!({"metadata": {"name": "y"}}),
+            ),
+        ];
+        for (doc, want) in cases {
+            assert_eq!(
+                hasher.hash_json(doc.as_bytes()).unwrap(),
+                hasher.hash(&want),
+                "{doc}"
+            );
+            same(&hasher, doc.as_bytes()).unwrap();
+        }
+        // The first one does count when the second differs.
+        assert_ne!(
+            hasher.hash_json(br#"{"a":1,"a":2}"#).unwrap(),
+            hasher.hash(&json!({"a": 1}))
+        );
+    }
+
+    #[test]
+    fn hash_json_unescapes_strings_and_keys() {
+        let hasher = ObjectHasher::default();
+        let doc = r#"{"k\"\u00e9":"\ud83d\ude00 \u00e9 \"q\" \\ \/ \n","\u0062":1,"a":"é😀"}"#;
+        let want = json!({"k\"é": "😀 é \"q\" \\ / \n", "b": 1, "a": "é😀"});
+        assert_eq!(
+            hasher.hash_json(doc.as_bytes()).unwrap(),
+            hasher.hash(&want)
+        );
+        same(&hasher, doc.as_bytes()).unwrap();
+        // An escaped key is excluded by its unescaped name.
+        let doc = br#"{"metadata":{"resource\u0056ersion":"9","n\u0061me":"a"}}"#;
+        assert_eq!(
+            hasher.hash_json(doc).unwrap(),
+            hasher.hash(&json!({"metadata": {"name": "a"}}))
+        );
+        assert_ne!(
+            hasher.hash_json(doc).unwrap(),
+            hasher.hash(&json!({"metadata": {"name": "b"}}))
+        );
+    }
+
+    #[test]
+    fn hash_json_classifies_numbers_as_value_does() {
+        let hasher = ObjectHasher::default();
+        let docs = [
+            "0",
+            "-0",
+            "0.0",
+            "-0.0",
+            "1",
+            "-1",
+            "1.0",
+            "1e2",
+            "-1.5E-3",
+            "9223372036854775807",
+            "9223372036854775808",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "123456789012345678901234567890",
+            "-123456789012345678901234567890",
+            "5e-324",
+            "1.7976931348623157e308",
+            "0.1",
+            "1e400",
+            "-1e400",
+        ];
+        let mut hashes = Vec::new();
+        for d in docs {
+            let wrapped = format!(r#"{{"n":[{d}]}}"#);
+            if let Ok(h) = same(&hasher, d.as_bytes()) {
+                hashes.push(h);
+            }
+            same(&hasher, wrapped.as_bytes()).ok();
+        }
+        // As Value holds them: beyond u64 / i64 is a float, -0 is the float -0.0.
+        let h = |v: Value| hasher.hash(&v);
+        let j = |d: &str| hasher.hash_json(d.as_bytes()).unwrap();
+        assert_eq!(j("18446744073709551615"), h(json!(u64::MAX)));
+        assert_eq!(
+            j("18446744073709551616"),
+            h(json!(18446744073709551616.0f64))
+        );
+        assert_eq!(j("-9223372036854775808"), h(json!(i64::MIN)));
+        assert_eq!(
+            j("-9223372036854775809"),
+            h(json!(-9223372036854775809.0f64))
+        );
+        assert_eq!(j("-0"), h(json!(-0.0f64)));
+        assert_eq!(j("1"), h(json!(1u64)));
+        assert_eq!(j("1.0"), h(json!(1.0f64)));
+        // ...and they are all told apart (0.0 vs -0.0 included).
+        let n = hashes.len();
+        hashes.sort();
+        hashes.dedup();
+        assert_eq!(hashes.len(), n - 1, "only -0 and -0.0 are the same number");
+        assert_ne!(j("-0.0"), j("0.0"));
+        assert_ne!(j("0"), j("0.0"));
+        assert!(hasher.hash_json(b"1e400").is_err());
+    }
+
+    fn fixture_pod() -> Value {
+        // As benches/dedup.rs builds it.
+        let mut p = herald_sim::fixtures::pod("ns", "pod-00000", &[("app", "web")]);
+        p["metadata"]["uid"] = json!("5f0c6e4e-2a4b-4f43-9d4e-000000000000");
+        p["metadata"]["resourceVersion"] = json!("1");
+        p["metadata"]["creationTimestamp"] = json!("2024-05-01T10:00:00Z");
+        p["metadata"]["generation"] = json!(1);
+        p
+    }
+
+    #[test]
+    fn hash_json_of_the_fixture_pod() {
+        let pod = fixture_pod();
+        assert!(pod.pointer("/metadata/managedFields/0").is_some());
+        let bytes = serde_json::to_vec(&pod).unwrap();
+        let mut shuffled = String::new();
+        write_json(&pod, &mut 7, &mut shuffled);
+        assert_ne!(shuffled.as_bytes(), &bytes[..]);
+        let sets: [&[&str]; 4] = [
+            &[],
+            &["/spec/containers/*/env"],
+            &["/spec/containers/*/env/*/value", "/status/conditions/*"],
+            &[
+                "/metadata/labels/*",
+                "/spec/containers/0",
+                "/status/*/0/type",
+            ],
+        ];
+        for ex in sets {
+            let hasher = ObjectHasher::new(ex).unwrap();
+            let want = hasher.hash(&pod);
+            assert_eq!(hasher.hash_json(&bytes).unwrap(), want, "{ex:?}");
+            assert_eq!(
+                hasher.hash_json(shuffled.as_bytes()).unwrap(),
+                want,
+                "{ex:?}"
+            );
+        }
+        // The exclusion takes effect: an env value only matters without it.
+        let mut changed = pod.clone();
+        changed["spec"]["containers"][0]["env"][3]["value"] = json!("other");
+        let changed = serde_json::to_vec(&changed).unwrap();
+        let env = ObjectHasher::new(&["/spec/containers/*/env"]).unwrap();
+        assert_eq!(
+            env.hash_json(&changed).unwrap(),
+            env.hash_json(&bytes).unwrap()
+        );
+        let plain = ObjectHasher::default();
+        assert_ne!(
+            plain.hash_json(&changed).unwrap(),
+            plain.hash_json(&bytes).unwrap()
+        );
+        // The default exclusions: a new resourceVersion is not a change.
+        let mut rv = pod.clone();
+        rv["metadata"]["resourceVersion"] = json!("2");
+        assert_eq!(
+            plain.hash_json(&serde_json::to_vec(&rv).unwrap()).unwrap(),
+            plain.hash(&pod)
+        );
+    }
+
+    #[test]
+    fn hash_json_rejects_what_from_slice_rejects() {
+        let hasher = ObjectHasher::default();
+        let deep = format!(
+            r#"{{"metadata":{{"managedFields":{}{}}}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let docs: Vec<&[u8]> = vec![
+            b"",
+            b"   ",
+            b"{",
+            b"{\"a\":}",
+            b"[1,]",
+            b"{\"a\":1,}",
+            b"{\"a\":1} x",
+            b"nul",
+            b"\"\\x\"",
+            b"\"\xff\"",
+            b"{1:2}",
+            b"01",
+            // In excluded fields too, where a fast skip would accept them.
+            b"{\"metadata\":{\"resourceVersion\":1e400}}",
+            b"{\"metadata\":{\"resourceVersion\":\"\xff\"}}",
+            b"{\"metadata\":{\"managedFields\":[\"\\ud800\"]}}",
+            deep.as_bytes(),
+        ];
+        for doc in docs {
+            assert!(
+                serde_json::from_slice::<Value>(doc).is_err(),
+                "{}",
+                String::from_utf8_lossy(doc)
+            );
+            assert!(same(&hasher, doc).is_err());
+        }
+        // The buffers are fine after an error.
+        let v = json!({"a": [1, {"c": 2, "b": 3}]});
+        assert_eq!(
+            hasher.hash_json(&serde_json::to_vec(&v).unwrap()).unwrap(),
+            hasher.hash(&v)
+        );
+    }
+
+    #[test]
+    fn hash_json_reads_raw_value_keys_as_value_does() {
+        // With serde_json's `raw_value` feature, `Value` reads a map whose first
+        // key is the RawValue token as the JSON text in its value.
+        let hasher = ObjectHasher::new(&["/x/drop"]).unwrap();
+        let doc = r#"{"x":{"$serde_json::private::RawValue":"{\"b\":1,\"drop\":2,\"a\":[2]}"}}"#;
+        assert_eq!(
+            serde_json::from_str::<Value>(doc).unwrap(),
+            json!({"x": {"a": [2], "b": 1, "drop": 2}})
+        );
+        assert_eq!(
+            same(&hasher, doc.as_bytes()).unwrap(),
+            hasher.hash(&json!({"x": {"a": [2], "b": 1}}))
+        );
+        for doc in [
+            // Not the first key: an ordinary key.
+            r#"{"a":1,"$serde_json::private::RawValue":"[1]"}"#,
+            r#"[{"$serde_json::private::RawValue":"[{\"$serde_json::private::RawValue\":\"7\"}]"}]"#,
+            // Errors: bad inner text, not a string, more members, under an
+            // excluded key.
+            r#"{"$serde_json::private::RawValue":"[1"}"#,
+            r#"{"$serde_json::private::RawValue":5}"#,
+            r#"{"$serde_json::private::RawValue":"1","b":2}"#,
+            r#"{"metadata":{"managedFields":{"$serde_json::private::RawValue":"}"}}}"#,
+            r#"{"metadata":{"managedFields":{"$serde_json::private::RawValue":"[]"}}}"#,
+        ] {
+            same(&hasher, doc.as_bytes()).ok();
+        }
+        assert!(
+            hasher
+                .hash_json(br#"{"$serde_json::private::RawValue":"[1"}"#)
+                .is_err()
+        );
+    }
+
+    // --- random documents ---
+
+    /// A step of a small xorshift generator (the shuffles of `write_json`).
+    fn next(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    /// `v` as JSON text with maps in a random order, some keys given twice
+    /// (a decoy first: `Value` keeps the last), some characters `\u` escaped.
+    fn write_json(v: &Value, rng: &mut u64, out: &mut String) {
+        match v {
+            Value::String(s) => write_str(s, rng, out),
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_json(item, rng, out);
+                }
+                out.push(']');
+            }
+            Value::Object(map) => {
+                let mut members: Vec<_> = map.iter().collect();
+                for i in (1..members.len()).rev() {
+                    members.swap(i, (next(rng) % (i as u64 + 1)) as usize);
+                }
+                out.push('{');
+                let mut first = true;
+                for (k, item) in members {
+                    let decoy = next(rng).is_multiple_of(4);
+                    let decoy = decoy.then(|| json!({"decoy": [k.len()]}));
+                    for item in decoy.iter().chain([item]) {
+                        if !first {
+                            out.push(',');
+                        }
+                        first = false;
+                        write_str(k, rng, out);
+                        out.push_str(if next(rng).is_multiple_of(2) {
+                            ":"
+                        } else {
+                            " : "
+                        });
+                        write_json(item, rng, out);
+                    }
+                }
+                out.push('}');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+
+    fn write_str(s: &str, rng: &mut u64, out: &mut String) {
+        let escape_all = next(rng).is_multiple_of(2);
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if (c as u32) < 0x20 || (escape_all && !c.is_ascii_alphanumeric()) => {
+                    let mut units = [0u16; 2];
+                    for u in c.encode_utf16(&mut units) {
+                        out.push_str(&format!("\\u{u:04x}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+
+    /// Every pointer (as segments) to a value inside `v`.
+    fn paths(v: &Value, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        let children: Vec<(String, &Value)> = match v {
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i.to_string(), v))
+                .collect(),
+            Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), v)).collect(),
+            _ => Vec::new(),
+        };
+        for (k, child) in children {
+            prefix.push(k);
+            out.push(prefix.clone());
+            paths(child, prefix, out);
+            prefix.pop();
+        }
+    }
+
+    fn pointer(segments: &[String], wildcards: u16) -> String {
+        segments
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                if (wildcards >> (2 * i)) & 3 == 0 {
+                    "/*".to_string()
+                } else {
+                    format!("/{}", s.replace('~', "~0").replace('/', "~1"))
+                }
+            })
+            .collect()
+    }
+
+    mod random {
+        use super::*;
+        use proptest::prelude::*;
+        use proptest::sample::Index;
+
+        /// A finite float that survives serde_json's print and parse (it is
+        /// built without `float_roundtrip`, so not every one does).
+        fn float() -> impl Strategy<Value = f64> {
+            let round_trip = |f: f64| -> f64 {
+                serde_json::from_str(&serde_json::to_string(&f).unwrap()).unwrap()
+            };
+            // Some do after a trip or two; some alternate between two floats.
+            let settle = move |mut f: f64| {
+                for _ in 0..3 {
+                    f = round_trip(f);
+                }
+                f
+            };
+            prop_oneof![
+                prop::num::f64::NORMAL | prop::num::f64::SUBNORMAL | prop::num::f64::ZERO,
+                (-1000i32..1000, 0u32..12).prop_map(|(n, k)| f64::from(n) / f64::from(1u32 << k)),
+                Just(-0.0),
+                Just(f64::MAX),
+                Just(1e300),
+                Just(18446744073709551616.0),
+            ]
+            .prop_map(settle)
+            .prop_filter("survives a round trip", move |f| {
+                round_trip(*f).to_bits() == f.to_bits()
+            })
+        }
+
+        fn text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[a-c]{0,3}",
+                "\\PC{0,8}",
+                prop::collection::vec(any::<char>(), 0..6).prop_map(String::from_iter),
+            ]
+        }
+
+        fn key() -> impl Strategy<Value = String> {
+            prop_oneof![
+                3 => text(),
+                1 => prop::sample::select(vec![
+                    "metadata", "resourceVersion", "managedFields", "0", "1", "01", "*",
+                    "a/b", "~", "~1", "", "é", "\"", "\\", "\u{1F600}",
+                ])
+                .prop_map(String::from),
+            ]
+        }
+
+        fn value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                (-3i64..3).prop_map(Value::from),
+                float().prop_map(Value::from),
+                text().prop_map(Value::from),
+            ];
+            leaf.prop_recursive(5, 80, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    prop::collection::vec((key(), inner), 0..6)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            #[test]
+            fn hash_json_equals_hash_of_the_value(
+                v in value(),
+                picks in prop::collection::vec((any::<Index>(), any::<u16>()), 0..4),
+                seed in any::<u64>(),
+            ) {
+                let mut all = Vec::new();
+                paths(&v, &mut Vec::new(), &mut all);
+                let ex: Vec<String> = if all.is_empty() {
+                    Vec::new()
+                } else {
+                    picks.iter().map(|(i, w)| pointer(i.get::<Vec<String>>(&all), *w)).collect()
+                };
+                let hasher = ObjectHasher::new(&ex).unwrap();
+                let want = hasher.hash(&v);
+
+                let bytes = serde_json::to_vec(&v).unwrap();
+                prop_assert_eq!(hasher.hash_json(&bytes).unwrap(), want, "{} {:?}", v, ex);
+
+                let mut text = String::new();
+                write_json(&v, &mut (seed | 1), &mut text);
+                prop_assert_eq!(&serde_json::from_str::<Value>(&text).unwrap(), &v, "{}", text);
+                prop_assert_eq!(hasher.hash_json(text.as_bytes()).unwrap(), want, "{} {:?}", text, ex);
+            }
         }
     }
 }
