@@ -131,6 +131,21 @@ impl Dedup {
         self.hasher.hash_json(json)
     }
 
+    /// The hash of a state as it flows through the pipeline: from its stored
+    /// bytes while it is them (no tree is built), else from its tree.
+    pub fn hash_doc(&self, doc: &crate::change::Doc) -> ObjectHash {
+        if let Some(json) = doc.raw_json() {
+            match self.hasher.hash_json(json) {
+                Ok(h) => return h,
+                // The bytes are ones the cache wrote from parsed JSON.
+                Err(error) => {
+                    tracing::error!(%error, "stored object does not parse; hashing its tree")
+                }
+            }
+        }
+        self.hasher.hash(doc)
+    }
+
     /// Decides whether a change of `uid` to `obj` is passed on, and remembers
     /// it if so:
     ///

@@ -54,7 +54,7 @@ impl Stages {
             }
             ev.old = Some(recorded.into());
         }
-        let hash = d.hash(&ev.object);
+        let hash = d.hash_doc(&ev.object);
         if ev.resync {
             match d.last_emitted(&uid) {
                 // Never notified (listed silently at start): remember, do not notify.
