@@ -21,6 +21,8 @@ use serde_json::value::RawValue;
 
 use crate::cache::CachedObject;
 
+use super::raw;
+
 /// An edit waiting for the tree (see [`Doc::defer`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Deferred {
@@ -31,6 +33,14 @@ pub enum Deferred {
 }
 
 impl Deferred {
+    /// Whether this edit can change what a read of `pointer` finds.
+    fn overlaps(&self, pointer: &str) -> bool {
+        match self {
+            Deferred::Remove(p) => raw::overlaps(p, pointer, true),
+            Deferred::Replace(p, _) => raw::overlaps(p, pointer, false),
+        }
+    }
+
     /// Applies the edit, pushing its undo step (if it changed anything).
     pub(crate) fn apply(self, v: &mut Value, undo: &mut Vec<Undo>) {
         match self {
@@ -43,6 +53,37 @@ impl Deferred {
                 // A pointer was checked when the edit was deferred.
                 let _ = pointer::replace(v, &p, value, undo);
             }
+        }
+    }
+}
+
+/// A value read out of a [`Doc`]: borrowed from its bytes or its tree.
+#[derive(Debug, Clone, Copy)]
+pub enum Found<'a> {
+    /// JSON text inside the stored bytes.
+    Raw(&'a RawValue),
+    /// A node of the parsed tree.
+    Tree(&'a Value),
+}
+
+impl Found<'_> {
+    /// The value as compact JSON text.
+    pub fn to_json(&self) -> String {
+        match self {
+            Found::Raw(r) => r.get().to_string(),
+            Found::Tree(v) => v.to_string(),
+        }
+    }
+
+    /// The value if it is a string.
+    pub fn as_string(&self) -> Option<String> {
+        match self {
+            Found::Raw(r) => r
+                .get()
+                .starts_with('"')
+                .then(|| serde_json::from_str(r.get()).ok())
+                .flatten(),
+            Found::Tree(v) => v.as_str().map(str::to_string),
         }
     }
 }
@@ -97,6 +138,38 @@ impl Doc {
             None => {
                 self.pristine = false;
                 self.deferred.push(edit);
+            }
+        }
+    }
+
+    /// The value at `pointer` (RFC 6901; `None` for an invalid one, as
+    /// `pointer::get`). An unparsed doc answers from its bytes when no
+    /// deferred edit touches the path, else parses.
+    pub fn lookup(&self, pointer: &str) -> Option<Found<'_>> {
+        match self.lookup_unparsed(pointer) {
+            Some(found) => found,
+            None => herald_plugin_sdk::pointer::get(self.tree(), pointer).map(Found::Tree),
+        }
+    }
+
+    /// [`Doc::lookup`] without parsing: `None` when only the tree can
+    /// answer (a deferred edit touches the path, or there are no bytes).
+    pub(crate) fn lookup_unparsed(&self, pointer: &str) -> Option<Option<Found<'_>>> {
+        if let Some(v) = self.tree.get() {
+            return Some(herald_plugin_sdk::pointer::get(v, pointer).map(Found::Tree));
+        }
+        let o = self.stored.as_ref()?;
+        let Ok(tokens) = pointer::tokens(pointer) else {
+            return Some(None);
+        };
+        if self.deferred.iter().any(|e| e.overlaps(pointer)) {
+            return None;
+        }
+        match raw::lookup(o.json(), &tokens) {
+            Ok(found) => Some(found.map(Found::Raw)),
+            Err(error) => {
+                tracing::error!(%error, name = o.name(), "stored object does not parse");
+                None
             }
         }
     }

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod doc;
+mod raw;
 
-pub use doc::{Deferred, Doc};
+pub use doc::{Deferred, Doc, Found};
 
 /// What happened to the object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

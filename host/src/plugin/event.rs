@@ -101,9 +101,23 @@ impl EventState {
     }
 
     pub(crate) fn string_at(&self, p: &str) -> Option<String> {
-        pointer::get(&self.data.object, p)
-            .and_then(Value::as_str)
-            .map(str::to_string)
+        self.data.object.lookup(p)?.as_string()
+    }
+
+    /// The value at `p` in the object, as JSON text (from its bytes while
+    /// no plugin changed it).
+    pub(crate) fn get_json(&self, p: &str) -> Option<String> {
+        self.data.object.lookup(p).map(|f| f.to_json())
+    }
+
+    /// The value at `p` in the previous state, as JSON text: from its bytes
+    /// when no edit waiting for its parse touches `p`, else parsed now.
+    pub(crate) fn get_old_json(&mut self, p: &str) -> Option<String> {
+        let old = self.data.old.as_ref()?;
+        if let Some(found) = old.lookup_unparsed(p) {
+            return found.map(|f| f.to_json());
+        }
+        pointer::get(self.old()?, p).map(Value::to_string)
     }
 
     /// Removes the pointers from the object and from the previous state: a
@@ -373,5 +387,52 @@ mod tests {
             "the first call's removal stays, the failed call's is undone"
         );
         assert_eq!(e.data.object["data"], json!({"b": "2"}));
+    }
+
+    #[test]
+    fn reads_of_stored_states_come_from_their_bytes_unless_an_edit_waits_on_the_path() {
+        let v = json!({"kind": "Pod", "metadata": {"name": "p", "namespace": "n", "uid": "u",
+                         "labels": {"app": "web"}, "managedFields": [{"m": 1}]},
+                       "spec": {"containers": [{"env": [{"name": "A"}]}, {"env": []}]}});
+        let mut e = EventState::new(
+            0,
+            EventData::of_docs(ChangeType::Modified, stored(&v), Some(stored(&v))),
+        );
+        assert_eq!(e.string_at("/metadata/labels/app").as_deref(), Some("web"));
+        assert_eq!(
+            e.get_json("/spec/containers/0/env/0").as_deref(),
+            Some(r#"{"name":"A"}"#)
+        );
+        assert_eq!(e.get_json("/nope"), None);
+        e.data.old.as_mut().unwrap().defer(
+            Deferred::Remove("/metadata/managedFields".into()),
+            &mut Vec::new(),
+        );
+        assert_eq!(
+            e.get_old_json("/metadata/labels/app").as_deref(),
+            Some(r#""web""#)
+        );
+        assert!(
+            !e.data.object.is_parsed() && !e.data.old.as_ref().unwrap().is_parsed(),
+            "nothing parsed for reads off the edited paths"
+        );
+        // A read the waiting edit touches parses, with the edit applied.
+        assert_eq!(e.get_old_json("/metadata/managedFields"), None);
+        assert!(e.data.old.as_ref().unwrap().is_parsed());
+        // Removing item 0 moves item 1: a read past it sees the move.
+        let mut e = EventState::new(
+            0,
+            EventData::of_docs(ChangeType::Modified, stored(&v), Some(stored(&v))),
+        );
+        e.remove(&["/spec/containers/0".to_string()]);
+        assert_eq!(
+            e.get_old_json("/spec/containers/0/env").as_deref(),
+            Some("[]")
+        );
+        e.rollback();
+        assert_eq!(
+            e.get_old_json("/spec/containers/0/env/0/name").as_deref(),
+            Some(r#""A""#)
+        );
     }
 }

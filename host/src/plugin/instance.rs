@@ -124,14 +124,18 @@ impl wit::HostEvent for HostState {
     }
 
     fn namespace(&mut self, e: Resource<EventState>) -> wasmtime::Result<Option<String>> {
-        Ok(self.event(&e)?.string_at("/metadata/namespace"))
+        // Identity: from the stored object's index, no parse.
+        Ok(self.event(&e)?.data.object.namespace().map(str::to_string))
     }
 
     fn name(&mut self, e: Resource<EventState>) -> wasmtime::Result<String> {
         Ok(self
             .event(&e)?
-            .string_at("/metadata/name")
-            .unwrap_or_default())
+            .data
+            .object
+            .name()
+            .unwrap_or_default()
+            .to_string())
     }
 
     fn get(
@@ -139,10 +143,7 @@ impl wit::HostEvent for HostState {
         e: Resource<EventState>,
         pointer: String,
     ) -> wasmtime::Result<Option<String>> {
-        Ok(
-            herald_plugin_sdk::pointer::get(&self.event(&e)?.data.object, &pointer)
-                .map(|v| v.to_string()),
-        )
+        Ok(self.event(&e)?.get_json(&pointer))
     }
 
     fn get_string(
@@ -158,11 +159,7 @@ impl wit::HostEvent for HostState {
         e: Resource<EventState>,
         pointer: String,
     ) -> wasmtime::Result<Option<String>> {
-        Ok(self
-            .event_mut(&e)?
-            .old()
-            .and_then(|o| herald_plugin_sdk::pointer::get(o, &pointer))
-            .map(|v| v.to_string()))
+        Ok(self.event_mut(&e)?.get_old_json(&pointer))
     }
 
     fn remove(&mut self, e: Resource<EventState>, pointers: Vec<String>) -> wasmtime::Result<u32> {
