@@ -1178,6 +1178,8 @@ async fn seed_crds(sim: &Sim) -> Vec<(String, String)> {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--child") {
+        // As the `herald` binary runs.
+        herald::alloc::tune();
         child(serde_json::from_str(&args[i + 1]).expect("child spec"));
         return;
     }

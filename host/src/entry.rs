@@ -106,6 +106,7 @@ fn init_logging(default: &str, config: &herald::app::LogConfig) {
 }
 
 fn main() -> ExitCode {
+    herald::alloc::tune();
     let cli = Cli::parse();
     // The demo's output is the notifications; keep herald's own log quiet.
     let log = match &cli.command {

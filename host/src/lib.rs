@@ -43,6 +43,7 @@
 // --document-private-items`) and link to crate-private items freely.
 #![allow(rustdoc::private_intra_doc_links)]
 
+pub mod alloc;
 pub mod api;
 pub mod app;
 pub mod cache;
