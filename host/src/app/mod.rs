@@ -225,7 +225,13 @@ impl Herald {
             None => (None, None),
         };
         if let Some(every) = config.resync_interval {
-            tokio::spawn(restart::resync(sources.cache(), weak_tx.clone(), every));
+            tokio::spawn(restart::resync(
+                sources.cache(),
+                weak_tx.clone(),
+                every,
+                stages.dedup.clone(),
+                metrics.clone(),
+            ));
         }
         let deliver = hand_over(metrics.clone(), delivery.clone(), gate_tx, options.tap);
         let pipeline = match options.record {

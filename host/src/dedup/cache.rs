@@ -44,8 +44,9 @@ pub struct DedupStats {
 /// What the cache remembers of a uid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
-    /// The hash of the last state emitted.
-    Live(ObjectHash),
+    /// The hash of the last state emitted, and the resourceVersion it was
+    /// last seen at (0: unknown). Same size as the hash alone (alignment).
+    Live(ObjectHash, u64),
     /// Its DELETED was emitted; uids are never reused, so anything after it
     /// is a replay.
     Deleted,
@@ -163,6 +164,20 @@ impl Dedup {
 
     /// [`Dedup::observe`] with the hash already computed.
     pub fn observe_hash(&self, uid: &str, change: ChangeType, hash: ObjectHash) -> Verdict {
+        self.observe_hash_at(uid, change, hash, 0)
+    }
+
+    /// [`Dedup::observe_hash`] of the state at resourceVersion `rv` (0:
+    /// unknown), which an emitted state is remembered with: a resync that
+    /// offers the same version again is then known unchanged without a hash
+    /// ([`Dedup::holds`]).
+    pub fn observe_hash_at(
+        &self,
+        uid: &str,
+        change: ChangeType,
+        hash: ObjectHash,
+        rv: u64,
+    ) -> Verdict {
         if uid.is_empty() {
             return self.count(Verdict::Emit(hash), false);
         }
@@ -175,7 +190,7 @@ impl Dedup {
             // the same uid as ADDED: that is news. A replayed DELETED or
             // MODIFIED after the delete is not.
             Some(Slot::Deleted) if !added => return self.count(Verdict::Duplicate, true),
-            Some(Slot::Live(h)) if h == hash && !deleted => {
+            Some(Slot::Live(h, _)) if h == hash && !deleted => {
                 return self.count(Verdict::Duplicate, false);
             }
             _ => {}
@@ -188,12 +203,12 @@ impl Dedup {
                     verdict = (Verdict::Duplicate, true);
                     Op::Nop
                 }
-                Some(Slot::Live(h)) if h == hash && !deleted => {
+                Some(Slot::Live(h, _)) if h == hash && !deleted => {
                     verdict = (Verdict::Duplicate, false);
                     Op::Nop
                 }
                 _ if deleted => Op::Put(Slot::Deleted),
-                _ => Op::Put(Slot::Live(hash)),
+                _ => Op::Put(Slot::Live(hash, rv)),
             }
         });
         self.count(verdict.0, verdict.1)
@@ -202,9 +217,22 @@ impl Dedup {
     /// Remembers `hash` as the last state emitted for `uid` without counting
     /// anything: warms the cache from the state dir at start.
     pub fn seed(&self, uid: &str, hash: ObjectHash) {
+        self.seed_at(uid, hash, 0);
+    }
+
+    /// [`Dedup::seed`] of the state at resourceVersion `rv` (0: unknown).
+    pub fn seed_at(&self, uid: &str, hash: ObjectHash, rv: u64) {
         if !uid.is_empty() {
-            self.cache.insert(uid.to_string(), Slot::Live(hash));
+            self.cache.insert(uid.to_string(), Slot::Live(hash, rv));
         }
+    }
+
+    /// Whether the state last emitted (or seeded) for `uid` is the one at
+    /// resourceVersion `rv`: the API server gives every change a new one, so
+    /// that state is unchanged and a resync need not hash it. Also keeps the
+    /// entry alive, as an observation does.
+    pub fn holds(&self, uid: &str, rv: u64) -> bool {
+        rv != 0 && matches!(self.cache.get(uid), Some(Slot::Live(_, v)) if v == rv)
     }
 
     /// Forgets `uid` (its next change is emitted).
@@ -215,7 +243,7 @@ impl Dedup {
     /// The hash last emitted for `uid`, if it is remembered and not deleted.
     pub(crate) fn last_emitted(&self, uid: &str) -> Option<ObjectHash> {
         match self.cache.get(uid) {
-            Some(Slot::Live(h)) => Some(h),
+            Some(Slot::Live(h, _)) => Some(h),
             _ => None,
         }
     }
@@ -389,5 +417,36 @@ mod tests {
             d.observe(&format!("u{i}"), Added, &obj(i, 1));
         }
         assert!(d.len() <= 100, "{}", d.len());
+    }
+
+    #[test]
+    fn a_state_is_held_at_the_version_it_was_emitted_or_seeded_at() {
+        let d = Dedup::new(&DedupSettings::default()).unwrap();
+        let h = d.hash(&obj(1, 1));
+        assert!(!d.holds("u", 5), "unknown uid");
+        assert!(d.observe_hash_at("u", ChangeType::Added, h, 5).is_emit());
+        assert!(d.holds("u", 5));
+        assert!(!d.holds("u", 6), "another version may differ");
+        assert!(!d.holds("u", 0), "0 is no version");
+        // A duplicate at a new version does not move what is held...
+        assert_eq!(
+            d.observe_hash_at("u", ChangeType::Modified, h, 6),
+            Verdict::Duplicate
+        );
+        assert!(d.holds("u", 5) && !d.holds("u", 6));
+        // ...seeding it does (the resync path), and a new state replaces it.
+        d.seed_at("u", h, 6);
+        assert!(d.holds("u", 6));
+        let h2 = d.hash(&obj(2, 1));
+        assert!(
+            d.observe_hash_at("u", ChangeType::Modified, h2, 7)
+                .is_emit()
+        );
+        assert!(d.holds("u", 7) && !d.holds("u", 6));
+        assert!(d.observe_hash_at("u", ChangeType::Deleted, h2, 8).is_emit());
+        assert!(!d.holds("u", 8), "a deleted uid holds no state");
+        // Without a version (a state-dir seed), nothing is held.
+        d.seed("v", h);
+        assert!(!d.holds("v", 0) && !d.holds("v", 1));
     }
 }

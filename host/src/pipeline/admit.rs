@@ -54,15 +54,24 @@ impl Stages {
             }
             ev.old = Some(recorded.into());
         }
+        // The resourceVersion the state is remembered at (0: not a number).
+        let rv: u64 = ev.resource_version().parse().unwrap_or(0);
+        // A resync of the version dedup holds: unchanged, nothing to hash.
+        if ev.resync && d.holds(&uid, rv) {
+            self.dropped(&ev.watch);
+            return None;
+        }
         let hash = d.hash_doc(&ev.object);
         if ev.resync {
             match d.last_emitted(&uid) {
                 // Never notified (listed silently at start): remember, do not notify.
                 None => {
-                    d.seed(&uid, hash);
+                    d.seed_at(&uid, hash, rv);
                     return None;
                 }
                 Some(h) if h == hash => {
+                    // Unchanged at a new version: remember the version.
+                    d.seed_at(&uid, hash, rv);
                     self.dropped(&ev.watch);
                     return None;
                 }
@@ -105,7 +114,7 @@ impl Stages {
                 }
                 Some(_) => {}
                 None if ev.quiet && !self.history.contains(&ev.watch) => {
-                    d.seed(&uid, hash);
+                    d.seed_at(&uid, hash, rv);
                     if let Some(st) = &self.state {
                         // Not waited for: a quiet record that is lost in a crash
                         // costs one ADDED at the next start, no more.
@@ -116,7 +125,7 @@ impl Stages {
                 None => {}
             }
         }
-        match d.observe_hash(&uid, ev.change, hash) {
+        match d.observe_hash_at(&uid, ev.change, hash, rv) {
             Verdict::Duplicate => {
                 self.dropped(&ev.watch);
                 self.duplicate(ev, &uid);
