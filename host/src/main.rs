@@ -1,11 +1,11 @@
 //! The `herald` binary.
 //!
-//! herald allocates with mimalloc: the event path builds and frees many small
-//! JSON trees and buffers, and `scripts/bench pipeline` measures mimalloc
-//! against the system allocator (the `herald-sysalloc` binary, the same
+//! herald allocates small blocks with mimalloc and large ones with the system
+//! allocator (`herald::alloc`); `scripts/bench pipeline` measures that
+//! against the system allocator alone (the `herald-sysalloc` binary, the same
 //! program) in one run; see BENCHMARKS.md.
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: herald::alloc::Split = herald::alloc::Split;
 
 include!("entry.rs");
