@@ -11,6 +11,7 @@
 //! - [`config`]: the config file's schema and cross-field checks.
 //! - `reload`: applying a changed config or plugin directory; `files`: noticing it.
 //! - `restart`: deletions made while herald was down, and the periodic resync.
+//! - `hand_over`: where each outcome goes after the pipeline (tap, metrics, HA gate or sinks).
 //! - `explain`, `record`, `replay`: one object, or a recorded change stream,
 //!   through what `herald run` would do with a config.
 
@@ -18,6 +19,7 @@ mod check;
 pub(crate) mod config;
 pub(crate) mod explain;
 mod files;
+mod hand_over;
 mod listeners;
 mod plugin_files;
 pub(crate) mod record;
@@ -26,7 +28,7 @@ pub(crate) mod replay;
 mod restart;
 
 use std::future::Future;
-use std::ops::ControlFlow;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,8 +41,8 @@ pub use config::{Config, LogConfig, LogFormat, load_config, parse_config};
 
 use crate::change::ChangeEvent;
 use crate::metrics::Metrics;
-use crate::pipeline::{self, Deliver, Delivery, Outcome};
-use crate::plugin::{Fate, Runtime, RuntimeConfig};
+use crate::pipeline::{self, Delivery, Outcome};
+use crate::plugin::{Runtime, RuntimeConfig};
 use crate::sink::{SinkDeps, Sinks};
 use crate::source::Sources;
 
@@ -233,7 +235,7 @@ impl Herald {
                 metrics.clone(),
             ));
         }
-        let deliver = hand_over(metrics.clone(), delivery.clone(), gate_tx, options.tap);
+        let deliver = hand_over::hand_over(metrics.clone(), delivery.clone(), gate_tx, options.tap);
         let pipeline = match options.record {
             Some(recorder) => {
                 record::spawn(rx, recorder).context("starting the recording thread")?
@@ -440,78 +442,4 @@ fn open_state(
     }
     tracing::info!(dir = %dir.display(), objects = seeded, "state dir opened");
     Ok(store)
-}
-
-/// Where each outcome of the pipeline goes: the tap, the metrics, then the
-/// HA gate or the sinks.
-fn hand_over(
-    metrics: Metrics,
-    delivery: Delivery,
-    gate: Option<crate::ha::GateSender>,
-    mut tap: Option<Tap>,
-) -> impl FnMut(Outcome) -> ControlFlow<()> + Send + 'static {
-    let mut drops = crate::plugin::DropLog::new(std::time::Duration::from_secs(10));
-    let mut counters: std::collections::HashMap<String, crate::metrics::WatchCounters> =
-        Default::default();
-    move |o| {
-        if let Some(tap) = tap.as_mut() {
-            tap(&o);
-        }
-        let count = match counters.get(&o.watch) {
-            Some(c) => c.clone(),
-            None => {
-                let c = metrics.watch_counters(&o.watch);
-                counters.insert(o.watch.clone(), c.clone());
-                c
-            }
-        };
-        count.event(o.change);
-        metrics.touch(&o.watch);
-        if let Fate::Dropped { plugin, reason } = &o.fate {
-            metrics.plugin_dropped(plugin, &o.watch);
-            let object = match &o.namespace {
-                Some(ns) => format!("{ns}/{}", o.name),
-                None => o.name.clone(),
-            };
-            drops.dropped(plugin, &o.watch, &object, reason);
-        }
-        let fate = match &o.fate {
-            Fate::Deliver { .. } => "delivered",
-            Fate::Dropped { .. } => "dropped",
-            Fate::DeadLetter { .. } => "dead_letter",
-        };
-        if let Some(tx) = &gate {
-            count.outcome(fate);
-            return match tx.send(o) {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(_) => ControlFlow::Break(()),
-            };
-        }
-        let object = tracing::enabled!(tracing::Level::DEBUG).then(|| {
-            let ns = o.namespace.as_deref().unwrap_or_default();
-            (
-                o.watch.clone(),
-                format!("{ns}/{}", o.name),
-                o.change.as_str(),
-            )
-        });
-        let sent = delivery.deliver(o, None);
-        let fate = if sent == 0 && fate == "delivered" {
-            "unrouted"
-        } else {
-            fate
-        };
-        if let Some((watch, object, change)) = object {
-            tracing::debug!(
-                watch,
-                object,
-                change,
-                fate,
-                sinks = sent,
-                "change handed to the sinks"
-            );
-        }
-        count.outcome(fate);
-        ControlFlow::Continue(())
-    }
 }
