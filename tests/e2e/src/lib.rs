@@ -9,6 +9,7 @@
 //! - [`browser`]: a real headless Chromium driven over the DevTools protocol.
 
 pub mod browser;
+pub mod certs;
 pub mod k8s;
 pub mod logged;
 pub mod nats;

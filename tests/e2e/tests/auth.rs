@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use herald_e2e::{Cluster, HeraldProcess, http_get, http_send_as, wait_http_ok};
+use herald_e2e::{Cluster, HeraldProcess, certs, http_get, http_send_as, wait_http_ok};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_herald");
@@ -172,85 +172,6 @@ async fn the_apis_answer_only_what_the_api_server_allows_the_caller() {
     }
 }
 
-/// `openssl` with `args` in `dir`; panics with its stderr when it fails.
-fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA (`{ca}.crt`, `{ca}.key`) and a certificate `{name}.crt`/`.key` it
-/// signed for `subject` with the extensions in `ext`.
-fn issue(dir: &std::path::Path, ca: &str, name: &str, subject: &str, ext: &str) {
-    if !dir.join(format!("{ca}.crt")).exists() {
-        openssl(
-            dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                &format!("/CN={ca}"),
-                "-keyout",
-                &format!("{ca}.key"),
-                "-out",
-                &format!("{ca}.crt"),
-            ],
-        );
-    }
-    std::fs::write(dir.join(format!("{name}.ext")), ext).expect("ext");
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-subj",
-            subject,
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            &format!("{ca}.crt"),
-            "-CAkey",
-            &format!("{ca}.key"),
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            &format!("{name}.ext"),
-            "-out",
-            &format!("{name}.crt"),
-        ],
-    );
-}
-
 fn https_client(dir: &std::path::Path, ca: &str, identity: Option<&str>) -> reqwest::Client {
     let pem = |f: String| std::fs::read(dir.join(f)).expect("pem");
     let mut b = reqwest::Client::builder()
@@ -286,8 +207,8 @@ async fn https_serves_client_certificates_and_reloads_the_server_certificate() {
     let dir = c.dir.path().join("tls");
     std::fs::create_dir_all(&dir).expect("tls dir");
     let server_ext = "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n";
-    issue(&dir, "ca", "server", "/CN=herald", server_ext);
-    issue(
+    certs::issue(&dir, "ca", "server", "/CN=herald", server_ext);
+    certs::issue(
         &dir,
         "ca",
         "client",
@@ -345,7 +266,7 @@ async fn https_serves_client_certificates_and_reloads_the_server_certificate() {
     // once herald has read the new files (checked at most every second).
     let fresh = dir.join("fresh");
     std::fs::create_dir_all(&fresh).expect("dir");
-    issue(&fresh, "ca2", "server", "/CN=herald-renewed", server_ext);
+    certs::issue(&fresh, "ca2", "server", "/CN=herald-renewed", server_ext);
     for f in ["server.key", "server.crt"] {
         let tmp = dir.join(format!("{f}.tmp"));
         std::fs::copy(fresh.join(f), &tmp).expect("copy");

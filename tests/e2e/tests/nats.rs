@@ -431,88 +431,24 @@ fn the_readme_nats_example_passes_config_check_and_a_bad_subject_is_named() {
     );
 }
 
-/// `openssl` with `args` in `dir`; panics with its stderr when it fails.
-fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA `ca.crt` and, signed by it, `{name}.crt`/`.key` with extensions `ext`.
-fn issue(dir: &std::path::Path, name: &str, ext: &str) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    if !dir.join("ca.crt").exists() {
-        let mut a = vec!["req", "-x509"];
-        a.extend(ec);
-        a.extend([
-            "-days",
-            "1",
-            "-subj",
-            "/CN=test-ca",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-        ]);
-        openssl(dir, &a);
-    }
-    std::fs::write(dir.join(format!("{name}.ext")), ext).expect("ext");
-    let (key, csr, crt, extf) = (
-        format!("{name}.key"),
-        format!("{name}.csr"),
-        format!("{name}.crt"),
-        format!("{name}.ext"),
-    );
-    let subj = format!("/CN={name}");
-    let mut a = vec!["req"];
-    a.extend(ec);
-    a.extend(["-subj", &subj, "-keyout", &key, "-out", &csr]);
-    openssl(dir, &a);
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            &extf,
-            "-out",
-            &crt,
-        ],
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_password_token_and_mutual_tls_against_real_brokers() {
     let certs = tempfile::tempdir().expect("tempdir");
     let d = certs.path();
-    issue(
+    herald_e2e::certs::issue(
         d,
+        "ca",
         "server",
+        "/CN=server",
         "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
     );
-    issue(d, "client", "extendedKeyUsage=clientAuth\n");
+    herald_e2e::certs::issue(
+        d,
+        "ca",
+        "client",
+        "/CN=client",
+        "extendedKeyUsage=clientAuth\n",
+    );
     let p = |f: &str| d.join(f).display().to_string();
     let userpass = NatsServer::start(&["--user", "herald", "--pass", "s3cret"]).await;
     let token = NatsServer::start(&["--auth", "t0ken"]).await;
