@@ -36,11 +36,11 @@ pub(super) fn hand_over(
         metrics.touch(&o.watch);
         if let Fate::Dropped { plugin, reason } = &o.fate {
             metrics.plugin_dropped(plugin, &o.watch);
-            let object = match &o.namespace {
+            let object = || match &o.namespace {
                 Some(ns) => format!("{ns}/{}", o.name),
                 None => o.name.clone(),
             };
-            drops.dropped(plugin, &o.watch, &object, reason);
+            drops.dropped(plugin, &o.watch, object, reason);
         }
         let fate = match &o.fate {
             Fate::Deliver { .. } => "delivered",

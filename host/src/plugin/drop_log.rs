@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub(crate) struct DropLog {
     every: Duration,
-    /// Per (plugin, watch): when a line was last written, drops since.
-    seen: HashMap<(String, String), (Instant, u64)>,
+    /// Per plugin, per watch: when a line was last written, drops since.
+    /// Nested so that a drop looks its entry up by `&str`, allocating only
+    /// the first time a plugin drops in a watch.
+    seen: HashMap<String, HashMap<String, (Instant, u64)>>,
 }
 
 impl DropLog {
@@ -25,18 +27,24 @@ impl DropLog {
 
     /// Plugin `plugin` of watch `watch` dropped `namespace/name` for
     /// `reason`; returns whether a line was written.
+    /// `object` (`namespace/name`) is made only when a line is written.
     pub(crate) fn dropped(
         &mut self,
         plugin: &str,
         watch: &str,
-        object: &str,
+        object: impl FnOnce() -> String,
         reason: &str,
     ) -> bool {
         let now = Instant::now();
-        let entry = self
-            .seen
-            .entry((plugin.to_string(), watch.to_string()))
-            .or_insert((now, u64::MAX));
+        if !self.seen.get(plugin).is_some_and(|w| w.contains_key(watch)) {
+            self.seen
+                .entry(plugin.to_string())
+                .or_default()
+                .insert(watch.to_string(), (now, u64::MAX));
+        }
+        let Some(entry) = self.seen.get_mut(plugin).and_then(|w| w.get_mut(watch)) else {
+            unreachable!("inserted above")
+        };
         let first = entry.1 == u64::MAX;
         if !first && now.duration_since(entry.0) < self.every {
             entry.1 += 1;
@@ -44,6 +52,8 @@ impl DropLog {
         }
         let since = if first { 0 } else { entry.1 };
         *entry = (now, 0);
+        let object = object();
+        let object = object.as_str();
         if since == 0 {
             tracing::info!(plugin, watch, object, reason, "dropped by plugin");
         } else {
@@ -66,17 +76,25 @@ mod tests {
     #[test]
     fn the_first_drop_is_logged_then_one_line_per_interval() {
         let mut log = DropLog::new(Duration::from_millis(50));
-        assert!(log.dropped("f", "w", "ns/a", "r"));
-        assert!(!log.dropped("f", "w", "ns/b", "r"), "within the interval");
-        assert!(!log.dropped("f", "w", "ns/c", "r"));
-        assert!(log.dropped("g", "w", "ns/a", "r"), "another plugin");
-        assert!(log.dropped("f", "v", "ns/a", "r"), "another watch");
-        std::thread::sleep(Duration::from_millis(60));
-        assert!(log.dropped("f", "w", "ns/d", "r"), "the next interval");
-        assert_eq!(
-            log.seen[&("f".into(), "w".into())].1,
-            0,
-            "the count was reported"
+        assert!(log.dropped("f", "w", || "ns/a".into(), "r"));
+        assert!(
+            !log.dropped("f", "w", || "ns/b".into(), "r"),
+            "within the interval"
         );
+        assert!(!log.dropped("f", "w", || "ns/c".into(), "r"));
+        assert!(
+            log.dropped("g", "w", || "ns/a".into(), "r"),
+            "another plugin"
+        );
+        assert!(
+            log.dropped("f", "v", || "ns/a".into(), "r"),
+            "another watch"
+        );
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(
+            log.dropped("f", "w", || "ns/d".into(), "r"),
+            "the next interval"
+        );
+        assert_eq!(log.seen["f"]["w"].1, 0, "the count was reported");
     }
 }
