@@ -24,14 +24,11 @@ pub(super) fn hand_over(
         if let Some(tap) = tap.as_mut() {
             tap(&o);
         }
-        let count = match counters.get(&o.watch) {
-            Some(c) => c.clone(),
-            None => {
-                let c = metrics.watch_counters(&o.watch);
-                counters.insert(o.watch.clone(), c.clone());
-                c
-            }
-        };
+        // Looked up by reference: a clone would touch every counter's Arc.
+        if !counters.contains_key(&o.watch) {
+            counters.insert(o.watch.clone(), metrics.watch_counters(&o.watch));
+        }
+        let count = &counters[&o.watch];
         count.event(o.change);
         metrics.touch(&o.watch);
         if let Fate::Dropped { plugin, reason } = &o.fate {

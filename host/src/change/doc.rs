@@ -133,6 +133,7 @@ impl Doc {
         match self.tree.get_mut() {
             Some(v) => {
                 self.pristine = false;
+                self.deferred.clear();
                 edit.apply(v, undo);
             }
             None => {
@@ -312,6 +313,8 @@ impl DerefMut for Doc {
     /// bytes.
     fn deref_mut(&mut self) -> &mut Value {
         self.tree();
+        // The tree holds them now.
+        self.deferred.clear();
         self.pristine = false;
         self.tree.get_mut().expect("parsed above")
     }

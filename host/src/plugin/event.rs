@@ -94,10 +94,9 @@ impl EventState {
 
     /// The object as JSON text: its stored bytes while no plugin changed it.
     pub(crate) fn object_json(&self) -> String {
-        match self.data.object.raw_json() {
-            Some(b) => String::from_utf8_lossy(b).into_owned(),
-            None => self.data.object.to_string(),
-        }
+        // JSON text is UTF-8: no copy but the one `to_json` makes.
+        String::from_utf8(self.data.object.to_json())
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 
     pub(crate) fn string_at(&self, p: &str) -> Option<String> {
