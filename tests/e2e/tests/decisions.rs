@@ -155,9 +155,11 @@ async fn each_fate_shows_in_the_decisions_with_its_step_and_reason_as_explain_te
     let dl = Receiver::ok().await;
     let config = config(&c, &hook, &dl);
     let mut herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &config);
+    // Ready means both namespace scopes listed: a pod created before its
+    // scope's first list is quiet (the state dir is new), not news.
     assert!(
-        wait_http_ok(&c.api("/api/v1/resources/core/v1/pods?namespace=shop")).await,
-        "the API never answered"
+        wait_http_ok(&c.probe("/readyz")).await,
+        "herald never got ready"
     );
     let sim = &c.sim;
     let mut web = pod("shop", "web-1", "web");
