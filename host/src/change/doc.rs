@@ -6,9 +6,12 @@
 //! plugins read single fields, and a sink whose object no plugin changed
 //! copies the bytes into its body. A read through [`Deref`] parses once (and
 //! keeps the tree); a write through [`DerefMut`] parses and from then on the
-//! doc is its tree. Edits of a previous state a plugin never reads wait in
-//! [`Doc::defer`] until something parses it, so pruning `old` costs nothing
-//! when no sink sends it.
+//! doc is its tree. A removal or a replacement of an unparsed doc is made on
+//! its bytes ([`Doc::remove_in_bytes`], [`Doc::replace_in_bytes`]): `prune`
+//! edits every object and neither it nor the sink needs a tree for that.
+//! Edits of a previous state a plugin never reads wait in [`Doc::defer`]
+//! until something parses it, so pruning `old` costs nothing when no sink
+//! sends it.
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
@@ -21,7 +24,7 @@ use serde_json::value::RawValue;
 
 use crate::cache::CachedObject;
 
-use super::raw;
+use super::{raw, splice};
 
 /// An edit waiting for the tree (see [`Doc::defer`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -94,7 +97,10 @@ impl Found<'_> {
 pub struct Doc {
     /// The stored object this doc was made from.
     stored: Option<Arc<CachedObject>>,
-    /// Whether the doc still equals `stored`'s bytes: no write, no deferred edit.
+    /// The stored bytes with the edits made on them, once there are any.
+    edited: Option<Arc<Vec<u8>>>,
+    /// Whether the doc still equals its bytes (`edited`, else `stored`'s):
+    /// no write to the tree, no deferred edit.
     pristine: bool,
     /// The tree, once parsed or given.
     tree: OnceLock<Value>,
@@ -107,6 +113,7 @@ impl Doc {
     pub fn stored(object: Arc<CachedObject>) -> Self {
         Doc {
             stored: Some(object),
+            edited: None,
             pristine: true,
             tree: OnceLock::new(),
             deferred: Vec::new(),
@@ -118,13 +125,72 @@ impl Doc {
         self.tree.get().is_some()
     }
 
-    /// The stored bytes when the doc is exactly them (no edit since): what a
-    /// sink can copy instead of serialising the tree.
+    /// The doc's bytes when it is exactly them (no edit since but those made
+    /// on the bytes): what a sink can copy instead of serialising the tree.
     pub fn raw_json(&self) -> Option<&[u8]> {
-        match &self.stored {
-            Some(o) if self.pristine => Some(o.json()),
-            _ => None,
+        if self.pristine { self.bytes() } else { None }
+    }
+
+    /// The bytes the doc was made from, with the edits made on them.
+    fn bytes(&self) -> Option<&[u8]> {
+        match &self.edited {
+            Some(b) => Some(b),
+            None => self.stored.as_ref().map(|o| o.json()),
         }
+    }
+
+    /// Removes the value at `pointer` (a valid, writable pointer) from the
+    /// doc's bytes: `Some(true)` when it was there, `Some(false)` when not,
+    /// `None` when the doc is a tree by now (or waits for one), so the
+    /// caller edits the tree.
+    pub(crate) fn remove_in_bytes(&mut self, pointer: &str) -> Option<bool> {
+        self.splice(pointer, |json, tokens| splice::remove(json, tokens))
+    }
+
+    /// Replaces the value at `pointer` with the JSON text `value` in the
+    /// doc's bytes: as [`Doc::remove_in_bytes`]; `Some(false)` when there is
+    /// no value to replace (creating one is the tree's job).
+    pub(crate) fn replace_in_bytes(&mut self, pointer: &str, value: &str) -> Option<bool> {
+        self.splice(pointer, |json, tokens| splice::replace(json, tokens, value))
+    }
+
+    fn splice(
+        &mut self,
+        pointer: &str,
+        edit: impl FnOnce(&[u8], &[String]) -> serde_json::Result<Option<Vec<u8>>>,
+    ) -> Option<bool> {
+        if self.tree.get().is_some() || !self.pristine {
+            return None;
+        }
+        let tokens = pointer::tokens(pointer).ok()?;
+        match edit(self.bytes()?, &tokens) {
+            Ok(Some(out)) => {
+                self.edited = Some(Arc::new(out));
+                Some(true)
+            }
+            Ok(None) => Some(false),
+            // The tree's parse says the same, once.
+            Err(_) => None,
+        }
+    }
+
+    /// Where a call's edits of the bytes can be taken back to: `Some` while
+    /// the doc is its bytes (see [`Doc::restore`]).
+    pub(crate) fn mark(&self) -> Option<Option<Arc<Vec<u8>>>> {
+        (self.tree.get().is_none() && self.pristine).then(|| self.edited.clone())
+    }
+
+    /// Takes the doc back to the bytes of `mark` (from [`Doc::mark`]),
+    /// dropping any tree built since; `false` (and nothing done) for no mark.
+    pub(crate) fn restore(&mut self, mark: Option<Option<Arc<Vec<u8>>>>) -> bool {
+        let Some(edited) = mark else {
+            return false;
+        };
+        self.edited = edited;
+        self.tree = OnceLock::new();
+        self.deferred.clear();
+        self.pristine = true;
+        true
     }
 
     /// Defers `edit` until the tree is parsed; applies it at once when it
@@ -159,17 +225,17 @@ impl Doc {
         if let Some(v) = self.tree.get() {
             return Some(herald_plugin_sdk::pointer::get(v, pointer).map(Found::Tree));
         }
-        let o = self.stored.as_ref()?;
+        let bytes = self.bytes()?;
         let Ok(tokens) = pointer::tokens(pointer) else {
             return Some(None);
         };
         if self.deferred.iter().any(|e| e.overlaps(pointer)) {
             return None;
         }
-        match raw::lookup(o.json(), &tokens) {
+        match raw::lookup(bytes, &tokens) {
             Ok(found) => Some(found.map(Found::Raw)),
             Err(error) => {
-                tracing::error!(%error, name = o.name(), "stored object does not parse");
+                tracing::error!(%error, name = self.name(), "stored object does not parse");
                 None
             }
         }
@@ -184,7 +250,7 @@ impl Doc {
     pub(crate) fn truncate_deferred(&mut self, n: usize) {
         self.deferred.truncate(n);
         if self.deferred.is_empty() && self.tree.get().is_none() {
-            self.pristine = self.stored.is_some();
+            self.pristine = self.bytes().is_some();
         }
     }
 
@@ -209,14 +275,14 @@ impl Doc {
     }
 
     fn parse_stored(&self) -> Value {
-        let Some(o) = &self.stored else {
+        let Some(bytes) = self.bytes() else {
             return Value::Null;
         };
-        match o.to_value() {
+        match serde_json::from_slice(bytes) {
             Ok(v) => v,
             Err(error) => {
                 // The bytes are ones the cache wrote from parsed JSON.
-                tracing::error!(%error, name = o.name(), "stored object does not parse");
+                tracing::error!(%error, name = self.name(), "stored object does not parse");
                 Value::Null
             }
         }
@@ -241,13 +307,23 @@ impl Doc {
 
     /// `metadata.resourceVersion`.
     pub fn resource_version(&self) -> Option<&str> {
-        match &self.stored {
-            Some(o) if self.pristine => o.resource_version(),
-            _ => self
-                .tree()
-                .pointer("/metadata/resourceVersion")
-                .and_then(Value::as_str),
+        if let Some(o) = &self.stored
+            && self.pristine
+        {
+            if self.edited.is_none() {
+                return o.resource_version();
+            }
+            // Edited bytes: a version is digits, quoted without escapes.
+            if let Some(Some(Found::Raw(r))) = self.lookup_unparsed("/metadata/resourceVersion")
+                && let Some(rv) = r.get().strip_prefix('"').and_then(|t| t.strip_suffix('"'))
+                && !rv.contains('\\')
+            {
+                return Some(rv);
+            }
         }
+        self.tree()
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
     }
 
     /// `metadata.uid` (identity: plugins cannot change it).
@@ -293,6 +369,7 @@ impl From<Value> for Doc {
     fn from(v: Value) -> Self {
         Doc {
             stored: None,
+            edited: None,
             pristine: false,
             tree: OnceLock::from(v),
             deferred: Vec::new(),

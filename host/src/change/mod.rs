@@ -9,6 +9,7 @@ use serde_json::Value;
 
 mod doc;
 mod raw;
+mod splice;
 
 pub use doc::{Deferred, Doc, Found};
 

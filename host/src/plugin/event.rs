@@ -55,6 +55,9 @@ pub struct EventState {
     /// The previous state's edits deferred before this call (see
     /// [`Doc::defer`]): the ones after are this call's.
     old_mark: usize,
+    /// The object's bytes before this call, while it is its bytes: this
+    /// call's edits of them roll back by going back to these.
+    object_mark: Option<Option<std::sync::Arc<Vec<u8>>>>,
 }
 
 impl EventState {
@@ -62,6 +65,7 @@ impl EventState {
         EventState {
             index,
             old_mark: data.old.as_ref().map_or(0, Doc::deferred_len),
+            object_mark: data.object.mark(),
             data,
             undo: Vec::new(),
             undo_old: Vec::new(),
@@ -73,7 +77,9 @@ impl EventState {
     pub(crate) fn rollback(&mut self) {
         self.edits = Edits::default();
         let log = std::mem::take(&mut self.undo);
-        pointer::undo(&mut self.data.object, log);
+        if !self.data.object.restore(self.object_mark.clone()) {
+            pointer::undo(&mut self.data.object, log);
+        }
         let log = std::mem::take(&mut self.undo_old);
         if let Some(old) = &mut self.data.old {
             if old.is_parsed() {
@@ -132,8 +138,12 @@ impl EventState {
             if pointer::check_writable(p).is_err() {
                 continue;
             }
-            if let Some(step) = pointer::remove(&mut self.data.object, p) {
-                self.undo.push(step);
+            let removed = self.data.object.remove_in_bytes(p).unwrap_or_else(|| {
+                pointer::remove(&mut self.data.object, p)
+                    .map(|step| self.undo.push(step))
+                    .is_some()
+            });
+            if removed {
                 self.edits.removed.push(p.clone());
                 n += 1;
             }
@@ -154,9 +164,15 @@ impl EventState {
         let value: Value =
             serde_json::from_str(json).map_err(|e| format!("invalid JSON for {p}: {e}"))?;
         // As `pointer::set_mirrored`, with the previous state's part deferred
-        // until something reads it.
-        let copy = self.data.old.as_ref().map(|_| value.clone());
-        pointer::set(&mut self.data.object, p, value, &mut self.undo)?;
+        // until something reads it. A value that is there is replaced in the
+        // object's bytes while it is them.
+        let copy = if self.data.object.replace_in_bytes(p, &value.to_string()) == Some(true) {
+            Some(value)
+        } else {
+            let copy = self.data.old.as_ref().map(|_| value.clone());
+            pointer::set(&mut self.data.object, p, value, &mut self.undo)?;
+            copy
+        };
         if let (Some(old), Some(value)) = (&mut self.data.old, copy) {
             old.defer(Deferred::Replace(p.to_string(), value), &mut self.undo_old);
         }
@@ -366,6 +382,61 @@ mod tests {
             json!({"password": "<redacted>"}),
             "an earlier call's edits are not this call's to undo"
         );
+    }
+
+    #[test]
+    fn removals_and_replacements_of_a_stored_object_stay_on_its_bytes_and_roll_back() {
+        let v = json!({"kind": "Pod", "metadata": {"name": "p", "namespace": "n", "uid": "u",
+                         "resourceVersion": "9", "managedFields": [{"m": 1}],
+                         "annotations": {"secret": "s"}},
+                       "spec": {"containers": [{"env": [{"name": "A"}], "i": "a"}, {"i": "b"}]}});
+        let data = EventData::of_docs(ChangeType::Modified, stored(&v), Some(stored(&v)));
+        let mut e = EventState::new(0, data);
+        let removed = e.remove(&[
+            "/spec/containers/0/env".to_string(),
+            "/metadata/managedFields".to_string(),
+            "/metadata/absent".to_string(),
+        ]);
+        assert_eq!(removed, 2);
+        e.set("/metadata/annotations/secret", r#""<redacted>""#)
+            .unwrap();
+        let mut want = v.clone();
+        want["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("managedFields");
+        want["spec"]["containers"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("env");
+        want["metadata"]["annotations"]["secret"] = json!("<redacted>");
+        let doc = &e.data.object;
+        assert!(!doc.is_parsed(), "the edits were made on the bytes");
+        let bytes = doc.raw_json().expect("the doc is its edited bytes");
+        assert_eq!(serde_json::from_slice::<Value>(bytes).unwrap(), want);
+        assert_eq!(doc.resource_version(), Some("9"));
+        assert_eq!(
+            e.get_json("/metadata/annotations/secret").as_deref(),
+            Some(r#""<redacted>""#)
+        );
+        assert_eq!(
+            e.edits.removed,
+            ["/spec/containers/0/env", "/metadata/managedFields"]
+        );
+        // The previous state got the same edits, waiting for a read.
+        assert_eq!(e.old().unwrap(), &want);
+
+        // A second call edits on, reads the whole object (a tree), fails:
+        // the object is the first call's bytes again.
+        let mut e = EventState::new(1, e.data);
+        e.remove(&["/spec/containers/1".to_string()]);
+        e.set("/metadata/labels", r#"{"created": "by set"}"#)
+            .unwrap();
+        assert!(e.data.object.is_parsed(), "creating a value takes the tree");
+        e.rollback();
+        assert!(!e.data.object.is_parsed());
+        assert_eq!(e.data.object, want);
+        assert_eq!(e.data.old.as_deref(), Some(&want));
     }
 
     #[test]
