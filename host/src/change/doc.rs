@@ -144,7 +144,7 @@ impl Doc {
     /// `None` when the doc is a tree by now (or waits for one), so the
     /// caller edits the tree.
     pub(crate) fn remove_in_bytes(&mut self, pointer: &str) -> Option<bool> {
-        self.splice(pointer, |json, tokens| splice::remove(json, tokens))
+        self.splice(pointer, splice::remove)
     }
 
     /// Replaces the value at `pointer` with the JSON text `value` in the
