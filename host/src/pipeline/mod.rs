@@ -41,9 +41,15 @@
 //! Old chains are dropped on the worker that ran them.
 //!
 //! # Limits
-//! A worker queues at most 1,024 changes; a watch whose chain is slower than
-//! its changes for longer than that makes the intake wait, and with it every
-//! watch (back-pressure to the API server, as before). The circuit breaker
+//! The intake takes what the source has queued (up to 64 changes), admits
+//! it, and hands each worker its share in one go; a worker hands its results
+//! to the committer in one go too. A burst costs each hop one wake-up, not
+//! one per change; a lone change goes on at once.
+//!
+//! A worker queues at most 1,024 hand-overs (1,024 changes or more); a watch
+//! whose chain is slower than its changes for longer than that makes the
+//! intake wait, and with it every watch (back-pressure to the API server, as
+//! before). The circuit breaker
 //! (`plugins.breaker`) keeps a failing plugin from being that slow for long.
 
 use std::collections::BTreeMap;
@@ -70,8 +76,14 @@ use crate::plugin::{Chain, EventData, Fate, LoadError};
 use order::{Sequencer, Tickets};
 use workers::{Done, Pending, Pool};
 
-/// Finished changes the committer may have waiting before workers wait.
+/// Hand-overs of finished changes the committer may have waiting before
+/// workers wait.
 const DONE_QUEUE: usize = 4096;
+
+/// At most this many changes are taken off the source's channel before they
+/// are handed on: each hop wakes its next thread once per hand-over, not
+/// once per change, while a burst waits no longer than this many admissions.
+const HAND_OVER: usize = 64;
 
 /// The `pipeline:` section of the config.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -196,21 +208,23 @@ pub fn spawn_with(
     stages: Stages,
     mut deliver: impl FnMut(Outcome) -> ControlFlow<()> + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
-    let (done_tx, done_rx) = sync_channel::<Done>(DONE_QUEUE);
+    let (done_tx, done_rx) = sync_channel::<Vec<Done>>(DONE_QUEUE);
     let committer = std::thread::Builder::new()
         .name("herald-commit".into())
         .spawn(move || {
             let mut order = Sequencer::default();
-            while let Ok(done) = done_rx.recv() {
-                let (stream, item) = match done.outcome {
-                    Ok(o) => (o.stream.clone(), Some(o)),
-                    Err(stream) => (stream, None),
-                };
-                if order
-                    .finish(&stream, done.seq, item, &mut deliver)
-                    .is_break()
-                {
-                    break;
+            'commit: while let Ok(batch) = done_rx.recv() {
+                for done in batch {
+                    let (stream, item) = match done.outcome {
+                        Ok(o) => (o.stream.clone(), Some(o)),
+                        Err(stream) => (stream, None),
+                    };
+                    if order
+                        .finish(&stream, done.seq, item, &mut deliver)
+                        .is_break()
+                    {
+                        break 'commit;
+                    }
                 }
             }
         })?;
@@ -222,18 +236,31 @@ pub fn spawn_with(
                 retired: Vec::new(),
                 tickets: Tickets::default(),
                 done: done_tx,
+                direct: Vec::new(),
                 trace: stages.decisions.is_some(),
             };
             intake.update(chains.into());
-            while let Some(mut ev) = rx.blocking_recv() {
-                while let Ok(newer) = updates.try_recv() {
-                    intake.update(newer);
+            // What the source has queued is admitted, then handed on at once.
+            'intake: while let Some(first) = rx.blocking_recv() {
+                let mut next = Some(first);
+                let mut taken = 0;
+                while let Some(mut ev) = next.take() {
+                    taken += 1;
+                    while let Ok(newer) = updates.try_recv() {
+                        if intake.flush().is_err() {
+                            break 'intake;
+                        }
+                        intake.update(newer);
+                    }
+                    if let Some(hash) = stages.admit(&mut ev) {
+                        let record = stages.record(&ev, hash);
+                        intake.dispatch(ev, record, &stages);
+                    }
+                    if taken < HAND_OVER {
+                        next = rx.try_recv().ok();
+                    }
                 }
-                let Some(hash) = stages.admit(&mut ev) else {
-                    continue;
-                };
-                let record = stages.record(&ev, hash);
-                if intake.dispatch(ev, record, &stages).is_err() {
+                if intake.flush().is_err() {
                     break;
                 }
             }
@@ -262,7 +289,9 @@ struct Intake {
     /// Workers of replaced pools, finishing what they hold.
     retired: Vec<JoinHandle<()>>,
     tickets: Tickets,
-    done: SyncSender<Done>,
+    done: SyncSender<Vec<Done>>,
+    /// Changes without a chain (or run here), for the next hand-over.
+    direct: Vec<Done>,
     /// Keep each plugin's step in the outcomes (the decisions ring is on).
     trace: bool,
 }
@@ -304,14 +333,22 @@ impl Intake {
         self.retired.retain(|t| !t.is_finished());
     }
 
-    /// Numbers an admitted change in its stream and hands it to its watch's
-    /// worker, or straight to the committer. `Err` when the pipeline stops.
-    fn dispatch(
-        &mut self,
-        mut ev: ChangeEvent,
-        record: Vec<crate::state::Op>,
-        stages: &Stages,
-    ) -> Result<(), ()> {
+    /// Hands what [`Intake::dispatch`] staged to the workers and the
+    /// committer. `Err` when the pipeline stops.
+    fn flush(&mut self) -> Result<(), ()> {
+        for pool in self.pools.values_mut() {
+            pool.flush()?;
+        }
+        if !self.direct.is_empty() {
+            let direct = std::mem::take(&mut self.direct);
+            self.done.send(direct).map_err(drop)?;
+        }
+        Ok(())
+    }
+
+    /// Numbers an admitted change in its stream and stages it for its
+    /// watch's worker, or for the committer straight away.
+    fn dispatch(&mut self, mut ev: ChangeEvent, record: Vec<crate::state::Op>, stages: &Stages) {
         // The identity is taken before the object moves into the chain: the
         // object itself is moved, never copied.
         let namespace = ev.namespace().map(str::to_string);
@@ -352,8 +389,8 @@ impl Intake {
             data,
         };
         match (worker, self.pools.get_mut(&pending.outcome.watch)) {
-            (Some(i), Some(pool)) => pool.submit(i, pending, &self.done),
-            _ => self.done.send(workers::direct(pending)).map_err(drop),
+            (Some(i), Some(pool)) => pool.stage(i, pending, &mut self.direct),
+            _ => self.direct.push(workers::direct(pending)),
         }
     }
 }

@@ -13,8 +13,9 @@ use crate::plugin::{Chain, EventData, Fate};
 
 use super::Outcome;
 
-/// Changes a worker may have queued before the intake waits for it: a burst
-/// this big on one watch does not hold up the others.
+/// Hand-overs a worker may have queued before the intake waits for it: a
+/// burst of this many changes (at least) on one watch does not hold up the
+/// others.
 const WORKER_QUEUE: usize = 1024;
 
 /// One change for a worker: its outcome without the object, the object,
@@ -33,7 +34,8 @@ pub(super) struct Done {
 }
 
 pub(super) enum Job {
-    Run(Box<Pending>),
+    /// Changes in the order the intake took them (see [`Pool::stage`]).
+    Run(Vec<Pending>),
     /// New chains (a reload): from the next change on.
     Swap(Chain),
 }
@@ -93,6 +95,8 @@ pub(super) enum Pool {
     Threads {
         queues: Vec<SyncSender<Job>>,
         threads: Vec<JoinHandle<()>>,
+        /// Per worker, the changes staged for its next hand-over.
+        staged: Vec<Vec<Pending>>,
     },
     /// Threads could not be started: the chain runs on the intake thread
     /// (correct, not isolated); with the steps traced or not.
@@ -105,7 +109,7 @@ impl Pool {
     pub(super) fn start(
         watch: &str,
         chains: Vec<Chain>,
-        done: &SyncSender<Done>,
+        done: &SyncSender<Vec<Done>>,
         trace: bool,
     ) -> Pool {
         let mut queues = Vec::with_capacity(chains.len());
@@ -138,7 +142,12 @@ impl Pool {
             }
         }
         // Each worker's first job is its chain.
-        let mut pool = Pool::Threads { queues, threads };
+        let staged = queues.iter().map(|_| Vec::new()).collect();
+        let mut pool = Pool::Threads {
+            queues,
+            threads,
+            staged,
+        };
         pool.swap(chains);
         pool
     }
@@ -151,25 +160,36 @@ impl Pool {
         }
     }
 
-    /// Runs `p` on worker `i` (see [`shard`]), or here. `Err` when the
-    /// committer is gone.
-    pub(super) fn submit(
-        &mut self,
-        i: usize,
-        p: Pending,
-        done: &SyncSender<Done>,
-    ) -> Result<(), ()> {
+    /// Stages `p` for worker `i` (see [`shard`]); [`Pool::flush`] hands it
+    /// over with the others staged. Without threads, runs it here and
+    /// pushes the result onto `done`.
+    pub(super) fn stage(&mut self, i: usize, p: Pending, done: &mut Vec<Done>) {
         match self {
-            Pool::Threads { queues, .. } => {
-                let q = &queues[i % queues.len()];
-                q.send(Job::Run(Box::new(p))).map_err(drop)
+            Pool::Threads { staged, .. } => {
+                let n = staged.len();
+                staged[i % n].push(p);
             }
-            Pool::Inline(chain, trace) => done.send(run(chain, p, *trace)).map_err(drop),
+            Pool::Inline(chain, trace) => done.push(run(chain, p, *trace)),
         }
     }
 
-    /// Gives each worker its copy of new chains, after what it has queued.
+    /// Hands each worker what is staged for it: one wake-up per worker for
+    /// every change of a read, not one per change. `Err` when a worker is gone.
+    pub(super) fn flush(&mut self) -> Result<(), ()> {
+        if let Pool::Threads { queues, staged, .. } = self {
+            for (q, jobs) in queues.iter().zip(staged.iter_mut()) {
+                if !jobs.is_empty() {
+                    q.send(Job::Run(std::mem::take(jobs))).map_err(drop)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives each worker its copy of new chains, after what it has queued
+    /// (flushed first).
     pub(super) fn swap(&mut self, chains: Vec<Chain>) {
+        let _ = self.flush();
         match self {
             Pool::Threads { queues, .. } => {
                 for (q, c) in queues.iter().zip(chains) {
@@ -186,9 +206,10 @@ impl Pool {
 
     /// Lets the workers finish what they have queued and end; their
     /// threads, to join.
-    pub(super) fn retire(self) -> Vec<JoinHandle<()>> {
+    pub(super) fn retire(mut self) -> Vec<JoinHandle<()>> {
+        let _ = self.flush();
         match self {
-            Pool::Threads { queues, threads } => {
+            Pool::Threads { queues, threads, .. } => {
                 drop(queues);
                 threads
             }
@@ -207,15 +228,21 @@ pub(super) fn shard(key: &str, n: usize) -> usize {
     (h % n as u64) as usize
 }
 
-fn work(jobs: Receiver<Job>, done: SyncSender<Done>, trace: bool) {
+/// Runs each change of a hand-over through the chain, one call per change
+/// (a plugin's failure or deadline is its own change's), and hands the
+/// results on together.
+fn work(jobs: Receiver<Job>, done: SyncSender<Vec<Done>>, trace: bool) {
     let mut chain: Option<Chain> = None;
     while let Ok(job) = jobs.recv() {
         match job {
-            Job::Run(p) => {
-                let finished = match chain.as_mut() {
-                    Some(c) => run(c, *p, trace),
-                    None => direct(*p),
-                };
+            Job::Run(batch) => {
+                let finished = batch
+                    .into_iter()
+                    .map(|p| match chain.as_mut() {
+                        Some(c) => run(c, p, trace),
+                        None => direct(p),
+                    })
+                    .collect();
                 if done.send(finished).is_err() {
                     break;
                 }
