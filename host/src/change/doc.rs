@@ -64,7 +64,7 @@ impl Deferred {
 #[derive(Debug, Clone, Copy)]
 pub enum Found<'a> {
     /// JSON text inside the stored bytes.
-    Raw(&'a RawValue),
+    Raw(&'a str),
     /// A node of the parsed tree.
     Tree(&'a Value),
 }
@@ -73,7 +73,7 @@ impl Found<'_> {
     /// The value as compact JSON text.
     pub fn to_json(&self) -> String {
         match self {
-            Found::Raw(r) => r.get().to_string(),
+            Found::Raw(r) => r.to_string(),
             Found::Tree(v) => v.to_string(),
         }
     }
@@ -81,11 +81,14 @@ impl Found<'_> {
     /// The value if it is a string.
     pub fn as_string(&self) -> Option<String> {
         match self {
-            Found::Raw(r) => r
-                .get()
-                .starts_with('"')
-                .then(|| serde_json::from_str(r.get()).ok())
-                .flatten(),
+            Found::Raw(r) => {
+                let inner = r.strip_prefix('"')?.strip_suffix('"')?;
+                if inner.contains('\\') {
+                    serde_json::from_str(r).ok()
+                } else {
+                    Some(inner.to_string())
+                }
+            }
             Found::Tree(v) => v.as_str().map(str::to_string),
         }
     }
@@ -157,7 +160,7 @@ impl Doc {
     fn splice(
         &mut self,
         pointer: &str,
-        edit: impl FnOnce(&[u8], &[String]) -> serde_json::Result<Option<Vec<u8>>>,
+        edit: impl FnOnce(&[u8], &[String]) -> Result<Option<Vec<u8>>, raw::Malformed>,
     ) -> Option<bool> {
         if self.tree.get().is_some() || !self.pristine {
             return None;
@@ -315,7 +318,7 @@ impl Doc {
             }
             // Edited bytes: a version is digits, quoted without escapes.
             if let Some(Some(Found::Raw(r))) = self.lookup_unparsed("/metadata/resourceVersion")
-                && let Some(rv) = r.get().strip_prefix('"').and_then(|t| t.strip_suffix('"'))
+                && let Some(rv) = r.strip_prefix('"').and_then(|t| t.strip_suffix('"'))
                 && !rv.contains('\\')
             {
                 return Some(rv);

@@ -1,28 +1,72 @@
 //! Reading one JSON pointer out of a document's bytes without building a
-//! tree: a scan that skips every value off the path and borrows the one at
-//! its end (`&RawValue`). Plugins mostly read a few fields (labels, the
-//! namespace, one list); a scan costs a fraction of a parse.
+//! tree: a scan that skips every value before the one on the path, stops
+//! there, and borrows its text. Plugins mostly read a few fields (labels,
+//! the namespace, one list); a scan costs a fraction of a parse, and one that
+//! stops at its target (metadata comes early) a fraction of that.
+//!
+//! The bytes are the cache's: one JSON document with each key once in an
+//! object, as the API server writes objects (Go's encoder writes a key
+//! once). A scan takes the first member of a name. It checks the structure
+//! it walks through, not what it skips (strings are skipped to their
+//! closing quote): bad bytes give [`Malformed`] or, where they are skipped,
+//! a wrong span, never a panic.
 
-use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
+/// The scan met something that is not JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Malformed {
+    /// Byte offset into the document.
+    pub(crate) at: usize,
+}
+
+impl fmt::Display for Malformed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not JSON at byte {}", self.at)
+    }
+}
+
+impl std::error::Error for Malformed {}
 
 /// The JSON text at the pointer given as its unescaped `tokens`, or `None`
 /// when the document has nothing there (a missing key, an index out of
 /// range, a path through a scalar).
 ///
 /// # Errors
-/// The bytes are not one JSON document.
-pub(crate) fn lookup<'a>(
-    json: &'a [u8],
-    tokens: &[String],
-) -> serde_json::Result<Option<&'a RawValue>> {
-    let mut de = serde_json::Deserializer::from_slice(json);
-    let found = Find { tokens }.deserialize(&mut de)?;
-    de.end()?;
-    Ok(found)
+/// The bytes on the path are not JSON.
+pub(crate) fn lookup<'a>(json: &'a [u8], tokens: &[String]) -> Result<Option<&'a str>, Malformed> {
+    let Some(span) = find(json, tokens)? else {
+        return Ok(None);
+    };
+    std::str::from_utf8(&json[span.clone()])
+        .map(Some)
+        .map_err(|e| Malformed {
+            at: span.start + e.valid_up_to(),
+        })
+}
+
+/// Where the value at `tokens` is in `json`.
+///
+/// # Errors
+/// The bytes on the path are not JSON.
+pub(crate) fn find(json: &[u8], tokens: &[String]) -> Result<Option<Range<usize>>, Malformed> {
+    let mut i = skip_ws(json, 0)?;
+    for token in tokens {
+        let next = match byte(json, i)? {
+            b'{' => member(json, i, token)?,
+            b'[' => match index(token) {
+                Some(n) => item(json, i, n)?,
+                None => None,
+            },
+            _ => None,
+        };
+        match next {
+            Some(at) => i = at,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(i..skip_value(json, i)?))
 }
 
 /// Whether an edit at `edit` (remove or replace) can change what `read`
@@ -43,92 +87,189 @@ pub(crate) fn overlaps(edit: &str, read: &str, removal: bool) -> bool {
     false
 }
 
-/// Walks the remaining `tokens`; at the end, borrows the value.
-struct Find<'t> {
-    tokens: &'t [String],
+/// One member of an object or item of an array, as offsets: the member's
+/// key (for an item, its value) starts at `start`, and its value ends at
+/// `end`; a member's key, quoted, ends at `key_end` (for an item, `start`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry {
+    pub(crate) start: usize,
+    pub(crate) key_end: usize,
+    pub(crate) end: usize,
 }
 
-impl<'de> DeserializeSeed<'de> for Find<'_> {
-    type Value = Option<&'de RawValue>;
+/// The members of the object, or the items of the array, that starts at
+/// `open`.
+///
+/// # Errors
+/// The container is not JSON.
+pub(crate) fn entries(json: &[u8], open: usize) -> Result<Vec<Entry>, Malformed> {
+    let mut out = Vec::new();
+    walk(json, open, |_, _| false, |e| out.push(e))?;
+    Ok(out)
+}
 
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        match self.tokens.split_first() {
-            None => <&RawValue as de::Deserialize>::deserialize(d).map(Some),
-            Some((token, rest)) => d.deserialize_any(Step { token, rest }),
+/// Whether the quoted key `quoted` (with its quotes) is `token`, escapes read.
+pub(crate) fn key_is(quoted: &[u8], token: &str) -> bool {
+    let inner = &quoted[1..quoted.len() - 1];
+    if !inner.contains(&b'\\') {
+        return inner == token.as_bytes();
+    }
+    serde_json::from_slice::<String>(quoted).is_ok_and(|k| k == token)
+}
+
+/// The array index `token` names (RFC 6901: digits, no leading zero).
+pub(crate) fn index(token: &str) -> Option<usize> {
+    let digits = !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit());
+    (digits && (token == "0" || !token.starts_with('0')))
+        .then(|| token.parse().ok())
+        .flatten()
+}
+
+/// Where the value of the member `token` of the object at `open` starts.
+fn member(json: &[u8], open: usize, token: &str) -> Result<Option<usize>, Malformed> {
+    let mut found = None;
+    let stop = |value, key: Option<&[u8]>| {
+        let hit = key.is_some_and(|k| key_is(k, token));
+        if hit {
+            found = Some(value);
         }
-    }
-}
-
-/// One step of the walk: into the member `token` of a map or the item at
-/// index `token` of an array.
-struct Step<'t> {
-    token: &'t str,
-    rest: &'t [String],
-}
-
-/// A map key, compared with the token as it is read (escaped keys arrive
-/// unescaped).
-struct KeyIs<'t>(&'t str);
-
-impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
-    type Value = bool;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        let key = <Cow<'de, str> as de::Deserialize>::deserialize(d)?;
-        Ok(key == self.0)
-    }
-}
-
-macro_rules! scalar_is_not_a_container {
-    ($($name:ident: $t:ty),*) => {
-        $(fn $name<E: de::Error>(self, _: $t) -> Result<Self::Value, E> { Ok(None) })*
+        hit
     };
+    walk(json, open, stop, |_| {})?;
+    Ok(found)
 }
 
-impl<'de> Visitor<'de> for Step<'_> {
-    type Value = Option<&'de RawValue>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        // The last of duplicate keys wins, as in a parsed tree.
-        let mut found = None;
-        while let Some(hit) = map.next_key_seed(KeyIs(self.token))? {
-            if hit {
-                found = map.next_value_seed(Find { tokens: self.rest })?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
+/// Where item `n` of the array at `open` starts.
+fn item(json: &[u8], open: usize, n: usize) -> Result<Option<usize>, Malformed> {
+    let mut found = None;
+    let mut i = 0;
+    let stop = |value, _: Option<&[u8]>| {
+        let hit = i == n;
+        if hit {
+            found = Some(value);
         }
-        Ok(found)
-    }
+        i += 1;
+        hit
+    };
+    walk(json, open, stop, |_| {})?;
+    Ok(found)
+}
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        // RFC 6901: digits, no leading zero ("-" names no item).
-        let index = (self.token == "0" || !self.token.starts_with('0'))
-            .then(|| self.token.parse::<usize>().ok())
-            .flatten();
-        let mut found = None;
-        let mut i = 0;
-        loop {
-            if Some(i) == index {
-                match seq.next_element_seed(Find { tokens: self.rest })? {
-                    Some(v) => found = v,
-                    None => break,
+/// Visits each entry of the container at `open` in order: `stop` gets where
+/// its value starts and its quoted key (`None` for an item) and ends the
+/// walk there by saying so, before the value is skipped; else `each` gets
+/// the whole entry.
+fn walk<'a>(
+    json: &'a [u8],
+    open: usize,
+    mut stop: impl FnMut(usize, Option<&'a [u8]>) -> bool,
+    mut each: impl FnMut(Entry),
+) -> Result<(), Malformed> {
+    let object = byte(json, open)? == b'{';
+    let close = if object { b'}' } else { b']' };
+    let mut i = skip_ws(json, open + 1)?;
+    if byte(json, i)? == close {
+        return Ok(());
+    }
+    loop {
+        let start = i;
+        let (key, value) = if object {
+            if byte(json, i)? != b'"' {
+                return Err(Malformed { at: i });
+            }
+            let key_end = skip_string(json, i)?;
+            let colon = skip_ws(json, key_end)?;
+            if byte(json, colon)? != b':' {
+                return Err(Malformed { at: colon });
+            }
+            (Some(&json[start..key_end]), skip_ws(json, colon + 1)?)
+        } else {
+            (None, start)
+        };
+        if stop(value, key) {
+            return Ok(());
+        }
+        let end = skip_value(json, value)?;
+        let key_end = start + key.map_or(0, <[u8]>::len);
+        each(Entry {
+            start,
+            key_end,
+            end,
+        });
+        i = skip_ws(json, end)?;
+        match byte(json, i)? {
+            b',' => i = skip_ws(json, i + 1)?,
+            b if b == close => return Ok(()),
+            _ => return Err(Malformed { at: i }),
+        }
+    }
+}
+
+fn byte(json: &[u8], i: usize) -> Result<u8, Malformed> {
+    json.get(i).copied().ok_or(Malformed { at: i })
+}
+
+fn skip_ws(json: &[u8], mut i: usize) -> Result<usize, Malformed> {
+    while matches!(byte(json, i)?, b' ' | b'\t' | b'\n' | b'\r') {
+        i += 1;
+    }
+    Ok(i)
+}
+
+/// The end of the string whose opening quote is at `i`.
+fn skip_string(json: &[u8], i: usize) -> Result<usize, Malformed> {
+    let mut j = i + 1;
+    loop {
+        let Some(k) = json
+            .get(j..)
+            .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+        else {
+            return Err(Malformed { at: i });
+        };
+        j += k;
+        if json[j] == b'"' {
+            return Ok(j + 1);
+        }
+        j += 2;
+    }
+}
+
+/// The end of the value that starts at `i`.
+pub(crate) fn skip_value(json: &[u8], i: usize) -> Result<usize, Malformed> {
+    match byte(json, i)? {
+        b'"' => skip_string(json, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                match byte(json, j)? {
+                    b'"' => {
+                        j = skip_string(json, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Ok(j + 1);
+                        }
+                    }
+                    _ => {}
                 }
-            } else if seq.next_element::<IgnoredAny>()?.is_none() {
-                break;
+                j += 1;
             }
-            i += 1;
         }
-        Ok(found)
-    }
-
-    scalar_is_not_a_container!(visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64, visit_str: &str);
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
+        b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => {
+            let mut j = i + 1;
+            while json
+                .get(j)
+                .is_some_and(|b| !matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+            {
+                j += 1;
+            }
+            Ok(j)
+        }
+        _ => Err(Malformed { at: i }),
     }
 }
 
@@ -170,14 +311,34 @@ mod tests {
             "/metadata/list/1/x/0/deeper",
         ] {
             let got = lookup(&bytes, &toks(p)).unwrap();
-            let got: Option<Value> = got.map(|r| serde_json::from_str(r.get()).unwrap());
+            let got: Option<Value> = got.map(|r| serde_json::from_str(r).unwrap());
             assert_eq!(got.as_ref(), doc.pointer(p), "{p}");
         }
-        // Escaped keys in the bytes, and duplicates: the last wins.
+        // Escaped keys in the bytes; of duplicates (which the API server
+        // never writes) the scan stops at the first.
         let raw = br#"{"k\u0065y": 1, "dup": 1, "dup": {"x": 2}}"#;
-        assert_eq!(lookup(raw, &toks("/key")).unwrap().unwrap().get(), "1");
-        assert_eq!(lookup(raw, &toks("/dup/x")).unwrap().unwrap().get(), "2");
-        assert!(lookup(b"{\"a\": ", &toks("/a")).is_err(), "not a document");
+        assert_eq!(lookup(raw, &toks("/key")).unwrap(), Some("1"));
+        assert_eq!(lookup(raw, &toks("/dup")).unwrap(), Some("1"));
+        assert_eq!(lookup(raw, &toks("/dup/x")).unwrap(), None);
+        // Whitespace anywhere JSON allows it.
+        let spaced = b" { \"a\" :\t[ 1 , { \"b\" : \"c\\\"]\" } ] \n} ";
+        assert_eq!(lookup(spaced, &toks("/a/1/b")).unwrap(), Some(r#""c\"]""#));
+        assert_eq!(
+            lookup(spaced, &toks("/a/1")).unwrap(),
+            Some(r#"{ "b" : "c\"]" }"#)
+        );
+        // Bad bytes on the path are errors, never a panic.
+        for bad in [
+            &b"{\"a\": "[..],
+            b"{\"a\" 1}",
+            b"{\"x\": 1 \"a\": 2}",
+            b"{\"a",
+            b"{a: 1}",
+            b"",
+            b"{\"x\": 1, \"a\": \"\xff\"}",
+        ] {
+            assert!(lookup(bad, &toks("/a")).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

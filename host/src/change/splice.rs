@@ -4,60 +4,54 @@
 //! bytes that costs a scan and a copy instead of a parse here and a
 //! serialisation at the sink.
 //!
-//! Both edits find their target with [`raw::lookup`] (the same walk a read
-//! takes) and give back the whole document with the edit made, or `None`
-//! when there is nothing at the pointer. The text outside the edited
-//! container is copied as it is; the container itself comes back compact.
+//! Both edits find their target with [`raw::find`] (the walk a read takes)
+//! and give back the whole document with the edit made, or `None` when there
+//! is nothing at the pointer. The text outside the edited container is
+//! copied as it is; the container itself comes back compact.
 
-use serde_json::value::RawValue;
-
-use super::raw;
+use super::raw::{self, Malformed};
 
 /// The document with the member or item at `tokens` removed (every member
-/// of that name, as a tree keeps only one), or `None` when there is none.
-/// The root cannot be removed (`None`).
+/// of that name), or `None` when there is none. The root cannot be removed
+/// (`None`).
 ///
 /// # Errors
-/// The bytes are not one JSON document.
-pub(crate) fn remove(json: &[u8], tokens: &[String]) -> serde_json::Result<Option<Vec<u8>>> {
+/// The bytes on the path are not JSON.
+pub(crate) fn remove(json: &[u8], tokens: &[String]) -> Result<Option<Vec<u8>>, Malformed> {
     let Some((last, path)) = tokens.split_last() else {
         return Ok(None);
     };
-    let Some(parent) = raw::lookup(json, path)? else {
+    let Some(parent) = raw::find(json, path)? else {
         return Ok(None);
     };
-    let text = parent.get().as_bytes();
-    let entries = match text.first() {
-        Some(b'{') => members(text),
-        Some(b'[') => items(text),
+    let (open, close) = match json[parent.start] {
+        b'{' => (b'{', b'}'),
+        b'[' => (b'[', b']'),
         _ => return Ok(None),
     };
-    let keep = |e: &Entry| match text[0] {
-        b'{' => !key_is(&text[e.key..e.value], last),
-        _ => Some(e.index) != index(last),
+    let entries = raw::entries(json, parent.start)?;
+    let at = raw::index(last);
+    let object = open == b'{';
+    let keep = |(i, e): &(usize, &raw::Entry)| match object {
+        true => !raw::key_is(&json[e.start..e.key_end], last),
+        false => Some(*i) != at,
     };
-    if entries.iter().all(keep) {
+    if entries.iter().enumerate().all(|e| keep(&e)) {
         return Ok(None);
     }
-    let (open, close) = if text[0] == b'{' {
-        (b'{', b'}')
-    } else {
-        (b'[', b']')
-    };
     let mut out = Vec::with_capacity(json.len());
-    let at = offset(json, parent);
-    out.extend_from_slice(&json[..at]);
+    out.extend_from_slice(&json[..parent.start]);
     out.push(open);
     let mut first = true;
-    for e in entries.iter().filter(|e| keep(e)) {
+    for (_, e) in entries.iter().enumerate().filter(|e| keep(e)) {
         if !first {
             out.push(b',');
         }
         first = false;
-        out.extend_from_slice(&text[e.key..e.end]);
+        out.extend_from_slice(&json[e.start..e.end]);
     }
     out.push(close);
-    out.extend_from_slice(&json[at + text.len()..]);
+    out.extend_from_slice(&json[parent.end..]);
     Ok(Some(out))
 }
 
@@ -65,153 +59,20 @@ pub(crate) fn remove(json: &[u8], tokens: &[String]) -> serde_json::Result<Optio
 /// `value`, or `None` when there is no value there (nothing is created).
 ///
 /// # Errors
-/// The bytes are not one JSON document.
+/// The bytes on the path are not JSON.
 pub(crate) fn replace(
     json: &[u8],
     tokens: &[String],
     value: &str,
-) -> serde_json::Result<Option<Vec<u8>>> {
-    let Some(old) = raw::lookup(json, tokens)? else {
+) -> Result<Option<Vec<u8>>, Malformed> {
+    let Some(old) = raw::find(json, tokens)? else {
         return Ok(None);
     };
-    let at = offset(json, old);
-    let len = old.get().len();
-    let mut out = Vec::with_capacity(json.len() - len + value.len());
-    out.extend_from_slice(&json[..at]);
+    let mut out = Vec::with_capacity(json.len() - old.len() + value.len());
+    out.extend_from_slice(&json[..old.start]);
     out.extend_from_slice(value.as_bytes());
-    out.extend_from_slice(&json[at + len..]);
+    out.extend_from_slice(&json[old.end..]);
     Ok(Some(out))
-}
-
-/// Where `inner`, borrowed from `json`, starts in it.
-fn offset(json: &[u8], inner: &RawValue) -> usize {
-    inner.get().as_ptr() as usize - json.as_ptr() as usize
-}
-
-/// One member of an object or item of an array, as offsets into the
-/// container's text: the member's key (for items, the value) starts at
-/// `key`, its value at `value`, and it ends at `end`.
-struct Entry {
-    index: usize,
-    key: usize,
-    value: usize,
-    end: usize,
-}
-
-/// The members of the object `text` (valid JSON, as `raw::lookup` checked).
-fn members(text: &[u8]) -> Vec<Entry> {
-    let mut out = Vec::new();
-    let mut i = skip_ws(text, 1);
-    while text[i] != b'}' {
-        let key = i;
-        let key_end = skip_string(text, i);
-        let value = skip_ws(text, skip_ws(text, key_end) + 1);
-        let end = skip_value(text, value);
-        out.push(Entry {
-            index: out.len(),
-            key,
-            value: key_end,
-            end,
-        });
-        i = skip_ws(text, end);
-        if text[i] == b',' {
-            i = skip_ws(text, i + 1);
-        }
-    }
-    out
-}
-
-/// The items of the array `text`.
-fn items(text: &[u8]) -> Vec<Entry> {
-    let mut out = Vec::new();
-    let mut i = skip_ws(text, 1);
-    while text[i] != b']' {
-        let end = skip_value(text, i);
-        out.push(Entry {
-            index: out.len(),
-            key: i,
-            value: i,
-            end,
-        });
-        i = skip_ws(text, end);
-        if text[i] == b',' {
-            i = skip_ws(text, i + 1);
-        }
-    }
-    out
-}
-
-/// Whether the quoted key `quoted` is `token`, escapes read.
-fn key_is(quoted: &[u8], token: &str) -> bool {
-    let inner = &quoted[1..quoted.len() - 1];
-    if !inner.contains(&b'\\') {
-        return inner == token.as_bytes();
-    }
-    serde_json::from_slice::<String>(quoted).is_ok_and(|k| k == token)
-}
-
-/// The array index `token` names (RFC 6901: digits, no leading zero).
-fn index(token: &str) -> Option<usize> {
-    let digits = !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit());
-    (digits && (token == "0" || !token.starts_with('0')))
-        .then(|| token.parse().ok())
-        .flatten()
-}
-
-fn skip_ws(text: &[u8], mut i: usize) -> usize {
-    while matches!(text[i], b' ' | b'\t' | b'\n' | b'\r') {
-        i += 1;
-    }
-    i
-}
-
-/// The end of the string starting at `i` (its opening quote).
-fn skip_string(text: &[u8], mut i: usize) -> usize {
-    i += 1;
-    loop {
-        match text[i] {
-            b'"' => return i + 1,
-            b'\\' => i += 2,
-            _ => i += 1,
-        }
-    }
-}
-
-/// The end of the value starting at `i`.
-fn skip_value(text: &[u8], i: usize) -> usize {
-    match text[i] {
-        b'"' => skip_string(text, i),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut j = i;
-            loop {
-                match text[j] {
-                    b'"' => {
-                        j = skip_string(text, j);
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return j + 1;
-                        }
-                    }
-                    _ => {}
-                }
-                j += 1;
-            }
-        }
-        _ => {
-            let mut j = i;
-            while j < text.len()
-                && !matches!(text[j], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
-            {
-                j += 1;
-            }
-            j
-        }
-    }
 }
 
 #[cfg(test)]
@@ -311,5 +172,98 @@ mod tests {
             r#"{"dup": 1,"dup": {"x": 2},"z": 0}"#
         );
         assert!(remove(b"{\"a\": ", &toks("/a")).is_err(), "not a document");
+    }
+
+    mod prop {
+        use super::super::*;
+        use herald_plugin_sdk::pointer;
+        use proptest::prelude::*;
+        use serde_json::Value;
+
+        fn value() -> impl Strategy<Value = Value> {
+            let key =
+                prop::sample::select(vec!["a", "b", "0", "1", "a/b", "~", "\"", "\\", "é", ""]);
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                (-1e6f64..1e6).prop_map(Value::from),
+                "[a-z\"\\\\\\]{}\\[,: ]{0,6}".prop_map(Value::from),
+            ];
+            leaf.prop_recursive(4, 40, 5, move |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                    prop::collection::vec((key.clone(), inner), 0..5).prop_map(|m| {
+                        Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                    }),
+                ]
+            })
+        }
+
+        /// Every pointer into `v`, and one past each container's end.
+        fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+            let esc = |k: &str| k.replace('~', "~0").replace('/', "~1");
+            match v {
+                Value::Object(m) => {
+                    out.push(format!("{at}/missing"));
+                    for (k, c) in m {
+                        let p = format!("{at}/{}", esc(k));
+                        out.push(p.clone());
+                        pointers(c, p, out);
+                    }
+                }
+                Value::Array(a) => {
+                    out.push(format!("{at}/{}", a.len()));
+                    for (i, c) in a.iter().enumerate() {
+                        let p = format!("{at}/{i}");
+                        out.push(p.clone());
+                        pointers(c, p, out);
+                    }
+                }
+                _ => out.push(format!("{at}/x")),
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            /// A read, a removal and a replacement on the bytes (compact or
+            /// pretty) give what they give on the tree.
+            #[test]
+            fn the_bytes_answer_and_change_as_the_tree_does(v in value(), pretty in any::<bool>()) {
+                let bytes = if pretty {
+                    serde_json::to_vec_pretty(&v).unwrap()
+                } else {
+                    serde_json::to_vec(&v).unwrap()
+                };
+                // The reference is the tree of the same bytes (floats read back
+                // as serde_json reads them).
+                let v: Value = serde_json::from_slice(&bytes).unwrap();
+                let mut all = vec![String::new()];
+                pointers(&v, String::new(), &mut all);
+                for p in all {
+                    let t = pointer::tokens(&p).unwrap();
+                    let read = raw::lookup(&bytes, &t).unwrap()
+                        .map(|r| serde_json::from_str::<Value>(r).unwrap());
+                    prop_assert_eq!(read.as_ref(), v.pointer(&p), "read {}", p);
+
+                    let mut want = v.clone();
+                    let hit = !p.is_empty() && pointer::remove(&mut want, &p).is_some();
+                    let got = remove(&bytes, &t).unwrap();
+                    prop_assert_eq!(got.is_some(), hit, "remove {}", p);
+                    if let Some(got) = got {
+                        prop_assert_eq!(serde_json::from_slice::<Value>(&got).unwrap(), want, "remove {}", p);
+                    }
+
+                    let mut want = v.clone();
+                    let hit = want.pointer_mut(&p).map(|x| *x = Value::from("<r>")).is_some();
+                    let got = replace(&bytes, &t, "\"<r>\"").unwrap();
+                    prop_assert_eq!(got.is_some(), hit, "replace {}", p);
+                    if let Some(got) = got {
+                        prop_assert_eq!(serde_json::from_slice::<Value>(&got).unwrap(), want, "replace {}", p);
+                    }
+                }
+            }
+        }
     }
 }

@@ -209,7 +209,9 @@ impl Pool {
     pub(super) fn retire(mut self) -> Vec<JoinHandle<()>> {
         let _ = self.flush();
         match self {
-            Pool::Threads { queues, threads, .. } => {
+            Pool::Threads {
+                queues, threads, ..
+            } => {
                 drop(queues);
                 threads
             }
