@@ -187,26 +187,24 @@ impl Prune {
 
 /// Appends the pointers a wildcard path reaches in the object to `new`, and
 /// those it reaches in the previous state to `old`: one read of the value
-/// under the path's first `*` in each.
+/// under the path's first `*` in each, walked as text (see
+/// [`path::expand_json`]).
 fn expand_both(event: &Event<'_>, p: &Path, new: &mut Vec<String>, old: &mut Vec<String>) {
     let Some((at, rest)) = p.split_at_wildcard() else {
         return;
     };
-    match event.get(&at) {
-        Ok(Some(value)) => path::expand(&value, &mut at.clone(), rest, new),
-        Ok(None) => {}
-        Err(e) => unreadable(&p.text, &e),
-    }
-    match event.get_old(&at) {
-        Ok(Some(value)) => path::expand(&value, &mut at.clone(), rest, old),
-        Ok(None) => {}
-        Err(e) => unreadable(&p.text, &e),
+    for (json, out) in [(event.get_json(&at), new), (event.get_old_json(&at), old)] {
+        if let Some(json) = json
+            && let Err(e) = path::expand_json(&json, &mut at.clone(), rest, out)
+        {
+            unreadable(&p.text, &e);
+        }
     }
 }
 
 /// A value prune cannot read (nested past serde_json's limit) is one it
 /// cannot prune: said in herald's log rather than passed over in silence.
-fn unreadable(path: &str, e: &herald_plugin_sdk::EventError) {
+fn unreadable(path: &str, e: &dyn std::fmt::Display) {
     herald_plugin_sdk::warn(&format!("cannot apply {path}: {e}"));
 }
 

@@ -2,7 +2,6 @@
 //! array items and map keys, and their expansion into concrete pointers.
 
 use herald_plugin_sdk::pointer;
-use serde_json::Value;
 
 /// One step of a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,48 +127,158 @@ fn dotted(text: &str) -> Result<Vec<Segment>, String> {
     Ok(segments)
 }
 
-/// Appends to `out` the pointer of every value under `value` (which sits at
-/// `at`) that `rest` reaches.
-pub fn expand(value: &Value, at: &mut String, rest: &[Segment], out: &mut Vec<String>) {
+/// Appends to `out` the pointer of every value under the JSON text `json`
+/// (which sits at `at`) that `rest` reaches. Each container on the way is
+/// split into its members' text, so what the path does not go into is
+/// skipped, never built into a tree (a Pod's containers are most of a Pod,
+/// and a tree of them costs the sandbox more than the rest of the event).
+/// Of repeated keys the last counts, as in a parsed map.
+///
+/// # Errors
+/// Text on the way that is not JSON.
+pub fn expand_json(
+    json: &str,
+    at: &mut String,
+    rest: &[Segment],
+    out: &mut Vec<String>,
+) -> Result<(), String> {
     let Some((first, rest)) = rest.split_first() else {
         out.push(at.clone());
-        return;
+        return Ok(());
     };
     let len = at.len();
-    match (first, value) {
-        (Segment::Any, Value::Object(map)) => {
-            for (k, v) in map {
-                at.push('/');
-                at.push_str(&pointer::escape(k));
-                expand(v, at, rest, out);
-                at.truncate(len);
+    let entries = split(json)?;
+    for (n, (key, value)) in entries.iter().enumerate() {
+        let key = match key {
+            Some(quoted) => Some(unquote(quoted)?),
+            None => None,
+        };
+        let step = match (first, &key) {
+            (Segment::Any, Some(k)) => pointer::escape(k),
+            (Segment::Any, None) => n.to_string(),
+            (Segment::Key(want), Some(k)) if want == k => pointer::escape(k),
+            (Segment::Key(want), None) if index(want) == Some(n) => want.clone(),
+            _ => continue,
+        };
+        // A key repeated later: that member counts, not this one.
+        if let Some(k) = &key
+            && entries[n + 1..]
+                .iter()
+                .any(|(later, _)| later.is_some_and(|l| unquote(l).is_ok_and(|l| &l == k)))
+        {
+            continue;
+        }
+        at.push('/');
+        at.push_str(&step);
+        let r = expand_json(value, at, rest, out);
+        at.truncate(len);
+        r?;
+    }
+    Ok(())
+}
+
+/// A member's quoted key (`None` for an array item) and its value's text.
+type Entry<'a> = (Option<&'a str>, &'a str);
+
+/// The members of the object or the items of the array `json`; nothing for
+/// a scalar.
+fn split(json: &str) -> Result<Vec<Entry<'_>>, String> {
+    let b = json.as_bytes();
+    let bad = |at: usize| format!("not JSON at byte {at}");
+    let ws = |mut i: usize| {
+        while b.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        i
+    };
+    let mut i = ws(0);
+    let (object, close) = match b.get(i) {
+        Some(b'{') => (true, b'}'),
+        Some(b'[') => (false, b']'),
+        _ => return Ok(Vec::new()),
+    };
+    let mut out = Vec::new();
+    i = ws(i + 1);
+    if b.get(i) == Some(&close) {
+        return Ok(out);
+    }
+    loop {
+        let key = if object {
+            let end = skip(b, i).filter(|_| b[i] == b'"').ok_or_else(|| bad(i))?;
+            let colon = ws(end);
+            if b.get(colon) != Some(&b':') {
+                return Err(bad(colon));
+            }
+            let key = &json[i..end];
+            i = ws(colon + 1);
+            Some(key)
+        } else {
+            None
+        };
+        let end = skip(b, i).ok_or_else(|| bad(i))?;
+        out.push((key, &json[i..end]));
+        i = ws(end);
+        match b.get(i) {
+            Some(b',') => i = ws(i + 1),
+            Some(c) if *c == close => return Ok(out),
+            _ => return Err(bad(i)),
+        }
+    }
+}
+
+/// The end of the value that starts at `i`.
+fn skip(b: &[u8], i: usize) -> Option<usize> {
+    let string = |mut j: usize| loop {
+        j += 1;
+        match b.get(j)? {
+            b'"' => return Some(j + 1),
+            b'\\' => j += 1,
+            _ => {}
+        }
+    };
+    match b.get(i)? {
+        b'"' => string(i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                match b.get(j)? {
+                    b'"' => {
+                        j = string(j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
             }
         }
-        (Segment::Any, Value::Array(items)) => {
-            for (i, v) in items.iter().enumerate() {
-                at.push('/');
-                at.push_str(&i.to_string());
-                expand(v, at, rest, out);
-                at.truncate(len);
+        _ => {
+            let mut j = i;
+            while b
+                .get(j)
+                .is_some_and(|c| !matches!(c, b',' | b'}' | b']') && !c.is_ascii_whitespace())
+            {
+                j += 1;
             }
+            (j > i).then_some(j)
         }
-        (Segment::Key(k), Value::Object(map)) => {
-            if let Some(v) = map.get(k) {
-                at.push('/');
-                at.push_str(&pointer::escape(k));
-                expand(v, at, rest, out);
-                at.truncate(len);
-            }
-        }
-        (Segment::Key(k), Value::Array(items)) => {
-            if let Some(v) = index(k).and_then(|i| items.get(i)) {
-                at.push('/');
-                at.push_str(k);
-                expand(v, at, rest, out);
-                at.truncate(len);
-            }
-        }
-        _ => {}
+    }
+}
+
+/// The key a quoted JSON string names, escapes read.
+fn unquote(quoted: &str) -> Result<String, String> {
+    let inner = &quoted[1..quoted.len() - 1];
+    if inner.contains('\\') {
+        serde_json::from_str(quoted).map_err(|e| e.to_string())
+    } else {
+        Ok(inner.to_string())
     }
 }
 
@@ -225,7 +334,7 @@ fn before(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn keys(ks: &[&str]) -> Vec<Segment> {
         ks.iter()
@@ -299,6 +408,9 @@ mod tests {
             {"name": "no-env"},
             {"env": [], "ports": []}
         ]);
+        let expand = |v: &Value, at: &mut String, rest: &[Segment], out: &mut Vec<String>| {
+            expand_json(&v.to_string(), at, rest, out).unwrap()
+        };
         let mut out = vec![];
         expand(&v, &mut "/c".to_string(), &keys(&["*", "env"]), &mut out);
         assert_eq!(out, ["/c/0/env", "/c/2/env"]);
@@ -321,6 +433,84 @@ mod tests {
             &mut out,
         );
         assert!(out.is_empty());
+        // Escaped keys come back escaped; repeated keys count once.
+        let text = r#"{"a\u002fb": {"x": 1}, "d": {"x": 1}, "d": {"y": 2}}"#;
+        expand_json(text, &mut String::new(), &keys(&["*", "x"]), &mut out).unwrap();
+        assert_eq!(out, ["/a~1b/x"]);
+        assert!(expand_json("{\"a\": [", &mut String::new(), &keys(&["*"]), &mut out).is_err());
+    }
+
+    /// The walk over a parsed tree that `expand_json` replaces.
+    fn expand_tree(value: &Value, at: &mut String, rest: &[Segment], out: &mut Vec<String>) {
+        let Some((first, rest)) = rest.split_first() else {
+            out.push(at.clone());
+            return;
+        };
+        let len = at.len();
+        let mut go = |step: String, v: &Value, at: &mut String| {
+            at.push('/');
+            at.push_str(&step);
+            expand_tree(v, at, rest, out);
+            at.truncate(len);
+        };
+        match (first, value) {
+            (Segment::Any, Value::Object(m)) => {
+                m.iter().for_each(|(k, v)| go(pointer::escape(k), v, at))
+            }
+            (Segment::Any, Value::Array(a)) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, v)| go(i.to_string(), v, at)),
+            (Segment::Key(k), Value::Object(m)) => {
+                if let Some(v) = m.get(k) {
+                    go(pointer::escape(k), v, at)
+                }
+            }
+            (Segment::Key(k), Value::Array(a)) => {
+                if let Some(v) = index(k).and_then(|i| a.get(i)) {
+                    go(k.clone(), v, at)
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_text_walk_reaches_what_a_tree_walk_reaches() {
+        let docs = [
+            json!({"spec": {"containers": [
+                {"name": "a", "env": [{"name": "X", "value": "}]\"\\"}], "args": ["x"]},
+                {"name": "b"},
+                {"name": "c", "env": [], "ports": {"http": {"p": 80}, "a/b~c": {"p": 1}}}]}}),
+            json!([[], {}, [[1, {"x": null}]], "s", 1.5e-3, true, null]),
+            json!({"": {"": 1}, "~": {"*": [0]}, "é\n": {"x": {"y": {}}}}),
+        ];
+        let paths = [
+            "/spec/containers/*/env",
+            "/spec/containers/*/ports/*/p",
+            "/spec/*/*/name",
+            "/*",
+            "/*/*",
+            "/*/*/*",
+            "/2/0/*/x",
+            "/*/",
+            "/~0/*/0",
+            "/*/x/y",
+            "/spec/containers/1/*",
+        ];
+        for doc in &docs {
+            for text in [doc.to_string(), serde_json::to_string_pretty(doc).unwrap()] {
+                for p in paths {
+                    let path = Path::parse(p).unwrap();
+                    let (mut want, mut got) = (Vec::new(), Vec::new());
+                    expand_tree(doc, &mut String::new(), &path.segments, &mut want);
+                    expand_json(&text, &mut String::new(), &path.segments, &mut got).unwrap();
+                    want.sort();
+                    got.sort();
+                    assert_eq!(got, want, "{p} in {text}");
+                }
+            }
+        }
     }
 
     #[test]
