@@ -48,6 +48,23 @@ fn put<E: de::Error>(out: &mut Vec<u8>, v: &impl serde::Serialize) -> Result<(),
     serde_json::to_writer(out, v).map_err(E::custom)
 }
 
+/// Writes `s` as a JSON string. Most strings of an object (keys, names,
+/// managed-field paths) need no escape: those are copied between quotes
+/// after one branch-free pass, the rest go through serde_json.
+fn put_str<E: de::Error>(out: &mut Vec<u8>, s: &str) -> Result<(), E> {
+    let special = s.bytes().fold(false, |any, b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if special {
+        return put(out, &s);
+    }
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
+    Ok(())
+}
+
 // === impl Top ===
 
 struct Top<'a> {
@@ -120,7 +137,7 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
     }
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Key, E> {
-        put(self.out, &s)?;
+        put_str(self.out, s)?;
         Ok(match s {
             "metadata" => Key::Metadata,
             "apiVersion" => Key::ApiVersion,
@@ -179,7 +196,7 @@ impl<'de> Visitor<'de> for Any<'_> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        put(self.out, &v)
+        put_str(self.out, v)
     }
 
     fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<(), E> {
@@ -270,6 +287,27 @@ mod tests {
         let m = seen.metadata.expect("metadata");
         assert_eq!(&text[m], r#"{"name":"a\"b","labels":{"x":"1"}}"#);
         assert!(seen.kind && !seen.api_version);
+    }
+
+    #[test]
+    fn a_string_is_written_as_serde_json_writes_it() {
+        for s in [
+            "",
+            "plain",
+            "a\"b",
+            "back\\slash",
+            "tab\t",
+            "\u{1}",
+            "\u{1f}",
+            "\u{7f}",
+            "é/ü",
+            "😀",
+            " ",
+        ] {
+            let mut out = Vec::new();
+            put_str::<serde_json::Error>(&mut out, s).expect("write");
+            assert_eq!(out, serde_json::to_vec(s).expect("json"), "{s:?}");
+        }
     }
 
     #[test]
