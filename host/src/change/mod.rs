@@ -8,10 +8,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod doc;
+mod patch;
 mod raw;
 mod splice;
 
 pub use doc::{Deferred, Doc, Found};
+pub use patch::diff;
 
 /// What happened to the object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -88,12 +88,14 @@ pub(crate) fn overlaps(edit: &str, read: &str, removal: bool) -> bool {
 }
 
 /// One member of an object or item of an array, as offsets: the member's
-/// key (for an item, its value) starts at `start`, and its value ends at
-/// `end`; a member's key, quoted, ends at `key_end` (for an item, `start`).
+/// key (for an item, its value) starts at `start`, its value at `value`,
+/// and it ends at `end`; a member's key, quoted, ends at `key_end` (for an
+/// item, `start`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Entry {
     pub(crate) start: usize,
     pub(crate) key_end: usize,
+    pub(crate) value: usize,
     pub(crate) end: usize,
 }
 
@@ -194,6 +196,7 @@ fn walk<'a>(
         each(Entry {
             start,
             key_end,
+            value,
             end,
         });
         i = skip_ws(json, end)?;

@@ -187,7 +187,7 @@ impl Notification {
     /// when there is no previous state.
     pub fn patch(&self) -> Value {
         match &self.old {
-            Some(old) => serde_json::to_value(json_patch::diff(old, &self.object))
+            Some(old) => serde_json::to_value(crate::change::diff(old, &self.object))
                 .unwrap_or(Value::Array(vec![])),
             None => Value::Array(vec![]),
         }
