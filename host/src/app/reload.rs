@@ -21,6 +21,21 @@ use super::plugin_files::PluginFiles;
 /// (copied in more than one write) before the failure is reported.
 const SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// Runs `compile` (loading and compiling plugins: a second for a Rust
+/// plugin, tens of seconds for an uncached JavaScript or Python one) with the
+/// async runtime's other tasks handed to another thread, so watches, sinks
+/// and the API go on meanwhile, even with one runtime worker
+/// (`TOKIO_WORKER_THREADS=1`). Without a multi-thread runtime, runs it here.
+pub(super) fn off_the_runtime<T>(compile: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(compile)
+        }
+        _ => compile(),
+    }
+}
+
 /// `chains` counted in `metrics`, behind breakers, one copy per worker.
 pub(super) fn instrumented(
     chains: BTreeMap<String, Chain>,
@@ -151,7 +166,7 @@ impl Live {
                 .get(&name)
                 .map(|p| p.allow.clone())
                 .unwrap_or_default();
-            match self.runtime.load(&name, file, &allow) {
+            match off_the_runtime(|| self.runtime.load(&name, file, &allow)) {
                 Ok(_) => {
                     tracing::info!(file = %file.display(), "plugin file changed; no watch uses it")
                 }
@@ -167,11 +182,14 @@ impl Live {
             return;
         }
         let ids: Vec<String> = affected.iter().map(WatchSpec::id).collect();
-        match self
-            .config
-            .chains_for(&affected, &self.runtime)
-            .and_then(|c| instrumented(c, &self.metrics, self.config.plugins.breaker, self.workers))
-        {
+        let built = off_the_runtime(|| {
+            self.config
+                .chains_for(&affected, &self.runtime)
+                .and_then(|c| {
+                    instrumented(c, &self.metrics, self.config.plugins.breaker, self.workers)
+                })
+        });
+        match built {
             Ok(chains) => {
                 let _ = self.chains.send(ChainUpdate { chains, keep });
                 self.plugin_files = now;
@@ -227,13 +245,16 @@ impl Live {
         }
         let mut watches = self.config.watch.clone();
         watches.push(spec.clone());
-        let chains = self
-            .config
-            .chains_for(&watches, &self.runtime)
-            .and_then(|c| instrumented(c, &self.metrics, self.config.plugins.breaker, self.workers))
-            .map_err(|e| ApiError::Rejected {
-                reason: format!("watch {id}: {e:#}"),
-            })?;
+        let chains = off_the_runtime(|| {
+            self.config
+                .chains_for(&watches, &self.runtime)
+                .and_then(|c| {
+                    instrumented(c, &self.metrics, self.config.plugins.breaker, self.workers)
+                })
+        })
+        .map_err(|e| ApiError::Rejected {
+            reason: format!("watch {id}: {e:#}"),
+        })?;
         let mut routes = self.config.watch_sinks();
         routes.insert(id.clone(), spec.sinks.clone());
         self.delivery.set_routes(
@@ -302,10 +323,11 @@ impl Live {
                 );
             }
         }
-        let chains = new
-            .chains(&self.runtime)
-            .and_then(|c| instrumented(c, &self.metrics, new.plugins.breaker, self.workers))
-            .context("plugins")?;
+        let chains = off_the_runtime(|| {
+            new.chains(&self.runtime)
+                .and_then(|c| instrumented(c, &self.metrics, new.plugins.breaker, self.workers))
+        })
+        .context("plugins")?;
         self.sinks.reconfigure(&new.sinks).context("sinks")?;
         self.decisions
             .set_max_bytes(new.decisions.max_bytes.as_u64());
@@ -336,5 +358,70 @@ impl Live {
         self.plugin_files = Self::scan_plugins(&self.config);
         self.runtime.prune_cache(&self.plugin_files.hashes());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::off_the_runtime;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    /// How often a task that ticks every 5 ms ticked while another task on
+    /// the runtime's one worker compiled for 300 ms, with the compile handed
+    /// off the runtime or not.
+    fn ticks_during_a_compile(handed_off: bool) -> u32 {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let ticks = Arc::new(AtomicU32::new(0));
+        rt.block_on(async {
+            let t = ticks.clone();
+            tokio::spawn(async move {
+                loop {
+                    t.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            });
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let before = ticks.load(Ordering::Relaxed);
+            tokio::spawn(async move {
+                let compile = || std::thread::sleep(Duration::from_millis(300));
+                if handed_off {
+                    off_the_runtime(compile)
+                } else {
+                    compile()
+                }
+            })
+            .await
+            .expect("compile task");
+            ticks.load(Ordering::Relaxed) - before
+        })
+    }
+
+    #[test]
+    fn with_one_runtime_worker_other_tasks_go_on_while_plugins_compile() {
+        let on = ticks_during_a_compile(true);
+        assert!(
+            on >= 10,
+            "the other task ticked {on} times in 300 ms (about 60 expected)"
+        );
+        let stalled = ticks_during_a_compile(false);
+        assert!(
+            stalled <= 2,
+            "a compile on the worker let the other task tick {stalled} times"
+        );
+    }
+
+    #[test]
+    fn without_a_multi_thread_runtime_the_compile_runs_in_place() {
+        assert_eq!(off_the_runtime(|| 7), 7);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        assert_eq!(rt.block_on(async { off_the_runtime(|| 8) }), 8);
     }
 }
