@@ -338,7 +338,7 @@ fn child(spec: ChildSpec) {
             .with_env_filter("info")
             .init();
     }
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let rt = herald::app::async_runtime().expect("runtime");
     rt.block_on(async move {
         let t0 = Instant::now();
         let text = config_yaml(

@@ -126,7 +126,7 @@ fn main() -> ExitCode {
         &log,
     );
     let result = match cli.command {
-        Command::Demo(args) => tokio::runtime::Runtime::new()
+        Command::Demo(args) => herald::app::async_runtime()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(herald::demo::run(&args))),
         Command::Config {
@@ -146,12 +146,12 @@ fn main() -> ExitCode {
                 c.config.sinks.len().max(1)
             );
         }),
-        Command::Run(args) => tokio::runtime::Runtime::new()
+        Command::Run(args) => herald::app::async_runtime()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(herald::run::run(&args))),
         Command::Plugin { command } => herald::cli::plugin(command),
         Command::Explain(args) => herald::cli::explain::print(&args),
-        Command::Record(args) => tokio::runtime::Runtime::new()
+        Command::Record(args) => herald::app::async_runtime()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(herald::cli::record::record(&args))),
         Command::Replay(args) => herald::cli::record::replay(&args),

@@ -11,6 +11,7 @@
 //! - [`config`]: the config file's schema and cross-field checks.
 //! - `reload`: applying a changed config or plugin directory; `files`: noticing it.
 //! - `restart`: deletions made while herald was down, and the periodic resync.
+//! - `threads`: the async runtime's size.
 //! - `hand_over`: where each outcome goes after the pipeline (tap, metrics, HA gate or sinks).
 //! - `explain`, `record`, `replay`: one object, or a recorded change stream,
 //!   through what `herald run` would do with a config.
@@ -26,6 +27,7 @@ pub(crate) mod record;
 mod reload;
 pub(crate) mod replay;
 mod restart;
+mod threads;
 
 use std::future::Future;
 
@@ -38,6 +40,7 @@ use tokio::sync::{mpsc, watch};
 
 pub use check::{Checked, check_config};
 pub use config::{Config, LogConfig, LogFormat, load_config, parse_config};
+pub use threads::{async_runtime, async_workers};
 
 use crate::change::ChangeEvent;
 use crate::metrics::Metrics;
