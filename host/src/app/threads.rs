@@ -14,11 +14,14 @@
 use std::io;
 
 /// The runtime's worker count: `TOKIO_WORKER_THREADS` when it is a positive
-/// number, else `cores`.
+/// number, else `cores` (a value that is not one is named in a warning;
+/// tokio's own `Runtime::new` would panic on it).
 pub fn async_workers(env: Option<&str>, cores: usize) -> usize {
-    env.and_then(|v| v.trim().parse().ok())
-        .filter(|n: &usize| *n > 0)
-        .unwrap_or(cores.max(1))
+    let set = env.map(|v| (v, v.trim().parse::<usize>().ok().filter(|n| *n > 0)));
+    if let Some((v, None)) = set {
+        tracing::warn!("TOKIO_WORKER_THREADS={v:?} is not a positive number; one worker per core");
+    }
+    set.and_then(|(_, n)| n).unwrap_or(cores.max(1))
 }
 
 /// A multi-thread runtime with [`async_workers`] workers for this machine.

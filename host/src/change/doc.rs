@@ -150,11 +150,14 @@ impl Doc {
         self.splice(pointer, splice::remove)
     }
 
-    /// Replaces the value at `pointer` with the JSON text `value` in the
-    /// doc's bytes: as [`Doc::remove_in_bytes`]; `Some(false)` when there is
-    /// no value to replace (creating one is the tree's job).
-    pub(crate) fn replace_in_bytes(&mut self, pointer: &str, value: &str) -> Option<bool> {
-        self.splice(pointer, |json, tokens| splice::replace(json, tokens, value))
+    /// Replaces the value at `pointer` with `value` in the doc's bytes: as
+    /// [`Doc::remove_in_bytes`]; `Some(false)` when there is no value to
+    /// replace (creating one is the tree's job). `value` is encoded only
+    /// when the doc is its bytes.
+    pub(crate) fn replace_in_bytes(&mut self, pointer: &str, value: &Value) -> Option<bool> {
+        self.splice(pointer, |json, tokens| {
+            splice::replace(json, tokens, &value.to_string())
+        })
     }
 
     fn splice(

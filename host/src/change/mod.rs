@@ -11,6 +11,8 @@ mod doc;
 mod patch;
 mod raw;
 mod splice;
+#[cfg(test)]
+mod testing;
 
 pub use doc::{Deferred, Doc, Found};
 pub use patch::diff;

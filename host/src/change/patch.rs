@@ -86,10 +86,7 @@ fn diff_object(
         at.push_back(key.as_str());
         match a.get(key) {
             Some(lv) => diff_text(left, lv.clone(), right, rv.clone(), at, patch)?,
-            None => patch.0.push(PatchOperation::Add(AddOperation {
-                path: at.clone(),
-                value: parse(right, rv.clone())?,
-            })),
+            None => add(patch, at, parse(right, rv.clone())?),
         }
         at.pop_back();
     }
@@ -125,10 +122,7 @@ fn diff_array(
                     .0
                     .push(PatchOperation::Remove(RemoveOperation { path: at.clone() }));
             }
-            (None, Some(y)) => patch.0.push(PatchOperation::Add(AddOperation {
-                path: at.clone(),
-                value: parse(right, y.value..y.end)?,
-            })),
+            (None, Some(y)) => add(patch, at, parse(right, y.value..y.end)?),
             (None, None) => {}
         }
         at.pop_back();
@@ -141,12 +135,17 @@ fn diff_array(
 fn members(json: &[u8], open: usize) -> Result<BTreeMap<String, Range<usize>>, Malformed> {
     let mut out = BTreeMap::new();
     for e in raw::entries(json, open)? {
-        let quoted = &json[e.start..e.key_end];
-        let key =
-            serde_json::from_slice::<String>(quoted).map_err(|_| Malformed { at: e.start })?;
-        out.insert(key, e.value..e.end);
+        let key = raw::unquote(&json[e.start..e.key_end]).ok_or(Malformed { at: e.start })?;
+        out.insert(key.into_owned(), e.value..e.end);
     }
     Ok(out)
+}
+
+fn add(patch: &mut Patch, at: &PointerBuf, value: Value) {
+    patch.0.push(PatchOperation::Add(AddOperation {
+        path: at.clone(),
+        value,
+    }));
 }
 
 fn parse(json: &[u8], span: Range<usize>) -> Result<Value, Malformed> {
@@ -166,8 +165,8 @@ mod tests {
         Doc::stored(Arc::new(CachedObject::from_value(v)))
     }
 
+    /// Small values, so that two documents often share some.
     fn value() -> impl Strategy<Value = Value> {
-        let key = prop::sample::select(vec!["a", "b", "c", "a/b", "~", "é", ""]);
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::from),
@@ -175,14 +174,8 @@ mod tests {
             (-3i64..3).prop_map(|n| Value::from(n as f64 + 0.5)),
             "[ab\"]{0,3}".prop_map(Value::from),
         ];
-        leaf.prop_recursive(4, 40, 4, move |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                prop::collection::vec((key.clone(), inner), 0..4).prop_map(|m| {
-                    Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
-                }),
-            ]
-        })
+        let keys = ["a", "b", "c", "a/b", "~", "é", ""];
+        crate::change::testing::value(leaf.boxed(), keys.to_vec(), 4)
     }
 
     #[test]

@@ -112,11 +112,19 @@ pub(crate) fn entries(json: &[u8], open: usize) -> Result<Vec<Entry>, Malformed>
 
 /// Whether the quoted key `quoted` (with its quotes) is `token`, escapes read.
 pub(crate) fn key_is(quoted: &[u8], token: &str) -> bool {
-    let inner = &quoted[1..quoted.len() - 1];
-    if !inner.contains(&b'\\') {
-        return inner == token.as_bytes();
+    unquote(quoted).is_some_and(|k| k == token)
+}
+
+/// The string the quoted JSON string `quoted` (with its quotes) holds,
+/// borrowed when it has no escape; `None` when it is not one.
+pub(crate) fn unquote(quoted: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+    let inner = quoted.get(1..quoted.len().checked_sub(1)?)?;
+    if inner.contains(&b'\\') {
+        return serde_json::from_slice::<String>(quoted)
+            .ok()
+            .map(Into::into);
     }
-    serde_json::from_slice::<String>(quoted).is_ok_and(|k| k == token)
+    std::str::from_utf8(inner).ok().map(Into::into)
 }
 
 /// The array index `token` names (RFC 6901: digits, no leading zero).

@@ -166,7 +166,7 @@ impl EventState {
         // As `pointer::set_mirrored`, with the previous state's part deferred
         // until something reads it. A value that is there is replaced in the
         // object's bytes while it is them.
-        let copy = if self.data.object.replace_in_bytes(p, &value.to_string()) == Some(true) {
+        let copy = if self.data.object.replace_in_bytes(p, &value) == Some(true) {
             Some(value)
         } else {
             let copy = self.data.old.as_ref().map(|_| value.clone());
