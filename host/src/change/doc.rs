@@ -19,8 +19,8 @@ use std::sync::{Arc, OnceLock};
 
 use herald_plugin_sdk::pointer::{self, Undo};
 use serde::Serialize;
+use serde::ser::SerializeStruct;
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use crate::cache::CachedObject;
 
@@ -432,12 +432,19 @@ impl fmt::Debug for Doc {
 }
 
 impl Serialize for Doc {
-    /// The stored bytes verbatim when pristine (JSON serialisers), else the tree.
+    /// The stored bytes verbatim when pristine (to serde_json, as its
+    /// `RawValue` is written), else the tree.
+    ///
+    /// The bytes are not parsed again: they are JSON by construction (the
+    /// source keeps what serde_json read, a splice puts JSON text in JSON
+    /// text).
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if let Some(raw) = self.raw_json()
-            && let Ok(raw) = serde_json::from_slice::<&RawValue>(raw)
+            && let Ok(text) = std::str::from_utf8(raw)
         {
-            return raw.serialize(s);
+            let mut raw = s.serialize_struct(raw::RAW_VALUE_TOKEN, 1)?;
+            raw.serialize_field(raw::RAW_VALUE_TOKEN, text)?;
+            return raw.end();
         }
         self.tree().serialize(s)
     }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 mod doc;
 mod patch;
-mod raw;
+pub(crate) mod raw;
 mod splice;
 #[cfg(test)]
 mod testing;

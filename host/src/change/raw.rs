@@ -29,6 +29,32 @@ impl fmt::Display for Malformed {
 
 impl std::error::Error for Malformed {}
 
+/// The name serde_json's `RawValue` travels through serde under
+/// (`serde_json::raw::TOKEN`, not public). A `Deserialize` that asks
+/// serde_json (or its `Value`) for a newtype struct of this name is handed
+/// a map whose one member, under this key, is the value's JSON text; a
+/// `Serialize` that gives serde_json a struct of this name with one field of
+/// this name has that field's string written verbatim.
+pub(crate) const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// Whether the JSON text `json` has no whitespace outside its strings (as
+/// the API server writes objects). Text that is not JSON may give either
+/// answer.
+pub(crate) fn is_compact(json: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(&b) = json.get(i) {
+        match b {
+            b'"' => match skip_string(json, i) {
+                Ok(end) => i = end,
+                Err(_) => return false,
+            },
+            b' ' | b'\t' | b'\n' | b'\r' => return false,
+            _ => i += 1,
+        }
+    }
+    true
+}
+
 /// The JSON text at the pointer given as its unescaped `tokens`, or `None`
 /// when the document has nothing there (a missing key, an index out of
 /// range, a path through a scalar).
@@ -169,7 +195,7 @@ fn item(json: &[u8], open: usize, n: usize) -> Result<Option<usize>, Malformed> 
 /// its value starts and its quoted key (`None` for an item) and ends the
 /// walk there by saying so, before the value is skipped; else `each` gets
 /// the whole entry.
-fn walk<'a>(
+pub(crate) fn walk<'a>(
     json: &'a [u8],
     open: usize,
     mut stop: impl FnMut(usize, Option<&'a [u8]>) -> bool,

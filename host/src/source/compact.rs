@@ -12,6 +12,8 @@ use std::ops::Range;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use crate::change::raw::{self, Malformed};
+
 /// What [`top_level`] noticed while writing an object.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct TopLevel {
@@ -33,6 +35,37 @@ pub(crate) fn top_level<'de, D: Deserializer<'de>>(
     out: &mut Vec<u8>,
 ) -> Result<TopLevel, D::Error> {
     d.deserialize_map(Top { out })
+}
+
+/// What [`top_level`] would note of the JSON object text `json`, read from
+/// the text: its members are walked until `metadata`, `apiVersion` and
+/// `kind` have been met, or to its end.
+///
+/// # Errors
+/// The text is not a JSON object (where it was walked).
+pub(crate) fn top_level_of_text(json: &[u8]) -> Result<TopLevel, Malformed> {
+    if json.first() != Some(&b'{') {
+        return Err(Malformed { at: 0 });
+    }
+    let mut seen = TopLevel::default();
+    let done = std::cell::Cell::new(false);
+    raw::walk(
+        json,
+        0,
+        |_, _| done.get(),
+        |entry| {
+            let key = &json[entry.start..entry.key_end];
+            if raw::key_is(key, "metadata") {
+                seen.metadata.get_or_insert(entry.value..entry.end);
+            } else if raw::key_is(key, "apiVersion") {
+                seen.api_version = true;
+            } else if raw::key_is(key, "kind") {
+                seen.kind = true;
+            }
+            done.set(seen.metadata.is_some() && seen.api_version && seen.kind);
+        },
+    )?;
+    Ok(seen)
 }
 
 /// Writes any value `d` yields to `out` (appending).

@@ -12,9 +12,11 @@ use std::fmt;
 
 use kube::api::{ApiResource, ObjectMeta};
 use kube::core::{DynamicResourceScope, Resource};
+use serde::de::{DeserializeSeed, Error as _, MapAccess, Unexpected, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use crate::cache::{CachedObject, IndexFields};
+use crate::change::raw;
 
 use super::compact;
 
@@ -144,44 +146,140 @@ thread_local! {
 const SCRATCH_KEEP: usize = 1 << 20;
 
 impl<'de> Deserialize<'de> for WatchedObject {
+    /// From serde_json (a watch event's object), the object's text as the
+    /// server sent it: kept as it is when it is compact, as the API server
+    /// writes it, with `metadata` read out of it; otherwise (a list item,
+    /// which kube's `ObjectList` buffers first, or text with whitespace)
+    /// re-encoded as compact JSON value by value.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        SCRATCH.with(|scratch| {
-            let mut buf = scratch.borrow_mut();
-            buf.clear();
-            let result = (|| {
-                let seen = compact::top_level(d, &mut buf)?;
-                let meta: Meta<'_> = match &seen.metadata {
-                    Some(range) => serde_json::from_slice(&buf[range.clone()])
-                        .map_err(|e| D::Error::custom(format!("metadata: {e}")))?,
-                    None => return Err(D::Error::missing_field("metadata")),
-                };
-                let index = IndexFields {
-                    uid: meta.uid.clone().map(Cow::into_owned),
-                    resource_version: meta.resource_version.clone().map(Cow::into_owned),
-                    labels: meta.labels,
-                    owner_uids: meta.owner_references.into_iter().map(|o| o.uid).collect(),
-                };
-                Ok(WatchedObject {
-                    meta: ObjectMeta {
-                        name: meta.name.map(Cow::into_owned),
-                        namespace: meta.namespace.map(Cow::into_owned),
-                        uid: meta.uid.map(Cow::into_owned),
-                        resource_version: meta.resource_version.map(Cow::into_owned),
-                        ..ObjectMeta::default()
-                    },
-                    json: Box::from(&buf[..]),
-                    index,
-                    has_api_version: seen.api_version,
-                    has_kind: seen.kind,
-                })
-            })();
-            if buf.capacity() > SCRATCH_KEEP {
-                *buf = Vec::new();
+        d.deserialize_newtype_struct(raw::RAW_VALUE_TOKEN, ObjectVisitor)
+    }
+}
+
+/// Takes the object's text when the deserializer hands it over, else its
+/// values (see [`WatchedObject`]'s `Deserialize`).
+struct ObjectVisitor;
+
+impl<'de> Visitor<'de> for ObjectVisitor {
+    type Value = WatchedObject;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Kubernetes object")
+    }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<WatchedObject, D::Error> {
+        decode(|buf| compact::top_level(d, buf))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<WatchedObject, A::Error> {
+        // serde_json answers the raw-value name with a map of one member,
+        // the text under the name; anything else is a plain map.
+        if map.next_key_seed(RawKey)?.is_none() {
+            return Err(A::Error::invalid_value(Unexpected::Map, &self));
+        }
+        let text = map.next_value_seed(Text)?;
+        decode(|buf| {
+            if raw::is_compact(text.as_bytes()) {
+                let seen = compact::top_level_of_text(text.as_bytes())
+                    .map_err(|e| A::Error::custom(format!("object: {e}")))?;
+                buf.extend_from_slice(text.as_bytes());
+                Ok(seen)
+            } else {
+                compact::top_level(&mut serde_json::Deserializer::from_str(&text), buf)
+                    .map_err(A::Error::custom)
             }
-            result
         })
     }
+}
+
+/// The one key of serde_json's raw-value map; another key is an error.
+struct RawKey;
+
+impl<'de> DeserializeSeed<'de> for RawKey {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        let key = Text.deserialize(d)?;
+        if key == raw::RAW_VALUE_TOKEN {
+            Ok(())
+        } else {
+            Err(D::Error::invalid_value(
+                Unexpected::Str(&key),
+                &"the object's text",
+            ))
+        }
+    }
+}
+
+/// A string, borrowed from the input when it can be.
+struct Text;
+
+impl<'de> DeserializeSeed<'de> for Text {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Text {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// The object `write` puts in a per-thread buffer, with its index.
+fn decode<E: serde::de::Error>(
+    write: impl FnOnce(&mut Vec<u8>) -> Result<compact::TopLevel, E>,
+) -> Result<WatchedObject, E> {
+    SCRATCH.with(|scratch| {
+        let mut buf = scratch.borrow_mut();
+        buf.clear();
+        let result = write(&mut buf).and_then(|seen| {
+            let meta: Meta<'_> = match &seen.metadata {
+                Some(range) => serde_json::from_slice(&buf[range.clone()])
+                    .map_err(|e| E::custom(format!("metadata: {e}")))?,
+                None => return Err(E::missing_field("metadata")),
+            };
+            let index = IndexFields {
+                uid: meta.uid.clone().map(Cow::into_owned),
+                resource_version: meta.resource_version.clone().map(Cow::into_owned),
+                labels: meta.labels,
+                owner_uids: meta.owner_references.into_iter().map(|o| o.uid).collect(),
+            };
+            Ok(WatchedObject {
+                meta: ObjectMeta {
+                    name: meta.name.map(Cow::into_owned),
+                    namespace: meta.namespace.map(Cow::into_owned),
+                    uid: meta.uid.map(Cow::into_owned),
+                    resource_version: meta.resource_version.map(Cow::into_owned),
+                    ..ObjectMeta::default()
+                },
+                json: Box::from(&buf[..]),
+                index,
+                has_api_version: seen.api_version,
+                has_kind: seen.kind,
+            })
+        });
+        if buf.capacity() > SCRATCH_KEEP {
+            *buf = Vec::new();
+        }
+        result
+    })
 }
 
 impl WatchedObject {
@@ -311,6 +409,59 @@ pub(crate) mod tests {
         want["apiVersion"] = json!("v1");
         want["kind"] = json!("Pod");
         assert_eq!(c.to_value().expect("parses"), want);
+    }
+
+    #[test]
+    fn a_watch_events_compact_object_is_kept_as_the_server_wrote_it() {
+        // Go's encoder escapes `<`, `>` and `&`; the text is kept as it is.
+        let object = r#"{"kind":"Pod","apiVersion":"v1","metadata":{"name":"p","namespace":"ns","resourceVersion":"9","labels":{"a":"x\u003cy"}},"spec":{"n":[1,-2.5e3,{"s":"a b\"c"}]},"status":{}}"#;
+        let line = format!(r#"{{"type":"MODIFIED","object":{object}}}"#);
+        let event: kube::core::WatchEvent<WatchedObject> =
+            serde_json::from_str(&line).expect("decodes");
+        let kube::core::WatchEvent::Modified(o) = event else {
+            panic!("a MODIFIED event");
+        };
+        assert!(o.has_api_version && o.has_kind);
+        let c = o.into_cached(&pods(), None);
+        assert_eq!(c.json(), object.as_bytes());
+        assert_eq!(c.key_pair(), ("ns", "p"));
+        assert_eq!(c.resource_version(), Some("9"));
+        assert_eq!(c.labels().collect::<Vec<_>>(), [("a", "x<y")]);
+    }
+
+    #[test]
+    fn text_with_whitespace_and_list_items_are_stored_compact() {
+        let pretty = "{ \"metadata\": {\"name\": \"p\"},\n\t\"spec\": {\"s\": \"a b\"} }";
+        let o: WatchedObject = serde_json::from_str(pretty).expect("decodes");
+        let c = o.into_cached(&pods(), None);
+        assert_eq!(
+            std::str::from_utf8(c.json()).expect("utf-8"),
+            r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"s":"a b"}}"#
+        );
+        // kube's ObjectList buffers its input (a flattened field): the
+        // object's values, not its text, reach the decode.
+        let list = format!(
+            r#"{{"kind":"PodList","apiVersion":"v1","metadata":{{"resourceVersion":"3"}},"items":[{pretty}]}}"#
+        );
+        let list: kube::core::ObjectList<WatchedObject> =
+            serde_json::from_str(&list).expect("decodes");
+        let c = list.items[0].clone().into_cached(&pods(), None);
+        assert_eq!(
+            std::str::from_utf8(c.json()).expect("utf-8"),
+            r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"s":"a b"}}"#
+        );
+    }
+
+    #[test]
+    fn an_object_without_metadata_or_not_an_object_is_an_error() {
+        for text in [r#"{"spec":{}}"#, "[1]", r#""s""#, "{\"spec\": {}}"] {
+            let e = serde_json::from_str::<WatchedObject>(text).err();
+            assert!(e.is_some(), "{text}");
+        }
+        let line = r#"{"type":"ADDED","object":{"spec":{}}}"#;
+        let e = serde_json::from_str::<kube::core::WatchEvent<WatchedObject>>(line)
+            .expect_err("an error");
+        assert!(e.to_string().contains("metadata"), "{e}");
     }
 
     #[test]

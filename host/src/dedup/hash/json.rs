@@ -55,9 +55,7 @@ impl ObjectHasher {
 // `RAW_VALUE_TOKEN` as the JSON text in that key's string value; so do `Enc`
 // and `Skip`.
 
-/// The key serde_json's `RawValue` serialises through (`serde_json::raw::TOKEN`,
-/// not public).
-pub(super) const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+pub(super) use crate::change::raw::RAW_VALUE_TOKEN;
 
 /// Bytes before a member's key: `k` and the length.
 pub(super) const KEY_AT: usize = 9;
