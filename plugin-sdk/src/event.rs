@@ -8,6 +8,7 @@ use serde_json::Value;
 #[cfg(not(target_arch = "wasm32"))]
 use crate::TestEvent;
 use crate::bindings::herald::plugin::types as wit;
+use crate::pointer::{Step, expand_keys};
 use crate::{Change, EventError};
 
 /// One change of one Kubernetes object.
@@ -195,6 +196,43 @@ impl<'a> Event<'a> {
         parse(pointer, self.get_old_json(pointer))
     }
 
+    /// The keys of the map at `pointer`, each once in the object's order, or
+    /// the indices of the array there (`"0"`, `"1"`, …); `None` if absent or
+    /// a scalar (WIT `keys`). Walks a map or an array without copying its
+    /// values into the plugin.
+    ///
+    /// ```
+    /// use herald_plugin_sdk::TestEvent;
+    /// use serde_json::json;
+    ///
+    /// let mut e = TestEvent::added(json!({"spec": {"containers": [{"name": "a"}, {"name": "b"}]},
+    ///                                     "metadata": {"labels": {"app": "web", "tier": "db"}}}));
+    /// let e = e.as_event();
+    /// assert_eq!(e.keys("/spec/containers"), Some(vec!["0".into(), "1".into()]));
+    /// assert_eq!(e.keys("/metadata/labels").map(|k| k.len()), Some(2));
+    /// assert_eq!(e.keys("/spec/containers/0/name"), None);
+    /// ```
+    pub fn keys(&self, pointer: &str) -> Option<Vec<String>> {
+        match &self.inner {
+            Inner::Host(e) => e.keys(pointer),
+            #[cfg(not(target_arch = "wasm32"))]
+            Inner::Memory(m) => crate::pointer::get(&m.object, pointer).and_then(keys_of),
+        }
+    }
+
+    /// [`Event::keys`] in the previous state (WIT `keys-old`).
+    pub fn keys_old(&self, pointer: &str) -> Option<Vec<String>> {
+        match &self.inner {
+            Inner::Host(e) => e.keys_old(pointer),
+            #[cfg(not(target_arch = "wasm32"))]
+            Inner::Memory(m) => m
+                .old
+                .as_ref()
+                .and_then(|o| crate::pointer::get(o, pointer))
+                .and_then(keys_of),
+        }
+    }
+
     /// Removes every pointer that exists, from the object and from the
     /// previous state, and returns how many were removed from the object.
     /// A `*` is a key like any other here (RFC 6901); for `prune`'s
@@ -264,15 +302,22 @@ impl<'a> Event<'a> {
                 all.push(pattern.to_string());
                 continue;
             };
-            // One read of the value under the first `*`, in each state.
+            // Walked by the keys of each map and array on the way, in each
+            // state; no value is copied.
             let at = raw[..star].join("/");
-            let rest = format!("/{}", raw[star..].join("/"));
-            crate::pointer::tokens(&rest)?;
-            for value in [self.get(&at)?, self.get_old(&at)?].into_iter().flatten() {
-                for p in crate::pointer::expand(&value, &rest)? {
-                    all.push(format!("{at}{p}"));
-                }
-            }
+            let steps: Vec<Step> = crate::pointer::tokens(&format!("/{}", raw[star..].join("/")))?
+                .into_iter()
+                .zip(&raw[star..])
+                .map(|(token, raw)| {
+                    if *raw == "*" {
+                        Step::Any
+                    } else {
+                        Step::Key(token)
+                    }
+                })
+                .collect();
+            expand_keys(&|p| self.keys(p), &mut at.clone(), &steps, &mut all);
+            expand_keys(&|p| self.keys_old(p), &mut at.clone(), &steps, &mut all);
         }
         crate::pointer::removal_order(&mut all);
         if all.is_empty() {
@@ -421,6 +466,16 @@ fn to_json<T: Serialize + ?Sized>(pointer: &str, value: &T) -> Result<String, Ev
         pointer: pointer.to_string(),
         message: e.to_string(),
     })
+}
+
+/// A map's keys or an array's indices, as the host gives them.
+#[cfg(not(target_arch = "wasm32"))]
+fn keys_of(v: &Value) -> Option<Vec<String>> {
+    match v {
+        Value::Object(m) => Some(m.keys().cloned().collect()),
+        Value::Array(a) => Some((0..a.len()).map(|i| i.to_string()).collect()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

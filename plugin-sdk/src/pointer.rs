@@ -193,6 +193,63 @@ fn expand_into(value: &Value, at: &mut String, rest: &[&str], out: &mut Vec<Stri
     }
 }
 
+/// One step of a path with wildcards (the `prune` plugin's paths).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// A map key or an array index, unescaped.
+    Key(String),
+    /// `*`: every key of a map, every item of an array.
+    Any,
+}
+
+/// Appends to `out` the pointer of every value `steps` reach from the value
+/// at `at`, asking `keys` for the keys (or indices) of each map (or array)
+/// on the way ([`crate::Event::keys`]): only names cross from the host,
+/// never the values (a Pod's containers are most of a Pod). A step the
+/// value does not have reaches nothing; a key is matched as given, an index
+/// as its digits.
+///
+/// ```
+/// use herald_plugin_sdk::pointer::{Step, expand_keys};
+/// use herald_plugin_sdk::TestEvent;
+/// let mut pod = TestEvent::added(serde_json::json!(
+///     {"spec": {"containers": [{"env": 1}, {}, {"env": 2}]}}));
+/// let event = pod.as_event();
+/// let mut out = Vec::new();
+/// let steps = [Step::Any, Step::Key("env".into())];
+/// expand_keys(&|p| event.keys(p), &mut "/spec/containers".into(), &steps, &mut out);
+/// assert_eq!(out, ["/spec/containers/0/env", "/spec/containers/2/env"]);
+/// ```
+pub fn expand_keys(
+    keys: &dyn Fn(&str) -> Option<Vec<String>>,
+    at: &mut String,
+    steps: &[Step],
+    out: &mut Vec<String>,
+) {
+    let Some((first, rest)) = steps.split_first() else {
+        out.push(at.clone());
+        return;
+    };
+    let Some(present) = keys(at) else {
+        return;
+    };
+    let len = at.len();
+    let mut go = |key: &str, at: &mut String| {
+        at.push('/');
+        at.push_str(&escape(key));
+        expand_keys(keys, at, rest, out);
+        at.truncate(len);
+    };
+    match first {
+        Step::Any => present.iter().for_each(|k| go(k, at)),
+        Step::Key(want) => {
+            if present.iter().any(|k| k == want) {
+                go(want, at)
+            }
+        }
+    }
+}
+
 /// Orders pointers so that removing them one after another removes what
 /// each named before any removal: within an array, higher indices first,
 /// and anything inside an item before the item. Drops repeats.
@@ -214,11 +271,12 @@ pub fn removal_order(pointers: &mut Vec<String>) {
 /// pointer before its own prefix.
 fn removed_before(a: &str, b: &str) -> bool {
     use std::cmp::Ordering;
+    // RFC 6901: digits, no leading zero.
     let index = |t: &str| -> Option<usize> {
-        if t.len() > 1 && t.starts_with('0') {
-            return None;
-        }
-        t.parse().ok()
+        let digits = !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+        (digits && (t == "0" || !t.starts_with('0')))
+            .then(|| t.parse().ok())
+            .flatten()
     };
     let mut ta = a.split('/').skip(1);
     let mut tb = b.split('/').skip(1);

@@ -78,6 +78,38 @@ impl Found<'_> {
         }
     }
 
+    /// The keys of a map, each once in the order they come, or the indices
+    /// of an array; `None` for a scalar (or bytes that are not JSON).
+    pub fn keys(&self) -> Option<Vec<String>> {
+        let indices = |n: usize| (0..n).map(|i| i.to_string()).collect();
+        match self {
+            Found::Raw(r) => {
+                let b = r.as_bytes();
+                let object = match b.first()? {
+                    b'{' => true,
+                    b'[' => false,
+                    _ => return None,
+                };
+                let entries = raw::entries(b, 0).ok()?;
+                if !object {
+                    return Some(indices(entries.len()));
+                }
+                let mut seen = std::collections::HashSet::with_capacity(entries.len());
+                let mut keys = Vec::with_capacity(entries.len());
+                for e in entries {
+                    let key = raw::unquote(&b[e.start..e.key_end])?;
+                    if seen.insert(key.clone()) {
+                        keys.push(key.into_owned());
+                    }
+                }
+                Some(keys)
+            }
+            Found::Tree(Value::Object(m)) => Some(m.keys().cloned().collect()),
+            Found::Tree(Value::Array(a)) => Some(indices(a.len())),
+            Found::Tree(_) => None,
+        }
+    }
+
     /// The value if it is a string.
     pub fn as_string(&self) -> Option<String> {
         match self {
@@ -463,6 +495,40 @@ mod tests {
 
     fn stored(v: &Value) -> Arc<CachedObject> {
         Arc::new(CachedObject::from_value(v))
+    }
+
+    #[test]
+    fn keys_name_a_maps_members_once_and_an_arrays_indices_from_bytes_or_tree() {
+        let v = json!({"apiVersion": "v1", "kind": "Pod",
+                       "metadata": {"name": "a", "namespace": "n", "labels": {"a/b": "1", "c": "2"}},
+                       "spec": {"containers": [{"name": "x"}, {"name": "y"}, {}], "s": "t", "e": {}}});
+        let tree = Doc::from(v.clone());
+        let stored = Doc::stored(stored(&v));
+        for d in [&tree, &stored] {
+            let keys = |p: &str| d.lookup(p).and_then(|f| f.keys());
+            assert_eq!(
+                keys("/spec/containers"),
+                Some(vec!["0".into(), "1".into(), "2".into()])
+            );
+            let mut labels = keys("/metadata/labels").unwrap();
+            labels.sort();
+            assert_eq!(labels, ["a/b", "c"]);
+            assert_eq!(keys("/spec/e"), Some(vec![]));
+            assert_eq!(keys("/spec/s"), None);
+            assert_eq!(keys("/spec/missing"), None);
+        }
+        assert!(!stored.is_parsed(), "keys come from the bytes");
+        // Escapes read; a repeated key (which the API server never writes) once.
+        let raw = r#"{"k\u0065y": 1, "dup": 1, "dup": 2, "z": [1, [2, 3]]}"#;
+        assert_eq!(
+            Found::Raw(raw).keys(),
+            Some(vec!["key".into(), "dup".into(), "z".into()])
+        );
+        assert_eq!(
+            Found::Raw("[1, [2, 3]]").keys(),
+            Some(vec!["0".into(), "1".into()])
+        );
+        assert_eq!(Found::Raw("{\"a\": ").keys(), None, "not JSON");
     }
 
     #[test]

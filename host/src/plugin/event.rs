@@ -4,7 +4,7 @@
 use herald_plugin_sdk::pointer::{self, Undo};
 use serde_json::Value;
 
-use crate::change::{ChangeType, Deferred, Doc};
+use crate::change::{ChangeType, Deferred, Doc, Found};
 
 /// An event's data as the chain carries it between plugins.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +123,21 @@ impl EventState {
             return found.map(|f| f.to_json());
         }
         pointer::get(self.old()?, p).map(Value::to_string)
+    }
+
+    /// The keys (or indices) of the map (or array) at `p` in the object.
+    pub(crate) fn keys(&self, p: &str) -> Option<Vec<String>> {
+        self.data.object.lookup(p)?.keys()
+    }
+
+    /// The keys (or indices) at `p` in the previous state: from its bytes
+    /// when no edit waiting for its parse touches `p`, else parsed now.
+    pub(crate) fn keys_old(&mut self, p: &str) -> Option<Vec<String>> {
+        let old = self.data.old.as_ref()?;
+        if let Some(found) = old.lookup_unparsed(p) {
+            return found?.keys();
+        }
+        Found::Tree(pointer::get(self.old()?, p)?).keys()
     }
 
     /// Removes the pointers from the object and from the previous state: a
@@ -381,6 +396,33 @@ mod tests {
             next.data.old.as_deref().unwrap()["data"],
             json!({"password": "<redacted>"}),
             "an earlier call's edits are not this call's to undo"
+        );
+    }
+
+    #[test]
+    fn keys_see_this_calls_removals_in_both_states() {
+        let v = json!({"kind": "Pod", "metadata": {"name": "p"},
+                       "spec": {"containers": [{"i": "a"}, {"i": "b"}, {"i": "c"}]}});
+        let data = EventData::of_docs(ChangeType::Modified, stored(&v), Some(stored(&v)));
+        let mut e = EventState::new(0, data);
+        let three: Vec<String> = vec!["0".into(), "1".into(), "2".into()];
+        assert_eq!(e.keys("/spec/containers"), Some(three.clone()));
+        assert_eq!(e.keys_old("/spec/containers"), Some(three));
+        assert_eq!(e.remove(&["/spec/containers/1".to_string()]), 1);
+        let two: Vec<String> = vec!["0".into(), "1".into()];
+        assert_eq!(e.keys("/spec/containers"), Some(two.clone()));
+        assert_eq!(
+            e.keys_old("/spec/containers"),
+            Some(two),
+            "the deferred removal counts"
+        );
+        assert_eq!(e.keys_old("/spec/containers/0/i"), None, "a scalar");
+        assert_eq!(e.keys_old("/metadata"), Some(vec!["name".into()]));
+        let none = EventData::of_docs(ChangeType::Added, stored(&v), None);
+        assert_eq!(
+            EventState::new(0, none).keys_old("/spec"),
+            None,
+            "no previous state"
         );
     }
 

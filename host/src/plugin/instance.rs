@@ -162,6 +162,22 @@ impl wit::HostEvent for HostState {
         Ok(self.event_mut(&e)?.get_old_json(&pointer))
     }
 
+    fn keys(
+        &mut self,
+        e: Resource<EventState>,
+        pointer: String,
+    ) -> wasmtime::Result<Option<Vec<String>>> {
+        Ok(self.event(&e)?.keys(&pointer))
+    }
+
+    fn keys_old(
+        &mut self,
+        e: Resource<EventState>,
+        pointer: String,
+    ) -> wasmtime::Result<Option<Vec<String>>> {
+        Ok(self.event_mut(&e)?.keys_old(&pointer))
+    }
+
     fn remove(&mut self, e: Resource<EventState>, pointers: Vec<String>) -> wasmtime::Result<u32> {
         Ok(self.event_mut(&e)?.remove(&pointers))
     }

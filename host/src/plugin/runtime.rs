@@ -171,6 +171,10 @@ impl Runtime {
         wc.wasm_component_model(true)
             .epoch_interruption(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        // For `perf`: the plugins' compiled functions in /tmp/perf-<pid>.map.
+        if std::env::var_os("HERALD_WASM_PERFMAP").is_some() {
+            wc.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&wc).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::<HostState>::new(&engine);
         super::bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)

@@ -135,7 +135,7 @@ impl Plugin for Prune {
         }
         // Removals run one after another: order them so an array index still
         // names the same item when its turn comes.
-        path::removal_order(&mut remove_fixed);
+        pointer::removal_order(&mut remove_fixed);
         Ok(Prune {
             remove_fixed,
             remove_wild,
@@ -178,7 +178,7 @@ impl Prune {
         // A wildcard may reach an identity field (`/metadata/*`): the host
         // refuses those, so they are left out rather than failing the rest.
         all.retain(|p| pointer::check_writable(p).is_ok());
-        path::removal_order(&mut all);
+        pointer::removal_order(&mut all);
         if !all.is_empty() {
             let _ = event.remove(&all);
         }
@@ -186,20 +186,14 @@ impl Prune {
 }
 
 /// Appends the pointers a wildcard path reaches in the object to `new`, and
-/// those it reaches in the previous state to `old`: one read of the value
-/// under the path's first `*` in each, walked as text (see
-/// [`path::expand_json`]).
+/// those it reaches in the previous state to `old`, walking the keys of each
+/// map and array on the way (see [`pointer::expand_keys`]).
 fn expand_both(event: &Event<'_>, p: &Path, new: &mut Vec<String>, old: &mut Vec<String>) {
     let Some((at, rest)) = p.split_at_wildcard() else {
         return;
     };
-    for (json, out) in [(event.get_json(&at), new), (event.get_old_json(&at), old)] {
-        if let Some(json) = json
-            && let Err(e) = path::expand_json(&json, &mut at.clone(), rest, out)
-        {
-            unreadable(&p.text, &e);
-        }
-    }
+    pointer::expand_keys(&|p: &str| event.keys(p), &mut at.clone(), rest, new);
+    pointer::expand_keys(&|p: &str| event.keys_old(p), &mut at.clone(), rest, old);
 }
 
 /// A value prune cannot read (nested past serde_json's limit) is one it
