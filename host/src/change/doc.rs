@@ -24,6 +24,7 @@ use serde_json::Value;
 
 use crate::cache::CachedObject;
 
+use super::found::Found;
 use super::{raw, splice};
 
 /// An edit waiting for the tree (see [`Doc::defer`]).
@@ -56,72 +57,6 @@ impl Deferred {
                 // A pointer was checked when the edit was deferred.
                 let _ = pointer::replace(v, &p, value, undo);
             }
-        }
-    }
-}
-
-/// A value read out of a [`Doc`]: borrowed from its bytes or its tree.
-#[derive(Debug, Clone, Copy)]
-pub enum Found<'a> {
-    /// JSON text inside the stored bytes.
-    Raw(&'a str),
-    /// A node of the parsed tree.
-    Tree(&'a Value),
-}
-
-impl Found<'_> {
-    /// The value as compact JSON text.
-    pub fn to_json(&self) -> String {
-        match self {
-            Found::Raw(r) => r.to_string(),
-            Found::Tree(v) => v.to_string(),
-        }
-    }
-
-    /// The keys of a map, each once in the order they come, or the indices
-    /// of an array; `None` for a scalar (or bytes that are not JSON).
-    pub fn keys(&self) -> Option<Vec<String>> {
-        let indices = |n: usize| (0..n).map(|i| i.to_string()).collect();
-        match self {
-            Found::Raw(r) => {
-                let b = r.as_bytes();
-                let object = match b.first()? {
-                    b'{' => true,
-                    b'[' => false,
-                    _ => return None,
-                };
-                let entries = raw::entries(b, 0).ok()?;
-                if !object {
-                    return Some(indices(entries.len()));
-                }
-                let mut seen = std::collections::HashSet::with_capacity(entries.len());
-                let mut keys = Vec::with_capacity(entries.len());
-                for e in entries {
-                    let key = raw::unquote(&b[e.start..e.key_end])?;
-                    if seen.insert(key.clone()) {
-                        keys.push(key.into_owned());
-                    }
-                }
-                Some(keys)
-            }
-            Found::Tree(Value::Object(m)) => Some(m.keys().cloned().collect()),
-            Found::Tree(Value::Array(a)) => Some(indices(a.len())),
-            Found::Tree(_) => None,
-        }
-    }
-
-    /// The value if it is a string.
-    pub fn as_string(&self) -> Option<String> {
-        match self {
-            Found::Raw(r) => {
-                let inner = r.strip_prefix('"')?.strip_suffix('"')?;
-                if inner.contains('\\') {
-                    serde_json::from_str(r).ok()
-                } else {
-                    Some(inner.to_string())
-                }
-            }
-            Found::Tree(v) => v.as_str().map(str::to_string),
         }
     }
 }
@@ -260,18 +195,51 @@ impl Doc {
     /// [`Doc::lookup`] without parsing: `None` when only the tree can
     /// answer (a deferred edit touches the path, or there are no bytes).
     pub(crate) fn lookup_unparsed(&self, pointer: &str) -> Option<Option<Found<'_>>> {
+        self.unparsed(
+            pointer,
+            |v| v.map(Found::Tree),
+            |bytes, tokens| Ok(raw::lookup(bytes, tokens)?.map(Found::Raw)),
+        )
+    }
+
+    /// The keys of the map, or the indices of the array, at `pointer`, as
+    /// [`Found::keys`]; read off the bytes while they answer, without
+    /// copying or checking the value's text.
+    pub fn keys(&self, pointer: &str) -> Option<Vec<String>> {
+        self.keys_unparsed(pointer).unwrap_or_else(|| {
+            Found::Tree(herald_plugin_sdk::pointer::get(self.tree(), pointer)?).keys()
+        })
+    }
+
+    /// [`Doc::keys`] without parsing, as [`Doc::lookup_unparsed`].
+    pub(crate) fn keys_unparsed(&self, pointer: &str) -> Option<Option<Vec<String>>> {
+        self.unparsed(
+            pointer,
+            |v| Found::Tree(v?).keys(),
+            |bytes, tokens| Ok(raw::find(bytes, tokens)?.and_then(|at| raw::keys(bytes, at.start))),
+        )
+    }
+
+    /// `tree` on the tree when there is one, else `bytes` on the bytes and
+    /// the pointer's tokens; `None` when only a tree can answer.
+    fn unparsed<'a, T>(
+        &'a self,
+        pointer: &str,
+        tree: impl FnOnce(Option<&'a Value>) -> T,
+        bytes: impl FnOnce(&'a [u8], &[String]) -> Result<T, raw::Malformed>,
+    ) -> Option<T> {
         if let Some(v) = self.tree.get() {
-            return Some(herald_plugin_sdk::pointer::get(v, pointer).map(Found::Tree));
+            return Some(tree(herald_plugin_sdk::pointer::get(v, pointer)));
         }
-        let bytes = self.bytes()?;
+        let json = self.bytes()?;
         let Ok(tokens) = pointer::tokens(pointer) else {
-            return Some(None);
+            return Some(tree(None));
         };
         if self.deferred.iter().any(|e| e.overlaps(pointer)) {
             return None;
         }
-        match raw::lookup(bytes, &tokens) {
-            Ok(found) => Some(found.map(Found::Raw)),
+        match bytes(json, &tokens) {
+            Ok(found) => Some(found),
             Err(error) => {
                 tracing::error!(%error, name = self.name(), "stored object does not parse");
                 None
@@ -505,7 +473,11 @@ mod tests {
         let tree = Doc::from(v.clone());
         let stored = Doc::stored(stored(&v));
         for d in [&tree, &stored] {
-            let keys = |p: &str| d.lookup(p).and_then(|f| f.keys());
+            let keys = |p: &str| {
+                let keys = d.keys(p);
+                assert_eq!(keys, d.lookup(p).and_then(|f| f.keys()), "{p}");
+                keys
+            };
             assert_eq!(
                 keys("/spec/containers"),
                 Some(vec!["0".into(), "1".into(), "2".into()])

@@ -8,13 +8,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod doc;
+mod found;
 mod patch;
 pub(crate) mod raw;
 mod splice;
 #[cfg(test)]
 mod testing;
 
-pub use doc::{Deferred, Doc, Found};
+pub use doc::{Deferred, Doc};
+pub use found::Found;
 pub use patch::diff;
 
 /// What happened to the object.

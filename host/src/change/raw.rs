@@ -136,6 +136,30 @@ pub(crate) fn entries(json: &[u8], open: usize) -> Result<Vec<Entry>, Malformed>
     Ok(out)
 }
 
+/// The keys of the object at `open`, each once in the order they come
+/// (escapes read), or the indices of the array there; `None` for a scalar
+/// or bytes that are not JSON.
+pub(crate) fn keys(json: &[u8], open: usize) -> Option<Vec<String>> {
+    let object = match json.get(open)? {
+        b'{' => true,
+        b'[' => false,
+        _ => return None,
+    };
+    let entries = entries(json, open).ok()?;
+    if !object {
+        return Some((0..entries.len()).map(|i| i.to_string()).collect());
+    }
+    let mut seen = std::collections::HashSet::with_capacity(entries.len());
+    let mut keys = Vec::with_capacity(entries.len());
+    for e in entries {
+        let key = unquote(&json[e.start..e.key_end])?;
+        if seen.insert(key.clone()) {
+            keys.push(key.into_owned());
+        }
+    }
+    Some(keys)
+}
+
 /// Whether the quoted key `quoted` (with its quotes) is `token`, escapes read.
 pub(crate) fn key_is(quoted: &[u8], token: &str) -> bool {
     unquote(quoted).is_some_and(|k| k == token)

@@ -127,15 +127,15 @@ impl EventState {
 
     /// The keys (or indices) of the map (or array) at `p` in the object.
     pub(crate) fn keys(&self, p: &str) -> Option<Vec<String>> {
-        self.data.object.lookup(p)?.keys()
+        self.data.object.keys(p)
     }
 
     /// The keys (or indices) at `p` in the previous state: from its bytes
     /// when no edit waiting for its parse touches `p`, else parsed now.
     pub(crate) fn keys_old(&mut self, p: &str) -> Option<Vec<String>> {
         let old = self.data.old.as_ref()?;
-        if let Some(found) = old.lookup_unparsed(p) {
-            return found?.keys();
+        if let Some(keys) = old.keys_unparsed(p) {
+            return keys;
         }
         Found::Tree(pointer::get(self.old()?, p)?).keys()
     }

@@ -41,8 +41,12 @@ const SDK_FILES: &[(&str, &str)] = &[
         include_str!("../../../../plugin-sdk/src/log.rs"),
     ),
     (
-        "src/pointer.rs",
-        include_str!("../../../../plugin-sdk/src/pointer.rs"),
+        "src/pointer/mod.rs",
+        include_str!("../../../../plugin-sdk/src/pointer/mod.rs"),
+    ),
+    (
+        "src/pointer/wildcard.rs",
+        include_str!("../../../../plugin-sdk/src/pointer/wildcard.rs"),
     ),
     (
         "src/test_event.rs",
@@ -332,13 +336,18 @@ mod tests {
     #[test]
     fn every_sdk_source_is_written_into_a_new_project() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-sdk/src");
-        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .map(|e| format!("src/{}", e.file_name().to_string_lossy()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        fn files(dir: &Path, prefix: &str, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let name = format!("{prefix}/{}", e.file_name().to_string_lossy());
+                if e.path().is_dir() {
+                    files(&e.path(), &name, out);
+                } else {
+                    out.push(name);
+                }
+            }
+        }
+        let mut on_disk = Vec::new();
+        files(&dir, "src", &mut on_disk);
         on_disk.sort();
         let embedded: Vec<String> = SDK_FILES.iter().map(|(p, _)| p.to_string()).collect();
         assert_eq!(embedded, on_disk, "add the new SDK file to SDK_FILES");

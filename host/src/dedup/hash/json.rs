@@ -19,6 +19,9 @@ impl ObjectHasher {
     }
 
     fn hash_json_in(&self, json: &[u8], s: &mut Scratch) -> serde_json::Result<ObjectHash> {
+        if let Some(hash) = self.hash_text_in(json, s) {
+            return Ok(hash);
+        }
         s.enc.clear();
         s.members.clear();
         s.enc.extend_from_slice(b"H\x01");
@@ -29,6 +32,20 @@ impl ObjectHasher {
         }
         .deserialize(&mut de)
         .and_then(|()| de.end());
+        let hash = done.map(|()| ObjectHash(xxh3_128(&s.enc)));
+        s.trim();
+        hash
+    }
+}
+
+impl ObjectHasher {
+    /// [`ObjectHasher::hash_json`] by the hand-written walk of
+    /// [`super::text`]: `None` when it leaves the text to serde's.
+    pub(super) fn hash_text_in(&self, json: &[u8], s: &mut Scratch) -> Option<ObjectHash> {
+        s.enc.clear();
+        s.members.clear();
+        s.enc.extend_from_slice(b"H\x01");
+        let done = super::text::encode(json, &self.root, s);
         let hash = done.map(|()| ObjectHash(xxh3_128(&s.enc)));
         s.trim();
         hash
@@ -89,20 +106,20 @@ pub(super) struct Member {
 
 impl Scratch {
     #[inline]
-    fn tagged(&mut self, tag: u8, v: [u8; 8]) {
+    pub(super) fn tagged(&mut self, tag: u8, v: [u8; 8]) {
         self.enc.push(tag);
         self.enc.extend_from_slice(&v);
     }
 
     #[inline]
-    fn string(&mut self, tag: u8, s: &str) {
+    pub(super) fn string(&mut self, tag: u8, s: &str) {
         self.tagged(tag, (s.len() as u64).to_le_bytes());
         self.enc.extend_from_slice(s.as_bytes());
     }
 
     /// Puts the members from `members[base..]`, written from `enc[first..]`,
     /// in key order, keeping the last of equal keys.
-    fn sort_members(&mut self, first: usize, base: usize) {
+    pub(super) fn sort_members(&mut self, first: usize, base: usize) {
         let Scratch {
             enc,
             members,

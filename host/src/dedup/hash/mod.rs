@@ -30,6 +30,7 @@ use serde_json::{Map, Value};
 use xxhash_rust::xxh3::{Xxh3Default, xxh3_128};
 
 mod json;
+mod text;
 mod trie;
 
 use trie::*;
@@ -437,6 +438,67 @@ mod tests {
             ),
         }
         got
+    }
+
+    /// The hand-written walk alone: `Some` only with the reference's hash.
+    fn fast(hasher: &ObjectHasher, doc: &[u8]) -> Option<ObjectHash> {
+        let got = hasher.hash_text_in(doc, &mut json::Scratch::default());
+        if let Some(h) = got {
+            let v: Value = serde_json::from_slice(doc).expect("the walk took only JSON");
+            assert_eq!(h, hasher.hash(&v), "{}", String::from_utf8_lossy(doc));
+        }
+        got
+    }
+
+    #[test]
+    fn the_walk_answers_for_what_the_api_server_writes_and_leaves_the_rest() {
+        let hasher = ObjectHasher::new(&["/status", "/spec/containers/*/env"]).unwrap();
+        let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "n", "resourceVersion": "12",
+                         "labels": {"app": "web", "é": "ü😀"}, "managedFields": [{"m": 1}]},
+            "spec": {"containers": [{"name": "a", "env": [{"name": "X"}], "ports": [{"p": 80}]}],
+                     "n": 0, "big": 1234567890123456789u64, "t": true, "f": false, "z": null,
+                     "e": [], "o": {}},
+            "status": {"phase": "Running"}});
+        let compact = serde_json::to_vec(&pod).unwrap();
+        let pretty = serde_json::to_vec_pretty(&pod).unwrap();
+        let escapes = br#"{"k:{\"name\":\"a\"}":"\u00e9\n\/","b":["\"\\"]}"#;
+        for doc in [&compact[..], &pretty, escapes] {
+            assert!(
+                fast(&hasher, doc).is_some(),
+                "{}",
+                String::from_utf8_lossy(doc)
+            );
+        }
+        // Left to serde's walk, which gives the same hash or the same error.
+        for doc in [
+            r#"{"a":"x\y"}"#,
+            r#"{"a\u00":1}"#,
+            r#"{"a":-1}"#,
+            r#"{"a":1.5}"#,
+            r#"{"a":1e3}"#,
+            r#"{"a":12345678901234567890}"#,
+            r#"{"a":01}"#,
+            r#"{"$serde_json::private::RawValue":"1"}"#,
+            "{\"a\":\"tab\there\"}",
+            r#"{"a":tru}"#,
+            r#"{"a":1,}"#,
+            r#"{"a" 1}"#,
+            r#"{"a":1}x"#,
+            r#"[1 2]"#,
+            "",
+        ] {
+            assert_eq!(fast(&hasher, doc.as_bytes()), None, "{doc}");
+            let _ = same(&hasher, doc.as_bytes());
+        }
+        let deep = format!("{}{}", "[".repeat(101), "]".repeat(101));
+        assert_eq!(fast(&hasher, deep.as_bytes()), None);
+        let _ = same(&hasher, deep.as_bytes());
+        assert!(fast(&hasher, &[b'"', 0xff, b'"']).is_none(), "not UTF-8");
+        // Every cut of the pod is left to serde, which refuses it.
+        for n in 0..compact.len() {
+            assert_eq!(fast(&hasher, &compact[..n]), None, "cut at {n}");
+        }
     }
 
     #[test]
@@ -896,11 +958,14 @@ mod tests {
 
                 let bytes = serde_json::to_vec(&v).unwrap();
                 prop_assert_eq!(hasher.hash_json(&bytes).unwrap(), want, "{} {:?}", v, ex);
+                // The hand-written walk, where it answers, answers the same.
+                let _ = fast(&hasher, &bytes);
 
                 let mut text = String::new();
                 write_json(&v, &mut (seed | 1), &mut text);
                 prop_assert_eq!(&serde_json::from_str::<Value>(&text).unwrap(), &v, "{}", text);
                 prop_assert_eq!(hasher.hash_json(text.as_bytes()).unwrap(), want, "{} {:?}", text, ex);
+                let _ = fast(&hasher, text.as_bytes());
             }
         }
     }

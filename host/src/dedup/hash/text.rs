@@ -1,0 +1,239 @@
+//! The v1 stream from JSON text the common way: a hand-written walk for
+//! the documents the API server writes (strings, non-negative integers,
+//! no floats), which gives up on anything else so that [`super::json`]'s
+//! serde walk, the reference, answers instead.
+//!
+//! Giving up is always allowed and never changes a hash: the walk writes
+//! exactly what `Enc` writes for what it accepts, and it accepts only text
+//! serde_json reads without error. What it checks itself: the whole text is
+//! UTF-8 (once, up front), the structure (the bytes between tokens are
+//! whitespace, `,` and `:` where JSON puts them), no control character in
+//! a string (a string with escapes is read by serde_json), literals
+//! spelled out, and nesting well under serde_json's limit of 128.
+
+use std::borrow::Cow;
+
+use super::json::{KEY_AT, Member, RAW_VALUE_TOKEN, Scratch};
+use super::trie::Node;
+
+/// Nesting beyond this is left to serde_json (which refuses beyond 128).
+const MAX_DEPTH: usize = 100;
+
+/// Digits of a u64 that always fit (`u64::MAX` has 20).
+const SAFE_DIGITS: usize = 19;
+
+/// Appends the encoding of the JSON document `json` to `s.enc`; `None`
+/// when the text has anything the walk leaves to serde_json.
+pub(super) fn encode(json: &[u8], root: &Node, s: &mut Scratch) -> Option<()> {
+    let text = std::str::from_utf8(json).ok()?;
+    let mut walk = Walk {
+        text,
+        i: 0,
+        depth: 0,
+    };
+    walk.value(s, Some(root))?;
+    walk.ws();
+    (walk.i == text.len()).then_some(())
+}
+
+struct Walk<'a> {
+    text: &'a str,
+    i: usize,
+    depth: usize,
+}
+
+impl<'a> Walk<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    /// Skips whitespace and then `b`.
+    fn expect(&mut self, b: u8) -> Option<()> {
+        self.ws();
+        (self.peek()? == b).then(|| self.i += 1)
+    }
+
+    fn value(&mut self, s: &mut Scratch, node: Option<&Node>) -> Option<()> {
+        self.ws();
+        match self.peek()? {
+            b'{' => self.object(s, node),
+            b'[' => self.array(s, node),
+            b'"' => {
+                let v = self.string()?;
+                s.string(b's', &v);
+                Some(())
+            }
+            b't' => self.literal("true", b't', s),
+            b'f' => self.literal("false", b'f', s),
+            b'n' => self.literal("null", b'n', s),
+            b'0'..=b'9' => self.integer(s),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &str, tag: u8, s: &mut Scratch) -> Option<()> {
+        self.text[self.i..].starts_with(word).then(|| {
+            self.i += word.len();
+            s.enc.push(tag);
+        })
+    }
+
+    /// A non-negative integer of at most [`SAFE_DIGITS`] digits (no leading
+    /// zero): `u` and its value, as serde_json's `visit_u64` gives it.
+    fn integer(&mut self, s: &mut Scratch) -> Option<()> {
+        let b = self.text.as_bytes();
+        let start = self.i;
+        let mut end = start;
+        while b.get(end).is_some_and(u8::is_ascii_digit) {
+            end += 1;
+        }
+        let digits = end - start;
+        // A fraction, an exponent, a leading zero or a long number: serde's.
+        let plain = !matches!(b.get(end), Some(b'.' | b'e' | b'E'))
+            && digits <= SAFE_DIGITS
+            && (digits == 1 || b[start] != b'0');
+        if !plain {
+            return None;
+        }
+        let v: u64 = self.text[start..end].parse().ok()?;
+        self.i = end;
+        s.tagged(b'u', v.to_le_bytes());
+        Some(())
+    }
+
+    /// The string at the cursor, unquoted; `None` for a control character
+    /// or a bad escape (serde's to refuse).
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        let b = self.text.as_bytes();
+        let start = self.i + 1;
+        let mut end = start;
+        let mut escaped = false;
+        loop {
+            end += memchr::memchr2(b'"', b'\\', b.get(end..)?)?;
+            if b[end] == b'"' {
+                break;
+            }
+            escaped = true;
+            end += 2;
+        }
+        let control = b[start..end].iter().fold(false, |any, &c| any | (c < 0x20));
+        if control {
+            return None;
+        }
+        self.i = end + 1;
+        if escaped {
+            // Both ends are ASCII quotes: char boundaries of the UTF-8 text.
+            return serde_json::from_str::<String>(self.text.get(start - 1..=end)?)
+                .ok()
+                .map(Cow::Owned);
+        }
+        self.text.get(start..end).map(Cow::Borrowed)
+    }
+
+    fn array(&mut self, s: &mut Scratch, node: Option<&Node>) -> Option<()> {
+        self.enter()?;
+        self.i += 1;
+        s.enc.push(b'[');
+        self.ws();
+        if self.peek()? == b']' {
+            self.i += 1;
+        } else {
+            let mut n = 0;
+            loop {
+                let child = node.and_then(|p| p.index(n));
+                self.member_value(s, child)?;
+                n += 1;
+                self.ws();
+                match self.peek()? {
+                    b',' => self.i += 1,
+                    b']' => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        s.enc.push(b']');
+        self.depth -= 1;
+        Some(())
+    }
+
+    fn object(&mut self, s: &mut Scratch, node: Option<&Node>) -> Option<()> {
+        self.enter()?;
+        self.i += 1;
+        let open = s.enc.len();
+        s.enc.push(b'{');
+        let base = s.members.len();
+        self.ws();
+        if self.peek()? == b'}' {
+            self.i += 1;
+        } else {
+            let mut first = true;
+            loop {
+                self.ws();
+                if self.peek()? != b'"' {
+                    return None;
+                }
+                let key = self.string()?;
+                // serde_json's raw-value map: serde's to read.
+                if first && *key == *RAW_VALUE_TOKEN {
+                    return None;
+                }
+                first = false;
+                self.expect(b':')?;
+                let child = node.and_then(|p| p.key(&key));
+                if child.is_some_and(|c| c.excluded) {
+                    self.member_value(s, child)?;
+                } else {
+                    let start = s.enc.len();
+                    s.string(b'k', &key);
+                    debug_assert_eq!(s.enc.len(), start + KEY_AT + key.len());
+                    self.value(s, child)?;
+                    s.members.push(Member {
+                        start,
+                        end: s.enc.len(),
+                        key_len: key.len(),
+                    });
+                }
+                self.ws();
+                match self.peek()? {
+                    b',' => self.i += 1,
+                    b'}' => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        s.sort_members(open + 1, base);
+        s.enc.push(b'}');
+        self.depth -= 1;
+        Some(())
+    }
+
+    /// A value that is excluded (`node` says so) is read and checked like
+    /// any other, then its encoding dropped, as `Skip` reads it in full.
+    fn member_value(&mut self, s: &mut Scratch, node: Option<&Node>) -> Option<()> {
+        if !node.is_some_and(|n| n.excluded) {
+            return self.value(s, node);
+        }
+        let (enc, members) = (s.enc.len(), s.members.len());
+        self.value(s, None)?;
+        s.enc.truncate(enc);
+        s.members.truncate(members);
+        Some(())
+    }
+
+    fn enter(&mut self) -> Option<()> {
+        self.depth += 1;
+        (self.depth <= MAX_DEPTH).then_some(())
+    }
+}
