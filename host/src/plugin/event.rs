@@ -140,6 +140,25 @@ impl EventState {
         Found::Tree(pointer::get(self.old()?, p)?).keys()
     }
 
+    /// Removes what `paths` reach (a `*` step over every key or item), each
+    /// path expanded against the object and against the previous state,
+    /// every pointer found removed from both ([`EventState::remove`]); what
+    /// a path reaches of the identity is left. Counts the object's.
+    pub(crate) fn remove_paths(&mut self, paths: &[Vec<pointer::Step>]) -> u32 {
+        let mut all = Vec::new();
+        for steps in paths {
+            pointer::removal_candidates(&mut |p| self.keys(p), steps, &mut all);
+        }
+        if self.data.old.is_some() {
+            for steps in paths {
+                pointer::removal_candidates(&mut |p| self.keys_old(p), steps, &mut all);
+            }
+        }
+        all.retain(|p| pointer::check_writable(p).is_ok());
+        pointer::removal_order(&mut all);
+        self.remove(&all)
+    }
+
     /// Removes the pointers from the object and from the previous state: a
     /// field pruned from a notification (a Secret's data, say) must not
     /// reach a sink through `old` or a diff either. Counts the object's.
@@ -424,6 +443,41 @@ mod tests {
             None,
             "no previous state"
         );
+    }
+
+    #[test]
+    fn remove_paths_expands_in_each_state_and_removes_from_both() {
+        use pointer::Step::{Any, Key};
+        let key = |k: &str| Key(k.to_string());
+        let old = json!({"kind": "Pod", "metadata": {"name": "p", "managedFields": [1]},
+                         "spec": {"containers": [{"i": "a", "env": [1]}, {"i": "b", "env": [2]},
+                                                 {"i": "c", "env": [3]}]}});
+        let new = json!({"kind": "Pod", "metadata": {"name": "p", "managedFields": [2]},
+                         "spec": {"containers": [{"i": "a", "env": [1]}, {"i": "b"}]}});
+        let data = EventData::of_docs(ChangeType::Modified, stored(&new), Some(stored(&old)));
+        let mut e = EventState::new(0, data);
+        let paths = vec![
+            vec![key("spec"), key("containers"), Any, key("env")],
+            vec![key("metadata"), key("managedFields")],
+            vec![key("metadata"), Any],
+            vec![key("absent"), Any],
+        ];
+        // The object's env of item 0 and managedFields; items 1 and 2 of
+        // the previous state have env only there.
+        assert_eq!(e.remove_paths(&paths), 2);
+        assert_eq!(
+            *e.data.object,
+            json!({"kind": "Pod", "metadata": {"name": "p"},
+                   "spec": {"containers": [{"i": "a"}, {"i": "b"}]}})
+        );
+        assert_eq!(
+            e.old().cloned(),
+            Some(json!({"kind": "Pod", "metadata": {"name": "p"},
+                        "spec": {"containers": [{"i": "a"}, {"i": "b"}, {"i": "c"}]}}))
+        );
+        e.rollback();
+        assert_eq!(*e.data.object, new);
+        assert_eq!(e.old().cloned(), Some(old));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use herald_plugin_sdk::pointer::Step;
 use wasmtime::Store;
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -176,6 +177,26 @@ impl wit::HostEvent for HostState {
         pointer: String,
     ) -> wasmtime::Result<Option<Vec<String>>> {
         Ok(self.event_mut(&e)?.keys_old(&pointer))
+    }
+
+    fn remove_paths(
+        &mut self,
+        e: Resource<EventState>,
+        paths: Vec<Vec<wit::Step>>,
+    ) -> wasmtime::Result<u32> {
+        let paths: Vec<Vec<Step>> = paths
+            .into_iter()
+            .map(|steps| {
+                steps
+                    .into_iter()
+                    .map(|s| match s {
+                        wit::Step::Key(k) => Step::Key(k),
+                        wit::Step::Any => Step::Any,
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(self.event_mut(&e)?.remove_paths(&paths))
     }
 
     fn remove(&mut self, e: Resource<EventState>, pointers: Vec<String>) -> wasmtime::Result<u32> {

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{PointerError, array_index, escape, tokens, unescape};
+use super::{PointerError, array_index, escape, join, tokens, unescape};
 
 /// The pointers of every value `pattern` reaches in `value`, where a token
 /// that is exactly `*` runs over every key of a map and every item of an
@@ -93,11 +93,11 @@ pub enum Step {
 /// let event = pod.as_event();
 /// let mut out = Vec::new();
 /// let steps = [Step::Any, Step::Key("env".into())];
-/// expand_keys(&|p| event.keys(p), &mut "/spec/containers".into(), &steps, &mut out);
+/// expand_keys(&mut |p| event.keys(p), &mut "/spec/containers".into(), &steps, &mut out);
 /// assert_eq!(out, ["/spec/containers/0/env", "/spec/containers/2/env"]);
 /// ```
 pub fn expand_keys(
-    keys: &dyn Fn(&str) -> Option<Vec<String>>,
+    keys: &mut dyn FnMut(&str) -> Option<Vec<String>>,
     at: &mut String,
     steps: &[Step],
     out: &mut Vec<String>,
@@ -123,6 +123,41 @@ pub fn expand_keys(
                 go(want, at)
             }
         }
+    }
+}
+
+/// Appends to `out` the pointers `steps` may reach, for a removal: the
+/// keys of each map or array from the first `*` to the last are asked of
+/// `keys` ([`expand_keys`]); the steps before and after are joined as
+/// given, since a removal skips a pointer to nothing. One `keys` call for
+/// `/spec/containers/*/env`, where [`expand_keys`] makes one per container
+/// and one per step before the `*`.
+pub fn removal_candidates(
+    keys: &mut dyn FnMut(&str) -> Option<Vec<String>>,
+    steps: &[Step],
+    out: &mut Vec<String>,
+) {
+    fn key(s: &Step) -> &str {
+        match s {
+            Step::Key(k) => k,
+            // Never joined: the steps joined are before the first `*` or
+            // after the last.
+            Step::Any => "*",
+        }
+    }
+    let (Some(first), Some(last)) = (
+        steps.iter().position(|s| *s == Step::Any),
+        steps.iter().rposition(|s| *s == Step::Any),
+    ) else {
+        out.push(join(steps.iter().map(key)));
+        return;
+    };
+    let start = out.len();
+    let mut at = join(steps[..first].iter().map(key));
+    expand_keys(keys, &mut at, &steps[first..=last], out);
+    let tail = join(steps[last + 1..].iter().map(key));
+    for p in &mut out[start..] {
+        p.push_str(&tail);
     }
 }
 

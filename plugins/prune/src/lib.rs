@@ -96,8 +96,9 @@ pub struct Config {
 pub struct Prune {
     /// `remove` paths without `*`, as pointers: removed without a lookup.
     remove_fixed: Vec<String>,
-    /// `remove` paths with a `*`: expanded against the object first.
-    remove_wild: Vec<Path>,
+    /// With a `*` among the `remove` paths: every `remove` path, for the
+    /// host to expand and remove in one call.
+    remove_paths: Vec<Vec<Segment>>,
     redact: Vec<Path>,
     secrets: bool,
 }
@@ -125,20 +126,19 @@ impl Plugin for Prune {
         if config.remove.is_empty() && config.redact.is_empty() && !config.secrets {
             return Err("nothing to do: set remove, redact or secrets: true".into());
         }
-        let mut remove_fixed = Vec::new();
-        let mut remove_wild = Vec::new();
-        for p in parse_all("remove", config.remove)? {
-            match p.concrete() {
-                Some(ptr) => remove_fixed.push(ptr),
-                None => remove_wild.push(p),
-            }
-        }
+        let remove = parse_all("remove", config.remove)?;
+        let mut remove_fixed: Vec<String> = remove.iter().filter_map(Path::concrete).collect();
+        let remove_paths = if remove_fixed.len() == remove.len() {
+            Vec::new()
+        } else {
+            remove.into_iter().map(|p| p.segments).collect()
+        };
         // Removals run one after another: order them so an array index still
         // names the same item when its turn comes.
         pointer::removal_order(&mut remove_fixed);
         Ok(Prune {
             remove_fixed,
-            remove_wild,
+            remove_paths,
             redact: parse_all("redact", config.redact)?,
             secrets: config.secrets,
         })
@@ -157,30 +157,16 @@ impl Plugin for Prune {
 }
 
 impl Prune {
-    /// Every removal in one host call: fixed pointers as they are, wildcard
-    /// paths expanded with one read of the value under their first `*`, in
-    /// the object and in the previous state (the host removes each pointer
-    /// from both, so one the object lacks leaves the previous state only).
+    /// Every removal in one host call: the fixed pointers as they are, or,
+    /// with a wildcard among them, every path for the host to expand in
+    /// the object and in the previous state (it removes each pointer from
+    /// both, and leaves what a wildcard reaches of the identity).
     fn remove(&self, event: &mut Event<'_>) {
-        if self.remove_wild.is_empty() {
-            if !self.remove_fixed.is_empty() {
-                // Checked at init: every pointer is writable.
-                let _ = event.remove(&self.remove_fixed);
-            }
-            return;
-        }
-        let mut all = self.remove_fixed.clone();
-        let mut old_only = Vec::new();
-        for p in &self.remove_wild {
-            expand_both(event, p, &mut all, &mut old_only);
-        }
-        all.append(&mut old_only);
-        // A wildcard may reach an identity field (`/metadata/*`): the host
-        // refuses those, so they are left out rather than failing the rest.
-        all.retain(|p| pointer::check_writable(p).is_ok());
-        pointer::removal_order(&mut all);
-        if !all.is_empty() {
-            let _ = event.remove(&all);
+        if !self.remove_paths.is_empty() {
+            event.remove_paths(&self.remove_paths);
+        } else if !self.remove_fixed.is_empty() {
+            // Checked at init: every pointer is writable.
+            let _ = event.remove(&self.remove_fixed);
         }
     }
 }
@@ -192,8 +178,8 @@ fn expand_both(event: &Event<'_>, p: &Path, new: &mut Vec<String>, old: &mut Vec
     let Some((at, rest)) = p.split_at_wildcard() else {
         return;
     };
-    pointer::expand_keys(&|p: &str| event.keys(p), &mut at.clone(), rest, new);
-    pointer::expand_keys(&|p: &str| event.keys_old(p), &mut at.clone(), rest, old);
+    pointer::expand_keys(&mut |p: &str| event.keys(p), &mut at.clone(), rest, new);
+    pointer::expand_keys(&mut |p: &str| event.keys_old(p), &mut at.clone(), rest, old);
 }
 
 /// A value prune cannot read (nested past serde_json's limit) is one it

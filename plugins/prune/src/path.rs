@@ -209,7 +209,7 @@ mod tests {
         ], "s": "scalar"});
         let expand = |at: &str, rest: &[&str]| {
             let mut out = vec![];
-            pointer::expand_keys(&keys_in(&v), &mut at.to_string(), &keys(rest), &mut out);
+            pointer::expand_keys(&mut keys_in(&v), &mut at.to_string(), &keys(rest), &mut out);
             out
         };
         assert_eq!(expand("/c", &["*", "env"]), ["/c/0/env", "/c/2/env"]);
@@ -294,7 +294,12 @@ mod tests {
                 let path = Path::parse(p).unwrap();
                 let (mut want, mut got) = (Vec::new(), Vec::new());
                 expand_tree(doc, &mut String::new(), &path.segments, &mut want);
-                pointer::expand_keys(&keys_in(doc), &mut String::new(), &path.segments, &mut got);
+                pointer::expand_keys(
+                    &mut keys_in(doc),
+                    &mut String::new(),
+                    &path.segments,
+                    &mut got,
+                );
                 want.sort();
                 got.sort();
                 assert_eq!(got, want, "{p} in {doc}");

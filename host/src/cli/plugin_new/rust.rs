@@ -25,8 +25,12 @@ const SDK_FILES: &[(&str, &str)] = &[
         include_str!("../../../../plugin-sdk/src/error.rs"),
     ),
     (
-        "src/event.rs",
-        include_str!("../../../../plugin-sdk/src/event.rs"),
+        "src/event/mod.rs",
+        include_str!("../../../../plugin-sdk/src/event/mod.rs"),
+    ),
+    (
+        "src/event/removal.rs",
+        include_str!("../../../../plugin-sdk/src/event/removal.rs"),
     ),
     (
         "src/export.rs",

@@ -8,8 +8,9 @@ use serde_json::Value;
 #[cfg(not(target_arch = "wasm32"))]
 use crate::TestEvent;
 use crate::bindings::herald::plugin::types as wit;
-use crate::pointer::{Step, expand_keys};
 use crate::{Change, EventError};
+
+mod removal;
 
 /// One change of one Kubernetes object.
 ///
@@ -271,59 +272,6 @@ impl<'a> Event<'a> {
             #[cfg(not(target_arch = "wasm32"))]
             Inner::Memory(m) => pointers.iter().filter(|p| m.remove(p.as_ref())).count() as u32,
         })
-    }
-
-    /// Removes every value the patterns reach, where a token that is
-    /// exactly `*` runs over every key of a map and every item of an array,
-    /// as `prune`'s paths do; in the object and in the previous state (each
-    /// expanded against its own values). Returns how many were removed from
-    /// the object.
-    ///
-    /// # Errors
-    /// As [`Event::remove`]; the expanded pointers are checked too.
-    ///
-    /// ```
-    /// use herald_plugin_sdk::TestEvent;
-    /// use serde_json::json;
-    ///
-    /// let mut e = TestEvent::added(json!({"spec": {"containers": [
-    ///     {"name": "a", "env": [1]}, {"name": "b"}, {"name": "c", "env": [2]}]}}));
-    /// assert_eq!(e.as_event().remove_matching(&["/spec/containers/*/env"]), Ok(2));
-    /// assert_eq!(e.object["spec"]["containers"][2], json!({"name": "c"}));
-    /// ```
-    pub fn remove_matching<S: AsRef<str>>(&mut self, patterns: &[S]) -> Result<u32, EventError> {
-        let mut all = Vec::new();
-        for pattern in patterns {
-            let pattern = pattern.as_ref();
-            crate::pointer::tokens(pattern)?;
-            let raw: Vec<&str> = pattern.split('/').collect();
-            let Some(star) = raw.iter().position(|t| *t == "*") else {
-                crate::pointer::check_writable(pattern)?;
-                all.push(pattern.to_string());
-                continue;
-            };
-            // Walked by the keys of each map and array on the way, in each
-            // state; no value is copied.
-            let at = raw[..star].join("/");
-            let steps: Vec<Step> = crate::pointer::tokens(&format!("/{}", raw[star..].join("/")))?
-                .into_iter()
-                .zip(&raw[star..])
-                .map(|(token, raw)| {
-                    if *raw == "*" {
-                        Step::Any
-                    } else {
-                        Step::Key(token)
-                    }
-                })
-                .collect();
-            expand_keys(&|p| self.keys(p), &mut at.clone(), &steps, &mut all);
-            expand_keys(&|p| self.keys_old(p), &mut at.clone(), &steps, &mut all);
-        }
-        crate::pointer::removal_order(&mut all);
-        if all.is_empty() {
-            return Ok(0);
-        }
-        self.remove(&all)
     }
 
     /// Sets the value at `pointer`, creating missing parents in the object.
