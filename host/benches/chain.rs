@@ -129,7 +129,7 @@ fn main() {
         ratio(batch_t)
     );
     println!("target: wasm chain <= 1.30x native");
-    pipeline_chain(&load);
+    pipeline_chain(&inst);
     println!(
         "SUMMARY|3-plugin chain (label-filter, prune, label-filter), µs/event|{:.2}|native {:.2}|{:.2}x|≤ 1.30x|{}",
         us(wasm_1),
@@ -147,41 +147,25 @@ fn main() {
 /// MODIFIED event, one per call, as the pipeline gives it (both states
 /// the cache's stored bytes) and as parsed trees: the chain thread's own
 /// cost per event, without the rest of the pipeline.
-fn pipeline_chain(load: &dyn Fn(&str) -> std::sync::Arc<herald::plugin::LoadedPlugin>) {
+fn pipeline_chain(inst: &dyn Fn(&str, Value) -> PluginInstance) {
     use herald::cache::CachedObject;
     use herald::change::Doc;
     use std::sync::Arc;
-    let configs = [
-        (
+    let mut chain = Chain::new(vec![
+        inst(
             "filter",
             json!({"ignoreNamespaces": ["kube-*"], "labelSelector": "app=seed",
                    "changes": ["added", "modified", "deleted"]}),
         ),
-        (
+        inst(
             "prune",
             json!({"remove": ["/metadata/managedFields", "/spec/containers/*/env"], "secrets": true}),
         ),
-        (
+        inst(
             "route",
             json!({"rules": [{"match": {"labels": "shard=3"}, "sinks": ["out"]}], "defaultSinks": ["out"]}),
         ),
-    ];
-    let mut chain = Chain::new(
-        configs
-            .iter()
-            .map(|(name, config)| {
-                PluginInstance::new(
-                    load(name),
-                    PluginSettings {
-                        config: config.to_string(),
-                        on_error: OnError::Drop,
-                        ..PluginSettings::default()
-                    },
-                )
-                .expect("init")
-            })
-            .collect(),
-    );
+    ]);
     let old = herald_sim::fixtures::pod("shop", "web-1", &[("app", "seed"), ("shard", "3")]);
     let mut new = old.clone();
     new["metadata"]["resourceVersion"] = json!("99");

@@ -26,12 +26,9 @@ impl Found<'_> {
     /// The keys of a map, each once in the order they come, or the indices
     /// of an array; `None` for a scalar (or bytes that are not JSON).
     pub fn keys(&self) -> Option<Vec<String>> {
-        let indices = |n: usize| (0..n).map(|i| i.to_string()).collect();
         match self {
             Found::Raw(r) => raw::keys(r.as_bytes(), 0),
-            Found::Tree(Value::Object(m)) => Some(m.keys().cloned().collect()),
-            Found::Tree(Value::Array(a)) => Some(indices(a.len())),
-            Found::Tree(_) => None,
+            Found::Tree(v) => herald_plugin_sdk::pointer::keys(v),
         }
     }
 

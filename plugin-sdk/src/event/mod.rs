@@ -217,7 +217,9 @@ impl<'a> Event<'a> {
         match &self.inner {
             Inner::Host(e) => e.keys(pointer),
             #[cfg(not(target_arch = "wasm32"))]
-            Inner::Memory(m) => crate::pointer::get(&m.object, pointer).and_then(keys_of),
+            Inner::Memory(m) => {
+                crate::pointer::get(&m.object, pointer).and_then(crate::pointer::keys)
+            }
         }
     }
 
@@ -230,7 +232,7 @@ impl<'a> Event<'a> {
                 .old
                 .as_ref()
                 .and_then(|o| crate::pointer::get(o, pointer))
-                .and_then(keys_of),
+                .and_then(crate::pointer::keys),
         }
     }
 
@@ -414,16 +416,6 @@ fn to_json<T: Serialize + ?Sized>(pointer: &str, value: &T) -> Result<String, Ev
         pointer: pointer.to_string(),
         message: e.to_string(),
     })
-}
-
-/// A map's keys or an array's indices, as the host gives them.
-#[cfg(not(target_arch = "wasm32"))]
-fn keys_of(v: &Value) -> Option<Vec<String>> {
-    match v {
-        Value::Object(m) => Some(m.keys().cloned().collect()),
-        Value::Array(a) => Some((0..a.len()).map(|i| i.to_string()).collect()),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

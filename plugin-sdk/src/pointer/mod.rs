@@ -38,7 +38,7 @@ use serde_json::Value;
 
 mod wildcard;
 
-pub use wildcard::{Step, expand, expand_keys, removal_candidates, removal_order};
+pub use wildcard::{Step, expand, expand_keys, keys, removal_candidates, removal_order};
 
 /// Why a plugin cannot use a pointer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

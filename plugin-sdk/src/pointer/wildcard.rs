@@ -78,6 +78,22 @@ pub enum Step {
     Any,
 }
 
+/// The keys of a map, or the indices of an array (`"0"`, `"1"`, …), as the
+/// host's `keys` gives them; `None` for a scalar.
+///
+/// ```
+/// use herald_plugin_sdk::pointer::keys;
+/// assert_eq!(keys(&serde_json::json!([7, 8])), Some(vec!["0".into(), "1".into()]));
+/// assert_eq!(keys(&serde_json::json!("s")), None);
+/// ```
+pub fn keys(value: &Value) -> Option<Vec<String>> {
+    match value {
+        Value::Object(m) => Some(m.keys().cloned().collect()),
+        Value::Array(a) => Some((0..a.len()).map(|i| i.to_string()).collect()),
+        _ => None,
+    }
+}
+
 /// Appends to `out` the pointer of every value `steps` reach from the value
 /// at `at`, asking `keys` for the keys (or indices) of each map (or array)
 /// on the way ([`crate::Event::keys`]): only names cross from the host,

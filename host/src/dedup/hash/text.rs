@@ -149,14 +149,8 @@ impl<'a> Walk<'a> {
                 let child = node.and_then(|p| p.index(n));
                 self.member_value(s, child)?;
                 n += 1;
-                self.ws();
-                match self.peek()? {
-                    b',' => self.i += 1,
-                    b']' => {
-                        self.i += 1;
-                        break;
-                    }
-                    _ => return None,
+                if self.closed(b']')? {
+                    break;
                 }
             }
         }
@@ -202,14 +196,8 @@ impl<'a> Walk<'a> {
                         key_len: key.len(),
                     });
                 }
-                self.ws();
-                match self.peek()? {
-                    b',' => self.i += 1,
-                    b'}' => {
-                        self.i += 1;
-                        break;
-                    }
-                    _ => return None,
+                if self.closed(b'}')? {
+                    break;
                 }
             }
         }
@@ -230,6 +218,19 @@ impl<'a> Walk<'a> {
         s.enc.truncate(enc);
         s.members.truncate(members);
         Some(())
+    }
+
+    /// After a member or an item: `,` (more follow) or `close` (the end);
+    /// `None` for anything else.
+    fn closed(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let b = self.peek()?;
+        self.i += 1;
+        match b {
+            b',' => Some(false),
+            b if b == close => Some(true),
+            _ => None,
+        }
     }
 
     fn enter(&mut self) -> Option<()> {
