@@ -855,6 +855,40 @@ async fn drive(
     (cpu, wall, threads)
 }
 
+/// With `HERALD_BENCH_PERF=DIR`, a `perf record` of the child into
+/// `DIR/<name>.data` (with `HERALD_BENCH_PERF_DWARF`, call graphs by DWARF:
+/// the release build has no frame pointers, so `-g` alone gives flat
+/// profiles).
+fn perf_start(h: &Herald, name: &str) -> Option<Child> {
+    let dir = std::env::var_os("HERALD_BENCH_PERF")?;
+    let out = Path::new(&dir).join(format!("{name}.data"));
+    let graph = if std::env::var_os("HERALD_BENCH_PERF_DWARF").is_some() {
+        "--call-graph=dwarf,16384"
+    } else {
+        "-g"
+    };
+    Some(
+        Command::new("perf")
+            .args(["record", "-F", "999", graph, "-o"])
+            .arg(out)
+            .arg("-p")
+            .arg(h.pid().to_string())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("perf"),
+    )
+}
+
+/// Ends a [`perf_start`] recording and waits for its file.
+fn perf_stop(perf: Option<Child>) {
+    if let Some(mut p) = perf {
+        let _ = Command::new("kill")
+            .args(["-INT", &p.id().to_string()])
+            .status();
+        let _ = p.wait();
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn throughput(
     sim: &Sim,
@@ -881,36 +915,12 @@ async fn throughput(
     let (rss_ready, _) = h.rss();
     // Warm-up: connections, code paths, the plugins' first calls.
     drive(sim, recv, &h, targets, 500).await;
-    // HERALD_BENCH_PERF=dir: a `perf record` of the child per run.
-    let perf = std::env::var_os("HERALD_BENCH_PERF").map(|dir| {
-        let out = Path::new(&dir).join(format!(
-            "{objects}-{}-{plugins:?}-{}.data",
-            watch.len(),
-            chain.join("-")
-        ));
-        // HERALD_BENCH_PERF_DWARF: unwind with DWARF (the release build has
-        // no frame pointers, so `-g` alone gives flat profiles).
-        let graph = if std::env::var_os("HERALD_BENCH_PERF_DWARF").is_some() {
-            "--call-graph=dwarf,16384"
-        } else {
-            "-g"
-        };
-        Command::new("perf")
-            .args(["record", "-F", "999", graph, "-o"])
-            .arg(out)
-            .arg("-p")
-            .arg(h.pid().to_string())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("perf")
-    });
+    let perf = perf_start(
+        &h,
+        &format!("{objects}-{}-{plugins:?}-{}", watch.len(), chain.join("-")),
+    );
     let (cpu, wall, threads) = drive(sim, recv, &h, targets, EVENTS).await;
-    if let Some(mut p) = perf {
-        let _ = Command::new("kill")
-            .args(["-INT", &p.id().to_string()])
-            .status();
-        let _ = p.wait();
-    }
+    perf_stop(perf);
     let ready = h.own_ready.unwrap_or(h.ready_after);
     h.stop();
     Throughput {
@@ -934,6 +944,15 @@ async fn throughput(
 
 // === 2. latency ===
 
+/// The latency cases: no plugins and the wasm chain, at 1,000 and 5,000
+/// events a second.
+const LATENCY_CASES: [(Plugins, u64); 4] = [
+    (Plugins::None, 1_000),
+    (Plugins::Wasm, 1_000),
+    (Plugins::None, 5_000),
+    (Plugins::Wasm, 5_000),
+];
+
 struct Latency {
     case: String,
     p50: Duration,
@@ -942,6 +961,10 @@ struct Latency {
     max: Duration,
     rate: f64,
     events: usize,
+    /// herald's CPU over the run, in cores (CPU-s per wall-s).
+    herald_cores: f64,
+    /// The bench process's (the simulator, the receiver, the writer), in cores.
+    bench_cores: f64,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -979,6 +1002,8 @@ async fn latency(
     recv.record.store(true, Ordering::Relaxed);
     let base = recv.items();
     let mut written: HashMap<String, Instant> = HashMap::with_capacity(LATENCY_EVENTS);
+    let perf = perf_start(&h, &format!("latency-{plugins:?}-{per_second}"));
+    let (herald0, bench0) = (proc::cpu(h.pid()), proc::cpu(std::process::id()));
     let start = tokio::time::Instant::now();
     for i in 0..LATENCY_EVENTS {
         // tokio's timer ticks in milliseconds: above 1,000/s the writes of
@@ -995,6 +1020,10 @@ async fn latency(
             .await,
         "latency run: notifications missing"
     );
+    let wall = start.elapsed().as_secs_f64();
+    let herald_cores = (proc::cpu(h.pid()) - herald0).as_secs_f64() / wall;
+    let bench_cores = (proc::cpu(std::process::id()) - bench0).as_secs_f64() / wall;
+    perf_stop(perf);
     recv.record.store(false, Ordering::Relaxed);
     h.stop();
     let mut lat: Vec<Duration> = recv
@@ -1019,6 +1048,8 @@ async fn latency(
         max: *lat.last().expect("latencies"),
         rate: LATENCY_EVENTS as f64 / sent_in.as_secs_f64(),
         events: LATENCY_EVENTS,
+        herald_cores,
+        bench_cores,
     }
 }
 
@@ -1271,6 +1302,33 @@ async fn parent() {
         return;
     }
 
+    // HERALD_BENCH_LATENCY=1: only the latency cases at 10k pods.
+    if std::env::var_os("HERALD_BENCH_LATENCY").is_some() {
+        seed_pods(&sim, 0, 10_000).await;
+        let pod_targets = targets(&sim, &[("pods", ns(0))], PER_NS).await;
+        for (plugins, rate) in LATENCY_CASES {
+            let l = latency(
+                &sim,
+                &recv,
+                &kubeconfig,
+                &hook_url,
+                &pod_targets,
+                plugins,
+                rate,
+            )
+            .await;
+            println!(
+                "latency {plugins:?} at {rate}/s: p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms; cores used: herald {:.2}, simulator + receiver {:.2}",
+                l.p50.as_secs_f64() * 1e3,
+                l.p99.as_secs_f64() * 1e3,
+                l.p999.as_secs_f64() * 1e3,
+                l.herald_cores,
+                l.bench_cores
+            );
+        }
+        return;
+    }
+
     // HERALD_BENCH_WORKERS=1: only the chain-workers comparison at 10k pods.
     if std::env::var_os("HERALD_BENCH_WORKERS").is_some() {
         seed_pods(&sim, 0, 10_000).await;
@@ -1423,12 +1481,7 @@ async fn parent() {
                 &pod_targets,
             )
             .await;
-            for (plugins, rate) in [
-                (Plugins::None, 1_000),
-                (Plugins::Wasm, 1_000),
-                (Plugins::None, 5_000),
-                (Plugins::Wasm, 5_000),
-            ] {
+            for (plugins, rate) in LATENCY_CASES {
                 lat.push(
                     latency(
                         &sim,
@@ -1687,18 +1740,22 @@ fn report(
         "## 2. Latency: simulator write → receiver receipt, unbatched webhook (old: patch), 1,000 and 5,000 events/s"
     );
     println!();
-    println!("| plugins | events | rate/s | p50 ms | p99 ms | p999 ms | max ms |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| plugins | events | rate/s | p50 ms | p99 ms | p999 ms | max ms | cores: herald | cores: simulator + receiver |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for l in lat {
         println!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
             l.case,
             l.events,
             l.rate,
             ms(l.p50),
             ms(l.p99),
             ms(l.p999),
-            ms(l.max)
+            ms(l.max),
+            l.herald_cores,
+            l.bench_cores
         );
     }
     println!();

@@ -76,6 +76,10 @@ pub struct Doc {
     tree: OnceLock<Value>,
     /// Edits applied when the tree is parsed.
     deferred: Vec<Deferred>,
+    /// The bytes with the deferred edits made on them, once a sink asks
+    /// for them (see [`Doc::raw_json`]); `None` inside when an edit could
+    /// not be made on the bytes.
+    settled: OnceLock<Option<Vec<u8>>>,
 }
 
 impl Doc {
@@ -87,6 +91,7 @@ impl Doc {
             pristine: true,
             tree: OnceLock::new(),
             deferred: Vec::new(),
+            settled: OnceLock::new(),
         }
     }
 
@@ -97,8 +102,23 @@ impl Doc {
 
     /// The doc's bytes when it is exactly them (no edit since but those made
     /// on the bytes): what a sink can copy instead of serialising the tree.
+    ///
+    /// A previous state whose edits wait for a tree ([`Doc::defer`]: a
+    /// plugin pruned the object, and so its previous state) has them made
+    /// on its bytes instead, once, when first asked: a sink that sends
+    /// `old` or a patch copies or diffs bytes, and parses nothing. Only a
+    /// tree (read or written since) or an edit the bytes cannot take
+    /// leaves this `None`.
     pub fn raw_json(&self) -> Option<&[u8]> {
-        if self.pristine { self.bytes() } else { None }
+        if self.pristine {
+            return self.bytes();
+        }
+        if self.deferred.is_empty() || self.tree.get().is_some() {
+            return None;
+        }
+        self.settled
+            .get_or_init(|| splice::settle(self.bytes()?, &self.deferred))
+            .as_deref()
     }
 
     /// The bytes the doc was made from, with the edits made on them.
@@ -159,6 +179,7 @@ impl Doc {
         let Some(edited) = mark else {
             return false;
         };
+        self.settled.take();
         self.edited = edited;
         self.tree = OnceLock::new();
         self.deferred.clear();
@@ -169,6 +190,7 @@ impl Doc {
     /// Defers `edit` until the tree is parsed; applies it at once when it
     /// is. Returns the undo step's count pushed onto `undo` (0 when deferred).
     pub(crate) fn defer(&mut self, edit: Deferred, undo: &mut Vec<Undo>) {
+        self.settled.take();
         match self.tree.get_mut() {
             Some(v) => {
                 self.pristine = false;
@@ -254,6 +276,7 @@ impl Doc {
 
     /// Drops the edits deferred after the first `n` (a rolled-back call's).
     pub(crate) fn truncate_deferred(&mut self, n: usize) {
+        self.settled.take();
         self.deferred.truncate(n);
         if self.deferred.is_empty() && self.tree.get().is_none() {
             self.pristine = self.bytes().is_some();
@@ -264,6 +287,7 @@ impl Doc {
     /// good and the rest with their undo steps pushed onto `undo` (a call
     /// in progress made them; its rollback takes them back).
     pub(crate) fn parse_split(&mut self, keep: usize, undo: &mut Vec<Undo>) -> &mut Value {
+        self.settled.take();
         if self.tree.get().is_none() {
             let mut v = self.parse_stored();
             let mut later = std::mem::take(&mut self.deferred);
@@ -379,6 +403,7 @@ impl From<Value> for Doc {
             pristine: false,
             tree: OnceLock::from(v),
             deferred: Vec::new(),
+            settled: OnceLock::new(),
         }
     }
 }
@@ -395,6 +420,7 @@ impl DerefMut for Doc {
     /// The tree, parsed on first use; the doc no longer equals the stored
     /// bytes.
     fn deref_mut(&mut self) -> &mut Value {
+        self.settled.take();
         self.tree();
         // The tree holds them now.
         self.deferred.clear();
@@ -432,8 +458,8 @@ impl fmt::Debug for Doc {
 }
 
 impl Serialize for Doc {
-    /// The stored bytes verbatim when pristine (to serde_json, as its
-    /// `RawValue` is written), else the tree.
+    /// The bytes verbatim when the doc is them ([`Doc::raw_json`]; to
+    /// serde_json, as its `RawValue` is written), else the tree.
     ///
     /// The bytes are not parsed again: they are JSON by construction (the
     /// source keeps what serde_json read, a splice puts JSON text in JSON
@@ -534,7 +560,7 @@ mod tests {
         let mut undo = Vec::new();
         let mut d = Doc::stored(stored(&v));
         d.defer(Deferred::Remove("/data/a".into()), &mut undo);
-        assert!(!d.is_parsed() && d.raw_json().is_none() && undo.is_empty());
+        assert!(!d.is_parsed() && undo.is_empty());
         d.defer(Deferred::Replace("/data/b".into(), json!("x")), &mut undo);
         d.defer(Deferred::Replace("/absent".into(), json!("x")), &mut undo);
         assert_eq!(d["data"], json!({"b": "x"}));
@@ -555,5 +581,112 @@ mod tests {
         d.defer(Deferred::Remove("/data/a".into()), &mut undo);
         d.truncate_deferred(0);
         assert!(d.raw_json().is_some(), "back to its bytes");
+    }
+
+    /// The doc's value, from its bytes when it is them, else its tree.
+    fn value_of(d: &Doc) -> Value {
+        match d.raw_json() {
+            Some(b) => serde_json::from_slice(b).expect("the bytes parse"),
+            None => d.tree().clone(),
+        }
+    }
+
+    #[test]
+    fn deferred_edits_are_made_on_the_bytes_when_a_sink_asks_and_say_what_the_tree_says() {
+        let v = json!({"apiVersion": "v1", "kind": "Pod",
+                       "metadata": {"name": "p", "namespace": "n", "uid": "u",
+                                    "managedFields": [{"manager": "m"}],
+                                    "annotations": {"a/b": "1", "c~d": "2"}},
+                       "spec": {"containers": [{"name": "a", "env": [{"name": "X"}]},
+                                               {"name": "b", "env": []}]}});
+        let edits = [
+            Deferred::Remove("/metadata/managedFields".into()),
+            Deferred::Remove("/spec/containers/1/env".into()),
+            Deferred::Remove("/spec/containers/0/env".into()),
+            Deferred::Remove("/metadata/annotations/a~1b".into()),
+            Deferred::Replace("/metadata/annotations/c~0d".into(), json!({"x": [1, "\""]})),
+            Deferred::Remove("/absent/x".into()),
+            Deferred::Replace("/spec/absent".into(), json!(1)),
+            Deferred::Remove("/spec/containers/7".into()),
+        ];
+        let mut undo = Vec::new();
+        let mut on_bytes = Doc::stored(stored(&v));
+        let mut on_tree = Doc::stored(stored(&v));
+        for e in edits {
+            on_bytes.defer(e.clone(), &mut undo);
+            on_tree.defer(e, &mut undo);
+        }
+        let bytes = on_bytes
+            .raw_json()
+            .expect("the edits are made on the bytes");
+        assert!(!on_bytes.is_parsed(), "no tree for it");
+        let want = on_tree.tree().clone();
+        assert_eq!(serde_json::from_slice::<Value>(bytes).unwrap(), want);
+        assert!(
+            !String::from_utf8_lossy(bytes).contains("managedFields"),
+            "{}",
+            String::from_utf8_lossy(bytes)
+        );
+        // A sink's patch from it diffs bytes; its serialisation is the bytes.
+        assert_eq!(serde_json::to_value(&on_bytes).unwrap(), want);
+        // A later edit is made too, not the first answer kept.
+        on_bytes.defer(Deferred::Remove("/spec".into()), &mut undo);
+        assert_eq!(value_of(&on_bytes).get("spec"), None);
+        // Once a tree is read, the tree answers.
+        let _ = on_bytes.tree();
+        assert!(on_bytes.raw_json().is_none());
+        assert_eq!(value_of(&on_bytes).get("spec"), None);
+        assert!(undo.is_empty(), "deferred edits push no undo");
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn leaf() -> BoxedStrategy<Value> {
+            prop_oneof![
+                Just(Value::Null),
+                (-3i64..3).prop_map(Value::from),
+                "[ab\"~/]{0,3}".prop_map(Value::from),
+            ]
+            .boxed()
+        }
+
+        /// A pointer's tokens under `/d`: keys the documents have (escaped),
+        /// indices, and ones they lack.
+        fn token() -> impl Strategy<Value = &'static str> {
+            prop::sample::select(vec!["a", "b", "~0", "~1", "a~1b", "é", "0", "1", "zz"])
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            /// Any document and any removals and replacements (at paths it
+            /// has and paths it lacks): the bytes edited say what the tree
+            /// edited says.
+            #[test]
+            fn deferred_edits_on_the_bytes_equal_them_on_the_tree(
+                doc in crate::change::testing::value(leaf(), vec!["a", "b", "~", "/", "a/b", "é"], 4),
+                edits in prop::collection::vec((prop::collection::vec(token(), 1..4), any::<bool>()), 0..5),
+            ) {
+                let v = json!({"apiVersion": "v1", "kind": "Thing",
+                               "metadata": {"name": "t", "uid": "u"}, "d": doc});
+                let mut undo = Vec::new();
+                let (mut on_bytes, mut on_tree) = (Doc::stored(stored(&v)), Doc::stored(stored(&v)));
+                for (tokens, remove) in edits {
+                    let p = format!("/d/{}", tokens.join("/"));
+                    let e = if remove {
+                        Deferred::Remove(p)
+                    } else {
+                        Deferred::Replace(p, json!({"r": [1, "x"]}))
+                    };
+                    on_bytes.defer(e.clone(), &mut undo);
+                    on_tree.defer(e, &mut undo);
+                }
+                let want = on_tree.tree().clone();
+                prop_assert!(on_bytes.raw_json().is_some() || on_bytes.deferred_len() == 0);
+                prop_assert_eq!(value_of(&on_bytes), want);
+            }
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! is nothing at the pointer. The text outside the edited container is
 //! copied as it is; the container itself comes back compact.
 
+use super::Deferred;
 use super::raw::{self, Malformed};
 
 /// The document with the member or item at `tokens` removed (every member
@@ -73,6 +74,30 @@ pub(crate) fn replace(
     out.extend_from_slice(value.as_bytes());
     out.extend_from_slice(&json[old.end..]);
     Ok(Some(out))
+}
+
+/// `json` with each of the `edits` made on it, in order (what
+/// [`Deferred::apply`] does to its tree); `None` when one cannot be (an
+/// invalid pointer, or bytes that are not JSON where it looks).
+pub(crate) fn settle(json: &[u8], edits: &[Deferred]) -> Option<Vec<u8>> {
+    let mut json = std::borrow::Cow::Borrowed(json);
+    for edit in edits {
+        let out = match edit {
+            Deferred::Remove(p) => remove(&json, &herald_plugin_sdk::pointer::tokens(p).ok()?),
+            Deferred::Replace(p, value) => replace(
+                &json,
+                &herald_plugin_sdk::pointer::tokens(p).ok()?,
+                &value.to_string(),
+            ),
+        };
+        match out {
+            Ok(Some(edited)) => json = std::borrow::Cow::Owned(edited),
+            // Nothing there: the tree's edit does nothing either.
+            Ok(None) => {}
+            Err(_) => return None,
+        }
+    }
+    Some(json.into_owned())
 }
 
 #[cfg(test)]

@@ -390,14 +390,19 @@ mod tests {
         e.set_old("/data/absent", "1").unwrap();
         let prev = e.data.old.as_ref().unwrap();
         assert!(!prev.is_parsed(), "nothing read the previous state");
-        assert!(
-            prev.raw_json().is_none(),
-            "its bytes are no longer what it is"
-        );
+        // A sink asks for its bytes: the edits are made on them, not a tree.
+        let edited: Value = serde_json::from_slice(prev.raw_json().unwrap()).unwrap();
+        assert_eq!(edited["data"], json!({"password": "<redacted>"}));
+        assert!(!prev.is_parsed());
         // A failed call: its edits are dropped unparsed.
         e.rollback();
         let prev = e.data.old.as_ref().unwrap();
-        assert!(!prev.is_parsed() && prev.raw_json().is_some());
+        assert!(!prev.is_parsed());
+        assert_eq!(
+            serde_json::from_slice::<Value>(prev.raw_json().unwrap()).unwrap(),
+            old,
+            "the bytes made before the rollback are not kept"
+        );
         assert_eq!(e.data.object, new);
 
         // A call that succeeds: the edits show when the state is read.

@@ -45,21 +45,71 @@ impl fmt::Debug for WatchedObject {
 }
 
 /// The part of `metadata` read from the JSON.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct Meta<'a> {
-    #[serde(borrow, default)]
     name: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     namespace: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     uid: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     resource_version: Option<Cow<'a, str>>,
-    #[serde(default, deserialize_with = "labels")]
     labels: Vec<(String, String)>,
-    #[serde(default, deserialize_with = "null_default")]
     owner_references: Vec<OwnerRef>,
+}
+
+impl<'a> Meta<'a> {
+    /// The fields the cache indexes, from `metadata`'s text (JSON that
+    /// serde_json has read or written): member by member on the bytes, so
+    /// `managedFields` and the annotations are skipped, not decoded; labels
+    /// and owner references are parsed from their own text. A field that is
+    /// `null` is absent; one of another type is an error that names it.
+    fn read(json: &'a [u8]) -> Result<Meta<'a>, String> {
+        if json.first() != Some(&b'{') {
+            return Err("not an object".into());
+        }
+        let mut meta = Meta {
+            name: None,
+            namespace: None,
+            uid: None,
+            resource_version: None,
+            labels: Vec::new(),
+            owner_references: Vec::new(),
+        };
+        for e in raw::entries(json, 0).map_err(|e| e.to_string())? {
+            let key = raw::unquote(&json[e.start..e.key_end]).ok_or("a key is not a string")?;
+            let value = &json[e.value..e.end];
+            let parsed = |what: &str, e: serde_json::Error| format!("{what}: {e}");
+            match &*key {
+                "name" => meta.name = string(value, "name")?,
+                "namespace" => meta.namespace = string(value, "namespace")?,
+                "uid" => meta.uid = string(value, "uid")?,
+                "resourceVersion" => {
+                    meta.resource_version = string(value, "resourceVersion")?;
+                }
+                "labels" => {
+                    meta.labels = labels(&mut serde_json::Deserializer::from_slice(value))
+                        .map_err(|e| parsed("labels", e))?;
+                }
+                "ownerReferences" => {
+                    meta.owner_references =
+                        null_default(&mut serde_json::Deserializer::from_slice(value))
+                            .map_err(|e| parsed("ownerReferences", e))?;
+                }
+                _ => {}
+            }
+        }
+        Ok(meta)
+    }
+}
+
+/// A string field's value: `None` for `null`.
+fn string<'a>(value: &'a [u8], field: &str) -> Result<Option<Cow<'a, str>>, String> {
+    if value == b"null" {
+        return Ok(None);
+    }
+    match value.first() {
+        Some(b'"') => raw::unquote(value)
+            .map(Some)
+            .ok_or_else(|| format!("{field}: not a JSON string")),
+        _ => Err(format!("{field}: expected a string")),
+    }
 }
 
 #[derive(Deserialize)]
@@ -251,7 +301,7 @@ fn decode<E: serde::de::Error>(
         buf.clear();
         let result = write(&mut buf).and_then(|seen| {
             let meta: Meta<'_> = match &seen.metadata {
-                Some(range) => serde_json::from_slice(&buf[range.clone()])
+                Some(range) => Meta::read(&buf[range.clone()])
                     .map_err(|e| E::custom(format!("metadata: {e}")))?,
                 None => return Err(E::missing_field("metadata")),
             };
@@ -450,6 +500,44 @@ pub(crate) mod tests {
             std::str::from_utf8(c.json()).expect("utf-8"),
             r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"s":"a b"}}"#
         );
+    }
+
+    #[test]
+    fn metadata_is_read_member_by_member_and_only_its_own_members_count() {
+        // Nested objects name `uid`, `name` and `labels` too; strings hold
+        // braces and quotes; only metadata's own members are read.
+        let text = br#"{"managedFields":[{"manager":"m","fieldsV1":{"f:metadata":{"f:uid":{},"f:labels":{".":{}}}},"uid":"no"}],"annotations":{"x":"}\"name\":\"no\"{","name":"no"},"name":"p\u0041","uid":"u","labels":{"a":"1","b":null,"c":2,"d":"x\"y"},"namespace":null,"ownerReferences":[{"uid":"o1","name":"no"},{"kind":"K"}],"resourceVersion":"42"}"#;
+        let m = Meta::read(text).expect("reads");
+        assert_eq!(m.name.as_deref(), Some("pA"));
+        assert_eq!(m.uid.as_deref(), Some("u"));
+        assert_eq!(m.namespace, None, "null is absent");
+        assert_eq!(m.resource_version.as_deref(), Some("42"));
+        assert_eq!(
+            m.labels,
+            [
+                ("a".to_string(), "1".to_string()),
+                ("d".into(), "x\"y".into())
+            ]
+        );
+        let owners: Vec<&str> = m.owner_references.iter().map(|o| o.uid.as_str()).collect();
+        assert_eq!(owners, ["o1", ""]);
+        // A field of the wrong type is an error that names it.
+        for (bad, field) in [
+            (&br#"{"name":5}"#[..], "name"),
+            (br#"{"uid":{"a":1}}"#, "uid"),
+            (br#"{"labels":[1]}"#, "labels"),
+            (br#"{"ownerReferences":{"uid":"x"}}"#, "ownerReferences"),
+        ] {
+            let e = Meta::read(bad).err().expect("an error");
+            assert!(e.starts_with(field), "{e}");
+        }
+        assert!(Meta::read(b"[1]").is_err());
+        assert!(Meta::read(b"5").is_err());
+        // Through a watch event: the error names metadata and the field.
+        let line = r#"{"type":"ADDED","object":{"metadata":{"name":["p"]}}}"#;
+        let e = serde_json::from_str::<kube::core::WatchEvent<WatchedObject>>(line)
+            .expect_err("an error");
+        assert!(e.to_string().contains("metadata: name"), "{e}");
     }
 
     #[test]
