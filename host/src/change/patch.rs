@@ -81,7 +81,23 @@ fn diff_object(
     at: &mut PointerBuf,
     patch: &mut Patch,
 ) -> Result<(), Malformed> {
-    let (a, b) = (members(left, l)?, members(right, r)?);
+    let (ea, eb) = (raw::entries(left, l)?, raw::entries(right, r)?);
+    if let Some(order) = same_keys(left, &ea, right, &eb) {
+        // The same keys in the same places: only changed members matter,
+        // in the order of their keys (a map's).
+        for i in order {
+            let (x, y) = (&ea[i], &eb[i]);
+            if left[x.value..x.end] == right[y.value..y.end] {
+                continue;
+            }
+            let key = raw::unquote(&left[x.start..x.key_end]).ok_or(Malformed { at: x.start })?;
+            at.push_back(&*key);
+            diff_text(left, x.value..x.end, right, y.value..y.end, at, patch)?;
+            at.pop_back();
+        }
+        return Ok(());
+    }
+    let (a, b) = (members(left, &ea)?, members(right, &eb)?);
     for (key, rv) in &b {
         at.push_back(key.as_str());
         match a.get(key) {
@@ -130,11 +146,37 @@ fn diff_array(
     Ok(())
 }
 
-/// The members of the object at `open`, by key as a parsed map orders
-/// them (the last of repeated keys kept).
-fn members(json: &[u8], open: usize) -> Result<BTreeMap<String, Range<usize>>, Malformed> {
+/// When the objects of `a` (in `left`) and `b` (in `right`) have the same
+/// keys, spelt the same, in the same places, each once and none escaped:
+/// their indices in the order a map orders their keys (a key's bytes are
+/// its string's). `None` otherwise (the maps decide).
+fn same_keys(left: &[u8], a: &[raw::Entry], right: &[u8], b: &[raw::Entry]) -> Option<Vec<usize>> {
+    if a.len() != b.len() {
+        return None;
+    }
+    for (x, y) in a.iter().zip(b) {
+        let key = &left[x.start..x.key_end];
+        if key != &right[y.start..y.key_end] || key.contains(&b'\\') {
+            return None;
+        }
+    }
+    let key = |i: usize| &left[a[i].start..a[i].key_end];
+    let mut order: Vec<usize> = (0..a.len()).collect();
+    order.sort_unstable_by(|&i, &j| key(i).cmp(key(j)));
+    if order.windows(2).any(|w| key(w[0]) == key(w[1])) {
+        return None;
+    }
+    Some(order)
+}
+
+/// The members `entries` of an object in `json`, by key as a parsed map
+/// orders them (the last of repeated keys kept).
+fn members(
+    json: &[u8],
+    entries: &[raw::Entry],
+) -> Result<BTreeMap<String, Range<usize>>, Malformed> {
     let mut out = BTreeMap::new();
-    for e in raw::entries(json, open)? {
+    for e in entries {
         let key = raw::unquote(&json[e.start..e.key_end]).ok_or(Malformed { at: e.start })?;
         out.insert(key.into_owned(), e.value..e.end);
     }
@@ -191,6 +233,52 @@ mod tests {
         assert_eq!(diff(&doc(&old), &doc(&new)), want);
         assert_eq!(want.0.len(), 5, "{want:?}");
         assert!(diff(&doc(&old), &doc(&old)).0.is_empty());
+    }
+
+    /// A doc over `json` as the server wrote it (members in its order).
+    fn text(json: &str) -> Doc {
+        let fields = crate::cache::IndexFields::default();
+        Doc::stored(Arc::new(CachedObject::new(
+            "",
+            "x",
+            json.as_bytes().into(),
+            &fields,
+        )))
+    }
+
+    #[test]
+    fn members_in_any_order_repeated_or_escaped_give_json_patch_s_patch() {
+        let pairs = [
+            // The same keys in the same places (the server's usual case).
+            (
+                r#"{"b":1,"a":{"y":1,"x":2},"c":[1]}"#,
+                r#"{"b":2,"a":{"y":1,"x":3},"c":[1]}"#,
+            ),
+            // Another order.
+            (r#"{"b":1,"a":2}"#, r#"{"a":3,"b":1}"#),
+            // A repeated key: the last counts.
+            (r#"{"k":1,"k":2}"#, r#"{"k":2,"k":2}"#),
+            (r#"{"k":1,"k":2}"#, r#"{"k":1,"k":3}"#),
+            // The same key spelt with an escape.
+            (r#"{"a":1,"b":2}"#, r#"{"\u0061":1,"b":3}"#),
+            (r#"{"\u0061":1}"#, r#"{"\u0061":2}"#),
+            // Keys a byte sort and a map sort agree on: é after z.
+            (
+                r#"{"é":1,"z":1,"~":1,"a/b":1}"#,
+                r#"{"é":2,"z":2,"~":2,"a/b":2}"#,
+            ),
+        ];
+        for (a, b) in pairs {
+            let (va, vb): (Value, Value) = (
+                serde_json::from_str(a).unwrap(),
+                serde_json::from_str(b).unwrap(),
+            );
+            let want = json_patch::diff(&va, &vb);
+            assert_eq!(diff(&text(a), &text(b)), want, "{a} -> {b}");
+            let mut applied = va.clone();
+            json_patch::patch(&mut applied, &want).unwrap();
+            assert_eq!(applied, vb, "{a} -> {b}");
+        }
     }
 
     proptest! {
