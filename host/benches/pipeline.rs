@@ -1707,7 +1707,7 @@ fn report(
             r.us_per_event(),
             native.map_or("-".into(), |n| format!("{:.2}x", r.us_per_event() / n)),
             r.events as f64 / r.wall.as_secs_f64(),
-            share("herald-pipeline") + share("herald-chain") + share("herald-commit"),
+            share("herald-pipeline") + share("herald-chain"),
             share("tokio-rt"),
         );
     }

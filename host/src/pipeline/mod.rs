@@ -6,11 +6,13 @@
 //! # Threads and order
 //!
 //! ```text
-//!  source ──▶ intake (1 thread) ──▶ chain workers (per watch with plugins,
-//!             admit, number           `pipeline.workers` threads, sharded by
-//!             per stream              object uid) ──▶ committer (1 thread)
-//!                  └──── watches without plugins ───▶  per stream in order
-//!                                                      ──▶ deliver
+//!  source ──▶ pipeline thread ──▶ chain workers (per watch with plugins,
+//!             admit, number        `pipeline.workers` threads, sharded by
+//!             per stream           object uid)
+//!                  ▲                      │
+//!                  └── finished changes ◀─┘
+//!             hand on per stream in order ──▶ deliver
+//!             (watches without plugins: at once)
 //! ```
 //!
 //! - **Intake** (`herald-pipeline`): admission stays on one thread, in
@@ -25,16 +27,24 @@
 //!   by one thread), so a plugin that loops until its deadline holds up only
 //!   the watches whose chain has it, and with several cores the chains run in
 //!   parallel. A change goes to the worker of its object's uid: one object's
-//!   changes run one after another, in order.
-//! - **Committer** (`herald-commit`): hands outcomes on per stream strictly
-//!   in intake order (`order.rs`), whichever worker finished first. So
-//!   everything downstream sees each stream as the one-thread pipeline did:
-//!   records and checkpoints are submitted in stream order (a checkpoint
-//!   never passes a change whose record and outbox entries are not submitted
-//!   before it, in the same or an earlier transaction), the outbox and the
-//!   sinks get one object's notifications in order, and the HA gate's
-//!   watermark rises in order. Streams are independent: one waiting for a
-//!   slow chain holds up no other.
+//!   changes run one after another, in order. A worker sends what it
+//!   finished back to the pipeline thread (never waiting: that channel has
+//!   no bound, and what is in it is bounded by the workers' queues).
+//! - **Commit** (on the pipeline thread too): outcomes are handed on per
+//!   stream strictly in intake order (`order.rs`), whichever worker finished
+//!   first. So everything downstream sees each stream as the one-thread
+//!   pipeline did: records and checkpoints are submitted in stream order (a
+//!   checkpoint never passes a change whose record and outbox entries are
+//!   not submitted before it, in the same or an earlier transaction), the
+//!   outbox and the sinks get one object's notifications in order, and the
+//!   HA gate's watermark rises in order. Streams are independent: one
+//!   waiting for a slow chain holds up no other. Admission and commit share
+//!   the thread so that a change crosses as few threads as it can: a watch
+//!   without plugins goes from the source's task to the sinks through this
+//!   one thread, a watch with plugins through it and one worker (a thread
+//!   of its own for commit cost each change one more wake-up; at a real API
+//!   server's pace, when changes come one at a time, that is most of what a
+//!   hop costs). The thread takes finished changes before new ones.
 //!
 //! Chains are swapped between two changes: a change runs wholly on the
 //! chains its worker had when it reached it, the next on the newest sent.
@@ -43,18 +53,19 @@
 //! # Limits
 //! The intake takes what the source has queued (up to 64 changes), admits
 //! it, and hands each worker its share in one go; a worker hands its results
-//! to the committer in one go too. A burst costs each hop one wake-up, not
-//! one per change; a lone change goes on at once.
+//! back in one go too. A burst costs each hop one wake-up, not one per
+//! change; a lone change goes on at once.
 //!
 //! A worker queues at most 1,024 hand-overs (1,024 changes or more); a watch
 //! whose chain is slower than its changes for longer than that makes the
-//! intake wait, and with it every watch (back-pressure to the API server, as
-//! before). The circuit breaker
+//! pipeline thread wait, and with it every watch (back-pressure to the API
+//! server, as before). A sink that blocks (`whenFull: block`) makes it wait
+//! too, as it made the intake wait before, through the committer. The circuit breaker
 //! (`plugins.breaker`) keeps a failing plugin from being that slow for long.
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::task::Poll;
 use std::thread::JoinHandle;
 
 use serde::Deserialize;
@@ -75,10 +86,6 @@ use crate::plugin::{Chain, EventData, Fate, LoadError};
 
 use order::{Sequencer, Tickets};
 use workers::{Done, Pending, Pool};
-
-/// Hand-overs of finished changes the committer may have waiting before
-/// workers wait.
-const DONE_QUEUE: usize = 4096;
 
 /// At most this many changes are taken off the source's channel before they
 /// are handed on: each hop wakes its next thread once per hand-over, not
@@ -208,29 +215,10 @@ pub fn spawn_with(
     stages: Stages,
     mut deliver: impl FnMut(Outcome) -> ControlFlow<()> + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
-    let (done_tx, done_rx) = sync_channel::<Vec<Done>>(DONE_QUEUE);
-    let committer = std::thread::Builder::new()
-        .name("herald-commit".into())
-        .spawn(move || {
-            let mut order = Sequencer::default();
-            'commit: while let Ok(batch) = done_rx.recv() {
-                for done in batch {
-                    let (stream, item) = match done.outcome {
-                        Ok(o) => (o.stream.clone(), Some(o)),
-                        Err(stream) => (stream, None),
-                    };
-                    if order
-                        .finish(&stream, done.seq, item, &mut deliver)
-                        .is_break()
-                    {
-                        break 'commit;
-                    }
-                }
-            }
-        })?;
     std::thread::Builder::new()
         .name("herald-pipeline".into())
         .spawn(move || {
+            let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Vec<Done>>();
             let mut intake = Intake {
                 pools: BTreeMap::new(),
                 retired: Vec::new(),
@@ -238,17 +226,38 @@ pub fn spawn_with(
                 done: done_tx,
                 direct: Vec::new(),
                 trace: stages.decisions.is_some(),
+                order: Sequencer::default(),
             };
             intake.update(chains.into());
-            // What the source has queued is admitted, then handed on at once.
-            'intake: while let Some(first) = rx.blocking_recv() {
-                let mut next = Some(first);
+            let stopped = 'run: loop {
+                // What the workers finished goes on first.
+                while let Ok(batch) = done_rx.try_recv() {
+                    if intake.commit(batch, &mut deliver).is_break() {
+                        break 'run true;
+                    }
+                }
+                let first = match rx.try_recv() {
+                    Ok(ev) => ev,
+                    Err(mpsc::error::TryRecvError::Disconnected) => break 'run false,
+                    Err(mpsc::error::TryRecvError::Empty) => match next(&mut rx, &mut done_rx) {
+                        Next::Change(ev) => ev,
+                        Next::Done(batch) => {
+                            if intake.commit(batch, &mut deliver).is_break() {
+                                break 'run true;
+                            }
+                            continue;
+                        }
+                        Next::Closed => break 'run false,
+                    },
+                };
+                // What the source has queued is admitted, then handed on at once.
+                let mut next_ev = Some(first);
                 let mut taken = 0;
-                while let Some(mut ev) = next.take() {
+                while let Some(mut ev) = next_ev.take() {
                     taken += 1;
                     while let Ok(newer) = updates.try_recv() {
-                        if intake.flush().is_err() {
-                            break 'intake;
+                        if intake.flush(&mut deliver).is_break() {
+                            break 'run true;
                         }
                         intake.update(newer);
                     }
@@ -257,29 +266,92 @@ pub fn spawn_with(
                         intake.dispatch(ev, record, &stages);
                     }
                     if taken < HAND_OVER {
-                        next = rx.try_recv().ok();
+                        next_ev = rx.try_recv().ok();
                     }
                 }
-                if intake.flush().is_err() {
-                    break;
+                if intake.flush(&mut deliver).is_break() {
+                    break 'run true;
                 }
-            }
-            // Every worker finishes what it holds, then the committer.
+            };
+            // Every worker finishes what it holds, and (unless delivery
+            // stopped the pipeline) its changes are handed on.
             let Intake {
                 pools,
                 mut retired,
                 done,
+                mut order,
                 ..
             } = intake;
+            drop(done);
+            if stopped {
+                // Workers' results have nowhere to go: they stop at their next.
+                drop(done_rx);
+                for pool in pools.into_values() {
+                    retired.extend(pool.retire());
+                }
+                for t in retired {
+                    let _ = t.join();
+                }
+                return;
+            }
             for pool in pools.into_values() {
                 retired.extend(pool.retire());
             }
+            while let Some(batch) = done_rx.blocking_recv() {
+                if commit(&mut order, batch, &mut deliver).is_break() {
+                    break;
+                }
+            }
+            drop(done_rx);
             for t in retired {
                 let _ = t.join();
             }
-            drop(done);
-            let _ = committer.join();
         })
+}
+
+/// What the intake waits for when neither the source nor the workers have
+/// anything. (A change is moved out once, at once: not boxed.)
+#[allow(clippy::large_enum_variant)]
+enum Next {
+    Change(ChangeEvent),
+    Done(Vec<Done>),
+    /// Every sender of the source's channel is gone.
+    Closed,
+}
+
+/// Sleeps until the workers finish something or the source sends a change
+/// (finished work first).
+fn next(
+    rx: &mut mpsc::Receiver<ChangeEvent>,
+    done: &mut mpsc::UnboundedReceiver<Vec<Done>>,
+) -> Next {
+    futures::executor::block_on(std::future::poll_fn(|cx| {
+        // The intake holds a sender: `done` never closes while it waits.
+        if let Poll::Ready(Some(batch)) = done.poll_recv(cx) {
+            return Poll::Ready(Next::Done(batch));
+        }
+        rx.poll_recv(cx).map(|ev| match ev {
+            Some(ev) => Next::Change(ev),
+            None => Next::Closed,
+        })
+    }))
+}
+
+/// Hands each of `batch` to the sequencer, which hands `deliver` every
+/// outcome that is next in its stream; `Break` when `deliver` stops.
+fn commit(
+    order: &mut Sequencer<Outcome>,
+    batch: Vec<Done>,
+    deliver: &mut impl FnMut(Outcome) -> ControlFlow<()>,
+) -> ControlFlow<()> {
+    for done in batch {
+        let (stream, item) = match done.outcome {
+            Ok(o) => (o.stream.clone(), Some(o)),
+            Err(stream) => (stream, None),
+        };
+        order.finish(&stream, done.seq, item, &mut *deliver)?;
+    }
+    ControlFlow::Continue(())
 }
 
 /// The intake thread's state: each watch's workers and each stream's next
@@ -289,11 +361,14 @@ struct Intake {
     /// Workers of replaced pools, finishing what they hold.
     retired: Vec<JoinHandle<()>>,
     tickets: Tickets,
-    done: SyncSender<Vec<Done>>,
-    /// Changes without a chain (or run here), for the next hand-over.
+    /// Where workers send what they finish.
+    done: mpsc::UnboundedSender<Vec<Done>>,
+    /// Changes without a chain (or run here), handed on at the next flush.
     direct: Vec<Done>,
     /// Keep each plugin's step in the outcomes (the decisions ring is on).
     trace: bool,
+    /// Each stream's outcomes, handed on in intake order.
+    order: Sequencer<Outcome>,
 }
 
 impl Intake {
@@ -333,17 +408,28 @@ impl Intake {
         self.retired.retain(|t| !t.is_finished());
     }
 
-    /// Hands what [`Intake::dispatch`] staged to the workers and the
-    /// committer. `Err` when the pipeline stops.
-    fn flush(&mut self) -> Result<(), ()> {
+    /// Hands what [`Intake::dispatch`] staged to the workers, and hands on
+    /// the changes that need no chain. `Break` when the pipeline stops.
+    fn flush(&mut self, deliver: &mut impl FnMut(Outcome) -> ControlFlow<()>) -> ControlFlow<()> {
         for pool in self.pools.values_mut() {
-            pool.flush()?;
+            if pool.flush().is_err() {
+                return ControlFlow::Break(());
+            }
         }
         if !self.direct.is_empty() {
             let direct = std::mem::take(&mut self.direct);
-            self.done.send(direct).map_err(drop)?;
+            self.commit(direct, deliver)?;
         }
-        Ok(())
+        ControlFlow::Continue(())
+    }
+
+    /// See [`commit`].
+    fn commit(
+        &mut self,
+        batch: Vec<Done>,
+        deliver: &mut impl FnMut(Outcome) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        commit(&mut self.order, batch, deliver)
     }
 
     /// Numbers an admitted change in its stream and stages it for its
@@ -392,5 +478,109 @@ impl Intake {
             (Some(i), Some(pool)) => pool.stage(i, pending, &mut self.direct),
             _ => self.direct.push(workers::direct(pending)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::sync::{Arc, Mutex};
+
+    fn event(watch: &str, name: &str, rv: u64) -> ChangeEvent {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "d", "uid": format!("u-{name}"),
+                         "resourceVersion": rv.to_string()}});
+        let gvk = Gvk {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "Pod".into(),
+        };
+        ChangeEvent::new(ChangeType::Modified, gvk, pod, None).with_watch(watch)
+    }
+
+    type Seen = Arc<Mutex<Vec<(String, String, String)>>>;
+
+    /// A pipeline with no chains whose deliveries land in the returned list;
+    /// `stop_after`: delivery stops the pipeline at that many.
+    fn start(stop_after: Option<usize>) -> (mpsc::Sender<ChangeEvent>, JoinHandle<()>, Seen) {
+        let (tx, rx) = mpsc::channel(16);
+        let (_updates_tx, updates) = std::sync::mpsc::channel();
+        let seen = Seen::default();
+        let out = seen.clone();
+        let handle = spawn_with(
+            rx,
+            WorkerChains::new(),
+            updates,
+            Stages::default(),
+            move |o| {
+                let mut out = out.lock().unwrap();
+                out.push((
+                    o.watch.clone(),
+                    o.name.clone(),
+                    o.object.resource_version().unwrap_or_default().to_string(),
+                ));
+                if stop_after.is_some_and(|n| out.len() >= n) {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
+        )
+        .expect("pipeline thread");
+        (tx, handle, seen)
+    }
+
+    #[test]
+    fn changes_without_plugins_go_on_in_order_and_the_thread_ends_with_the_source() {
+        let (tx, handle, seen) = start(None);
+        // Sent from another thread as the source's tasks do, in bursts and
+        // one at a time, over three watches.
+        let sender = std::thread::spawn(move || {
+            for rv in 1..=300u64 {
+                let watch = ["a", "b", "c"][(rv % 3) as usize];
+                tx.blocking_send(event(watch, &format!("p{}", rv % 7), rv))
+                    .expect("pipeline running");
+                if rv % 50 == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            }
+        });
+        sender.join().unwrap();
+        handle
+            .join()
+            .expect("the pipeline thread ends once the source is gone");
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 300, "every change handed on");
+        for watch in ["a", "b", "c"] {
+            let rvs: Vec<u64> = seen
+                .iter()
+                .filter(|(w, ..)| w == watch)
+                .map(|(.., rv)| rv.parse().unwrap())
+                .collect();
+            assert_eq!(rvs.len(), 100);
+            assert!(rvs.windows(2).all(|w| w[0] < w[1]), "{watch}: {rvs:?}");
+        }
+    }
+
+    #[test]
+    fn delivery_that_stops_ends_the_pipeline_while_the_source_is_still_open() {
+        let (tx, handle, seen) = start(Some(3));
+        for rv in 1..=10u64 {
+            // The pipeline may be gone before all are sent.
+            if tx.blocking_send(event("a", "p", rv)).is_err() {
+                break;
+            }
+        }
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = handle.join();
+            let _ = done_tx.send(());
+        });
+        done_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the pipeline thread ends though the source is open");
+        assert_eq!(seen.lock().unwrap().len(), 3);
+        drop(tx);
     }
 }

@@ -109,7 +109,7 @@ impl Pool {
     pub(super) fn start(
         watch: &str,
         chains: Vec<Chain>,
-        done: &SyncSender<Vec<Done>>,
+        done: &tokio::sync::mpsc::UnboundedSender<Vec<Done>>,
         trace: bool,
     ) -> Pool {
         let mut queues = Vec::with_capacity(chains.len());
@@ -233,7 +233,7 @@ pub(super) fn shard(key: &str, n: usize) -> usize {
 /// Runs each change of a hand-over through the chain, one call per change
 /// (a plugin's failure or deadline is its own change's), and hands the
 /// results on together.
-fn work(jobs: Receiver<Job>, done: SyncSender<Vec<Done>>, trace: bool) {
+fn work(jobs: Receiver<Job>, done: tokio::sync::mpsc::UnboundedSender<Vec<Done>>, trace: bool) {
     let mut chain: Option<Chain> = None;
     while let Ok(job) = jobs.recv() {
         match job {
