@@ -1684,7 +1684,7 @@ fn report(
     );
     println!();
     println!(
-        "| objects cached | types | plugins | events per CPU-s | µs CPU per event | vs native | wall events/s | CPU share: pipeline threads (intake, chain workers, committer) / tokio workers |"
+        "| objects cached | types | plugins | events per CPU-s | µs CPU per event | vs native | wall events/s | CPU share: pipeline threads (intake and commit, chain workers) / tokio workers |"
     );
     println!("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |");
     for r in runs.iter().chain(binary) {

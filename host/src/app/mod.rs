@@ -52,7 +52,7 @@ use crate::source::Sources;
 use reload::{Live, instrumented};
 
 /// Sees every outcome of the pipeline, each stream's in order, on the
-/// pipeline's committer thread.
+/// pipeline's thread (where it commits).
 pub(crate) type Tap = Box<dyn FnMut(&Outcome) + Send>;
 
 /// How an embedder starts herald, beyond the config.

@@ -6,8 +6,8 @@
 //! explain`'s.
 //!
 //! Bounded by bytes (`decisions.maxBytes`): the oldest decisions go first.
-//! Written by the pipeline's threads (a duplicate on the intake, the rest
-//! on the committer) and by the sinks' lanes (through
+//! Written by the pipeline's threads (a duplicate at admission, the rest
+//! at the commit, both on the pipeline thread) and by the sinks' lanes (through
 //! [`crate::sink::DeliveryLog`]); one short lock per write.
 
 mod filter;

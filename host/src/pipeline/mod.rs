@@ -60,8 +60,9 @@
 //! whose chain is slower than its changes for longer than that makes the
 //! pipeline thread wait, and with it every watch (back-pressure to the API
 //! server, as before). A sink that blocks (`whenFull: block`) makes it wait
-//! too, as it made the intake wait before, through the committer. The circuit breaker
-//! (`plugins.breaker`) keeps a failing plugin from being that slow for long.
+//! too, as it made the intake wait before, through the committer. The
+//! circuit breaker (`plugins.breaker`) keeps a failing plugin from being that
+//! slow for long.
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -204,7 +205,7 @@ pub struct Outcome {
 /// id, one copy per worker; a watch without a chain (or with an empty one)
 /// delivers its changes as they are. New chains arrive on `updates`.
 /// `stages` admit each change first (dedup, the state record). `deliver`
-/// sees every outcome, each stream's in order, on the committer's thread,
+/// sees every outcome, each stream's in order, on the pipeline's thread,
 /// and stops the pipeline by returning `Break`. The pipeline ends when every
 /// sender of `rx` is gone; the returned thread ends once every change it
 /// took has been handed to `deliver`.
@@ -400,7 +401,7 @@ impl Intake {
             };
             self.pools.insert(watch, pool);
         }
-        // Their changes still in flight keep their place: the committer
+        // Their changes still in flight keep their place: the commit
         // orders by number, not by who finishes first.
         for pool in old.into_values() {
             self.retired.extend(pool.retire());
@@ -433,7 +434,7 @@ impl Intake {
     }
 
     /// Numbers an admitted change in its stream and stages it for its
-    /// watch's worker, or for the committer straight away.
+    /// watch's worker, or to be handed on at the next flush.
     fn dispatch(&mut self, mut ev: ChangeEvent, record: Vec<crate::state::Op>, stages: &Stages) {
         // The identity is taken before the object moves into the chain: the
         // object itself is moved, never copied.

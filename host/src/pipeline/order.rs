@@ -1,6 +1,6 @@
 //! The commit order. The intake numbers each admitted change within its
-//! stream ([`Tickets`]); workers finish them in any order; the committer
-//! hands each stream's outcomes on strictly by number ([`Sequencer`]), so a
+//! stream ([`Tickets`]); workers finish them in any order; the commit (on
+//! the intake's thread) hands each stream's outcomes on strictly by number ([`Sequencer`]), so a
 //! stream's records, checkpoints, outbox entries and HA watermarks see the
 //! order the API server sent, exactly as with one thread, while a stream
 //! waiting on a slow chain holds up no other stream.
@@ -30,7 +30,7 @@ impl Tickets {
     }
 }
 
-/// The committer's side: per stream, the next number to hand on and the
+/// The commit's side: per stream, the next number to hand on and the
 /// finished ones waiting for it.
 #[derive(Debug)]
 pub(super) struct Sequencer<T> {

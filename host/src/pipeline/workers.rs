@@ -26,7 +26,7 @@ pub(super) struct Pending {
     pub(super) data: EventData,
 }
 
-/// A change that left its chain (or needed none), for the committer; `Err`
+/// A change that left its chain (or needed none), for the commit; `Err`
 /// carries the stream of a change with nothing to hand on.
 pub(super) struct Done {
     pub(super) seq: u64,
