@@ -230,6 +230,8 @@ pub fn spawn_with(
                 order: Sequencer::default(),
             };
             intake.update(chains.into());
+            // `true`: delivery stopped the pipeline; `false`: the source
+            // closed, or a worker is gone (what is in flight still goes on).
             let stopped = 'run: loop {
                 // What the workers finished goes on first.
                 while let Ok(batch) = done_rx.try_recv() {
@@ -257,8 +259,8 @@ pub fn spawn_with(
                 while let Some(mut ev) = next_ev.take() {
                     taken += 1;
                     while let Ok(newer) = updates.try_recv() {
-                        if intake.flush(&mut deliver).is_break() {
-                            break 'run true;
+                        if let ControlFlow::Break(by_delivery) = intake.flush(&mut deliver) {
+                            break 'run by_delivery;
                         }
                         intake.update(newer);
                     }
@@ -270,8 +272,8 @@ pub fn spawn_with(
                         next_ev = rx.try_recv().ok();
                     }
                 }
-                if intake.flush(&mut deliver).is_break() {
-                    break 'run true;
+                if let ControlFlow::Break(by_delivery) = intake.flush(&mut deliver) {
+                    break 'run by_delivery;
                 }
             };
             // Every worker finishes what it holds, and (unless delivery
@@ -410,16 +412,19 @@ impl Intake {
     }
 
     /// Hands what [`Intake::dispatch`] staged to the workers, and hands on
-    /// the changes that need no chain. `Break` when the pipeline stops.
-    fn flush(&mut self, deliver: &mut impl FnMut(Outcome) -> ControlFlow<()>) -> ControlFlow<()> {
+    /// the changes that need no chain. `Break(true)` when delivery stops the
+    /// pipeline, `Break(false)` when a worker is gone.
+    fn flush(&mut self, deliver: &mut impl FnMut(Outcome) -> ControlFlow<()>) -> ControlFlow<bool> {
         for pool in self.pools.values_mut() {
             if pool.flush().is_err() {
-                return ControlFlow::Break(());
+                return ControlFlow::Break(false);
             }
         }
         if !self.direct.is_empty() {
             let direct = std::mem::take(&mut self.direct);
-            self.commit(direct, deliver)?;
+            if self.commit(direct, deliver).is_break() {
+                return ControlFlow::Break(true);
+            }
         }
         ControlFlow::Continue(())
     }
