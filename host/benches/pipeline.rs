@@ -967,6 +967,22 @@ struct Latency {
     bench_cores: f64,
 }
 
+/// Every case of [`LATENCY_CASES`], in order.
+async fn latency_cases(
+    sim: &Sim,
+    recv: &Recv,
+    kubeconfig: &Path,
+    url: &str,
+    targets: &Targets,
+) -> Vec<Latency> {
+    let mut out = Vec::with_capacity(LATENCY_CASES.len());
+    for (plugins, rate) in LATENCY_CASES {
+        out.push(latency(sim, recv, kubeconfig, url, targets, plugins, rate).await);
+        eprintln!("latency {plugins:?} at {rate}/s done");
+    }
+    out
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
@@ -1306,19 +1322,11 @@ async fn parent() {
     if std::env::var_os("HERALD_BENCH_LATENCY").is_some() {
         seed_pods(&sim, 0, 10_000).await;
         let pod_targets = targets(&sim, &[("pods", ns(0))], PER_NS).await;
-        for (plugins, rate) in LATENCY_CASES {
-            let l = latency(
-                &sim,
-                &recv,
-                &kubeconfig,
-                &hook_url,
-                &pod_targets,
-                plugins,
-                rate,
-            )
-            .await;
+        for l in latency_cases(&sim, &recv, &kubeconfig, &hook_url, &pod_targets).await {
             println!(
-                "latency {plugins:?} at {rate}/s: p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms; cores used: herald {:.2}, simulator + receiver {:.2}",
+                "latency {} at {:.0}/s: p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms; cores used: herald {:.2}, simulator + receiver {:.2}",
+                l.case,
+                l.rate,
                 l.p50.as_secs_f64() * 1e3,
                 l.p99.as_secs_f64() * 1e3,
                 l.p999.as_secs_f64() * 1e3,
@@ -1481,21 +1489,7 @@ async fn parent() {
                 &pod_targets,
             )
             .await;
-            for (plugins, rate) in LATENCY_CASES {
-                lat.push(
-                    latency(
-                        &sim,
-                        &recv,
-                        &kubeconfig,
-                        &hook_url,
-                        &pod_targets,
-                        plugins,
-                        rate,
-                    )
-                    .await,
-                );
-                eprintln!("latency {plugins:?} at {rate}/s done");
-            }
+            lat = latency_cases(&sim, &recv, &kubeconfig, &hook_url, &pod_targets).await;
             // 10k objects in 10 types: pods of one namespace and 9 CRDs.
             let kinds = seed_crds(&sim).await;
             let mut watch = vec![json!({"version": "v1", "kind": "Pod", "namespaces": [ns(0)]})];

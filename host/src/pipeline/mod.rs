@@ -235,7 +235,7 @@ pub fn spawn_with(
             let stopped = 'run: loop {
                 // What the workers finished goes on first.
                 while let Ok(batch) = done_rx.try_recv() {
-                    if intake.commit(batch, &mut deliver).is_break() {
+                    if commit(&mut intake.order, batch, &mut deliver).is_break() {
                         break 'run true;
                     }
                 }
@@ -245,7 +245,7 @@ pub fn spawn_with(
                     Err(mpsc::error::TryRecvError::Empty) => match next(&mut rx, &mut done_rx) {
                         Next::Change(ev) => ev,
                         Next::Done(batch) => {
-                            if intake.commit(batch, &mut deliver).is_break() {
+                            if commit(&mut intake.order, batch, &mut deliver).is_break() {
                                 break 'run true;
                             }
                             continue;
@@ -422,20 +422,11 @@ impl Intake {
         }
         if !self.direct.is_empty() {
             let direct = std::mem::take(&mut self.direct);
-            if self.commit(direct, deliver).is_break() {
+            if commit(&mut self.order, direct, deliver).is_break() {
                 return ControlFlow::Break(true);
             }
         }
         ControlFlow::Continue(())
-    }
-
-    /// See [`commit`].
-    fn commit(
-        &mut self,
-        batch: Vec<Done>,
-        deliver: &mut impl FnMut(Outcome) -> ControlFlow<()>,
-    ) -> ControlFlow<()> {
-        commit(&mut self.order, batch, deliver)
     }
 
     /// Numbers an admitted change in its stream and stages it for its
