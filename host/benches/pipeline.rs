@@ -1337,6 +1337,47 @@ async fn parent() {
         return;
     }
 
+    // HERALD_BENCH_THROUGHPUT=N: only the batched throughput at 10k pods, no
+    // plugins then the wasm chain, N rounds, with each run's CPU by thread.
+    if let Some(rounds) = std::env::var("HERALD_BENCH_THROUGHPUT")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        seed_pods(&sim, 0, 10_000).await;
+        let pod_targets = targets(&sim, &[("pods", ns(0))], PER_NS).await;
+        for _ in 0..rounds {
+            for plugins in [Plugins::None, Plugins::Wasm] {
+                let r = throughput(
+                    &sim,
+                    &recv,
+                    &kubeconfig,
+                    &batch_url,
+                    &pods_watch,
+                    &pod_targets,
+                    10_000,
+                    plugins,
+                    &LIGHT,
+                    None,
+                )
+                .await;
+                let t: Vec<String> = r
+                    .threads
+                    .iter()
+                    .take(8)
+                    .map(|(n, d)| format!("{n} {:.0}", ms(*d)))
+                    .collect();
+                println!(
+                    "throughput {}: {:.0} events/CPU-s, {:.0} events/s; CPU ms by thread: {}",
+                    r.case,
+                    r.per_cpu_s(),
+                    r.events as f64 / r.wall.as_secs_f64(),
+                    t.join(", ")
+                );
+            }
+        }
+        return;
+    }
+
     // HERALD_BENCH_WORKERS=1: only the chain-workers comparison at 10k pods.
     if std::env::var_os("HERALD_BENCH_WORKERS").is_some() {
         seed_pods(&sim, 0, 10_000).await;
