@@ -665,7 +665,7 @@ async fn allocator_runs(
         ] {
             let h = spawn_program(&program, dir, config).await;
             drive(sim, recv, &h, targets, 500).await;
-            let (cpu, _, _) = drive(sim, recv, &h, targets, EVENTS).await;
+            let (cpu, ..) = drive(sim, recv, &h, targets, EVENTS).await;
             h.stop();
             let per = EVENTS as f64 / cpu.as_secs_f64();
             eprintln!("allocator {name}: {per:.0} events/CPU-s");
@@ -804,6 +804,8 @@ struct Throughput {
     wall: Duration,
     events: usize,
     threads: Vec<(String, Duration)>,
+    /// Times herald's threads were switched in during the run.
+    switches: u64,
     /// `pipeline.workers` when set (the workers comparison).
     workers: Option<usize>,
 }
@@ -825,8 +827,9 @@ async fn drive(
     h: &Herald,
     targets: &Targets,
     events: usize,
-) -> (Duration, Duration, Vec<(String, Duration)>) {
+) -> (Duration, Duration, Vec<(String, Duration)>, u64) {
     let pid = h.pid();
+    let sw0 = proc::switches(pid);
     let base = recv.items();
     let cpu0 = proc::cpu(pid);
     let th0 = proc::threads(pid);
@@ -852,7 +855,7 @@ async fn drive(
         .filter(|(_, d)| !d.is_zero())
         .collect();
     threads.sort_by_key(|t| std::cmp::Reverse(t.1));
-    (cpu, wall, threads)
+    (cpu, wall, threads, proc::switches(pid) - sw0)
 }
 
 /// With `HERALD_BENCH_PERF=DIR`, a `perf record` of the child into
@@ -919,7 +922,7 @@ async fn throughput(
         &h,
         &format!("{objects}-{}-{plugins:?}-{}", watch.len(), chain.join("-")),
     );
-    let (cpu, wall, threads) = drive(sim, recv, &h, targets, EVENTS).await;
+    let (cpu, wall, threads, switches) = drive(sim, recv, &h, targets, EVENTS).await;
     perf_stop(perf);
     let ready = h.own_ready.unwrap_or(h.ready_after);
     h.stop();
@@ -938,6 +941,7 @@ async fn throughput(
         wall,
         events: EVENTS,
         threads,
+        switches,
         workers,
     }
 }
@@ -1367,10 +1371,11 @@ async fn parent() {
                     .map(|(n, d)| format!("{n} {:.0}", ms(*d)))
                     .collect();
                 println!(
-                    "throughput {}: {:.0} events/CPU-s, {:.0} events/s; CPU ms by thread: {}",
+                    "throughput {}: {:.0} events/CPU-s, {:.0} events/s, {:.2} thread switches per event; CPU ms by thread: {}",
                     r.case,
                     r.per_cpu_s(),
                     r.events as f64 / r.wall.as_secs_f64(),
+                    r.switches as f64 / r.events as f64,
                     t.join(", ")
                 );
             }
@@ -1432,7 +1437,7 @@ async fn parent() {
         let ready = h.ready_after;
         if level == 10_000 {
             drive(&sim, &recv, &h, &pod_targets, 500).await;
-            let (cpu, wall, threads) = drive(&sim, &recv, &h, &pod_targets, EVENTS).await;
+            let (cpu, wall, threads, switches) = drive(&sim, &recv, &h, &pod_targets, EVENTS).await;
             binary_tp = Some(Throughput {
                 case: format!("herald run (binary), {}", case(Plugins::Wasm, &LIGHT)),
                 chain: &LIGHT,
@@ -1445,6 +1450,7 @@ async fn parent() {
                 wall,
                 events: EVENTS,
                 threads,
+                switches,
                 workers: None,
             });
         }

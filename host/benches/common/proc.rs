@@ -55,6 +55,19 @@ pub fn threads(pid: u32) -> BTreeMap<String, Duration> {
     out
 }
 
+/// How many times the process's threads were switched in, summed
+/// (`/proc/<pid>/task/*/schedstat`'s third field: each time a thread that
+/// slept or was preempted ran again).
+pub fn switches(pid: u32) -> u64 {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    dir.flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().nth(2)?.parse::<u64>().ok())
+        .sum()
+}
+
 /// `after - before` per thread name.
 pub fn threads_delta(
     before: &BTreeMap<String, Duration>,

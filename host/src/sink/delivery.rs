@@ -233,14 +233,17 @@ pub(crate) async fn lane(shared: Arc<Shared>, mut rx: mpsc::Receiver<Item>) {
         let mut bytes = first.encoded.as_ref().map_or(0, |e| e.len());
         let mut batch = vec![first];
         if max_items > 1 {
-            let deadline = tokio::time::Instant::now() + linger;
+            // One timer for the batch's whole wait, not one per item.
+            let deadline = tokio::time::sleep(linger);
+            tokio::pin!(deadline);
             while batch.len() < max_items {
                 let next = if linger.is_zero() {
                     rx.try_recv().ok()
                 } else {
                     tokio::select! {
+                        biased;
                         i = rx.recv() => i,
-                        _ = tokio::time::sleep_until(deadline) => None,
+                        () = &mut deadline => None,
                     }
                 };
                 let Some(item) = next else { break };
