@@ -969,6 +969,8 @@ struct Latency {
     herald_cores: f64,
     /// The bench process's (the simulator, the receiver, the writer), in cores.
     bench_cores: f64,
+    /// Times herald's threads were switched in, per event.
+    switches: f64,
 }
 
 /// Every case of [`LATENCY_CASES`], in order.
@@ -1024,6 +1026,7 @@ async fn latency(
     let mut written: HashMap<String, Instant> = HashMap::with_capacity(LATENCY_EVENTS);
     let perf = perf_start(&h, &format!("latency-{plugins:?}-{per_second}"));
     let (herald0, bench0) = (proc::cpu(h.pid()), proc::cpu(std::process::id()));
+    let switches0 = proc::switches(h.pid());
     let start = tokio::time::Instant::now();
     for i in 0..LATENCY_EVENTS {
         // tokio's timer ticks in milliseconds: above 1,000/s the writes of
@@ -1043,6 +1046,7 @@ async fn latency(
     let wall = start.elapsed().as_secs_f64();
     let herald_cores = (proc::cpu(h.pid()) - herald0).as_secs_f64() / wall;
     let bench_cores = (proc::cpu(std::process::id()) - bench0).as_secs_f64() / wall;
+    let switches = (proc::switches(h.pid()) - switches0) as f64 / LATENCY_EVENTS as f64;
     perf_stop(perf);
     recv.record.store(false, Ordering::Relaxed);
     h.stop();
@@ -1070,6 +1074,7 @@ async fn latency(
         events: LATENCY_EVENTS,
         herald_cores,
         bench_cores,
+        switches,
     }
 }
 
@@ -1328,14 +1333,15 @@ async fn parent() {
         let pod_targets = targets(&sim, &[("pods", ns(0))], PER_NS).await;
         for l in latency_cases(&sim, &recv, &kubeconfig, &hook_url, &pod_targets).await {
             println!(
-                "latency {} at {:.0}/s: p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms; cores used: herald {:.2}, simulator + receiver {:.2}",
+                "latency {} at {:.0}/s: p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms; cores used: herald {:.2}, simulator + receiver {:.2}; herald's thread switches per event {:.2}",
                 l.case,
                 l.rate,
                 l.p50.as_secs_f64() * 1e3,
                 l.p99.as_secs_f64() * 1e3,
                 l.p999.as_secs_f64() * 1e3,
                 l.herald_cores,
-                l.bench_cores
+                l.bench_cores,
+                l.switches
             );
         }
         return;
