@@ -211,15 +211,21 @@ pub async fn http_send_as(
     ))
 }
 
-/// Waits until `url` answers 200, for at most 10 s.
+/// Waits until `url` answers 200, for at most 30 s: a herald that starts
+/// several plugin workers while the whole suite shares two cores has taken
+/// more than 10 s to list and be ready. (Only a failing test waits that
+/// long; every caller asserts that it becomes ready.)
 pub async fn wait_http_ok(url: &str) -> bool {
-    for _ in 0..200 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
         if let Ok((200, _)) = http_get(url).await {
             return true;
         }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    false
 }
 
 /// The directory the built plugins are in.
