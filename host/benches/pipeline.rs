@@ -21,6 +21,15 @@
 //! simulator's or the receiver's.
 //!
 //! Run: `scripts/build-plugins && cargo bench -p herald --bench pipeline`
+//!
+//! One part alone, for before/after comparisons (each at 10k pods):
+//! `HERALD_BENCH_THROUGHPUT=N` (batched throughput, no plugins then the wasm
+//! chain, N rounds, CPU by thread and thread switches per event),
+//! `HERALD_BENCH_LATENCY=1` (the latency cases, with herald's cores and
+//! thread switches per event), `HERALD_BENCH_WORKERS=1` (1 vs 2 chain
+//! workers), `HERALD_BENCH_DECISIONS=1` (the decisions ring off and on),
+//! `HERALD_BENCH_RESYNC=1` (the resync of 100k pods). `HERALD_BENCH_PERF=DIR`
+//! records each run with `perf`.
 
 mod common;
 
