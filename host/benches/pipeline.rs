@@ -1299,23 +1299,19 @@ async fn parent() {
     if std::env::var_os("HERALD_BENCH_DECISIONS").is_some() {
         seed_pods(&sim, 0, 10_000).await;
         let pod_targets = targets(&sim, &[("pods", ns(0))], PER_NS).await;
+        let at = At10k {
+            sim: &sim,
+            recv: &recv,
+            kubeconfig: &kubeconfig,
+            url: &batch_url,
+            watch: &pods_watch,
+            targets: &pod_targets,
+        };
         let mut runs = Vec::new();
         // Off, on, off, on: the machine's drift shows as the spread of pairs.
         for on in [false, true, false, true] {
             DECISIONS.store(on, Ordering::Relaxed);
-            let r = throughput(
-                &sim,
-                &recv,
-                &kubeconfig,
-                &batch_url,
-                &pods_watch,
-                &pod_targets,
-                10_000,
-                Plugins::Wasm,
-                &LIGHT,
-                None,
-            )
-            .await;
+            let r = at.run(Plugins::Wasm, None).await;
             eprintln!(
                 "decisions {on}: {:.0} events/CPU-s, {:.0} events/s",
                 r.per_cpu_s(),
@@ -1364,34 +1360,24 @@ async fn parent() {
     {
         seed_pods(&sim, 0, 10_000).await;
         let pod_targets = targets(&sim, &[("pods", ns(0))], PER_NS).await;
+        let at = At10k {
+            sim: &sim,
+            recv: &recv,
+            kubeconfig: &kubeconfig,
+            url: &batch_url,
+            watch: &pods_watch,
+            targets: &pod_targets,
+        };
         for _ in 0..rounds {
             for plugins in [Plugins::None, Plugins::Wasm] {
-                let r = throughput(
-                    &sim,
-                    &recv,
-                    &kubeconfig,
-                    &batch_url,
-                    &pods_watch,
-                    &pod_targets,
-                    10_000,
-                    plugins,
-                    &LIGHT,
-                    None,
-                )
-                .await;
-                let t: Vec<String> = r
-                    .threads
-                    .iter()
-                    .take(8)
-                    .map(|(n, d)| format!("{n} {:.0}", ms(*d)))
-                    .collect();
+                let r = at.run(plugins, None).await;
                 println!(
                     "throughput {}: {:.0} events/CPU-s, {:.0} events/s, {:.2} thread switches per event; CPU ms by thread: {}",
                     r.case,
                     r.per_cpu_s(),
                     r.events as f64 / r.wall.as_secs_f64(),
                     r.switches as f64 / r.events as f64,
-                    t.join(", ")
+                    proc::by_thread(&r.threads, 8)
                 );
             }
         }
@@ -1402,14 +1388,14 @@ async fn parent() {
     if std::env::var_os("HERALD_BENCH_WORKERS").is_some() {
         seed_pods(&sim, 0, 10_000).await;
         let pod_targets = targets(&sim, &[("pods", ns(0))], PER_NS).await;
-        let runs = workers_runs(
-            &sim,
-            &recv,
-            &kubeconfig,
-            &batch_url,
-            &pods_watch,
-            &pod_targets,
-        )
+        let runs = workers_runs(&At10k {
+            sim: &sim,
+            recv: &recv,
+            kubeconfig: &kubeconfig,
+            url: &batch_url,
+            watch: &pods_watch,
+            targets: &pod_targets,
+        })
         .await;
         report_workers(&runs);
         return;
@@ -1542,14 +1528,14 @@ async fn parent() {
             eprintln!("hot swap done");
         }
         if level == 10_000 {
-            workers = workers_runs(
-                &sim,
-                &recv,
-                &kubeconfig,
-                &batch_url,
-                &pods_watch,
-                &pod_targets,
-            )
+            workers = workers_runs(&At10k {
+                sim: &sim,
+                recv: &recv,
+                kubeconfig: &kubeconfig,
+                url: &batch_url,
+                watch: &pods_watch,
+                targets: &pod_targets,
+            })
             .await;
             lat = latency_cases(&sim, &recv, &kubeconfig, &hook_url, &pod_targets).await;
             // 10k objects in 10 types: pods of one namespace and 9 CRDs.
@@ -1604,29 +1590,10 @@ async fn parent() {
 
 /// The wasm chain (filter → prune → route) at 10k pods with 1, then 2
 /// chain workers (issue 16: ≥ 1.7x events per wall-second with 2).
-async fn workers_runs(
-    sim: &Sim,
-    recv: &Recv,
-    kubeconfig: &Path,
-    url: &str,
-    watch: &[Value],
-    targets: &Targets,
-) -> Vec<Throughput> {
+async fn workers_runs(at: &At10k<'_>) -> Vec<Throughput> {
     let mut runs = Vec::new();
     for n in [1, 2] {
-        let r = throughput(
-            sim,
-            recv,
-            kubeconfig,
-            url,
-            watch,
-            targets,
-            10_000,
-            Plugins::Wasm,
-            &LIGHT,
-            Some(n),
-        )
-        .await;
+        let r = at.run(Plugins::Wasm, Some(n)).await;
         eprintln!(
             "throughput {}: {:.0} events/CPU-s, {:.0} events/s",
             r.case,
@@ -1636,6 +1603,37 @@ async fn workers_runs(
         runs.push(r);
     }
     runs
+}
+
+/// What a throughput run at 10k pods with the headline chain needs: the
+/// simulator, the receiver and the pods to write.
+struct At10k<'a> {
+    sim: &'a Sim,
+    recv: &'a Recv,
+    kubeconfig: &'a Path,
+    url: &'a str,
+    watch: &'a [Value],
+    targets: &'a Targets,
+}
+
+impl At10k<'_> {
+    /// One [`throughput`] run of 10k pods with `plugins` (the headline
+    /// chain) and `workers`.
+    async fn run(&self, plugins: Plugins, workers: Option<usize>) -> Throughput {
+        throughput(
+            self.sim,
+            self.recv,
+            self.kubeconfig,
+            self.url,
+            self.watch,
+            self.targets,
+            10_000,
+            plugins,
+            &LIGHT,
+            workers,
+        )
+        .await
+    }
 }
 
 fn report_decisions(runs: &[(bool, Throughput)]) {
@@ -1686,19 +1684,13 @@ fn report_workers(runs: &[Throughput]) {
     );
     println!("| ---: | ---: | ---: | ---: | --- |");
     for r in runs {
-        let t: Vec<String> = r
-            .threads
-            .iter()
-            .take(6)
-            .map(|(n, d)| format!("{n} {:.0}", ms(*d)))
-            .collect();
         println!(
             "| {} | {:.0} | {:.0} | {:.2}x | {} |",
             r.workers.unwrap_or(0),
             r.per_cpu_s(),
             wall(r),
             wall(r) / wall(one),
-            t.join(", ")
+            proc::by_thread(&r.threads, 6)
         );
     }
     let ratio = wall(two) / wall(one);
@@ -1770,17 +1762,12 @@ fn report(
     println!();
     println!("Threads of each run (CPU ms):");
     for r in runs.iter().chain(binary) {
-        let t: Vec<String> = r
-            .threads
-            .iter()
-            .map(|(n, d)| format!("{n} {:.0}", ms(*d)))
-            .collect();
         println!(
             "- {} objects, {} types, {}: {}",
             r.objects,
             r.types,
             r.case,
-            t.join(", ")
+            proc::by_thread(&r.threads, usize::MAX)
         );
     }
     println!();

@@ -531,17 +531,11 @@ fn report(cases: &[Case], load: &Load) {
     println!();
     println!("herald's CPU by thread (ms), and wall time of the case:");
     for c in cases {
-        let t: Vec<String> = c
-            .threads
-            .iter()
-            .take(8)
-            .map(|(n, d)| format!("{n} {:.0}", ms(*d)))
-            .collect();
         println!(
             "- {} ({:.1} s): {}",
             c.name,
             c.wall.as_secs_f64(),
-            t.join(", ")
+            proc::by_thread(&c.threads, 8)
         );
     }
     if cases.iter().any(|c| c.profile.is_some()) {

@@ -41,28 +41,13 @@ pub fn median(mut v: Vec<Duration>) -> Duration {
 /// after a warm-up of a quarter round. Each call of `f` handles `per_call`
 /// events.
 pub fn per_event(per_round: usize, per_call: usize, mut f: impl FnMut()) -> Duration {
-    let calls = (per_round / per_call).max(1);
-    for _ in 0..(calls / 4).max(1) {
-        f();
-    }
-    median(
-        (0..ROUNDS)
-            .map(|_| {
-                let t = Instant::now();
-                for _ in 0..calls {
-                    f();
-                }
-                t.elapsed() / (calls * per_call) as u32
-            })
-            .collect(),
-    )
+    per_event_together(per_round, &mut [(per_call, &mut f)])[0]
 }
 
 /// [`per_event`] for several cases at once, their rounds interleaved (round
 /// 1 of every case, then round 2, ...), so that a machine that slows down
 /// for a while slows every case alike and their ratios hold. Each case is
 /// `(per_call, f)`; the medians come back in the cases' order.
-#[allow(dead_code)]
 pub fn per_event_together(
     per_round: usize,
     cases: &mut [(usize, &mut dyn FnMut())],

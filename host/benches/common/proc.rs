@@ -68,6 +68,17 @@ pub fn switches(pid: u32) -> u64 {
         .sum()
 }
 
+/// The first `n` of `threads` (name, CPU), as `name ms, name ms`.
+#[allow(dead_code)]
+pub fn by_thread(threads: &[(String, Duration)], n: usize) -> String {
+    threads
+        .iter()
+        .take(n)
+        .map(|(name, d)| format!("{name} {:.0}", d.as_secs_f64() * 1e3))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `after - before` per thread name.
 pub fn threads_delta(
     before: &BTreeMap<String, Duration>,
