@@ -1297,16 +1297,7 @@ async fn parent() {
 
     // HERALD_BENCH_DECISIONS=1: only the decisions ring off / on at 10k pods.
     if std::env::var_os("HERALD_BENCH_DECISIONS").is_some() {
-        seed_pods(&sim, 0, 10_000).await;
-        let pod_targets = targets(&sim, &[("pods", ns(0))], PER_NS).await;
-        let at = At10k {
-            sim: &sim,
-            recv: &recv,
-            kubeconfig: &kubeconfig,
-            url: &batch_url,
-            watch: &pods_watch,
-            targets: &pod_targets,
-        };
+        let at = At10k::seeded(&sim, &recv, &kubeconfig, &batch_url, &pods_watch).await;
         let mut runs = Vec::new();
         // Off, on, off, on: the machine's drift shows as the spread of pairs.
         for on in [false, true, false, true] {
@@ -1358,16 +1349,7 @@ async fn parent() {
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
     {
-        seed_pods(&sim, 0, 10_000).await;
-        let pod_targets = targets(&sim, &[("pods", ns(0))], PER_NS).await;
-        let at = At10k {
-            sim: &sim,
-            recv: &recv,
-            kubeconfig: &kubeconfig,
-            url: &batch_url,
-            watch: &pods_watch,
-            targets: &pod_targets,
-        };
+        let at = At10k::seeded(&sim, &recv, &kubeconfig, &batch_url, &pods_watch).await;
         for _ in 0..rounds {
             for plugins in [Plugins::None, Plugins::Wasm] {
                 let r = at.run(plugins, None).await;
@@ -1386,17 +1368,8 @@ async fn parent() {
 
     // HERALD_BENCH_WORKERS=1: only the chain-workers comparison at 10k pods.
     if std::env::var_os("HERALD_BENCH_WORKERS").is_some() {
-        seed_pods(&sim, 0, 10_000).await;
-        let pod_targets = targets(&sim, &[("pods", ns(0))], PER_NS).await;
-        let runs = workers_runs(&At10k {
-            sim: &sim,
-            recv: &recv,
-            kubeconfig: &kubeconfig,
-            url: &batch_url,
-            watch: &pods_watch,
-            targets: &pod_targets,
-        })
-        .await;
+        let at = At10k::seeded(&sim, &recv, &kubeconfig, &batch_url, &pods_watch).await;
+        let runs = workers_runs(&at).await;
         report_workers(&runs);
         return;
     }
@@ -1534,7 +1507,7 @@ async fn parent() {
                 kubeconfig: &kubeconfig,
                 url: &batch_url,
                 watch: &pods_watch,
-                targets: &pod_targets,
+                targets: pod_targets.clone(),
             })
             .await;
             lat = latency_cases(&sim, &recv, &kubeconfig, &hook_url, &pod_targets).await;
@@ -1613,10 +1586,31 @@ struct At10k<'a> {
     kubeconfig: &'a Path,
     url: &'a str,
     watch: &'a [Value],
-    targets: &'a Targets,
+    targets: Targets,
 }
 
-impl At10k<'_> {
+impl<'a> At10k<'a> {
+    /// Seeds the simulator with 10k pods (for the modes that run one part
+    /// alone) and picks the pods to write.
+    async fn seeded(
+        sim: &'a Sim,
+        recv: &'a Recv,
+        kubeconfig: &'a Path,
+        url: &'a str,
+        watch: &'a [Value],
+    ) -> Self {
+        seed_pods(sim, 0, 10_000).await;
+        let targets = targets(sim, &[("pods", ns(0))], PER_NS).await;
+        At10k {
+            sim,
+            recv,
+            kubeconfig,
+            url,
+            watch,
+            targets,
+        }
+    }
+
     /// One [`throughput`] run of 10k pods with `plugins` (the headline
     /// chain) and `workers`.
     async fn run(&self, plugins: Plugins, workers: Option<usize>) -> Throughput {
@@ -1626,7 +1620,7 @@ impl At10k<'_> {
             self.kubeconfig,
             self.url,
             self.watch,
-            self.targets,
+            &self.targets,
             10_000,
             plugins,
             &LIGHT,
