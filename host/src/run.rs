@@ -40,6 +40,11 @@ pub async fn run(args: &RunArgs) -> Result<()> {
     )
     .await?;
     let drained = herald.run_until(stop).await;
+    if drained.failed {
+        bail!(
+            "the pipeline stopped by an internal error (logged above); exiting so that herald is restarted"
+        );
+    }
     if (drained.undelivered > 0 || !drained.pipeline_finished) && !drained.kept {
         bail!(
             "{} notifications were not delivered before drainTimeout (no stateDir: they are lost)",

@@ -75,7 +75,7 @@ pub(crate) struct Herald {
     sinks: Sinks,
     metrics: Metrics,
     election: Option<crate::ha::Election>,
-    pipeline: std::thread::JoinHandle<()>,
+    pipeline: pipeline::Running,
     gate: Option<std::thread::JoinHandle<()>>,
     reloads: Option<files::Reloads>,
     admin: mpsc::Receiver<crate::api::WatchRequest>,
@@ -91,6 +91,8 @@ pub(crate) struct Drained {
     pub pipeline_finished: bool,
     /// A state dir keeps what was not delivered for the next start.
     pub kept: bool,
+    /// The pipeline (or the HA gate) ended by a panic: an internal error.
+    pub failed: bool,
 }
 
 impl Herald {
@@ -240,11 +242,11 @@ impl Herald {
         }
         let deliver = hand_over::hand_over(metrics.clone(), delivery.clone(), gate_tx, options.tap);
         let pipeline = match options.record {
-            Some(recorder) => {
-                record::spawn(rx, recorder).context("starting the recording thread")?
-            }
+            Some(recorder) => record::spawn(rx, recorder)
+                .map(pipeline::Running::thread)
+                .context("starting the recording thread")?,
             None => pipeline::spawn_with(rx, chains, chain_rx, stages, deliver)
-                .context("starting the pipeline thread")?,
+                .context("starting the pipeline")?,
         };
         for w in &config.watch {
             let status = sources.add(w.clone()).await?;
@@ -355,6 +357,11 @@ impl Herald {
                     }
                 } => self.live.reload(change).await,
                 Some(request) = self.admin.recv() => self.live.admin(request).await,
+                () = self.pipeline.ended() => {
+                    // Only the source's end (at shutdown) ends it otherwise.
+                    tracing::error!("the pipeline stopped while herald runs (an internal error, logged above); shutting down");
+                    break;
+                }
             }
         }
         // It holds the watches: they stop only once every holder lets go.
@@ -387,12 +394,14 @@ impl Herald {
         // queue (`whenFull: block`) until the sinks are closed.
         let deadline = tokio::time::Instant::now() + config.drain_timeout;
         let mut joiner = tokio::task::spawn_blocking(move || {
-            let _ = pipeline.join();
-            if let Some(g) = gate {
-                let _ = g.join();
-            }
+            let ended = pipeline.join();
+            let gate = gate.map(std::thread::JoinHandle::join);
+            ended.is_ok() && gate.is_none_or(|g| g.is_ok())
         });
-        let joined = tokio::time::timeout_at(deadline, &mut joiner).await.is_ok();
+        let (joined, panicked) = match tokio::time::timeout_at(deadline, &mut joiner).await {
+            Ok(ended) => (true, !matches!(ended, Ok(true))),
+            Err(_) => (false, false),
+        };
         if !joined {
             tracing::warn!(
                 "the pipeline is still blocked on a full queue at drainTimeout; closing the sinks"
@@ -404,10 +413,12 @@ impl Herald {
         let left = sinks
             .close(deadline.saturating_duration_since(tokio::time::Instant::now()))
             .await;
-        if !joined {
+        let panicked = if joined {
+            panicked
+        } else {
             // Closing the sinks unblocked it; what it still held is reported.
-            let _ = joiner.await;
-        }
+            !matches!(joiner.await, Ok(true))
+        };
         if let Some(e) = election {
             // Only a complete drain may advance the watermark past what is queued.
             e.resign(left == 0 && joined).await;
@@ -422,6 +433,7 @@ impl Herald {
         Drained {
             undelivered: left,
             pipeline_finished: joined,
+            failed: panicked,
             kept,
         }
     }

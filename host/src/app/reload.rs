@@ -12,6 +12,7 @@ use crate::pipeline::{ChainUpdate, Delivery, Routes, WorkerChains};
 use crate::plugin::{BreakerSettings, Chain, Runtime};
 use crate::sink::Sinks;
 use crate::source::{Sources, WatchSpec, WatchStatus};
+use crate::sync::off_the_runtime;
 
 use super::config::{Config, parse_config};
 use super::files::Change;
@@ -20,21 +21,6 @@ use super::plugin_files::PluginFiles;
 /// How long a plugin file that failed to load may still be being written
 /// (copied in more than one write) before the failure is reported.
 const SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// Runs `compile` (loading and compiling plugins: a second for a Rust
-/// plugin, tens of seconds for an uncached JavaScript or Python one) with the
-/// async runtime's other tasks handed to another thread, so watches, sinks
-/// and the API go on meanwhile, even with one runtime worker
-/// (`TOKIO_WORKER_THREADS=1`). Without a multi-thread runtime, runs it here.
-pub(super) fn off_the_runtime<T>(compile: impl FnOnce() -> T) -> T {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(compile)
-        }
-        _ => compile(),
-    }
-}
 
 /// `chains` counted in `metrics`, behind breakers, one copy per worker.
 pub(super) fn instrumented(
@@ -358,70 +344,5 @@ impl Live {
         self.plugin_files = Self::scan_plugins(&self.config);
         self.runtime.prune_cache(&self.plugin_files.hashes());
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::off_the_runtime;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicU32, Ordering};
-    use std::time::Duration;
-
-    /// How often a task that ticks every 5 ms ticked while another task on
-    /// the runtime's one worker compiled for 300 ms, with the compile handed
-    /// off the runtime or not.
-    fn ticks_during_a_compile(handed_off: bool) -> u32 {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let ticks = Arc::new(AtomicU32::new(0));
-        rt.block_on(async {
-            let t = ticks.clone();
-            tokio::spawn(async move {
-                loop {
-                    t.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-            });
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            let before = ticks.load(Ordering::Relaxed);
-            tokio::spawn(async move {
-                let compile = || std::thread::sleep(Duration::from_millis(300));
-                if handed_off {
-                    off_the_runtime(compile)
-                } else {
-                    compile()
-                }
-            })
-            .await
-            .expect("compile task");
-            ticks.load(Ordering::Relaxed) - before
-        })
-    }
-
-    #[test]
-    fn with_one_runtime_worker_other_tasks_go_on_while_plugins_compile() {
-        let on = ticks_during_a_compile(true);
-        assert!(
-            on >= 10,
-            "the other task ticked {on} times in 300 ms (about 60 expected)"
-        );
-        let stalled = ticks_during_a_compile(false);
-        assert!(
-            stalled <= 2,
-            "a compile on the worker let the other task tick {stalled} times"
-        );
-    }
-
-    #[test]
-    fn without_a_multi_thread_runtime_the_compile_runs_in_place() {
-        assert_eq!(off_the_runtime(|| 7), 7);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime");
-        assert_eq!(rt.block_on(async { off_the_runtime(|| 8) }), 8);
     }
 }

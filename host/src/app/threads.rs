@@ -9,7 +9,7 @@
 //! small node with a batched sink or a low change rate
 //! `TOKIO_WORKER_THREADS=1` is the operator's choice (BENCHMARKS.md). Plugin
 //! compiles at a reload hand the worker's other tasks on (see
-//! `reload::off_the_runtime`), so even one worker never pauses the rest.
+//! `sync::off_the_runtime`), so even one worker never pauses the rest.
 
 use std::io;
 

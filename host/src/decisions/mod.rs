@@ -7,7 +7,7 @@
 //!
 //! Bounded by bytes (`decisions.maxBytes`): the oldest decisions go first.
 //! Written by the pipeline's threads (a duplicate at admission, the rest
-//! at the commit, both on the pipeline thread) and by the sinks' lanes (through
+//! at the commit, both in the pipeline) and by the sinks' lanes (through
 //! [`crate::sink::DeliveryLog`]); one short lock per write.
 
 mod filter;

@@ -6,16 +6,17 @@
 //! # Threads and order
 //!
 //! ```text
-//!  source ──▶ pipeline thread ──▶ chain workers (per watch with plugins,
-//!             admit, number        `pipeline.workers` threads, sharded by
-//!             per stream           object uid)
+//!  source ──▶ pipeline task ──▶ chain workers (per watch with plugins,
+//!             admit, number      `pipeline.workers` threads, sharded by
+//!             per stream         object uid)
 //!                  ▲                      │
 //!                  └── finished changes ◀─┘
 //!             hand on per stream in order ──▶ deliver
 //!             (watches without plugins: at once)
 //! ```
 //!
-//! - **Intake** (`herald-pipeline`): admission stays on one thread, in
+//! - **Intake** (a task on the async runtime; without a multi-thread
+//!   runtime, a thread `herald-pipeline`): admission stays in one place, in
 //!   arrival order: dedup decides against the states admitted before, the
 //!   restart rewrite reads what was recorded, and the record (with the
 //!   stream's checkpoint) is built here. Each admitted change gets the next
@@ -28,23 +29,31 @@
 //!   the watches whose chain has it, and with several cores the chains run in
 //!   parallel. A change goes to the worker of its object's uid: one object's
 //!   changes run one after another, in order. A worker sends what it
-//!   finished back to the pipeline thread (never waiting: that channel has
+//!   finished back to the pipeline task (never waiting: that channel has
 //!   no bound, and what is in it is bounded by the workers' queues).
-//! - **Commit** (on the pipeline thread too): outcomes are handed on per
+//! - **Commit** (in the pipeline task too): outcomes are handed on per
 //!   stream strictly in intake order (`order.rs`), whichever worker finished
-//!   first. So everything downstream sees each stream as the one-thread
-//!   pipeline did: records and checkpoints are submitted in stream order (a
+//!   first. So everything downstream sees each stream as a one-thread
+//!   pipeline would: records and checkpoints are submitted in stream order (a
 //!   checkpoint never passes a change whose record and outbox entries are
 //!   not submitted before it, in the same or an earlier transaction), the
 //!   outbox and the sinks get one object's notifications in order, and the
 //!   HA gate's watermark rises in order. Streams are independent: one
 //!   waiting for a slow chain holds up no other. Admission and commit share
-//!   the thread so that a change crosses as few threads as it can: a watch
-//!   without plugins goes from the source's task to the sinks through this
-//!   one thread, a watch with plugins through it and one worker (a thread
-//!   of its own for commit cost each change one more wake-up; at a real API
-//!   server's pace, when changes come one at a time, that is most of what a
-//!   hop costs). The thread takes finished changes before new ones.
+//!   the task, and the task shares the runtime with the source's tasks and
+//!   the sinks' lanes, so that a change crosses as few threads as it can: a
+//!   watch without plugins goes from the source's task to the sinks without
+//!   a thread switch (tokio runs a task woken by the running one next, on
+//!   the same thread), a watch with plugins through one worker and back. At
+//!   a real API server's pace, when changes come one at a time, a switch is
+//!   most of what a hop costs (BENCHMARKS.md). The task takes finished
+//!   changes before new ones.
+//! - **Waits** (a worker's full queue, a `whenFull: block` sink, the state
+//!   writer's full queue, the HA gate's): the task hands the runtime's other
+//!   tasks to another thread first ([`crate::sync::off_the_runtime`]), so
+//!   the watches' reads, the other sinks and the APIs go on meanwhile, even
+//!   with one runtime worker. A panic in the pipeline ends herald (non-zero
+//!   exit), rather than leaving it watching with nothing to hand changes to.
 //!
 //! Chains are swapped between two changes: a change runs wholly on the
 //! chains its worker had when it reached it, the next on the newest sent.
@@ -58,15 +67,14 @@
 //!
 //! A worker queues at most 1,024 hand-overs (1,024 changes or more); a watch
 //! whose chain is slower than its changes for longer than that makes the
-//! pipeline thread wait, and with it every watch (back-pressure to the API
+//! pipeline wait, and with it every watch (back-pressure to the API
 //! server, as before). A sink that blocks (`whenFull: block`) makes it wait
-//! too, as it made the intake wait before, through the committer. The
+//! too. The
 //! circuit breaker (`plugins.breaker`) keeps a failing plugin from being that
 //! slow for long.
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
-use std::task::Poll;
 use std::thread::JoinHandle;
 
 use serde::Deserialize;
@@ -74,6 +82,7 @@ use tokio::sync::mpsc;
 
 mod admit;
 mod deliver;
+mod intake;
 mod order;
 mod outbox;
 mod workers;
@@ -83,10 +92,7 @@ pub use deliver::{Addressed, Deliver, Delivery, Routes, address};
 pub(crate) use outbox::state_outbox;
 
 use crate::change::{ChangeEvent, ChangeType, Gvk};
-use crate::plugin::{Chain, EventData, Fate, LoadError};
-
-use order::{Sequencer, Tickets};
-use workers::{Done, Pending, Pool};
+use crate::plugin::{Chain, Fate, LoadError};
 
 /// At most this many changes are taken off the source's channel before they
 /// are handed on: each hop wakes its next thread once per hand-over, not
@@ -201,281 +207,104 @@ pub struct Outcome {
     pub plugins: Vec<crate::plugin::PluginStep>,
 }
 
+/// The running pipeline: a task on the async runtime, or a thread of its
+/// own where there is no multi-thread runtime to run on (see
+/// [`spawn_with`]).
+pub struct Running {
+    on: On,
+    /// Resolves once the pipeline's loop has returned or panicked (its
+    /// sender is dropped either way); `None`: not known.
+    ended: Option<tokio::sync::oneshot::Receiver<()>>,
+}
+
+enum On {
+    Task(tokio::task::JoinHandle<()>),
+    Thread(JoinHandle<()>),
+}
+
+impl Running {
+    /// A pipeline-like thread (`herald record`'s), whose end is not
+    /// signalled.
+    pub fn thread(t: JoinHandle<()>) -> Running {
+        Running {
+            on: On::Thread(t),
+            ended: None,
+        }
+    }
+
+    /// Waits for the pipeline to end: it blocks, so call it off the
+    /// runtime. `Err` with the panic's payload when it panicked.
+    pub fn join(self) -> std::thread::Result<()> {
+        match self.on {
+            On::Task(t) => futures::executor::block_on(t).map_err(|e| match e.try_into_panic() {
+                Ok(payload) => payload,
+                Err(e) => Box::new(e.to_string()),
+            }),
+            On::Thread(t) => t.join(),
+        }
+    }
+
+    /// Whether it has ended.
+    pub fn is_finished(&self) -> bool {
+        match &self.on {
+            On::Task(t) => t.is_finished(),
+            On::Thread(t) => t.is_finished(),
+        }
+    }
+
+    /// Completes when the pipeline ends, by returning or by a panic (never,
+    /// for [`Running::thread`]).
+    pub async fn ended(&mut self) {
+        match self.ended.as_mut() {
+            Some(rx) => {
+                let _ = rx.await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
 /// Starts the pipeline (see the module docs). `chains` are keyed by watch
 /// id, one copy per worker; a watch without a chain (or with an empty one)
 /// delivers its changes as they are. New chains arrive on `updates`.
 /// `stages` admit each change first (dedup, the state record). `deliver`
-/// sees every outcome, each stream's in order, on the pipeline's thread,
+/// sees every outcome, each stream's in order, on the pipeline's task,
 /// and stops the pipeline by returning `Break`. The pipeline ends when every
-/// sender of `rx` is gone; the returned thread ends once every change it
-/// took has been handed to `deliver`.
+/// sender of `rx` is gone, once every change it took has been handed to
+/// `deliver`.
+///
+/// On a multi-thread async runtime (herald's) the pipeline is a task there:
+/// a change goes from the source's task to the sinks' without a thread
+/// switch, and where something in it may wait (a full worker queue, a
+/// `whenFull: block` sink, the state writer's queue) the runtime's other
+/// tasks are handed to another thread first ([`crate::sync::off_the_runtime`]).
+/// Elsewhere (no runtime, or one thread) it gets a thread of its own.
 pub fn spawn_with(
-    mut rx: mpsc::Receiver<ChangeEvent>,
+    rx: mpsc::Receiver<ChangeEvent>,
     chains: WorkerChains,
     updates: std::sync::mpsc::Receiver<ChainUpdate>,
     stages: Stages,
-    mut deliver: impl FnMut(Outcome) -> ControlFlow<()> + Send + 'static,
-) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("herald-pipeline".into())
-        .spawn(move || {
-            let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Vec<Done>>();
-            let mut intake = Intake {
-                pools: BTreeMap::new(),
-                retired: Vec::new(),
-                tickets: Tickets::default(),
-                done: done_tx,
-                direct: Vec::new(),
-                trace: stages.decisions.is_some(),
-                order: Sequencer::default(),
-            };
-            intake.update(chains.into());
-            // `true`: delivery stopped the pipeline; `false`: the source
-            // closed, or a worker is gone (what is in flight still goes on).
-            let stopped = 'run: loop {
-                // What the workers finished goes on first.
-                while let Ok(batch) = done_rx.try_recv() {
-                    if commit(&mut intake.order, batch, &mut deliver).is_break() {
-                        break 'run true;
-                    }
-                }
-                let first = match rx.try_recv() {
-                    Ok(ev) => ev,
-                    Err(mpsc::error::TryRecvError::Disconnected) => break 'run false,
-                    Err(mpsc::error::TryRecvError::Empty) => match next(&mut rx, &mut done_rx) {
-                        Next::Change(ev) => ev,
-                        Next::Done(batch) => {
-                            if commit(&mut intake.order, batch, &mut deliver).is_break() {
-                                break 'run true;
-                            }
-                            continue;
-                        }
-                        Next::Closed => break 'run false,
-                    },
-                };
-                // What the source has queued is admitted, then handed on at once.
-                let mut next_ev = Some(first);
-                let mut taken = 0;
-                while let Some(mut ev) = next_ev.take() {
-                    taken += 1;
-                    while let Ok(newer) = updates.try_recv() {
-                        if let ControlFlow::Break(by_delivery) = intake.flush(&mut deliver) {
-                            break 'run by_delivery;
-                        }
-                        intake.update(newer);
-                    }
-                    if let Some(hash) = stages.admit(&mut ev) {
-                        let record = stages.record(&ev, hash);
-                        intake.dispatch(ev, record, &stages);
-                    }
-                    if taken < HAND_OVER {
-                        next_ev = rx.try_recv().ok();
-                    }
-                }
-                if let ControlFlow::Break(by_delivery) = intake.flush(&mut deliver) {
-                    break 'run by_delivery;
-                }
-            };
-            // Every worker finishes what it holds, and (unless delivery
-            // stopped the pipeline) its changes are handed on.
-            let Intake {
-                pools,
-                mut retired,
-                done,
-                mut order,
-                ..
-            } = intake;
-            drop(done);
-            if stopped {
-                // Workers' results have nowhere to go: they stop at their next.
-                drop(done_rx);
-                for pool in pools.into_values() {
-                    retired.extend(pool.retire());
-                }
-                for t in retired {
-                    let _ = t.join();
-                }
-                return;
-            }
-            for pool in pools.into_values() {
-                retired.extend(pool.retire());
-            }
-            while let Some(batch) = done_rx.blocking_recv() {
-                if commit(&mut order, batch, &mut deliver).is_break() {
-                    break;
-                }
-            }
-            drop(done_rx);
-            for t in retired {
-                let _ = t.join();
-            }
-        })
-}
-
-/// What the intake waits for when neither the source nor the workers have
-/// anything. (A change is moved out once, at once: not boxed.)
-#[allow(clippy::large_enum_variant)]
-enum Next {
-    Change(ChangeEvent),
-    Done(Vec<Done>),
-    /// Every sender of the source's channel is gone.
-    Closed,
-}
-
-/// Sleeps until the workers finish something or the source sends a change
-/// (finished work first).
-fn next(
-    rx: &mut mpsc::Receiver<ChangeEvent>,
-    done: &mut mpsc::UnboundedReceiver<Vec<Done>>,
-) -> Next {
-    futures::executor::block_on(std::future::poll_fn(|cx| {
-        // The intake holds a sender: `done` never closes while it waits.
-        if let Poll::Ready(Some(batch)) = done.poll_recv(cx) {
-            return Poll::Ready(Next::Done(batch));
-        }
-        rx.poll_recv(cx).map(|ev| match ev {
-            Some(ev) => Next::Change(ev),
-            None => Next::Closed,
-        })
-    }))
-}
-
-/// Hands each of `batch` to the sequencer, which hands `deliver` every
-/// outcome that is next in its stream; `Break` when `deliver` stops.
-fn commit(
-    order: &mut Sequencer<Outcome>,
-    batch: Vec<Done>,
-    deliver: &mut impl FnMut(Outcome) -> ControlFlow<()>,
-) -> ControlFlow<()> {
-    for done in batch {
-        let (stream, item) = match done.outcome {
-            Ok(o) => (o.stream.clone(), Some(o)),
-            Err(stream) => (stream, None),
-        };
-        order.finish(&stream, done.seq, item, &mut *deliver)?;
-    }
-    ControlFlow::Continue(())
-}
-
-/// The intake thread's state: each watch's workers and each stream's next
-/// number.
-struct Intake {
-    pools: BTreeMap<String, Pool>,
-    /// Workers of replaced pools, finishing what they hold.
-    retired: Vec<JoinHandle<()>>,
-    tickets: Tickets,
-    /// Where workers send what they finish.
-    done: mpsc::UnboundedSender<Vec<Done>>,
-    /// Changes without a chain (or run here), handed on at the next flush.
-    direct: Vec<Done>,
-    /// Keep each plugin's step in the outcomes (the decisions ring is on).
-    trace: bool,
-    /// Each stream's outcomes, handed on in intake order.
-    order: Sequencer<Outcome>,
-}
-
-impl Intake {
-    /// New chains: a pool keeps its workers and gets the new copies after
-    /// what it has queued; a watch that has no plugins any more lets its
-    /// workers finish and go.
-    fn update(&mut self, update: ChainUpdate) {
-        let mut old = std::mem::take(&mut self.pools);
-        for watch in update.keep {
-            if let Some(pool) = old.remove(&watch) {
-                self.pools.insert(watch, pool);
-            }
-        }
-        for (watch, copies) in update.chains {
-            if copies.iter().all(Chain::is_empty) {
-                continue;
-            }
-            let pool = match old.remove(&watch) {
-                Some(mut pool) if pool.len() == copies.len() => {
-                    pool.swap(copies);
-                    pool
-                }
-                other => {
-                    if let Some(p) = other {
-                        self.retired.extend(p.retire());
-                    }
-                    Pool::start(&watch, copies, &self.done, self.trace)
-                }
-            };
-            self.pools.insert(watch, pool);
-        }
-        // Their changes still in flight keep their place: the commit
-        // orders by number, not by who finishes first.
-        for pool in old.into_values() {
-            self.retired.extend(pool.retire());
-        }
-        self.retired.retain(|t| !t.is_finished());
-    }
-
-    /// Hands what [`Intake::dispatch`] staged to the workers, and hands on
-    /// the changes that need no chain. `Break(true)` when delivery stops the
-    /// pipeline, `Break(false)` when a worker is gone.
-    fn flush(&mut self, deliver: &mut impl FnMut(Outcome) -> ControlFlow<()>) -> ControlFlow<bool> {
-        for pool in self.pools.values_mut() {
-            if pool.flush().is_err() {
-                return ControlFlow::Break(false);
-            }
-        }
-        if !self.direct.is_empty() {
-            let direct = std::mem::take(&mut self.direct);
-            if commit(&mut self.order, direct, deliver).is_break() {
-                return ControlFlow::Break(true);
-            }
-        }
-        ControlFlow::Continue(())
-    }
-
-    /// Numbers an admitted change in its stream and stages it for its
-    /// watch's worker, or to be handed on at the next flush.
-    fn dispatch(&mut self, mut ev: ChangeEvent, record: Vec<crate::state::Op>, stages: &Stages) {
-        // The identity is taken before the object moves into the chain: the
-        // object itself is moved, never copied.
-        let namespace = ev.namespace().map(str::to_string);
-        let stream = crate::source::stream_key(
-            &ev.watch,
-            namespace.as_deref(),
-            stages.scoped.contains(&ev.watch),
-        );
-        let seq = self.tickets.take(&stream);
-        let name = ev.name().to_string();
-        let uid = ev.uid().to_string();
-        // The worker of the object: its uid, or (no uid) its name.
-        let worker = self.pools.get(&ev.watch).map(|pool| {
-            if uid.is_empty() {
-                workers::shard(&format!("{namespace:?}/{name}"), pool.len())
-            } else {
-                workers::shard(&uid, pool.len())
-            }
-        });
-        let data = EventData::of_docs(ev.change, std::mem::take(&mut ev.object), ev.old.take());
-        let pending = Pending {
-            seq,
-            outcome: Outcome {
-                change: ev.change,
-                gvk: ev.gvk,
-                watch: ev.watch,
-                namespace,
-                name,
-                uid,
-                observed_at: ev.observed_at,
-                object: Default::default(),
-                old: None,
-                fate: Fate::Deliver { routes: vec![] },
-                record,
-                stream,
-                plugins: Vec::new(),
-            },
-            data,
-        };
-        match (worker, self.pools.get_mut(&pending.outcome.watch)) {
-            (Some(i), Some(pool)) => pool.stage(i, pending, &mut self.direct),
-            _ => self.direct.push(workers::direct(pending)),
-        }
-    }
+    deliver: impl FnMut(Outcome) -> ControlFlow<()> + Send + 'static,
+) -> std::io::Result<Running> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    // Dropped when the loop returns or unwinds: `Running::ended` resolves.
+    let (signal, ended) = tokio::sync::oneshot::channel::<()>();
+    let run = async move {
+        let _signal = signal;
+        intake::run(rx, chains, updates, stages, deliver).await;
+    };
+    let on = match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => On::Task(h.spawn(run)),
+        _ => On::Thread(
+            std::thread::Builder::new()
+                .name("herald-pipeline".into())
+                .spawn(move || futures::executor::block_on(run))?,
+        ),
+    };
+    Ok(Running {
+        on,
+        ended: Some(ended),
+    })
 }
 
 #[cfg(test)]
@@ -500,7 +329,7 @@ mod tests {
 
     /// A pipeline with no chains whose deliveries land in the returned list;
     /// `stop_after`: delivery stops the pipeline at that many.
-    fn start(stop_after: Option<usize>) -> (mpsc::Sender<ChangeEvent>, JoinHandle<()>, Seen) {
+    fn start(stop_after: Option<usize>) -> (mpsc::Sender<ChangeEvent>, Running, Seen) {
         let (tx, rx) = mpsc::channel(16);
         let (_updates_tx, updates) = std::sync::mpsc::channel();
         let seen = Seen::default();
@@ -579,5 +408,71 @@ mod tests {
             .expect("the pipeline thread ends though the source is open");
         assert_eq!(seen.lock().unwrap().len(), 3);
         drop(tx);
+    }
+
+    /// On herald's runtime the pipeline is a task: what it delivers is in
+    /// order, and its end is signalled, whether the source closed or
+    /// delivery panicked (which `join` reports).
+    #[test]
+    fn on_a_multi_thread_runtime_it_is_a_task_whose_end_is_signalled_even_by_a_panic() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            for boom in [false, true] {
+                let (tx, rx) = mpsc::channel(16);
+                let (_updates_tx, updates) = std::sync::mpsc::channel();
+                let seen = Seen::default();
+                let out = seen.clone();
+                let mut running = spawn_with(
+                    rx,
+                    WorkerChains::new(),
+                    updates,
+                    Stages::default(),
+                    move |o| {
+                        assert_ne!(o.name, "boom", "delivery fails on purpose");
+                        out.lock().unwrap().push((
+                            o.watch.clone(),
+                            o.name.clone(),
+                            o.object.resource_version().unwrap_or_default().to_string(),
+                        ));
+                        ControlFlow::Continue(())
+                    },
+                )
+                .expect("pipeline");
+                assert!(matches!(running.on, On::Task(_)), "a task, not a thread");
+                for rv in 1..=50u64 {
+                    tx.send(event("a", &format!("p{}", rv % 7), rv))
+                        .await
+                        .expect("pipeline running");
+                }
+                let wait = std::time::Duration::from_millis(200);
+                assert!(
+                    tokio::time::timeout(wait, running.ended()).await.is_err(),
+                    "ended while the source is open"
+                );
+                if boom {
+                    tx.send(event("a", "boom", 51)).await.expect("running");
+                } else {
+                    drop(tx);
+                }
+                tokio::time::timeout(std::time::Duration::from_secs(10), running.ended())
+                    .await
+                    .expect("its end is signalled");
+                let rvs: Vec<u64> = seen
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(|(.., rv)| rv.parse().unwrap())
+                    .collect();
+                assert_eq!(rvs, (1..=50).collect::<Vec<_>>(), "in order, all of them");
+                let joined = tokio::task::spawn_blocking(move || running.join())
+                    .await
+                    .expect("join");
+                assert_eq!(joined.is_err(), boom, "join reports the panic, and only it");
+            }
+        });
     }
 }

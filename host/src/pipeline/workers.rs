@@ -6,7 +6,7 @@
 //! is slow or fails holds up only its own watch's workers.
 
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 
 use crate::plugin::{Chain, EventData, Fate};
@@ -98,8 +98,9 @@ pub(super) enum Pool {
         /// Per worker, the changes staged for its next hand-over.
         staged: Vec<Vec<Pending>>,
     },
-    /// Threads could not be started: the chain runs on the intake thread
-    /// (correct, not isolated); with the steps traced or not.
+    /// Threads could not be started: the chain runs in the intake (correct,
+    /// not isolated), each call off the runtime; with the steps traced or
+    /// not.
     Inline(Box<Chain>, bool),
 }
 
@@ -128,7 +129,7 @@ impl Pool {
                 Err(e) => {
                     tracing::error!(
                         watch,
-                        "cannot start a chain worker thread; this watch's chain runs on the pipeline thread: {e}"
+                        "cannot start a chain worker thread; this watch's chain runs in the pipeline (not isolated): {e}"
                     );
                     drop(queues);
                     for t in threads {
@@ -169,7 +170,9 @@ impl Pool {
                 let n = staged.len();
                 staged[i % n].push(p);
             }
-            Pool::Inline(chain, trace) => done.push(run(chain, p, *trace)),
+            Pool::Inline(chain, trace) => {
+                done.push(crate::sync::off_the_runtime(|| run(chain, p, *trace)))
+            }
         }
     }
 
@@ -179,7 +182,7 @@ impl Pool {
         if let Pool::Threads { queues, staged, .. } = self {
             for (q, jobs) in queues.iter().zip(staged.iter_mut()) {
                 if !jobs.is_empty() {
-                    q.send(Job::Run(std::mem::take(jobs))).map_err(drop)?;
+                    hand(q, Job::Run(std::mem::take(jobs)))?;
                 }
             }
         }
@@ -193,7 +196,7 @@ impl Pool {
         match self {
             Pool::Threads { queues, .. } => {
                 for (q, c) in queues.iter().zip(chains) {
-                    let _ = q.send(Job::Swap(c));
+                    let _ = hand(q, Job::Swap(c));
                 }
             }
             Pool::Inline(chain, _) => {
@@ -217,6 +220,17 @@ impl Pool {
             }
             Pool::Inline(..) => Vec::new(),
         }
+    }
+}
+
+/// Queues `job` for a worker; when its queue is full, waits for room with
+/// the async runtime's other tasks handed to another thread. `Err` when the
+/// worker is gone.
+fn hand(q: &SyncSender<Job>, job: Job) -> Result<(), ()> {
+    match q.try_send(job) {
+        Ok(()) => Ok(()),
+        Err(TrySendError::Full(job)) => crate::sync::off_the_runtime(|| q.send(job)).map_err(drop),
+        Err(TrySendError::Disconnected(_)) => Err(()),
     }
 }
 

@@ -318,7 +318,7 @@ impl Handle {
             capacity = self.capacity,
             "queue full; waiting for room (whenFull: block)"
         );
-        if lane.blocking_send(item).is_ok() {
+        if crate::sync::off_the_runtime(|| lane.blocking_send(item)).is_ok() {
             true
         } else {
             self.stats.depth.fetch_sub(1, Ordering::Relaxed);

@@ -166,7 +166,7 @@ impl StateStore {
                 Err(TrySendError::Full(sub)) => {
                     // Back-pressure; an error means the writer is gone, and the
                     // dropped sender resolves the ticket with `Closed`.
-                    let _ = tx.send(sub);
+                    let _ = crate::sync::off_the_runtime(|| tx.send(sub));
                 }
                 Err(TrySendError::Disconnected(_)) => {}
             }

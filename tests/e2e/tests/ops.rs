@@ -566,7 +566,8 @@ ha:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_is_prompt_with_a_pending_watch_and_with_a_queue_blocked_on_a_hanging_sink() {
+async fn sigterm_is_prompt_with_a_pending_watch_and_with_a_queue_blocked_on_a_hanging_sink_which_holds_up_no_query()
+ {
     use herald_e2e::receiver::{Receiver, Reply};
     let c = Cluster::start(Duration::from_millis(200)).await;
     let hang = Receiver::start(|_, _| Reply::Hang).await;
@@ -588,7 +589,13 @@ drainTimeout: 3s
         state = c.dir.path().join("state").display(),
         url = hang.url("/")
     ));
-    let mut herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &config);
+    // One runtime worker: the pipeline, a task on it, waits for room in the
+    // full queue with the worker's other tasks handed to another thread.
+    let mut herald = HeraldProcess::run_with_env(
+        env!("CARGO_BIN_EXE_herald"),
+        &config,
+        &[("TOKIO_WORKER_THREADS", "1")],
+    );
     assert!(
         wait_http_ok(&c.api("/api/v1/resources/core/v1/configmaps")).await,
         "never served"
@@ -608,6 +615,18 @@ drainTimeout: 3s
         "the hanging sink got its first request"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
+    // The queue is full (one in flight, two queued, the rest waiting): the
+    // query API still answers, the pipeline's wait notwithstanding.
+    let asked = std::time::Instant::now();
+    let (status, body) = herald_e2e::http_get(&c.api("/api/v1/resources/core/v1/configmaps"))
+        .await
+        .expect("the query API answers while the pipeline waits for room");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "the query API took {:?} while the pipeline waited",
+        asked.elapsed()
+    );
     let started = std::time::Instant::now();
     let status = herald.terminate(Duration::from_secs(15)).expect(
         "herald exits within the drain timeout, blocked queue and pending watch notwithstanding",
