@@ -45,8 +45,6 @@ pub(super) async fn run(
                 break 'run true;
             }
         }
-        // Awaited, so a steady stream still lets the runtime's other tasks
-        // run between reads (tokio's budget for a task).
         let first = match next(&mut rx, &mut done_rx).await {
             Next::Change(ev) => ev,
             Next::Done(batch) => {
@@ -78,6 +76,11 @@ pub(super) async fn run(
         }
         if let ControlFlow::Break(by_delivery) = intake.flush(&mut deliver) {
             break 'run by_delivery;
+        }
+        if taken >= HAND_OVER {
+            // More may be queued (a relist's burst): the runtime's other
+            // tasks on this thread get their turn every hand-over.
+            tokio::task::yield_now().await;
         }
     };
     // Every worker finishes what it holds, and (unless delivery
