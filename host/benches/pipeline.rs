@@ -26,7 +26,8 @@
 //! `HERALD_BENCH_THROUGHPUT=N` (batched throughput, no plugins then the wasm
 //! chain, N rounds, CPU by thread and thread switches per event),
 //! `HERALD_BENCH_LATENCY=1` (the latency cases, with herald's cores and
-//! thread switches per event), `HERALD_BENCH_WORKERS=1` (1 vs 2 chain
+//! thread switches per event; `HERALD_BENCH_LATENCY_RATES=300,1000` at these
+//! rates instead of 1,000 and 5,000), `HERALD_BENCH_WORKERS=1` (1 vs 2 chain
 //! workers), `HERALD_BENCH_DECISIONS=1` (the decisions ring off and on),
 //! `HERALD_BENCH_RESYNC=1` (the resync of 100k pods). `HERALD_BENCH_PERF=DIR`
 //! records each run with `perf`.
@@ -990,8 +991,18 @@ async fn latency_cases(
     url: &str,
     targets: &Targets,
 ) -> Vec<Latency> {
-    let mut out = Vec::with_capacity(LATENCY_CASES.len());
-    for (plugins, rate) in LATENCY_CASES {
+    // HERALD_BENCH_LATENCY_RATES=300,1000: no plugins and the wasm chain at
+    // these rates instead.
+    let cases: Vec<(Plugins, u64)> = match std::env::var("HERALD_BENCH_LATENCY_RATES") {
+        Ok(rates) => rates
+            .split(',')
+            .map(|r| r.trim().parse::<u64>().expect("HERALD_BENCH_LATENCY_RATES: numbers"))
+            .flat_map(|r| [(Plugins::None, r), (Plugins::Wasm, r)])
+            .collect(),
+        Err(_) => LATENCY_CASES.to_vec(),
+    };
+    let mut out = Vec::with_capacity(cases.len());
+    for (plugins, rate) in cases {
         out.push(latency(sim, recv, kubeconfig, url, targets, plugins, rate).await);
         eprintln!("latency {plugins:?} at {rate}/s done");
     }
