@@ -996,7 +996,11 @@ async fn latency_cases(
     let cases: Vec<(Plugins, u64)> = match std::env::var("HERALD_BENCH_LATENCY_RATES") {
         Ok(rates) => rates
             .split(',')
-            .map(|r| r.trim().parse::<u64>().expect("HERALD_BENCH_LATENCY_RATES: numbers"))
+            .map(|r| {
+                r.trim()
+                    .parse::<u64>()
+                    .expect("HERALD_BENCH_LATENCY_RATES: numbers")
+            })
             .flat_map(|r| [(Plugins::None, r), (Plugins::Wasm, r)])
             .collect(),
         Err(_) => LATENCY_CASES.to_vec(),

@@ -93,30 +93,25 @@ pub(super) async fn run(
         ..
     } = intake;
     drop(done);
-    if stopped {
-        // Workers' results have nowhere to go: they stop at their next.
-        drop(done_rx);
-    } else {
-        for pool in pools.into_values() {
-            retired.extend(pool.retire());
-        }
-        while let Some(batch) = done_rx.recv().await {
+    // When delivery stopped the pipeline, the workers' results have nowhere
+    // to go: dropped first, so the workers stop at their next.
+    let mut done_rx = (!stopped).then_some(done_rx);
+    for pool in pools.into_values() {
+        retired.extend(pool.retire());
+    }
+    if let Some(rx) = done_rx.as_mut() {
+        while let Some(batch) = rx.recv().await {
             if commit(&mut order, batch, &mut deliver).is_break() {
                 break;
             }
         }
-        drop(done_rx);
+    }
+    drop(done_rx);
+    crate::sync::off_the_runtime(|| {
         for t in retired {
-            crate::sync::off_the_runtime(|| t.join()).ok();
+            let _ = t.join();
         }
-        return;
-    }
-    for pool in pools.into_values() {
-        retired.extend(pool.retire());
-    }
-    for t in retired {
-        crate::sync::off_the_runtime(|| t.join()).ok();
-    }
+    });
 }
 
 /// What the intake waits for when neither the source nor the workers have

@@ -156,7 +156,8 @@ impl StateStore {
     }
 
     /// Queues `ops` as one transaction. Blocks only while
-    /// [`StoreOptions::queue`] submissions are already waiting.
+    /// [`StoreOptions::queue`] submissions are already waiting (on the async
+    /// runtime, with its other tasks handed to another thread first).
     pub fn submit(&self, ops: Vec<Op>) -> Ticket {
         let (done, rx) = oneshot::channel();
         let sub = Submission { ops, done };
