@@ -5,11 +5,12 @@
 //! One worker per core is what keeps latency low when every event is its own
 //! HTTP request: with one worker on 2 cores, p99 at 5,000 unbatched webhook
 //! requests a second was 74 ms against 6.5 ms with two. One worker costs
-//! less CPU per event (about 9 % more events per CPU-second there), so on a
-//! small node with a batched sink or a low change rate
-//! `TOKIO_WORKER_THREADS=1` is the operator's choice (BENCHMARKS.md). Plugin
-//! compiles at a reload hand the worker's other tasks on (see
-//! `sync::off_the_runtime`), so even one worker never pauses the rest.
+//! less CPU per event (since the pipeline is a task on the runtime, 20–25 %
+//! less at 1,000 webhook events a second; the same at 300), so on a small
+//! node with a batched sink or a low change rate `TOKIO_WORKER_THREADS=1` is
+//! the operator's choice (BENCHMARKS.md). Plugin compiles at a reload, and
+//! the pipeline's waits on a full queue, hand the worker's other tasks on
+//! (see `sync::off_the_runtime`), so even one worker never pauses the rest.
 
 use std::io;
 
