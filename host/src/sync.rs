@@ -5,6 +5,7 @@
 //! cannot leave it half-made, and one failed task must not take every other
 //! one down with a poisoned lock.
 
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Locks `m`, taking the data even if a holder panicked.
@@ -27,9 +28,31 @@ pub(crate) fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
+/// Sends `value` on the bounded `tx`; when it is full, waits for room with
+/// the runtime's other tasks handed on first ([`off_the_runtime`]). The
+/// value comes back when the receiver is gone.
+pub(crate) fn send_or_wait<T>(tx: &SyncSender<T>, value: T) -> Result<(), T> {
+    match tx.try_send(value) {
+        Ok(()) => Ok(()),
+        Err(TrySendError::Full(value)) => off_the_runtime(|| tx.send(value)).map_err(|e| e.0),
+        Err(TrySendError::Disconnected(value)) => Err(value),
+    }
+}
+
+/// A multi-thread runtime with one worker: where a task that blocks it
+/// would stall every other task (tests).
+#[cfg(test)]
+pub(crate) fn one_worker_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::off_the_runtime;
+    use super::{off_the_runtime, one_worker_runtime};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::Duration;
@@ -38,11 +61,7 @@ mod tests {
     /// the runtime's one worker blocked for 300 ms, handed off the runtime
     /// or not.
     fn ticks_during_a_block(handed_off: bool) -> u32 {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let rt = one_worker_runtime();
         let ticks = Arc::new(AtomicU32::new(0));
         rt.block_on(async {
             let t = ticks.clone();

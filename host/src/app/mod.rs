@@ -398,10 +398,8 @@ impl Herald {
             let gate = gate.map(std::thread::JoinHandle::join);
             ended.is_ok() && gate.is_none_or(|g| g.is_ok())
         });
-        let (joined, panicked) = match tokio::time::timeout_at(deadline, &mut joiner).await {
-            Ok(ended) => (true, !matches!(ended, Ok(true))),
-            Err(_) => (false, false),
-        };
+        let ended = tokio::time::timeout_at(deadline, &mut joiner).await;
+        let joined = ended.is_ok();
         if !joined {
             tracing::warn!(
                 "the pipeline is still blocked on a full queue at drainTimeout; closing the sinks"
@@ -413,11 +411,10 @@ impl Herald {
         let left = sinks
             .close(deadline.saturating_duration_since(tokio::time::Instant::now()))
             .await;
-        let panicked = if joined {
-            panicked
-        } else {
+        let ended = match ended {
+            Ok(ended) => ended,
             // Closing the sinks unblocked it; what it still held is reported.
-            !matches!(joiner.await, Ok(true))
+            Err(_) => joiner.await,
         };
         if let Some(e) = election {
             // Only a complete drain may advance the watermark past what is queued.
@@ -433,7 +430,7 @@ impl Herald {
         Drained {
             undelivered: left,
             pipeline_finished: joined,
-            failed: panicked,
+            failed: !matches!(ended, Ok(true)),
             kept,
         }
     }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use crate::pipeline::{Deliver, Outcome};
@@ -273,30 +273,17 @@ impl GateSender {
     /// # Errors
     /// The gate thread is gone; `o` is handed back.
     pub(crate) fn send(&self, o: Outcome) -> Result<(), Box<Outcome>> {
-        let wake = match self.0.try_send(Wake::Outcome(o)) {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Full(wake)) => {
-                match crate::sync::off_the_runtime(|| self.0.send(wake).map_err(|e| Box::new(e.0)))
-                {
-                    Ok(()) => return Ok(()),
-                    Err(wake) => *wake,
-                }
-            }
-            Err(TrySendError::Disconnected(wake)) => wake,
-        };
-        match wake {
-            Wake::Outcome(o) => Err(Box::new(o)),
+        crate::sync::send_or_wait(&self.0, Wake::Outcome(o)).map_err(|wake| match wake {
+            Wake::Outcome(o) => Box::new(o),
             Wake::Leadership | Wake::Closed => unreachable!("sent an outcome"),
-        }
+        })
     }
 }
 
 impl Drop for GateSender {
     fn drop(&mut self) {
         // The leadership forwarder holds a sender too: say so explicitly.
-        if let Err(TrySendError::Full(wake)) = self.0.try_send(Wake::Closed) {
-            crate::sync::off_the_runtime(|| self.0.send(wake).is_ok());
-        }
+        let _ = crate::sync::send_or_wait(&self.0, Wake::Closed);
     }
 }
 

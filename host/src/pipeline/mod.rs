@@ -409,11 +409,7 @@ mod tests {
     /// delivery panicked (which `join` reports).
     #[test]
     fn on_a_multi_thread_runtime_it_is_a_task_whose_end_is_signalled_even_by_a_panic() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let rt = crate::sync::one_worker_runtime();
         rt.block_on(async {
             for boom in [false, true] {
                 let (tx, rx) = mpsc::channel(16);
@@ -476,11 +472,7 @@ mod tests {
     #[test]
     fn a_burst_lets_the_runtimes_other_tasks_run_between_hand_overs() {
         use std::sync::atomic::{AtomicU32, Ordering};
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let rt = crate::sync::one_worker_runtime();
         let ticks = Arc::new(AtomicU32::new(0));
         let (delivered, during) = rt.block_on(async {
             let t = ticks.clone();

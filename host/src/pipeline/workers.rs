@@ -6,10 +6,11 @@
 //! is slow or fails holds up only its own watch's workers.
 
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use crate::plugin::{Chain, EventData, Fate};
+use crate::sync::send_or_wait;
 
 use super::Outcome;
 
@@ -182,7 +183,7 @@ impl Pool {
         if let Pool::Threads { queues, staged, .. } = self {
             for (q, jobs) in queues.iter().zip(staged.iter_mut()) {
                 if !jobs.is_empty() {
-                    hand(q, Job::Run(std::mem::take(jobs)))?;
+                    send_or_wait(q, Job::Run(std::mem::take(jobs))).map_err(drop)?;
                 }
             }
         }
@@ -196,7 +197,7 @@ impl Pool {
         match self {
             Pool::Threads { queues, .. } => {
                 for (q, c) in queues.iter().zip(chains) {
-                    let _ = hand(q, Job::Swap(c));
+                    let _ = send_or_wait(q, Job::Swap(c));
                 }
             }
             Pool::Inline(chain, _) => {
@@ -220,17 +221,6 @@ impl Pool {
             }
             Pool::Inline(..) => Vec::new(),
         }
-    }
-}
-
-/// Queues `job` for a worker; when its queue is full, waits for room with
-/// the async runtime's other tasks handed to another thread. `Err` when the
-/// worker is gone.
-fn hand(q: &SyncSender<Job>, job: Job) -> Result<(), ()> {
-    match q.try_send(job) {
-        Ok(()) => Ok(()),
-        Err(TrySendError::Full(job)) => crate::sync::off_the_runtime(|| q.send(job)).map_err(drop),
-        Err(TrySendError::Disconnected(_)) => Err(()),
     }
 }
 

@@ -162,15 +162,9 @@ impl StateStore {
         let (done, rx) = oneshot::channel();
         let sub = Submission { ops, done };
         if let Some(tx) = &self.tx {
-            match tx.try_send(sub) {
-                Ok(()) => {}
-                Err(TrySendError::Full(sub)) => {
-                    // Back-pressure; an error means the writer is gone, and the
-                    // dropped sender resolves the ticket with `Closed`.
-                    let _ = crate::sync::off_the_runtime(|| tx.send(sub));
-                }
-                Err(TrySendError::Disconnected(_)) => {}
-            }
+            // Back-pressure; an error means the writer is gone, and the
+            // dropped sender resolves the ticket with `Closed`.
+            let _ = crate::sync::send_or_wait(tx, sub);
         }
         Ticket(rx)
     }
