@@ -675,7 +675,7 @@ async fn allocator_runs(
         ] {
             let h = spawn_program(&program, dir, config).await;
             drive(sim, recv, &h, targets, 500).await;
-            let (cpu, ..) = drive(sim, recv, &h, targets, EVENTS).await;
+            let cpu = drive(sim, recv, &h, targets, EVENTS).await.cpu;
             h.stop();
             let per = EVENTS as f64 / cpu.as_secs_f64();
             eprintln!("allocator {name}: {per:.0} events/CPU-s");
@@ -818,6 +818,9 @@ struct Throughput {
     switches: u64,
     /// `pipeline.workers` when set (the workers comparison).
     workers: Option<usize>,
+    /// Cores of the whole machine in use during the run (herald, the
+    /// simulator, the receiver and anything else running).
+    machine_cores: f64,
 }
 
 impl Throughput {
@@ -831,15 +834,10 @@ impl Throughput {
 
 /// Runs `events` updates through a ready herald and measures its CPU time
 /// until the receiver has every notification.
-async fn drive(
-    sim: &Sim,
-    recv: &Recv,
-    h: &Herald,
-    targets: &Targets,
-    events: usize,
-) -> (Duration, Duration, Vec<(String, Duration)>, u64) {
+async fn drive(sim: &Sim, recv: &Recv, h: &Herald, targets: &Targets, events: usize) -> Driven {
     let pid = h.pid();
     let sw0 = proc::switches(pid);
+    let machine0 = proc::machine();
     let base = recv.items();
     let cpu0 = proc::cpu(pid);
     let th0 = proc::threads(pid);
@@ -865,7 +863,24 @@ async fn drive(
         .filter(|(_, d)| !d.is_zero())
         .collect();
     threads.sort_by_key(|t| std::cmp::Reverse(t.1));
-    (cpu, wall, threads, proc::switches(pid) - sw0)
+    Driven {
+        cpu,
+        wall,
+        threads,
+        switches: proc::switches(pid) - sw0,
+        machine_cores: proc::machine().cores_since(&machine0),
+    }
+}
+
+/// What [`drive`] measured over its writes: herald's CPU, the wall time,
+/// herald's CPU by thread, its threads' switches, and the cores of the
+/// whole machine in use (herald, the simulator, the receiver, the rest).
+struct Driven {
+    cpu: Duration,
+    wall: Duration,
+    threads: Vec<(String, Duration)>,
+    switches: u64,
+    machine_cores: f64,
 }
 
 /// With `HERALD_BENCH_PERF=DIR`, a `perf record` of the child into
@@ -932,7 +947,13 @@ async fn throughput(
         &h,
         &format!("{objects}-{}-{plugins:?}-{}", watch.len(), chain.join("-")),
     );
-    let (cpu, wall, threads, switches) = drive(sim, recv, &h, targets, EVENTS).await;
+    let Driven {
+        cpu,
+        wall,
+        threads,
+        switches,
+        machine_cores,
+    } = drive(sim, recv, &h, targets, EVENTS).await;
     perf_stop(perf);
     let ready = h.own_ready.unwrap_or(h.ready_after);
     h.stop();
@@ -953,6 +974,7 @@ async fn throughput(
         threads,
         switches,
         workers,
+        machine_cores,
     }
 }
 
@@ -981,6 +1003,8 @@ struct Latency {
     bench_cores: f64,
     /// Times herald's threads were switched in, per event.
     switches: f64,
+    /// Cores of the whole machine in use over the run.
+    machine_cores: f64,
 }
 
 /// Every case of [`LATENCY_CASES`], in order.
@@ -1051,6 +1075,7 @@ async fn latency(
     let perf = perf_start(&h, &format!("latency-{plugins:?}-{per_second}"));
     let (herald0, bench0) = (proc::cpu(h.pid()), proc::cpu(std::process::id()));
     let switches0 = proc::switches(h.pid());
+    let machine0 = proc::machine();
     let start = tokio::time::Instant::now();
     for i in 0..LATENCY_EVENTS {
         // tokio's timer ticks in milliseconds: above 1,000/s the writes of
@@ -1071,6 +1096,7 @@ async fn latency(
     let herald_cores = (proc::cpu(h.pid()) - herald0).as_secs_f64() / wall;
     let bench_cores = (proc::cpu(std::process::id()) - bench0).as_secs_f64() / wall;
     let switches = (proc::switches(h.pid()) - switches0) as f64 / LATENCY_EVENTS as f64;
+    let machine_cores = proc::machine().cores_since(&machine0);
     perf_stop(perf);
     recv.record.store(false, Ordering::Relaxed);
     h.stop();
@@ -1099,6 +1125,7 @@ async fn latency(
         herald_cores,
         bench_cores,
         switches,
+        machine_cores,
     }
 }
 
@@ -1344,7 +1371,7 @@ async fn parent() {
         let pod_targets = targets(&sim, &[("pods", ns(0))], PER_NS).await;
         for l in latency_cases(&sim, &recv, &kubeconfig, &hook_url, &pod_targets).await {
             println!(
-                "latency {} at {:.0}/s: p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms; cores used: herald {:.2}, simulator + receiver {:.2}; herald's thread switches per event {:.2}",
+                "latency {} at {:.0}/s: p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms; cores used: herald {:.2}, simulator + receiver {:.2}, whole machine {:.2}; herald's thread switches per event {:.2}",
                 l.case,
                 l.rate,
                 l.p50.as_secs_f64() * 1e3,
@@ -1352,6 +1379,7 @@ async fn parent() {
                 l.p999.as_secs_f64() * 1e3,
                 l.herald_cores,
                 l.bench_cores,
+                l.machine_cores,
                 l.switches
             );
         }
@@ -1369,11 +1397,12 @@ async fn parent() {
             for plugins in [Plugins::None, Plugins::Wasm] {
                 let r = at.run(plugins, None).await;
                 println!(
-                    "throughput {}: {:.0} events/CPU-s, {:.0} events/s, {:.2} thread switches per event; CPU ms by thread: {}",
+                    "throughput {}: {:.0} events/CPU-s, {:.0} events/s, {:.2} thread switches per event, whole machine {:.2} cores busy; CPU ms by thread: {}",
                     r.case,
                     r.per_cpu_s(),
                     r.events as f64 / r.wall.as_secs_f64(),
                     r.switches as f64 / r.events as f64,
+                    r.machine_cores,
                     proc::by_thread(&r.threads, 8)
                 );
             }
@@ -1426,7 +1455,13 @@ async fn parent() {
         let ready = h.ready_after;
         if level == 10_000 {
             drive(&sim, &recv, &h, &pod_targets, 500).await;
-            let (cpu, wall, threads, switches) = drive(&sim, &recv, &h, &pod_targets, EVENTS).await;
+            let Driven {
+                cpu,
+                wall,
+                threads,
+                switches,
+                machine_cores,
+            } = drive(&sim, &recv, &h, &pod_targets, EVENTS).await;
             binary_tp = Some(Throughput {
                 case: format!("herald run (binary), {}", case(Plugins::Wasm, &LIGHT)),
                 chain: &LIGHT,
@@ -1441,6 +1476,7 @@ async fn parent() {
                 threads,
                 switches,
                 workers: None,
+                machine_cores,
             });
         }
         h.stop();
@@ -1583,10 +1619,11 @@ async fn workers_runs(at: &At10k<'_>) -> Vec<Throughput> {
     for n in [1, 2] {
         let r = at.run(Plugins::Wasm, Some(n)).await;
         eprintln!(
-            "throughput {}: {:.0} events/CPU-s, {:.0} events/s",
+            "throughput {}: {:.0} events/CPU-s, {:.0} events/s, whole machine {:.2} cores busy",
             r.case,
             r.per_cpu_s(),
-            r.events as f64 / r.wall.as_secs_f64()
+            r.events as f64 / r.wall.as_secs_f64(),
+            r.machine_cores
         );
         runs.push(r);
     }
@@ -1689,23 +1726,35 @@ fn report_workers(runs: &[Throughput]) {
     );
     println!();
     println!(
-        "| workers | events per CPU-s | wall events/s | vs 1 worker (wall) | CPU ms by thread |"
+        "| workers | events per CPU-s | wall events/s | vs 1 worker (wall) | machine cores busy | CPU ms by thread |"
     );
-    println!("| ---: | ---: | ---: | ---: | --- |");
+    println!("| ---: | ---: | ---: | ---: | ---: | --- |");
     for r in runs {
         println!(
-            "| {} | {:.0} | {:.0} | {:.2}x | {} |",
+            "| {} | {:.0} | {:.0} | {:.2}x | {:.2} of {} | {} |",
             r.workers.unwrap_or(0),
             r.per_cpu_s(),
             wall(r),
             wall(r) / wall(one),
+            r.machine_cores,
+            proc::machine().cores(),
             proc::by_thread(&r.threads, 6)
         );
     }
+    // Events per wall-second can grow by no more than the idle part of the
+    // machine with one worker lets them (and less: a second worker adds
+    // work of its own, and the simulator and receiver grow with the rate).
+    let ceiling = proc::machine().cores() as f64 / one.machine_cores.max(f64::EPSILON);
+    println!();
+    println!(
+        "With 1 worker the machine had {:.2} of its {} cores busy: on it, no number of workers can raise the wall rate above {ceiling:.2}x.",
+        one.machine_cores,
+        proc::machine().cores()
+    );
     let ratio = wall(two) / wall(one);
     println!();
     println!(
-        "SUMMARY|2 chain workers vs 1, 10k pods, wasm filter → prune → route: events per wall-s|{:.0}|1 worker {:.0}|{ratio:.2}x|≥ 1.7x|{}",
+        "SUMMARY|2 chain workers vs 1, 10k pods, wasm filter → prune → route: events per wall-s|{:.0}|1 worker {:.0} (machine ceiling {ceiling:.2}x)|{ratio:.2}x|≥ 1.7x|{}",
         wall(two),
         wall(one),
         if ratio >= 1.7 { "yes" } else { "**no**" }
@@ -1793,12 +1842,12 @@ fn report(
     );
     println!();
     println!(
-        "| plugins | events | rate/s | p50 ms | p99 ms | p999 ms | max ms | cores: herald | cores: simulator + receiver |"
+        "| plugins | events | rate/s | p50 ms | p99 ms | p999 ms | max ms | cores: herald | cores: simulator + receiver | cores: whole machine |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for l in lat {
         println!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
             l.case,
             l.events,
             l.rate,
@@ -1807,7 +1856,8 @@ fn report(
             ms(l.p999),
             ms(l.max),
             l.herald_cores,
-            l.bench_cores
+            l.bench_cores,
+            l.machine_cores
         );
     }
     println!();

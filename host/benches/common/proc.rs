@@ -132,3 +132,55 @@ pub fn cpu_split(pid: u32) -> (Duration, Duration) {
     let t = |i: usize| Duration::from_millis(f.get(i).copied().unwrap_or(0) * 1000 / USER_HZ);
     (t(11), t(12))
 }
+
+/// The whole machine's CPU time from `/proc/stat`: busy (everything but idle
+/// and iowait; steal counts as busy, since this VM could not use it) and
+/// all, in ticks summed over its cores, and how many cores it has. Two
+/// readings around a run say how many cores were in use during it, by any
+/// process (herald, the bench's simulator and receiver, anything else).
+#[derive(Clone, Copy, Default)]
+pub struct Machine {
+    busy: u64,
+    all: u64,
+    cores: usize,
+}
+
+/// The machine's CPU time now.
+pub fn machine() -> Machine {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let mut m = Machine::default();
+    for line in text.lines() {
+        let mut f = line.split_whitespace();
+        match f.next() {
+            Some("cpu") => {
+                // user nice system idle iowait irq softirq steal (guest
+                // time is in user).
+                let v: Vec<u64> = f.take(8).map(|v| v.parse().unwrap_or(0)).collect();
+                let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+                m.all = v.iter().sum();
+                m.busy = m.all - idle;
+            }
+            Some(c) if c.starts_with("cpu") => m.cores += 1,
+            _ => {}
+        }
+    }
+    m
+}
+
+impl Machine {
+    /// Cores in use on average since `before`.
+    pub fn cores_since(&self, before: &Machine) -> f64 {
+        let all = self.all.saturating_sub(before.all) as f64;
+        let busy = self.busy.saturating_sub(before.busy) as f64;
+        if all == 0.0 {
+            0.0
+        } else {
+            self.cores as f64 * busy / all
+        }
+    }
+
+    /// How many cores the machine has.
+    pub fn cores(&self) -> usize {
+        self.cores
+    }
+}
