@@ -17,7 +17,7 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, OnceLock};
 
-use herald_plugin_sdk::pointer::{self, Undo};
+use herald_plugin_sdk::pointer::{self, Step, Undo};
 use serde::Serialize;
 use serde::ser::SerializeStruct;
 use serde_json::Value;
@@ -34,6 +34,11 @@ pub enum Deferred {
     Remove(String),
     /// Replace the value at the pointer where there is one; create nothing.
     Replace(String, Value),
+    /// Remove every value the paths reach (`*`: every key of a map, every
+    /// item of an array) in the state the edit is made on, as one edit
+    /// ([`Deferred::removals`]): `prune`'s paths on a previous state, whose
+    /// keys are then only read if something reads that state.
+    RemovePaths(Vec<Vec<Step>>),
 }
 
 impl Deferred {
@@ -42,10 +47,33 @@ impl Deferred {
         match self {
             Deferred::Remove(p) => raw::overlaps(p, pointer, true),
             Deferred::Replace(p, _) => raw::overlaps(p, pointer, false),
+            Deferred::RemovePaths(paths) => {
+                let Ok(read) = pointer::tokens(pointer) else {
+                    return true;
+                };
+                paths.iter().any(|steps| reaches(steps, &read))
+            }
         }
     }
 
-    /// Applies the edit, pushing its undo step (if it changed anything).
+    /// The pointers `paths` reach, `keys` naming the keys (or indices) of
+    /// the map (or array) at a pointer, in the order that removes them one
+    /// after another safely; identity fields (which no edit may touch) left
+    /// out.
+    pub(crate) fn removals(
+        paths: &[Vec<Step>],
+        mut keys: impl FnMut(&str) -> Option<Vec<String>>,
+    ) -> Vec<String> {
+        let mut all = Vec::new();
+        for steps in paths {
+            pointer::removal_candidates(&mut keys, steps, &mut all);
+        }
+        all.retain(|p| pointer::check_writable(p).is_ok());
+        pointer::removal_order(&mut all);
+        all
+    }
+
+    /// Applies the edit, pushing its undo steps (for what it changed).
     pub(crate) fn apply(self, v: &mut Value, undo: &mut Vec<Undo>) {
         match self {
             Deferred::Remove(p) => {
@@ -57,7 +85,40 @@ impl Deferred {
                 // A pointer was checked when the edit was deferred.
                 let _ = pointer::replace(v, &p, value, undo);
             }
+            Deferred::RemovePaths(paths) => {
+                let at = Deferred::removals(&paths, |p| pointer::keys(pointer::get(v, p)?));
+                for p in at {
+                    if let Some(step) = pointer::remove(v, &p) {
+                        undo.push(step);
+                    }
+                }
+            }
         }
+    }
+}
+
+/// Whether a removal of what `steps` reach can change what a read of the
+/// pointer `read` (its tokens) finds: a value it may remove lies within the
+/// read one or around it, or it may remove an item of an array the read goes
+/// through (the items after it move). A `*` matches any token.
+fn reaches(steps: &[Step], read: &[String]) -> bool {
+    let matches = |s: &Step, t: &String| match s {
+        Step::Any => true,
+        Step::Key(k) => k == t,
+    };
+    let along = |steps: &[Step]| steps.iter().zip(read).all(|(s, t)| matches(s, t));
+    if along(steps) {
+        return true;
+    }
+    match steps.split_last() {
+        Some((last, parent)) => {
+            let item = match last {
+                Step::Any => true,
+                Step::Key(k) => raw::index(k).is_some(),
+            };
+            item && parent.len() < read.len() && along(parent)
+        }
+        None => false,
     }
 }
 
@@ -664,26 +725,46 @@ mod tests {
             /// Any document and any removals and replacements (at paths it
             /// has and paths it lacks): the bytes edited say what the tree
             /// edited says.
+            /// Any document and any removals, replacements and removals of
+            /// what paths with `*` reach (at paths it has and paths it
+            /// lacks): the bytes edited say what the tree edited says, and
+            /// a read of the doc with its edits still waiting finds what a
+            /// read of that tree finds.
             #[test]
             fn deferred_edits_on_the_bytes_equal_them_on_the_tree(
                 doc in crate::change::testing::value(leaf(), vec!["a", "b", "~", "/", "a/b", "é"], 4),
-                edits in prop::collection::vec((prop::collection::vec(token(), 1..4), any::<bool>()), 0..5),
+                edits in prop::collection::vec(
+                    (prop::collection::vec((token(), any::<bool>()), 1..4), 0u8..3), 0..5),
+                read in prop::collection::vec(token(), 0..4),
             ) {
                 let v = json!({"apiVersion": "v1", "kind": "Thing",
                                "metadata": {"name": "t", "uid": "u"}, "d": doc});
                 let mut undo = Vec::new();
                 let (mut on_bytes, mut on_tree) = (Doc::stored(stored(&v)), Doc::stored(stored(&v)));
-                for (tokens, remove) in edits {
-                    let p = format!("/d/{}", tokens.join("/"));
-                    let e = if remove {
-                        Deferred::Remove(p)
-                    } else {
-                        Deferred::Replace(p, json!({"r": [1, "x"]}))
+                for (tokens, kind) in edits {
+                    let p = format!("/d/{}", tokens.iter().map(|t| t.0).collect::<Vec<_>>().join("/"));
+                    let e = match kind {
+                        0 => Deferred::Remove(p),
+                        1 => Deferred::Replace(p, json!({"r": [1, "x"]})),
+                        _ => {
+                            // The same path with the flagged tokens `*`.
+                            let keys = pointer::tokens(&p).unwrap();
+                            let steps = std::iter::once(Step::Key("d".into()))
+                                .chain(keys[1..].iter().zip(&tokens).map(|(k, (_, any))| {
+                                    if *any { Step::Any } else { Step::Key(k.clone()) }
+                                }))
+                                .collect();
+                            Deferred::RemovePaths(vec![steps])
+                        }
                     };
                     on_bytes.defer(e.clone(), &mut undo);
                     on_tree.defer(e, &mut undo);
                 }
                 let want = on_tree.tree().clone();
+                let read = format!("/d/{}", read.join("/"));
+                let reader = on_bytes.clone();
+                let found = reader.lookup(&read).map(|f| serde_json::from_str::<Value>(&f.to_json()).unwrap());
+                prop_assert_eq!(found.as_ref(), pointer::get(&want, &read));
                 prop_assert!(on_bytes.raw_json().is_some() || on_bytes.deferred_len() == 0);
                 prop_assert_eq!(value_of(&on_bytes), want);
             }

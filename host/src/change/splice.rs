@@ -9,6 +9,8 @@
 //! is nothing at the pointer. The text outside the edited container is
 //! copied as it is; the container itself comes back compact.
 
+use herald_plugin_sdk::pointer;
+
 use super::Deferred;
 use super::raw::{self, Malformed};
 
@@ -82,22 +84,50 @@ pub(crate) fn replace(
 pub(crate) fn settle(json: &[u8], edits: &[Deferred]) -> Option<Vec<u8>> {
     let mut json = std::borrow::Cow::Borrowed(json);
     for edit in edits {
-        let out = match edit {
-            Deferred::Remove(p) => remove(&json, &herald_plugin_sdk::pointer::tokens(p).ok()?),
-            Deferred::Replace(p, value) => replace(
-                &json,
-                &herald_plugin_sdk::pointer::tokens(p).ok()?,
-                &value.to_string(),
-            ),
-        };
-        match out {
-            Ok(Some(edited)) => json = std::borrow::Cow::Owned(edited),
-            // Nothing there: the tree's edit does nothing either.
-            Ok(None) => {}
-            Err(_) => return None,
+        match edit {
+            Deferred::Remove(p) => {
+                let out = remove(&json, &pointer::tokens(p).ok()?);
+                edited(&mut json, out)?;
+            }
+            Deferred::Replace(p, value) => {
+                let out = replace(&json, &pointer::tokens(p).ok()?, &value.to_string());
+                edited(&mut json, out)?;
+            }
+            Deferred::RemovePaths(paths) => {
+                // The keys on the way are read off the bytes as they are
+                // when the edit is made, as the tree's edit reads its tree.
+                let mut malformed = false;
+                let at = Deferred::removals(paths, |p| {
+                    let found = raw::find(&json, &pointer::tokens(p).ok()?);
+                    malformed |= found.is_err();
+                    raw::keys(&json, found.ok()??.start)
+                });
+                if malformed {
+                    return None;
+                }
+                for p in at {
+                    let out = remove(&json, &pointer::tokens(&p).ok()?);
+                    edited(&mut json, out)?;
+                }
+            }
         }
     }
     Some(json.into_owned())
+}
+
+/// Takes an edit's outcome into `json`: `None` when the bytes were not
+/// JSON where the edit looked.
+fn edited(
+    json: &mut std::borrow::Cow<'_, [u8]>,
+    out: Result<Option<Vec<u8>>, Malformed>,
+) -> Option<()> {
+    match out {
+        Ok(Some(done)) => *json = std::borrow::Cow::Owned(done),
+        // Nothing there: the tree's edit does nothing either.
+        Ok(None) => {}
+        Err(_) => return None,
+    }
+    Some(())
 }
 
 #[cfg(test)]

@@ -140,23 +140,20 @@ impl EventState {
         Found::Tree(pointer::get(self.old()?, p)?).keys()
     }
 
-    /// Removes what `paths` reach (a `*` step over every key or item), each
-    /// path expanded against the object and against the previous state,
-    /// every pointer found removed from both ([`EventState::remove`]); what
-    /// a path reaches of the identity is left. Counts the object's.
+    /// Removes what `paths` reach (a `*` step over every key or item) from
+    /// the object and from the previous state, each expanded against its
+    /// own keys: the object's now, the previous state's when something
+    /// reads it ([`Deferred::RemovePaths`]); what a path reaches of the
+    /// identity is left. Counts the object's.
     pub(crate) fn remove_paths(&mut self, paths: &[Vec<pointer::Step>]) -> u32 {
-        let mut all = Vec::new();
-        for steps in paths {
-            pointer::removal_candidates(&mut |p| self.keys(p), steps, &mut all);
+        let all = Deferred::removals(paths, |p| self.keys(p));
+        let n = self.remove_from_object(&all);
+        // The previous state's keys are read when something reads it (a
+        // sink sending `old` or a patch, a plugin): most never do.
+        if let Some(old) = &mut self.data.old {
+            old.defer(Deferred::RemovePaths(paths.to_vec()), &mut self.undo_old);
         }
-        if self.data.old.is_some() {
-            for steps in paths {
-                pointer::removal_candidates(&mut |p| self.keys_old(p), steps, &mut all);
-            }
-        }
-        all.retain(|p| pointer::check_writable(p).is_ok());
-        pointer::removal_order(&mut all);
-        self.remove(&all)
+        n
     }
 
     /// Removes the pointers from the object and from the previous state: a
@@ -167,6 +164,20 @@ impl EventState {
     /// skipped (and not counted): `remove` has no error to return, and the
     /// SDK refuses such pointers before they get here.
     pub(crate) fn remove(&mut self, pointers: &[String]) -> u32 {
+        let n = self.remove_from_object(pointers);
+        if let Some(old) = &mut self.data.old {
+            for p in pointers
+                .iter()
+                .filter(|p| pointer::check_writable(p).is_ok())
+            {
+                old.defer(Deferred::Remove(p.clone()), &mut self.undo_old);
+            }
+        }
+        n
+    }
+
+    /// [`EventState::remove`]'s part on the object.
+    fn remove_from_object(&mut self, pointers: &[String]) -> u32 {
         let mut n = 0;
         for p in pointers {
             if pointer::check_writable(p).is_err() {
@@ -180,9 +191,6 @@ impl EventState {
             if removed {
                 self.edits.removed.push(p.clone());
                 n += 1;
-            }
-            if let Some(old) = &mut self.data.old {
-                old.defer(Deferred::Remove(p.clone()), &mut self.undo_old);
             }
         }
         n
@@ -470,6 +478,18 @@ mod tests {
         // The object's env of item 0 and managedFields; items 1 and 2 of
         // the previous state have env only there.
         assert_eq!(e.remove_paths(&paths), 2);
+        // The previous state's keys are not read until it is: one edit
+        // waits on its bytes, which a sink gets pruned without a tree.
+        let old_doc = e.data.old.clone().expect("old");
+        assert!(!old_doc.is_parsed());
+        assert_eq!(old_doc.deferred_len(), 1);
+        let settled: Value = serde_json::from_slice(old_doc.raw_json().expect("bytes")).unwrap();
+        assert_eq!(
+            settled,
+            json!({"kind": "Pod", "metadata": {"name": "p"},
+                   "spec": {"containers": [{"i": "a"}, {"i": "b"}, {"i": "c"}]}})
+        );
+        assert!(!old_doc.is_parsed());
         assert_eq!(
             *e.data.object,
             json!({"kind": "Pod", "metadata": {"name": "p"},
