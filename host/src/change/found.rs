@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::raw;
 
-/// A value read out of a [`Doc`]: borrowed from its bytes or its tree.
+/// A value read out of a [`Doc`](super::Doc): borrowed from its bytes or its tree.
 #[derive(Debug, Clone, Copy)]
 pub enum Found<'a> {
     /// JSON text inside the stored bytes.

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod deferred;
 mod doc;
 mod found;
 mod patch;
@@ -15,7 +16,8 @@ mod splice;
 #[cfg(test)]
 mod testing;
 
-pub use doc::{Deferred, Doc};
+pub use deferred::Deferred;
+pub use doc::Doc;
 pub use found::Found;
 pub use patch::diff;
 
