@@ -629,9 +629,6 @@ mod tests {
         proptest! {
             #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
-            /// Any document and any removals and replacements (at paths it
-            /// has and paths it lacks): the bytes edited say what the tree
-            /// edited says.
             /// Any document and any removals, replacements and removals of
             /// what paths with `*` reach (at paths it has and paths it
             /// lacks): the bytes edited say what the tree edited says, and
