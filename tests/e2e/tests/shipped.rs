@@ -62,8 +62,15 @@ plugins:
         dir = plugin_dir().display(),
     ));
     let herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &config);
-    let url = c.api("/api/v1/resources/core/v1/pods?namespace=f");
-    assert!(wait_http_ok(&url).await, "herald never became ready");
+    // Ready: every watch has finished its first list (`/readyz`; the query
+    // API can answer before each namespace's watch has). A pod created
+    // before its own watch's first list is in that list: the state herald
+    // starts from, not an addition (a cold CI run lost f/front and p/pruned
+    // that way when this waited on the query API).
+    assert!(
+        wait_http_ok(&c.probe("/readyz")).await,
+        "herald never became ready"
+    );
 
     // filter: tier=frontend, added and deleted only.
     sim.create("pods", pod("f", "front", &[("tier", "frontend")]))
