@@ -824,6 +824,28 @@ struct Throughput {
 }
 
 impl Throughput {
+    /// What [`drive`] measured over [`EVENTS`] writes, for the headline
+    /// chain at 10k pods in one type with no `workers` setting; the caller
+    /// names the case and sets what differs.
+    fn of(run: Driven) -> Self {
+        Throughput {
+            case: String::new(),
+            chain: &LIGHT,
+            objects: 10_000,
+            types: 1,
+            plugins: Plugins::Wasm,
+            ready: Duration::ZERO,
+            rss_ready: 0,
+            cpu: run.cpu,
+            wall: run.wall,
+            events: EVENTS,
+            threads: run.threads,
+            switches: run.switches,
+            workers: None,
+            machine_cores: run.machine_cores,
+        }
+    }
+
     fn per_cpu_s(&self) -> f64 {
         self.events as f64 / self.cpu.as_secs_f64()
     }
@@ -947,13 +969,7 @@ async fn throughput(
         &h,
         &format!("{objects}-{}-{plugins:?}-{}", watch.len(), chain.join("-")),
     );
-    let Driven {
-        cpu,
-        wall,
-        threads,
-        switches,
-        machine_cores,
-    } = drive(sim, recv, &h, targets, EVENTS).await;
+    let run = drive(sim, recv, &h, targets, EVENTS).await;
     perf_stop(perf);
     let ready = h.own_ready.unwrap_or(h.ready_after);
     h.stop();
@@ -968,13 +984,8 @@ async fn throughput(
         plugins,
         ready,
         rss_ready,
-        cpu,
-        wall,
-        events: EVENTS,
-        threads,
-        switches,
         workers,
-        machine_cores,
+        ..Throughput::of(run)
     }
 }
 
@@ -1455,28 +1466,13 @@ async fn parent() {
         let ready = h.ready_after;
         if level == 10_000 {
             drive(&sim, &recv, &h, &pod_targets, 500).await;
-            let Driven {
-                cpu,
-                wall,
-                threads,
-                switches,
-                machine_cores,
-            } = drive(&sim, &recv, &h, &pod_targets, EVENTS).await;
+            let run = drive(&sim, &recv, &h, &pod_targets, EVENTS).await;
             binary_tp = Some(Throughput {
                 case: format!("herald run (binary), {}", case(Plugins::Wasm, &LIGHT)),
-                chain: &LIGHT,
                 objects: level,
-                types: 1,
-                plugins: Plugins::Wasm,
                 ready,
                 rss_ready: rss,
-                cpu,
-                wall,
-                events: EVENTS,
-                threads,
-                switches,
-                workers: None,
-                machine_cores,
+                ..Throughput::of(run)
             });
         }
         h.stop();
