@@ -200,6 +200,13 @@ async fn config_reload_applies_a_good_config_and_rejects_a_bad_one() {
         wait_http_ok(&c.api("/api/v1/resources/core/v1/secrets")).await,
         "the new watch serves queries"
     );
+    // The query API answers once the watch runs, before its first list; a
+    // Secret created before that list is in it (the state herald starts
+    // from), not an addition. `/readyz` waits for every running watch's list.
+    assert!(
+        wait_http_ok(&c.probe("/readyz")).await,
+        "the new watch never finished its first list"
+    );
     let mut secret = herald_sim::fixtures::config_map("default", "s1", &[("k", "dg==")]);
     secret["kind"] = serde_json::json!("Secret");
     c.sim
@@ -596,10 +603,8 @@ drainTimeout: 3s
         &config,
         &[("TOKIO_WORKER_THREADS", "1")],
     );
-    assert!(
-        wait_http_ok(&c.api("/api/v1/resources/core/v1/configmaps")).await,
-        "never served"
-    );
+    // Ready: the first list is done, so the ConfigMaps below are additions.
+    assert!(wait_http_ok(&c.probe("/readyz")).await, "never ready");
     for i in 0..10 {
         c.sim
             .create(

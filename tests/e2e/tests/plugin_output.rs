@@ -362,9 +362,10 @@ plugins:
             }
         });
     }
+    // Ready: every watch's first list is done, so web-1 is an addition.
     assert!(
-        wait_http_ok(&c.api("/api/v1/resources")).await,
-        "herald never answered"
+        wait_http_ok(&c.probe("/readyz")).await,
+        "herald never became ready"
     );
     c.sim
         .create(

@@ -32,9 +32,12 @@ plugins:
         dir = plugin_dir().display(),
     ));
     let herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &config);
-    // Ready when the query API answers with the Pod type.
-    let url = c.api("/api/v1/resources/core/v1/pods?namespace=shop");
-    assert!(wait_http_ok(&url).await, "query API never answered");
+    // Ready: every watch has finished its first list (`/readyz`; the query
+    // API answers before that), so the pods below are additions.
+    assert!(
+        wait_http_ok(&c.probe("/readyz")).await,
+        "herald never became ready"
+    );
 
     sim.create(
         "pods",
@@ -80,6 +83,7 @@ plugins:
     // db-1 was dropped by the label filter and web-9 is in another namespace.
     assert!(herald.next_within(Duration::from_millis(500)).is_none());
 
+    let url = c.api("/api/v1/resources/core/v1/pods?namespace=shop");
     let (code, body) = http_get(&url).await.expect("query");
     assert_eq!(code, 200);
     let names: Vec<String> = body["items"]

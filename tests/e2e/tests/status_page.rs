@@ -64,9 +64,10 @@ sinks:
         hook = hook.url("/hook"),
     ));
     let _herald = HeraldProcess::run(env!("CARGO_BIN_EXE_herald"), &config);
+    // Ready: every watch's first list is done, so the pods are additions.
     assert!(
-        wait_http_ok(&c.api("/api/v1/resources/core/v1/pods?namespace=shop")).await,
-        "the API never answered"
+        wait_http_ok(&c.probe("/readyz")).await,
+        "herald never became ready"
     );
     let sim = &c.sim;
     for (name, app) in [("web-1", "web"), ("db-1", "db")] {
