@@ -142,6 +142,7 @@ fn main() {
     );
     println!("target: wasm chain <= 1.30x native");
     pipeline_chain(&inst);
+    wide_pod_chain(&inst);
     println!(
         "SUMMARY|3-plugin chain (label-filter, prune, label-filter), µs/event|{:.2}|native {:.2}|{:.2}x|≤ 1.30x|{}",
         us(wasm_1),
@@ -155,15 +156,33 @@ fn main() {
     );
 }
 
-/// The pipeline bench's chain (filter → prune → route, its configs) on a
-/// MODIFIED event, one per call, as the pipeline gives it (both states
-/// the cache's stored bytes) and as parsed trees: the chain thread's own
-/// cost per event, without the rest of the pipeline.
-fn pipeline_chain(inst: &dyn Fn(&str, Value) -> PluginInstance) {
+/// `old` with a label added and a new resourceVersion, and a maker of the
+/// MODIFIED event between them with both states as the cache's stored
+/// bytes (as the pipeline gives the chain).
+fn modified(old: &Value) -> (Value, impl Fn() -> EventData) {
     use herald::cache::CachedObject;
     use herald::change::Doc;
     use std::sync::Arc;
-    let mut chain = Chain::new(vec![
+    let mut new = old.clone();
+    new["metadata"]["resourceVersion"] = json!("99");
+    new["metadata"]["labels"]["seq"] = json!("1");
+    let (old_c, new_c) = (
+        Arc::new(CachedObject::from_value(old)),
+        Arc::new(CachedObject::from_value(&new)),
+    );
+    let stored = move || {
+        EventData::of_docs(
+            ChangeType::Modified,
+            Doc::stored(new_c.clone()),
+            Some(Doc::stored(old_c.clone())),
+        )
+    };
+    (new, stored)
+}
+
+/// The pipeline bench's chain: filter → prune → route, with its configs.
+fn light_chain(inst: &dyn Fn(&str, Value) -> PluginInstance) -> Chain {
+    Chain::new(vec![
         inst(
             "filter",
             json!({"ignoreNamespaces": ["kube-*"], "labelSelector": "app=seed",
@@ -177,22 +196,17 @@ fn pipeline_chain(inst: &dyn Fn(&str, Value) -> PluginInstance) {
             "route",
             json!({"rules": [{"match": {"labels": "shard=3"}, "sinks": ["out"]}], "defaultSinks": ["out"]}),
         ),
-    ]);
+    ])
+}
+
+/// The pipeline bench's chain ([`light_chain`]) on a
+/// MODIFIED event, one per call, as the pipeline gives it (both states
+/// the cache's stored bytes) and as parsed trees: the chain thread's own
+/// cost per event, without the rest of the pipeline.
+fn pipeline_chain(inst: &dyn Fn(&str, Value) -> PluginInstance) {
+    let mut chain = light_chain(inst);
     let old = herald_sim::fixtures::pod("shop", "web-1", &[("app", "seed"), ("shard", "3")]);
-    let mut new = old.clone();
-    new["metadata"]["resourceVersion"] = json!("99");
-    new["metadata"]["labels"]["seq"] = json!("1");
-    let (old_c, new_c) = (
-        Arc::new(CachedObject::from_value(&old)),
-        Arc::new(CachedObject::from_value(&new)),
-    );
-    let stored = || {
-        EventData::of_docs(
-            ChangeType::Modified,
-            Doc::stored(new_c.clone()),
-            Some(Doc::stored(old_c.clone())),
-        )
-    };
+    let (new, stored) = modified(&old);
     let trees = || EventData::new(ChangeType::Modified, new.clone(), Some(old.clone()));
     // Both forms must come out the same before they are timed.
     let (a, b) = (chain.run(vec![stored()]), chain.run(vec![trees()]));
@@ -254,5 +268,56 @@ fn pipeline_chain(inst: &dyn Fn(&str, Value) -> PluginInstance) {
         "both states parsed, json_patch::diff",
         micros(patch_trees),
         1.0
+    );
+}
+
+/// The pipeline chain (as [`pipeline_chain`]) on a pod the size of a real
+/// one: four containers, each with its `env`, and `managedFields` of four
+/// managers, so `prune` makes five removals; both states as stored bytes.
+fn wide_pod_chain(inst: &dyn Fn(&str, Value) -> PluginInstance) {
+    let mut chain = light_chain(inst);
+    let mut old = herald_sim::fixtures::pod("shop", "web-1", &[("app", "seed"), ("shard", "3")]);
+    let container = old["spec"]["containers"][0].clone();
+    let manager = old["metadata"]["managedFields"][0].clone();
+    for i in 1..4 {
+        let mut c = container.clone();
+        c["name"] = json!(format!("side-{i}"));
+        old["spec"]["containers"]
+            .as_array_mut()
+            .expect("containers")
+            .push(c);
+        let mut m = manager.clone();
+        m["manager"] = json!(format!("manager-{i}"));
+        old["metadata"]["managedFields"]
+            .as_array_mut()
+            .expect("managedFields")
+            .push(m);
+    }
+    let (new, stored) = modified(&old);
+    let size = serde_json::to_vec(&new).expect("serialise").len();
+    let out = chain.run(vec![stored()]);
+    assert!(matches!(out[0].fate, Fate::Deliver { .. }));
+    let pruned = out[0].event.object.clone().into_value();
+    assert!(pruned["metadata"].get("managedFields").is_none());
+    assert_eq!(
+        pruned["spec"]["containers"].as_array().map(Vec::len),
+        Some(4)
+    );
+    assert!(
+        pruned["spec"]["containers"]
+            .as_array()
+            .expect("containers")
+            .iter()
+            .all(|c| c.get("env").is_none())
+    );
+    let t = measure(|| {
+        black_box(chain.run(vec![stored()]));
+    });
+    println!();
+    println!("pipeline chain on a {size} byte pod with 4 containers (5 removals)");
+    println!(
+        "{:<44} {:>10.2}",
+        "both states as stored bytes (the pipeline)",
+        micros(t)
     );
 }

@@ -23,17 +23,13 @@ pub enum Deferred {
 }
 
 impl Deferred {
-    /// Whether this edit can change what a read of `pointer` finds.
-    pub(super) fn overlaps(&self, pointer: &str) -> bool {
+    /// Whether this edit can change what a read of `pointer` (its tokens
+    /// `read`) finds.
+    pub(super) fn overlaps(&self, pointer: &str, read: &[impl AsRef<str>]) -> bool {
         match self {
             Deferred::Remove(p) => raw::overlaps(p, pointer, true),
             Deferred::Replace(p, _) => raw::overlaps(p, pointer, false),
-            Deferred::RemovePaths(paths) => {
-                let Ok(read) = pointer::tokens(pointer) else {
-                    return true;
-                };
-                paths.iter().any(|steps| reaches(steps, &read))
-            }
+            Deferred::RemovePaths(paths) => paths.iter().any(|steps| reaches(steps, read)),
         }
     }
 
@@ -82,12 +78,12 @@ impl Deferred {
 /// pointer `read` (its tokens) finds: a value it may remove lies within the
 /// read one or around it, or it may remove an item of an array the read goes
 /// through (the items after it move). A `*` matches any token.
-fn reaches(steps: &[Step], read: &[String]) -> bool {
-    let matches = |s: &Step, t: &String| match s {
+fn reaches(steps: &[Step], read: &[impl AsRef<str>]) -> bool {
+    let matches = |s: &Step, t: &str| match s {
         Step::Any => true,
         Step::Key(k) => k == t,
     };
-    let along = |steps: &[Step]| steps.iter().zip(read).all(|(s, t)| matches(s, t));
+    let along = |steps: &[Step]| steps.iter().zip(read).all(|(s, t)| matches(s, t.as_ref()));
     if along(steps) {
         return true;
     }

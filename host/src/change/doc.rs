@@ -17,7 +17,7 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, OnceLock};
 
-use herald_plugin_sdk::pointer::{self, Undo};
+use herald_plugin_sdk::pointer::Undo;
 use serde::Serialize;
 use serde::ser::SerializeStruct;
 use serde_json::Value;
@@ -101,7 +101,26 @@ impl Doc {
     /// `None` when the doc is a tree by now (or waits for one), so the
     /// caller edits the tree.
     pub(crate) fn remove_in_bytes(&mut self, pointer: &str) -> Option<bool> {
-        self.splice(pointer, splice::remove)
+        self.splice(pointer, |json, tokens| splice::remove(json, tokens))
+    }
+
+    /// Removes the values at `pointers` (valid, writable, in removal order:
+    /// see [`splice::remove_all`]) from the doc's bytes with one copy: which
+    /// were there, or `None` when the doc is a tree by now (or waits for
+    /// one) or its bytes are not JSON where a pointer looks, so the caller
+    /// removes them one by one.
+    pub(crate) fn remove_all_in_bytes(&mut self, pointers: &[String]) -> Option<Vec<bool>> {
+        if self.tree.get().is_some() || !self.pristine {
+            return None;
+        }
+        match splice::remove_all(self.bytes()?, pointers) {
+            Ok(Some((out, found))) => {
+                self.edited = Some(Arc::new(out));
+                Some(found)
+            }
+            Ok(None) => Some(vec![false; pointers.len()]),
+            Err(_) => None,
+        }
     }
 
     /// Replaces the value at `pointer` with `value` in the doc's bytes: as
@@ -117,12 +136,12 @@ impl Doc {
     fn splice(
         &mut self,
         pointer: &str,
-        edit: impl FnOnce(&[u8], &[String]) -> Result<Option<Vec<u8>>, raw::Malformed>,
+        edit: impl FnOnce(&[u8], &raw::Tokens<'_>) -> Result<Option<Vec<u8>>, raw::Malformed>,
     ) -> Option<bool> {
         if self.tree.get().is_some() || !self.pristine {
             return None;
         }
-        let tokens = pointer::tokens(pointer).ok()?;
+        let tokens = raw::tokens(pointer)?;
         match edit(self.bytes()?, &tokens) {
             Ok(Some(out)) => {
                 self.edited = Some(Arc::new(out));
@@ -215,16 +234,16 @@ impl Doc {
         &'a self,
         pointer: &str,
         tree: impl FnOnce(Option<&'a Value>) -> T,
-        bytes: impl FnOnce(&'a [u8], &[String]) -> Result<T, raw::Malformed>,
+        bytes: impl FnOnce(&'a [u8], &raw::Tokens<'_>) -> Result<T, raw::Malformed>,
     ) -> Option<T> {
         if let Some(v) = self.tree.get() {
             return Some(tree(herald_plugin_sdk::pointer::get(v, pointer)));
         }
         let json = self.bytes()?;
-        let Ok(tokens) = pointer::tokens(pointer) else {
+        let Some(tokens) = raw::tokens(pointer) else {
             return Some(tree(None));
         };
-        if self.deferred.iter().any(|e| e.overlaps(pointer)) {
+        if self.deferred.iter().any(|e| e.overlaps(pointer, &tokens)) {
             return None;
         }
         match bytes(json, &tokens) {
@@ -452,6 +471,7 @@ impl<'de> serde::Deserialize<'de> for Doc {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use herald_plugin_sdk::pointer;
     use serde_json::json;
 
     fn stored(v: &Value) -> Arc<CachedObject> {

@@ -61,7 +61,10 @@ pub(crate) fn is_compact(json: &[u8]) -> bool {
 ///
 /// # Errors
 /// The bytes on the path are not JSON.
-pub(crate) fn lookup<'a>(json: &'a [u8], tokens: &[String]) -> Result<Option<&'a str>, Malformed> {
+pub(crate) fn lookup<'a>(
+    json: &'a [u8],
+    tokens: &[impl AsRef<str>],
+) -> Result<Option<&'a str>, Malformed> {
     let Some(span) = find(json, tokens)? else {
         return Ok(None);
     };
@@ -76,9 +79,13 @@ pub(crate) fn lookup<'a>(json: &'a [u8], tokens: &[String]) -> Result<Option<&'a
 ///
 /// # Errors
 /// The bytes on the path are not JSON.
-pub(crate) fn find(json: &[u8], tokens: &[String]) -> Result<Option<Range<usize>>, Malformed> {
+pub(crate) fn find(
+    json: &[u8],
+    tokens: &[impl AsRef<str>],
+) -> Result<Option<Range<usize>>, Malformed> {
     let mut i = skip_ws(json, 0)?;
     for token in tokens {
+        let token = token.as_ref();
         let next = match byte(json, i)? {
             b'{' => member(json, i, token)?,
             b'[' => match index(token) {
@@ -93,6 +100,19 @@ pub(crate) fn find(json: &[u8], tokens: &[String]) -> Result<Option<Range<usize>
         }
     }
     Ok(Some(i..skip_value(json, i)?))
+}
+
+/// A pointer's unescaped tokens, borrowed from it where they hold no
+/// escape, on the stack up to eight deep.
+pub(crate) type Tokens<'a> = smallvec::SmallVec<[std::borrow::Cow<'a, str>; 8]>;
+
+/// The tokens of `pointer` (see [`Tokens`]); `None` when it is not a valid
+/// pointer.
+pub(crate) fn tokens(pointer: &str) -> Option<Tokens<'_>> {
+    herald_plugin_sdk::pointer::split(pointer)
+        .ok()?
+        .collect::<Result<_, _>>()
+        .ok()
 }
 
 /// Whether an edit at `edit` (remove or replace) can change what `read`
@@ -162,7 +182,11 @@ pub(crate) fn keys(json: &[u8], open: usize) -> Option<Vec<String>> {
 
 /// Whether the quoted key `quoted` (with its quotes) is `token`, escapes read.
 pub(crate) fn key_is(quoted: &[u8], token: &str) -> bool {
-    unquote(quoted).is_some_and(|k| k == token)
+    match quoted {
+        // No escape: the bytes are the key (equal to UTF-8 text, so UTF-8).
+        [b'"', inner @ .., b'"'] if !inner.contains(&b'\\') => inner == token.as_bytes(),
+        _ => unquote(quoted).is_some_and(|k| k == token),
+    }
 }
 
 /// The string the quoted JSON string `quoted` (with its quotes) holds,

@@ -9,8 +9,6 @@
 //! is nothing at the pointer. The text outside the edited container is
 //! copied as it is; the container itself comes back compact.
 
-use herald_plugin_sdk::pointer;
-
 use super::Deferred;
 use super::raw::{self, Malformed};
 
@@ -20,10 +18,14 @@ use super::raw::{self, Malformed};
 ///
 /// # Errors
 /// The bytes on the path are not JSON.
-pub(crate) fn remove(json: &[u8], tokens: &[String]) -> Result<Option<Vec<u8>>, Malformed> {
+pub(crate) fn remove(
+    json: &[u8],
+    tokens: &[impl AsRef<str>],
+) -> Result<Option<Vec<u8>>, Malformed> {
     let Some((last, path)) = tokens.split_last() else {
         return Ok(None);
     };
+    let last = last.as_ref();
     let Some(parent) = raw::find(json, path)? else {
         return Ok(None);
     };
@@ -58,6 +60,135 @@ pub(crate) fn remove(json: &[u8], tokens: &[String]) -> Result<Option<Vec<u8>>, 
     Ok(Some(out))
 }
 
+/// The document with every value at `pointers` removed, as [`remove`] one
+/// after another would leave it, but located in `json` as it is and copied
+/// once: `pointers` must be in an order where each names before any removal
+/// what it names at its turn (`pointer::removal_order`'s: inner before
+/// outer, higher indices first). Says which were there; `None` when none
+/// was (or a pointer is not valid).
+///
+/// # Errors
+/// The bytes on a path are not JSON.
+pub(crate) fn remove_all(
+    json: &[u8],
+    pointers: &[String],
+) -> Result<Option<RemovedAll>, Malformed> {
+    let mut touched: Vec<Touched> = Vec::new();
+    let mut found = Vec::with_capacity(pointers.len());
+    for p in pointers {
+        let Some(tokens) = raw::tokens(p) else {
+            return Ok(None);
+        };
+        found.push(mark(json, &tokens, &mut touched)?);
+    }
+    if !found.contains(&true) {
+        return Ok(None);
+    }
+    touched.sort_unstable_by_key(|t| t.open);
+    let mut out = Vec::with_capacity(json.len());
+    let mut next = 0;
+    emit(json, 0..json.len(), &touched, &mut next, &mut out);
+    Ok(Some((out, found)))
+}
+
+/// The document after [`remove_all`], and which of its pointers were there.
+pub(crate) type RemovedAll = (Vec<u8>, Vec<bool>);
+
+/// A container with members or items to remove.
+struct Touched {
+    open: usize,
+    close: usize,
+    entries: Vec<raw::Entry>,
+    removed: Vec<bool>,
+}
+
+/// Marks what `tokens` names (every member of the name) in its container;
+/// whether anything not marked before was there.
+fn mark(
+    json: &[u8],
+    tokens: &[impl AsRef<str>],
+    touched: &mut Vec<Touched>,
+) -> Result<bool, Malformed> {
+    let Some((last, path)) = tokens.split_last() else {
+        return Ok(false);
+    };
+    let last = last.as_ref();
+    let Some(parent) = raw::find(json, path)? else {
+        return Ok(false);
+    };
+    let object = match json[parent.start] {
+        b'{' => true,
+        b'[' => false,
+        _ => return Ok(false),
+    };
+    let t = match touched.iter().position(|t| t.open == parent.start) {
+        Some(i) => &mut touched[i],
+        None => {
+            let entries = raw::entries(json, parent.start)?;
+            touched.push(Touched {
+                open: parent.start,
+                close: parent.end - 1,
+                removed: vec![false; entries.len()],
+                entries,
+            });
+            touched.last_mut().expect("pushed")
+        }
+    };
+    let at = raw::index(last);
+    let mut any = false;
+    for (i, e) in t.entries.iter().enumerate() {
+        let hit = match object {
+            true => raw::key_is(&json[e.start..e.key_end], last),
+            false => Some(i) == at,
+        };
+        if hit && !t.removed[i] {
+            t.removed[i] = true;
+            any = true;
+        }
+    }
+    Ok(any)
+}
+
+/// Copies `json[range]` to `out`, each touched container in it (from
+/// `touched[*next]` on, ordered by where they open) written with its kept
+/// entries only, joined by commas as [`remove`] writes them.
+fn emit(
+    json: &[u8],
+    range: std::ops::Range<usize>,
+    touched: &[Touched],
+    next: &mut usize,
+    out: &mut Vec<u8>,
+) {
+    let mut at = range.start;
+    while let Some(t) = touched.get(*next).filter(|t| t.open < range.end) {
+        *next += 1;
+        if !t.removed.contains(&true) {
+            // Named a member that is not there: left as it is.
+            continue;
+        }
+        out.extend_from_slice(&json[at..t.open]);
+        out.push(json[t.open]);
+        let mut first = true;
+        for (e, removed) in t.entries.iter().zip(&t.removed) {
+            if *removed {
+                // What was marked inside it goes with it.
+                while touched.get(*next).is_some_and(|n| n.open < e.end) {
+                    *next += 1;
+                }
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            emit(json, e.start..e.end, touched, next, out);
+        }
+        out.push(json[t.close]);
+        at = t.close + 1;
+    }
+    out.extend_from_slice(&json[at..range.end]);
+}
+
 /// The document with the value at `tokens` replaced by the JSON text
 /// `value`, or `None` when there is no value there (nothing is created).
 ///
@@ -65,7 +196,7 @@ pub(crate) fn remove(json: &[u8], tokens: &[String]) -> Result<Option<Vec<u8>>, 
 /// The bytes on the path are not JSON.
 pub(crate) fn replace(
     json: &[u8],
-    tokens: &[String],
+    tokens: &[impl AsRef<str>],
     value: &str,
 ) -> Result<Option<Vec<u8>>, Malformed> {
     let Some(old) = raw::find(json, tokens)? else {
@@ -86,11 +217,11 @@ pub(crate) fn settle(json: &[u8], edits: &[Deferred]) -> Option<Vec<u8>> {
     for edit in edits {
         match edit {
             Deferred::Remove(p) => {
-                let out = remove(&json, &pointer::tokens(p).ok()?);
+                let out = remove(&json, &raw::tokens(p)?);
                 edited(&mut json, out)?;
             }
             Deferred::Replace(p, value) => {
-                let out = replace(&json, &pointer::tokens(p).ok()?, &value.to_string());
+                let out = replace(&json, &raw::tokens(p)?, &value.to_string());
                 edited(&mut json, out)?;
             }
             Deferred::RemovePaths(paths) => {
@@ -98,17 +229,16 @@ pub(crate) fn settle(json: &[u8], edits: &[Deferred]) -> Option<Vec<u8>> {
                 // when the edit is made, as the tree's edit reads its tree.
                 let mut malformed = false;
                 let at = Deferred::removals(paths, |p| {
-                    let found = raw::find(&json, &pointer::tokens(p).ok()?);
+                    let found = raw::find(&json, &raw::tokens(p)?);
                     malformed |= found.is_err();
                     raw::keys(&json, found.ok()??.start)
                 });
                 if malformed {
                     return None;
                 }
-                for p in at {
-                    let out = remove(&json, &pointer::tokens(&p).ok()?);
-                    edited(&mut json, out)?;
-                }
+                // Writable, in removal order: removed at once.
+                let out = remove_all(&json, &at).map(|o| o.map(|(out, _)| out));
+                edited(&mut json, out)?;
             }
         }
     }
@@ -273,6 +403,44 @@ mod tests {
 
         proptest! {
             #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            /// Removing several pointers at once, in removal order, leaves
+            /// the bytes [`remove`] leaves one after another (to the byte,
+            /// compact or pretty) and finds what it finds.
+            #[test]
+            fn removing_at_once_equals_removing_one_after_another(
+                v in value(),
+                pretty in any::<bool>(),
+                pick in proptest::collection::vec(any::<proptest::sample::Index>(), 0..6),
+            ) {
+                let bytes = if pretty {
+                    serde_json::to_vec_pretty(&v).unwrap()
+                } else {
+                    serde_json::to_vec(&v).unwrap()
+                };
+                let mut all = Vec::new();
+                pointers(&v, String::new(), &mut all);
+                let mut chosen: Vec<String> = pick.iter().map(|i| i.get(&all).clone()).collect();
+                pointer::removal_order(&mut chosen);
+                let mut want = bytes.clone();
+                let mut hits = Vec::new();
+                for p in &chosen {
+                    let out = remove(&want, &pointer::tokens(p).unwrap()).unwrap();
+                    hits.push(out.is_some());
+                    if let Some(out) = out {
+                        want = out;
+                    }
+                }
+                match remove_all(&bytes, &chosen).unwrap() {
+                    Some((got, found)) => {
+                        prop_assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want));
+                        prop_assert_eq!(found, hits);
+                    }
+                    None => {
+                        prop_assert!(!hits.contains(&true), "{:?} {:?}", chosen, hits);
+                    }
+                }
+            }
 
             /// A read, a removal and a replacement on the bytes (compact or
             /// pretty) give what they give on the tree.

@@ -146,8 +146,21 @@ impl EventState {
     /// reads it ([`Deferred::RemovePaths`]); what a path reaches of the
     /// identity is left. Counts the object's.
     pub(crate) fn remove_paths(&mut self, paths: &[Vec<pointer::Step>]) -> u32 {
+        // Writable pointers in removal order: made on the object's bytes
+        // at once (one copy) while it is its bytes.
         let all = Deferred::removals(paths, |p| self.keys(p));
-        let n = self.remove_from_object(&all);
+        let n = match self.data.object.remove_all_in_bytes(&all) {
+            Some(found) => {
+                let removed = all
+                    .into_iter()
+                    .zip(found)
+                    .filter_map(|(p, f)| f.then_some(p));
+                let before = self.edits.removed.len();
+                self.edits.removed.extend(removed);
+                u32::try_from(self.edits.removed.len() - before).unwrap_or(u32::MAX)
+            }
+            None => self.remove_from_object(&all),
+        };
         // The previous state's keys are read when something reads it (a
         // sink sending `old` or a patch, a plugin): most never do.
         if let Some(old) = &mut self.data.old {

@@ -83,10 +83,7 @@ impl<'a> Meta<'a> {
                 "resourceVersion" => {
                     meta.resource_version = string(value, "resourceVersion")?;
                 }
-                "labels" => {
-                    meta.labels = labels(&mut serde_json::Deserializer::from_slice(value))
-                        .map_err(|e| parsed("labels", e))?;
-                }
+                "labels" => meta.labels = labels(value).map_err(|e| format!("labels: {e}"))?,
                 "ownerReferences" => {
                     meta.owner_references =
                         null_default(&mut serde_json::Deserializer::from_slice(value))
@@ -124,66 +121,26 @@ fn null_default<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-/// A label map, in the object's order (null and non-string values dropped).
-fn labels<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
-    let pairs = Option::<pairs::Pairs>::deserialize(d)?
-        .map(|p| p.0)
-        .unwrap_or_default();
-    Ok(pairs
-        .into_iter()
-        .filter_map(|(k, v)| Some((k, v?)))
-        .collect())
-}
-
-/// A JSON object read as ordered pairs.
-mod pairs {
-    use std::fmt;
-
-    use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
-
-    pub(super) struct Pairs(pub(super) Vec<(String, Option<String>)>);
-
-    impl<'de> Deserialize<'de> for Pairs {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            d.deserialize_map(PairsVisitor)
-        }
+/// A label map's text read member by member, in the object's order; `null`
+/// for none; members whose value is not a string (`null`, a number) dropped.
+fn labels(value: &[u8]) -> Result<Vec<(String, String)>, String> {
+    match value.first() {
+        Some(b'{') => {}
+        _ if value == b"null" => return Ok(Vec::new()),
+        _ => return Err("expected a map".into()),
     }
-
-    struct PairsVisitor;
-
-    /// A string value, or `None` for anything else.
-    struct MaybeString(Option<String>);
-
-    impl<'de> Deserialize<'de> for MaybeString {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            #[derive(serde::Deserialize)]
-            #[serde(untagged)]
-            enum V {
-                S(String),
-                Other(IgnoredAny),
-            }
-            Ok(MaybeString(match V::deserialize(d)? {
-                V::S(s) => Some(s),
-                V::Other(_) => None,
-            }))
+    let entries = raw::entries(value, 0).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        let key = raw::unquote(&value[e.start..e.key_end]).ok_or("a key is not a string")?;
+        let text = &value[e.value..e.end];
+        if text.first() != Some(&b'"') {
+            continue;
         }
+        let v = raw::unquote(text).ok_or_else(|| format!("{key}: not a JSON string"))?;
+        out.push((key.into_owned(), v.into_owned()));
     }
-
-    impl<'de> Visitor<'de> for PairsVisitor {
-        type Value = Pairs;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a map of labels")
-        }
-
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Pairs, A::Error> {
-            let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0));
-            while let Some((k, MaybeString(v))) = map.next_entry::<String, MaybeString>()? {
-                out.push((k, v));
-            }
-            Ok(Pairs(out))
-        }
-    }
+    Ok(out)
 }
 
 thread_local! {
@@ -228,16 +185,15 @@ impl<'de> Visitor<'de> for ObjectVisitor {
             return Err(A::Error::invalid_value(Unexpected::Map, &self));
         }
         let text = map.next_value_seed(Text)?;
+        if raw::is_compact(text.as_bytes()) {
+            // Kept as it is: copied once, into the object.
+            let seen = compact::top_level_of_text(text.as_bytes())
+                .map_err(|e| A::Error::custom(format!("object: {e}")))?;
+            return build(text.as_bytes(), &seen);
+        }
         decode(|buf| {
-            if raw::is_compact(text.as_bytes()) {
-                let seen = compact::top_level_of_text(text.as_bytes())
-                    .map_err(|e| A::Error::custom(format!("object: {e}")))?;
-                buf.extend_from_slice(text.as_bytes());
-                Ok(seen)
-            } else {
-                compact::top_level(&mut serde_json::Deserializer::from_str(&text), buf)
-                    .map_err(A::Error::custom)
-            }
+            compact::top_level(&mut serde_json::Deserializer::from_str(&text), buf)
+                .map_err(A::Error::custom)
         })
     }
 }
@@ -299,36 +255,42 @@ fn decode<E: serde::de::Error>(
     SCRATCH.with(|scratch| {
         let mut buf = scratch.borrow_mut();
         buf.clear();
-        let result = write(&mut buf).and_then(|seen| {
-            let meta: Meta<'_> = match &seen.metadata {
-                Some(range) => Meta::read(&buf[range.clone()])
-                    .map_err(|e| E::custom(format!("metadata: {e}")))?,
-                None => return Err(E::missing_field("metadata")),
-            };
-            let index = IndexFields {
-                uid: meta.uid.clone().map(Cow::into_owned),
-                resource_version: meta.resource_version.clone().map(Cow::into_owned),
-                labels: meta.labels,
-                owner_uids: meta.owner_references.into_iter().map(|o| o.uid).collect(),
-            };
-            Ok(WatchedObject {
-                meta: ObjectMeta {
-                    name: meta.name.map(Cow::into_owned),
-                    namespace: meta.namespace.map(Cow::into_owned),
-                    uid: meta.uid.map(Cow::into_owned),
-                    resource_version: meta.resource_version.map(Cow::into_owned),
-                    ..ObjectMeta::default()
-                },
-                json: Box::from(&buf[..]),
-                index,
-                has_api_version: seen.api_version,
-                has_kind: seen.kind,
-            })
-        });
+        let result = write(&mut buf).and_then(|seen| build(&buf, &seen));
         if buf.capacity() > SCRATCH_KEEP {
             *buf = Vec::new();
         }
         result
+    })
+}
+
+/// The object whose compact JSON is `json`, with what [`compact::top_level`]
+/// (or its reading of text) noted of it: its metadata read, its bytes
+/// copied out at their exact size.
+fn build<E: serde::de::Error>(json: &[u8], seen: &compact::TopLevel) -> Result<WatchedObject, E> {
+    let meta: Meta<'_> = match &seen.metadata {
+        Some(range) => {
+            Meta::read(&json[range.clone()]).map_err(|e| E::custom(format!("metadata: {e}")))?
+        }
+        None => return Err(E::missing_field("metadata")),
+    };
+    let index = IndexFields {
+        uid: meta.uid.clone().map(Cow::into_owned),
+        resource_version: meta.resource_version.clone().map(Cow::into_owned),
+        labels: meta.labels,
+        owner_uids: meta.owner_references.into_iter().map(|o| o.uid).collect(),
+    };
+    Ok(WatchedObject {
+        meta: ObjectMeta {
+            name: meta.name.map(Cow::into_owned),
+            namespace: meta.namespace.map(Cow::into_owned),
+            uid: meta.uid.map(Cow::into_owned),
+            resource_version: meta.resource_version.map(Cow::into_owned),
+            ..ObjectMeta::default()
+        },
+        json: Box::from(json),
+        index,
+        has_api_version: seen.api_version,
+        has_kind: seen.kind,
     })
 }
 
@@ -506,7 +468,7 @@ pub(crate) mod tests {
     fn metadata_is_read_member_by_member_and_only_its_own_members_count() {
         // Nested objects name `uid`, `name` and `labels` too; strings hold
         // braces and quotes; only metadata's own members are read.
-        let text = br#"{"managedFields":[{"manager":"m","fieldsV1":{"f:metadata":{"f:uid":{},"f:labels":{".":{}}}},"uid":"no"}],"annotations":{"x":"}\"name\":\"no\"{","name":"no"},"name":"p\u0041","uid":"u","labels":{"a":"1","b":null,"c":2,"d":"x\"y"},"namespace":null,"ownerReferences":[{"uid":"o1","name":"no"},{"kind":"K"}],"resourceVersion":"42"}"#;
+        let text = br#"{"managedFields":[{"manager":"m","fieldsV1":{"f:metadata":{"f:uid":{},"f:labels":{".":{}}}},"uid":"no"}],"annotations":{"x":"}\"name\":\"no\"{","name":"no"},"name":"p\u0041","uid":"u","labels":{"a":"1","b":null,"c":2,"d":"x\"y","e\u0041":"v\u0042"},"namespace":null,"ownerReferences":[{"uid":"o1","name":"no"},{"kind":"K"}],"resourceVersion":"42"}"#;
         let m = Meta::read(text).expect("reads");
         assert_eq!(m.name.as_deref(), Some("pA"));
         assert_eq!(m.uid.as_deref(), Some("u"));
@@ -516,7 +478,8 @@ pub(crate) mod tests {
             m.labels,
             [
                 ("a".to_string(), "1".to_string()),
-                ("d".into(), "x\"y".into())
+                ("d".into(), "x\"y".into()),
+                ("eA".into(), "vB".into())
             ]
         );
         let owners: Vec<&str> = m.owner_references.iter().map(|o| o.uid.as_str()).collect();

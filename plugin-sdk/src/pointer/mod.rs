@@ -34,6 +34,8 @@ where
     out
 }
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 mod wildcard;
@@ -79,30 +81,56 @@ pub const IDENTITY: &[&[&str]] = &[
 /// assert!(matches!(tokens("metadata"), Err(PointerError::NoLeadingSlash(_))));
 /// ```
 pub fn tokens(pointer: &str) -> Result<Vec<String>, PointerError> {
-    if pointer.is_empty() {
-        return Ok(Vec::new());
-    }
-    let Some(rest) = pointer.strip_prefix('/') else {
-        return Err(PointerError::NoLeadingSlash(pointer.to_string()));
+    split(pointer)?.map(|t| t.map(Cow::into_owned)).collect()
+}
+
+/// The reference tokens of `pointer` one by one, unescaped, each borrowed
+/// from `pointer` unless it holds an escape: what [`tokens`] gives, without
+/// allocating for the common pointer.
+///
+/// ```
+/// use herald_plugin_sdk::pointer::split;
+/// let t: Result<Vec<_>, _> = split("/metadata/labels/a~1b").unwrap().collect();
+/// assert_eq!(t.unwrap(), ["metadata", "labels", "a/b"]);
+/// assert!(split("/a/~2").unwrap().nth(1).unwrap().is_err());
+/// ```
+///
+/// # Errors
+/// `pointer` is neither empty nor starts with `/`; an item is an error
+/// where a `~` is not followed by `0` or `1`.
+pub fn split(
+    pointer: &str,
+) -> Result<impl Iterator<Item = Result<Cow<'_, str>, PointerError>>, PointerError> {
+    let rest = match pointer.strip_prefix('/') {
+        Some(rest) => Some(rest),
+        None if pointer.is_empty() => None,
+        None => return Err(PointerError::NoLeadingSlash(pointer.to_string())),
     };
-    rest.split('/')
-        .map(|raw| {
-            let mut out = String::with_capacity(raw.len());
-            let mut chars = raw.chars();
-            while let Some(c) = chars.next() {
-                if c != '~' {
-                    out.push(c);
-                    continue;
-                }
-                match chars.next() {
-                    Some('0') => out.push('~'),
-                    Some('1') => out.push('/'),
-                    _ => return Err(PointerError::BadEscape(pointer.to_string())),
-                }
-            }
-            Ok(out)
-        })
-        .collect()
+    Ok(rest
+        .into_iter()
+        .flat_map(|r| r.split('/'))
+        .map(move |raw| read_token(raw, pointer)))
+}
+
+/// One token of `pointer` with `~0` and `~1` read.
+fn read_token<'a>(raw: &'a str, pointer: &str) -> Result<Cow<'a, str>, PointerError> {
+    if !raw.contains('~') {
+        return Ok(Cow::Borrowed(raw));
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '~' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('0') => out.push('~'),
+            Some('1') => out.push('/'),
+            _ => return Err(PointerError::BadEscape(pointer.to_string())),
+        }
+    }
+    Ok(Cow::Owned(out))
 }
 
 /// Whether a plugin may change the value at `pointer`: a valid pointer that
@@ -116,10 +144,19 @@ pub fn tokens(pointer: &str) -> Result<Vec<String>, PointerError> {
 /// }
 /// ```
 pub fn check_writable(pointer: &str) -> Result<(), PointerError> {
-    let tokens = tokens(pointer)?;
+    // Every identity field is at most two tokens deep: the first two are
+    // kept, the rest only checked.
+    let (mut head, mut n): ([Cow<'_, str>; 2], usize) = (Default::default(), 0);
+    for t in split(pointer)? {
+        let t = t?;
+        if let Some(slot) = head.get_mut(n) {
+            *slot = t;
+        }
+        n += 1;
+    }
     let read_only = IDENTITY.iter().any(|id| {
-        let n = tokens.len().min(id.len());
-        tokens[..n].iter().zip(&id[..n]).all(|(t, i)| t == i)
+        let m = n.min(id.len());
+        head[..m].iter().zip(&id[..m]).all(|(t, i)| t == i)
     });
     if read_only {
         return Err(PointerError::ReadOnly(pointer.to_string()));
@@ -130,7 +167,9 @@ pub fn check_writable(pointer: &str) -> Result<(), PointerError> {
 /// The value at `pointer`; `None` if absent or if `pointer` is not a valid
 /// pointer (serde_json's lookup would read `~2` as a literal key).
 pub fn get<'v>(value: &'v Value, pointer: &str) -> Option<&'v Value> {
-    tokens(pointer).ok()?;
+    if split(pointer).ok()?.any(|t| t.is_err()) {
+        return None;
+    }
     value.pointer(pointer)
 }
 

@@ -145,32 +145,19 @@ pub struct Diff {
 
 /// Parses an RFC 6901 pointer into unescaped tokens.
 fn parse_pointer(field: &str, text: &str, wildcards: bool) -> Result<Pattern, String> {
-    let Some(rest) = text.strip_prefix('/') else {
+    if !text.starts_with('/') {
         return Err(format!(
             "{field}: {text:?} is not a JSON pointer (must start with /)"
         ));
-    };
+    }
+    let split = herald_plugin_sdk::pointer::split(text).map_err(|e| format!("{field}: {e}"))?;
     let mut tokens = Vec::new();
-    for t in rest.split('/') {
+    for t in split {
+        let t = t.map_err(|_| format!("{field}: {text:?}: `~` must be followed by 0 or 1"))?;
         if !wildcards && t == "*" {
             return Err(format!("{field}: {text:?}: `*` is not allowed here"));
         }
-        let mut out = String::with_capacity(t.len());
-        let mut chars = t.chars();
-        while let Some(c) = chars.next() {
-            if c != '~' {
-                out.push(c);
-                continue;
-            }
-            match chars.next() {
-                Some('0') => out.push('~'),
-                Some('1') => out.push('/'),
-                _ => {
-                    return Err(format!("{field}: {text:?}: `~` must be followed by 0 or 1"));
-                }
-            }
-        }
-        tokens.push(out);
+        tokens.push(t.into_owned());
     }
     Ok(tokens)
 }
