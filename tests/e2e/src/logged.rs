@@ -90,7 +90,18 @@ impl LoggedHerald {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("no {n} log lines starting {prefix:?}")
+        // What herald did say, so a failure can be read from the test's
+        // output alone.
+        let all = self.all();
+        let tail: Vec<String> = all[all.len().saturating_sub(30)..]
+            .iter()
+            .map(Value::to_string)
+            .collect();
+        panic!(
+            "no {n} log lines starting {prefix:?} within 10 s; herald's last {} log lines:\n{}",
+            tail.len(),
+            tail.join("\n")
+        )
     }
 }
 
