@@ -29,7 +29,10 @@
 //! thread switches per event; `HERALD_BENCH_LATENCY_RATES=300,1000` at these
 //! rates instead of 1,000 and 5,000), `HERALD_BENCH_WORKERS=1` (1 vs 2 chain
 //! workers), `HERALD_BENCH_DECISIONS=1` (the decisions ring off and on),
-//! `HERALD_BENCH_RESYNC=1` (the resync of 100k pods). `HERALD_BENCH_PERF=DIR`
+//! `HERALD_BENCH_RESYNC=1` (the resync of 100k pods),
+//! `HERALD_BENCH_ALLOCATOR=N` (herald's allocator against glibc's, N rounds,
+//! each first every other round; needs `herald-sysalloc`, which
+//! `scripts/bench` builds). `HERALD_BENCH_PERF=DIR`
 //! records each run with `perf`.
 
 mod common;
@@ -659,20 +662,27 @@ async fn allocator_runs(
     config: &Value,
     dir: &Path,
     targets: &Targets,
+    rounds: usize,
 ) -> Vec<(&'static str, f64)> {
     let Some(sys) = sysalloc_bin() else {
         eprintln!("herald-sysalloc not built (scripts/bench builds it): no allocator comparison");
         return Vec::new();
     };
     let mut out = Vec::new();
-    for _ in 0..2 {
-        for (name, program) in [
+    for round in 0..rounds {
+        let mut pair = [
             (
                 "herald (mimalloc < 4 KiB, glibc above)",
                 PathBuf::from(env!("CARGO_BIN_EXE_herald")),
             ),
             ("glibc malloc", sys.clone()),
-        ] {
+        ];
+        // Each goes first every other round: the machine's drift within a
+        // round falls on both.
+        if round % 2 == 1 {
+            pair.reverse();
+        }
+        for (name, program) in pair {
             let h = spawn_program(&program, dir, config).await;
             drive(sim, recv, &h, targets, 500).await;
             let cpu = drive(sim, recv, &h, targets, EVENTS).await.cpu;
@@ -735,7 +745,8 @@ fn report_allocators(runs: &[(&'static str, f64)], resync: Option<&Resync>) {
     );
     println!();
     println!(
-        "SUMMARY|allocator: herald's (mimalloc < 4 KiB, glibc above) / glibc malloc, `herald run` wasm chain, events per CPU-s (mean of 2 rounds)|{m:.0}|glibc {g:.0}|{:.2}x|keep the faster|{}",
+        "SUMMARY|allocator: herald's (mimalloc < 4 KiB, glibc above) / glibc malloc, `herald run` wasm chain, events per CPU-s (mean of {} rounds)|{m:.0}|glibc {g:.0}|{:.2}x|keep the faster|{}",
+        runs.len() / 2,
         m / g,
         if m >= g {
             "mimalloc kept"
@@ -1367,6 +1378,27 @@ async fn parent() {
         return;
     }
 
+    // HERALD_BENCH_ALLOCATOR=N: only the allocator comparison at 10k pods,
+    // N rounds, each allocator first every other round.
+    if let Some(rounds) = std::env::var("HERALD_BENCH_ALLOCATOR")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        seed_pods(&sim, 0, 10_000).await;
+        let pod_targets = targets(&sim, &[("pods", ns(0))], PER_NS).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = json!({
+            "cluster": "bench",
+            "kubeconfig": kubeconfig,
+            "watch": [{"version": "v1", "kind": "Pod", "plugins": LIGHT}],
+            "plugins": {"dir": wasm_dir(), "config": plugin_configs()},
+            "sinks": [{"name": "out", "type": "batch", "url": batch_url}],
+        });
+        let runs = allocator_runs(&sim, &recv, &config, dir.path(), &pod_targets, rounds).await;
+        report_allocators(&runs, None);
+        return;
+    }
+
     // HERALD_BENCH_RESYNC=1: only the resync of 100k pods.
     if std::env::var_os("HERALD_BENCH_RESYNC").is_some() {
         seed_pods(&sim, 0, 100_000).await;
@@ -1478,7 +1510,7 @@ async fn parent() {
         h.stop();
         if level == 10_000 {
             allocators =
-                allocator_runs(&sim, &recv, &bin_config, bin_dir.path(), &pod_targets).await;
+                allocator_runs(&sim, &recv, &bin_config, bin_dir.path(), &pod_targets, 2).await;
         }
         if level == 100_000 {
             let r = resync_pass(&recv, &kubeconfig, &batch_url, bin_dir.path(), level).await;
