@@ -277,21 +277,20 @@ fn pipeline_chain(inst: &dyn Fn(&str, Value) -> PluginInstance) {
 fn wide_pod_chain(inst: &dyn Fn(&str, Value) -> PluginInstance) {
     let mut chain = light_chain(inst);
     let mut old = herald_sim::fixtures::pod("shop", "web-1", &[("app", "seed"), ("shard", "3")]);
-    let container = old["spec"]["containers"][0].clone();
-    let manager = old["metadata"]["managedFields"][0].clone();
-    for i in 1..4 {
-        let mut c = container.clone();
-        c["name"] = json!(format!("side-{i}"));
-        old["spec"]["containers"]
-            .as_array_mut()
-            .expect("containers")
-            .push(c);
-        let mut m = manager.clone();
-        m["manager"] = json!(format!("manager-{i}"));
-        old["metadata"]["managedFields"]
-            .as_array_mut()
-            .expect("managedFields")
-            .push(m);
+    // Three more copies of the first item of each list, renamed.
+    for (list, field, prefix) in [
+        ("/spec/containers", "name", "side"),
+        ("/metadata/managedFields", "manager", "manager"),
+    ] {
+        let items = old
+            .pointer_mut(list)
+            .and_then(Value::as_array_mut)
+            .expect(list);
+        for i in 1..4 {
+            let mut item = items[0].clone();
+            item[field] = json!(format!("{prefix}-{i}"));
+            items.push(item);
+        }
     }
     let (new, stored) = modified(&old);
     let size = serde_json::to_vec(&new).expect("serialise").len();

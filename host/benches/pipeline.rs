@@ -521,6 +521,18 @@ async fn spawn_binary(dir: &Path, config: &Value) -> Herald {
     spawn_program(Path::new(env!("CARGO_BIN_EXE_herald")), dir, config).await
 }
 
+/// The `herald run` config of the binary cases: the pods, the wasm chain
+/// (filter → prune → route), a batch sink.
+fn binary_config(kubeconfig: &Path, batch_url: &str) -> Value {
+    json!({
+        "cluster": "bench",
+        "kubeconfig": kubeconfig,
+        "watch": [{"version": "v1", "kind": "Pod", "plugins": LIGHT}],
+        "plugins": {"dir": wasm_dir(), "config": plugin_configs()},
+        "sinks": [{"name": "out", "type": "batch", "url": batch_url}],
+    })
+}
+
 /// `herald-sysalloc`: the same program with the system allocator, if
 /// `scripts/bench` built it (`--features sysalloc-baseline`).
 fn sysalloc_bin() -> Option<PathBuf> {
@@ -1387,13 +1399,7 @@ async fn parent() {
         seed_pods(&sim, 0, 10_000).await;
         let pod_targets = targets(&sim, &[("pods", ns(0))], PER_NS).await;
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = json!({
-            "cluster": "bench",
-            "kubeconfig": kubeconfig,
-            "watch": [{"version": "v1", "kind": "Pod", "plugins": LIGHT}],
-            "plugins": {"dir": wasm_dir(), "config": plugin_configs()},
-            "sinks": [{"name": "out", "type": "batch", "url": batch_url}],
-        });
+        let config = binary_config(&kubeconfig, &batch_url);
         let runs = allocator_runs(&sim, &recv, &config, dir.path(), &pod_targets, rounds).await;
         report_allocators(&runs, None);
         return;
@@ -1486,13 +1492,7 @@ async fn parent() {
         let pod_targets = targets(&sim, &[("pods", ns(0))], PER_NS).await;
 
         // The real binary with the wasm chain and a batch sink: start-up and RSS.
-        let bin_config = json!({
-            "cluster": "bench",
-            "kubeconfig": kubeconfig,
-            "watch": [{"version": "v1", "kind": "Pod", "plugins": LIGHT}],
-            "plugins": {"dir": wasm_dir(), "config": plugin_configs()},
-            "sinks": [{"name": "out", "type": "batch", "url": batch_url}],
-        });
+        let bin_config = binary_config(&kubeconfig, &batch_url);
         let h = spawn_binary(bin_dir.path(), &bin_config).await;
         let (rss, _) = h.rss();
         let ready = h.ready_after;
