@@ -58,8 +58,8 @@ fn diff_text(
         return Ok(());
     }
     match (left[l.start], right[r.start]) {
-        (b'{', b'{') => diff_object(left, l.start, right, r.start, at, patch),
-        (b'[', b'[') => diff_array(left, l.start, right, r.start, at, patch),
+        (b'{', b'{') => diff_object(left, l, right, r, at, patch),
+        (b'[', b'[') => diff_array(left, l, right, r, at, patch),
         _ => {
             let (a, b) = (parse(left, l)?, parse(right, r)?);
             if a != b {
@@ -75,13 +75,13 @@ fn diff_text(
 
 fn diff_object(
     left: &[u8],
-    l: usize,
+    l: Range<usize>,
     right: &[u8],
-    r: usize,
+    r: Range<usize>,
     at: &mut PointerBuf,
     patch: &mut Patch,
 ) -> Result<(), Malformed> {
-    let (ea, eb) = (raw::entries(left, l)?, raw::entries(right, r)?);
+    let (ea, eb) = paired_entries(left, l, right, r)?;
     if let Some(order) = same_keys(left, &ea, right, &eb) {
         // The same keys in the same places: only changed members matter,
         // in the order of their keys (a map's).
@@ -118,13 +118,13 @@ fn diff_object(
 
 fn diff_array(
     left: &[u8],
-    l: usize,
+    l: Range<usize>,
     right: &[u8],
-    r: usize,
+    r: Range<usize>,
     at: &mut PointerBuf,
     patch: &mut Patch,
 ) -> Result<(), Malformed> {
-    let (a, b) = (raw::entries(left, l)?, raw::entries(right, r)?);
+    let (a, b) = paired_entries(left, l, right, r)?;
     let mut shift = 0usize;
     for i in 0..a.len().max(b.len()) {
         at.push_back(i - shift);
@@ -144,6 +144,90 @@ fn diff_array(
         at.pop_back();
     }
     Ok(())
+}
+
+/// The entries of the containers at `l` in `left` and at `r` in `right`:
+/// what `raw::entries` gives for each, with the text the two share at
+/// their start and at their end read once, from the left. The same bytes
+/// read from the same place in the grammar give the same entries, so
+/// - an entry of the left that ends within the common start is the right's
+///   at the same offsets;
+/// - once the right's reading comes to an entry start whose rest of the
+///   text is within the common end and as long as the rest from one of the
+///   left's entry starts, the right's remaining entries are the left's
+///   from there, moved.
+///
+/// A change to one label of a Pod reads the Pod's `spec` and `status`
+/// once, not once per side.
+fn paired_entries(
+    left: &[u8],
+    l: Range<usize>,
+    right: &[u8],
+    r: Range<usize>,
+) -> Result<(Vec<raw::Entry>, Vec<raw::Entry>), Malformed> {
+    let a = raw::entries(left, l.start)?;
+    let (lt, rt) = (&left[l.clone()], &right[r.clone()]);
+    let start = common_prefix(lt, rt);
+    let end = common_suffix(lt, rt);
+    let moved = |e: &raw::Entry, from: usize, to: usize| raw::Entry {
+        start: e.start - from + to,
+        key_end: e.key_end - from + to,
+        value: e.value - from + to,
+        end: e.end - from + to,
+    };
+    let shared = a.iter().take_while(|e| e.end - l.start <= start).count();
+    let mut b: Vec<raw::Entry> = a[..shared]
+        .iter()
+        .map(|e| moved(e, l.start, r.start))
+        .collect();
+    // The left's entry whose rest of the text is `len` bytes long, if any
+    // (entries come in order, so their rests shorten).
+    let from_end = |len: usize| {
+        let i = a.partition_point(|e| l.end - e.start > len);
+        a.get(i).filter(|e| l.end - e.start == len).map(|_| i)
+    };
+    let (read, stopped) = raw::entries_until(right, r.start, b.last().map(|e| e.end), |y| {
+        let len = r.end - y;
+        len <= end && from_end(len).is_some()
+    })?;
+    b.extend(read);
+    if let Some(y) = stopped {
+        let i = from_end(r.end - y).ok_or(Malformed { at: y })?;
+        b.extend(a[i..].iter().map(|e| moved(e, a[i].start, y)));
+    }
+    Ok((a, b))
+}
+
+/// How many bytes `a` and `b` share at their start.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    const CHUNK: usize = 32;
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + CHUNK <= n && a[i..i + CHUNK] == b[i..i + CHUNK] {
+        i += CHUNK;
+    }
+    i + a[i..n]
+        .iter()
+        .zip(&b[i..n])
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+/// How many bytes `a` and `b` share at their end.
+fn common_suffix(a: &[u8], b: &[u8]) -> usize {
+    const CHUNK: usize = 32;
+    let n = a.len().min(b.len());
+    let (ea, eb) = (a.len(), b.len());
+    let mut i = 0;
+    while i + CHUNK <= n && a[ea - i - CHUNK..ea - i] == b[eb - i - CHUNK..eb - i] {
+        i += CHUNK;
+    }
+    i + a[..ea - i]
+        .iter()
+        .rev()
+        .zip(b[..eb - i].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 /// When the objects of `a` (in `left`) and `b` (in `right`) have the same
@@ -281,8 +365,119 @@ mod tests {
         }
     }
 
+    /// `v` with the entry that `path` picks (an index per level, taken
+    /// modulo the container's length) set to `new`, or removed for `None`;
+    /// where the path ends early, `new` is added (or replaces a scalar).
+    fn edit(v: &mut Value, path: &[usize], new: Option<Value>) {
+        match (v, path.split_first()) {
+            (Value::Object(m), Some((&i, rest))) if !m.is_empty() => {
+                let key = m.keys().nth(i % m.len()).cloned().unwrap_or_default();
+                match (rest.is_empty(), new) {
+                    (true, Some(n)) => {
+                        m.insert(key, n);
+                    }
+                    (true, None) => {
+                        m.remove(&key);
+                    }
+                    (false, new) => edit(&mut m[&key], rest, new),
+                }
+            }
+            (Value::Array(items), Some((&i, rest))) if !items.is_empty() => {
+                let k = i % items.len();
+                match (rest.is_empty(), new) {
+                    (true, Some(n)) => items[k] = n,
+                    (true, None) => {
+                        items.remove(k);
+                    }
+                    (false, new) => edit(&mut items[k], rest, new),
+                }
+            }
+            (Value::Object(m), _) => {
+                if let Some(n) = new {
+                    m.insert("added".into(), n);
+                }
+            }
+            (Value::Array(items), _) => items.extend(new),
+            (leaf, _) => {
+                if let Some(n) = new {
+                    *leaf = n;
+                }
+            }
+        }
+    }
+
+    /// The bytes of a stored doc.
+    fn bytes(v: &Value) -> Vec<u8> {
+        doc(v).to_json()
+    }
+
+    #[test]
+    fn shared_starts_and_ends_give_the_entries_each_side_has() {
+        // A label changed: the start (apiVersion, kind) and the end (spec,
+        // status) are shared; an added member; a longer value; a duplicate
+        // and an escaped key in the shared end; arrays; nothing shared.
+        let pairs = [
+            (
+                r#"{"apiVersion":"v1","kind":"Pod","metadata":{"labels":{"a":"1"}},"spec":{"x":[1,2]},"status":{}}"#,
+                r#"{"apiVersion":"v1","kind":"Pod","metadata":{"labels":{"a":"22"}},"spec":{"x":[1,2]},"status":{}}"#,
+            ),
+            (r#"{"a":1,"b":2}"#, r#"{"a":1,"n":0,"b":2}"#),
+            (
+                r#"{"a":1,"k":1,"z":2,"k":5}"#,
+                r#"{"a":2,"k":1,"z":2,"k":5}"#,
+            ),
+            (r#"{"a":1,"\u0061":2}"#, r#"{"a":3,"\u0061":2}"#),
+            (r#"[1,[2,3],{"a":4},5]"#, r#"[1,[2,3,4],{"a":4},5]"#),
+            (r#"{"a":0,"b":0}"#, r#"{"a":0,"b":0,"b":0}"#),
+            (r#"{"x":"}"}"#, r#"{"y":"}"}"#),
+            ("{}", r#"{"a":{}}"#),
+            ("[]", "[]"),
+        ];
+        for (a, b) in pairs {
+            let (a, b) = (a.as_bytes(), b.as_bytes());
+            let got = paired_entries(a, 0..a.len(), b, 0..b.len()).unwrap();
+            let want = (raw::entries(a, 0).unwrap(), raw::entries(b, 0).unwrap());
+            assert_eq!(
+                got,
+                want,
+                "{} / {}",
+                String::from_utf8_lossy(a),
+                String::from_utf8_lossy(b)
+            );
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// A document and the same with a few entries set, added or
+        /// removed (what an update does, so the texts share their start and
+        /// end): each side's entries as `raw::entries` reads them, and the
+        /// patch json_patch gives.
+        #[test]
+        fn an_edited_document_gives_the_same_entries_and_json_patchs_patch(
+            a in prop::collection::vec(("[abc]", value()), 0..6),
+            edits in prop::collection::vec(
+                (prop::collection::vec(0usize..8, 0..4), prop::option::of(value())),
+                1..4,
+            ),
+        ) {
+            let a = Value::Object(a.into_iter().collect());
+            let mut b = a.clone();
+            for (path, new) in edits {
+                edit(&mut b, &path, new);
+            }
+            let (ta, tb) = (bytes(&a), bytes(&b));
+            let got = paired_entries(&ta, whole(&ta), &tb, whole(&tb)).unwrap();
+            prop_assert_eq!(got, (raw::entries(&ta, 0).unwrap(), raw::entries(&tb, 0).unwrap()));
+            let (va, vb): (Value, Value) =
+                (serde_json::from_slice(&ta).unwrap(), serde_json::from_slice(&tb).unwrap());
+            let patch = diff(&doc(&a), &doc(&b));
+            prop_assert_eq!(&patch, &json_patch::diff(&va, &vb));
+            let mut patched = va.clone();
+            json_patch::patch(&mut patched, &patch).unwrap();
+            prop_assert_eq!(patched, vb);
+        }
 
         /// Any two documents (objects at the top, as every object is): the
         /// same patch as json_patch's, and it turns the old into the new.

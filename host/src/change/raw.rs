@@ -137,7 +137,7 @@ pub(crate) fn overlaps(edit: &str, read: &str, removal: bool) -> bool {
 /// key (for an item, its value) starts at `start`, its value at `value`,
 /// and it ends at `end`; a member's key, quoted, ends at `key_end` (for an
 /// item, `start`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub(crate) start: usize,
     pub(crate) key_end: usize,
@@ -247,13 +247,63 @@ pub(crate) fn walk<'a>(
     json: &'a [u8],
     open: usize,
     mut stop: impl FnMut(usize, Option<&'a [u8]>) -> bool,
-    mut each: impl FnMut(Entry),
+    each: impl FnMut(Entry),
 ) -> Result<(), Malformed> {
     let object = byte(json, open)? == b'{';
+    walk_on(json, object, open + 1, true, |_, v, k| stop(v, k), each)
+}
+
+/// The entries of the container that starts at `open`, from the first, or
+/// from the one after the entry that ends at `after`, until `until` says
+/// yes at the start of one (where its key, or an item, starts): the
+/// entries read, and that start (`None` when the container ended first).
+///
+/// # Errors
+/// The container is not JSON.
+pub(crate) fn entries_until(
+    json: &[u8],
+    open: usize,
+    after: Option<usize>,
+    mut until: impl FnMut(usize) -> bool,
+) -> Result<(Vec<Entry>, Option<usize>), Malformed> {
+    let object = byte(json, open)? == b'{';
+    let (mut out, mut stopped) = (Vec::new(), None);
+    let from = after.unwrap_or(open + 1);
+    walk_on(
+        json,
+        object,
+        from,
+        after.is_none(),
+        |start, _, _| {
+            let stop = until(start);
+            if stop {
+                stopped = Some(start);
+            }
+            stop
+        },
+        |e| out.push(e),
+    )?;
+    Ok((out, stopped))
+}
+
+/// [`walk`] from `i` in a container (an object's when `object`): at its
+/// first entry or its end when `first`, else right after an entry. `stop`
+/// gets where the entry starts as well.
+fn walk_on<'a>(
+    json: &'a [u8],
+    object: bool,
+    i: usize,
+    first: bool,
+    mut stop: impl FnMut(usize, usize, Option<&'a [u8]>) -> bool,
+    mut each: impl FnMut(Entry),
+) -> Result<(), Malformed> {
     let close = if object { b'}' } else { b']' };
-    let mut i = skip_ws(json, open + 1)?;
-    if byte(json, i)? == close {
-        return Ok(());
+    let mut i = skip_ws(json, i)?;
+    match byte(json, i)? {
+        b if b == close => return Ok(()),
+        b',' if !first => i = skip_ws(json, i + 1)?,
+        _ if first => {}
+        _ => return Err(Malformed { at: i }),
     }
     loop {
         let start = i;
@@ -270,7 +320,7 @@ pub(crate) fn walk<'a>(
         } else {
             (None, start)
         };
-        if stop(value, key) {
+        if stop(start, value, key) {
             return Ok(());
         }
         let end = skip_value(json, value)?;
