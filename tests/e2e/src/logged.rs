@@ -81,14 +81,22 @@ impl LoggedHerald {
             .collect()
     }
 
-    /// Waits up to 10 s for `n` lines starting with `prefix`.
+    /// Waits up to 30 s for `n` lines starting with `prefix`. What the
+    /// lines report (a reload: a file event, then compiling a plugin) can
+    /// take several seconds while the whole suite loads the machine.
     pub async fn wait_line(&self, prefix: &str, n: usize) -> Vec<Value> {
-        for _ in 0..400 {
+        const WAIT: Duration = Duration::from_secs(30);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while tokio::time::Instant::now() < deadline {
             let l = self.lines(prefix);
             if l.len() >= n {
                 return l;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let l = self.lines(prefix);
+        if l.len() >= n {
+            return l;
         }
         // What herald did say, so a failure can be read from the test's
         // output alone.
@@ -98,7 +106,7 @@ impl LoggedHerald {
             .map(Value::to_string)
             .collect();
         panic!(
-            "no {n} log lines starting {prefix:?} within 10 s; herald's last {} log lines:\n{}",
+            "no {n} log lines starting {prefix:?} within {WAIT:?}; herald's last {} log lines:\n{}",
             tail.len(),
             tail.join("\n")
         )
