@@ -186,10 +186,15 @@ impl Notification {
     /// A JSON Patch (RFC 6902) from the previous state to this one; empty
     /// when there is no previous state.
     pub fn patch(&self) -> Value {
+        serde_json::to_value(self.json_patch()).unwrap_or(Value::Array(vec![]))
+    }
+
+    /// [`Notification::patch`] as the operations, which serialise straight
+    /// into an envelope (no tree in between).
+    fn json_patch(&self) -> json_patch::Patch {
         match &self.old {
-            Some(old) => serde_json::to_value(crate::change::diff(old, &self.object))
-                .unwrap_or(Value::Array(vec![])),
-            None => Value::Array(vec![]),
+            Some(old) => crate::change::diff(old, &self.object),
+            None => json_patch::Patch::default(),
         }
     }
 
@@ -229,7 +234,7 @@ impl Notification {
                 _ => None,
             },
             patch: match old {
-                OldState::Patch if self.old.is_some() => Some(self.patch()),
+                OldState::Patch if self.old.is_some() => Some(self.json_patch()),
                 _ => None,
             },
             dead_letter: self.dead_letter.as_ref(),
@@ -259,7 +264,7 @@ pub(crate) struct Envelope<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     old: Option<&'a Doc>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    patch: Option<Value>,
+    patch: Option<json_patch::Patch>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dead_letter: Option<&'a Value>,
 }
@@ -357,6 +362,10 @@ mod tests {
             ])
         );
         assert!(e.get("old").is_none());
+        // Serialised straight (as the encoders do), the same envelope.
+        let direct = serde_json::to_vec(&n.envelope_ref("hook", &md, OldState::Patch)).unwrap();
+        assert_eq!(serde_json::from_slice::<Value>(&direct).unwrap(), e);
+        assert_eq!(n.patch(), e["patch"]);
         let full = n.envelope("hook", &Map::new(), OldState::Full);
         assert_eq!(full["old"]["spec"]["replicas"], 2);
         assert!(full.get("metadata").is_none());
