@@ -110,17 +110,10 @@ impl Doc {
     /// one) or its bytes are not JSON where a pointer looks, so the caller
     /// removes them one by one.
     pub(crate) fn remove_all_in_bytes(&mut self, pointers: &[String]) -> Option<Vec<bool>> {
-        if self.tree.get().is_some() || !self.pristine {
-            return None;
-        }
-        match splice::remove_all(self.bytes()?, pointers) {
-            Ok(Some((out, found))) => {
-                self.edited = Some(Arc::new(out));
-                Some(found)
-            }
-            Ok(None) => Some(vec![false; pointers.len()]),
-            Err(_) => None,
-        }
+        self.edit_bytes(
+            |json| splice::remove_all(json, pointers),
+            || vec![false; pointers.len()],
+        )
     }
 
     /// Replaces the value at `pointer` with `value` in the doc's bytes: as
@@ -138,17 +131,32 @@ impl Doc {
         pointer: &str,
         edit: impl FnOnce(&[u8], &raw::Tokens<'_>) -> Result<Option<Vec<u8>>, raw::Malformed>,
     ) -> Option<bool> {
+        let tokens = raw::tokens(pointer)?;
+        self.edit_bytes(
+            |json| Ok(edit(json, &tokens)?.map(|out| (out, true))),
+            || false,
+        )
+    }
+
+    /// Makes `edit` on the doc's bytes while the doc is its bytes: the
+    /// edited bytes are kept and `edit`'s answer given, `absent`'s when it
+    /// found nothing to edit; `None` when the doc is a tree by now (or waits
+    /// for one) or its bytes are not JSON where `edit` looked (the tree's
+    /// parse says the same, once).
+    fn edit_bytes<T>(
+        &mut self,
+        edit: impl FnOnce(&[u8]) -> Result<Option<(Vec<u8>, T)>, raw::Malformed>,
+        absent: impl FnOnce() -> T,
+    ) -> Option<T> {
         if self.tree.get().is_some() || !self.pristine {
             return None;
         }
-        let tokens = raw::tokens(pointer)?;
-        match edit(self.bytes()?, &tokens) {
-            Ok(Some(out)) => {
+        match edit(self.bytes()?) {
+            Ok(Some((out, answer))) => {
                 self.edited = Some(Arc::new(out));
-                Some(true)
+                Some(answer)
             }
-            Ok(None) => Some(false),
-            // The tree's parse says the same, once.
+            Ok(None) => Some(absent()),
             Err(_) => None,
         }
     }

@@ -151,13 +151,12 @@ impl EventState {
         let all = Deferred::removals(paths, |p| self.keys(p));
         let n = match self.data.object.remove_all_in_bytes(&all) {
             Some(found) => {
-                let removed = all
-                    .into_iter()
-                    .zip(found)
-                    .filter_map(|(p, f)| f.then_some(p));
-                let before = self.edits.removed.len();
-                self.edits.removed.extend(removed);
-                u32::try_from(self.edits.removed.len() - before).unwrap_or(u32::MAX)
+                let mut n = 0;
+                for (p, _) in all.into_iter().zip(found).filter(|(_, f)| *f) {
+                    self.edits.removed.push(p);
+                    n += 1;
+                }
+                n
             }
             None => self.remove_from_object(&all),
         };
