@@ -138,12 +138,43 @@ impl HeraldProcess {
     }
 }
 
-/// A free loopback port.
+/// A loopback port that is free now and stays free until the process a
+/// test starts binds it.
+///
+/// A port from `bind(0)` is released when its probe socket closes, and the
+/// kernel may then hand it to any outgoing connection's local end (those
+/// come from the same ephemeral range) before herald binds it: herald then
+/// fails to start, or a probe reaches another test's herald. So the port is
+/// taken below the ephemeral range (`ip_local_port_range`), where neither
+/// `bind(0)` (receivers, simulators) nor an outgoing connection ever lands;
+/// each call moves on from the last (from a start that depends on the
+/// process id), so this process never hands out a port twice.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    // Ports below 1024 are privileged; keep clear of them.
+    let span = low.saturating_sub(2048).min(10_000);
+    if span < 100 {
+        // No room below the ephemeral range: the kernel's choice.
+        return std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+    }
+    let base = low - span;
+    let start = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let i = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (base + (start + i) % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {base}..{low}");
 }
 
 /// GET `url` over a real socket; the status and the body parsed as JSON
