@@ -137,7 +137,7 @@ pub struct PluginPolicy {
     /// Fate of the events of a failed call: `pass`, `drop` or `{route: sink}`.
     #[serde(default)]
     pub on_error: OnError,
-    /// Longest one call may run. Example: `200ms`
+    /// CPU time one call may use (the clock caps a call at ten times it). Example: `200ms`
     #[serde(default, with = "humantime_serde")]
     pub deadline: Option<Duration>,
     /// Memory cap in MiB. Example: `64`

@@ -47,7 +47,7 @@ pub struct PluginTestArgs {
     /// Grant the plugins the wall and monotonic clocks.
     #[arg(long)]
     pub allow_clocks: bool,
-    /// Longest one call may run, as a policy's `deadline` (`50ms`, `1s`).
+    /// CPU time one call may use, as a policy's `deadline` (`50ms`, `1s`); the clock caps a call at ten times it.
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub deadline: Option<Duration>,
     /// Memory cap of each plugin, as a policy's `memoryLimitMiB` (`16MiB`).

@@ -53,9 +53,13 @@ pub enum LoadError {
 /// One call into a plugin failed; the instance is torn down.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PluginError {
-    /// The call ran past its epoch deadline.
-    #[error("ran past its deadline of {0:?}")]
+    /// The call used its deadline in CPU time.
+    #[error("ran past its deadline of {0:?} (CPU time)")]
     Deadline(Duration),
+    /// The call took its deadline's wall-clock cap (ten times the deadline)
+    /// without using it in CPU time: it waited.
+    #[error("ran past {0:?} of wall-clock time (ten times its deadline) waiting")]
+    WallDeadline(Duration),
     /// The plugin tried to grow its memory past its cap.
     #[error("exceeded its memory limit of {limit} bytes (asked for {asked})")]
     Memory { limit: usize, asked: usize },

@@ -1,6 +1,7 @@
 //! One live instance of a plugin: its store, limits and the call protocol.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use herald_plugin_sdk::pointer::Step;
 use wasmtime::Store;
@@ -9,10 +10,12 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::Plugin as PluginBindings;
 use super::bindings::herald::plugin::types::{self as wit, Change as WitChange, Level};
+use super::budget::CallBudget;
 use super::error::{LoadError, MemoryLimitExceeded, PluginError};
 use super::event::{EventData, EventState};
 use super::load::LoadedPlugin;
 use super::output::{self, MAX_REASON, PluginLog, PluginOutput, Source, sanitise};
+use super::runtime::ticks;
 use super::settings::{PluginSettings, Verdict};
 use super::trap::classify;
 use crate::change::ChangeType;
@@ -33,6 +36,8 @@ pub(crate) struct HostState {
     /// Events the plugin handed back (dropped) during the current call.
     returned: Vec<EventState>,
     pub(super) last_panic: Option<String>,
+    /// The time budget of the call in progress (see [`super::budget`]).
+    budget: CallBudget,
 }
 
 /// The memory cap. Growing past it traps with [`MemoryLimitExceeded`] so the
@@ -77,6 +82,11 @@ impl WasiView for HostState {
 }
 
 impl HostState {
+    /// The budget of the current (or last) call.
+    pub(super) fn budget(&self) -> &CallBudget {
+        &self.budget
+    }
+
     /// Writes out unterminated stdout/stderr lines and the count of lines
     /// the rate limit suppressed (at most once a second).
     fn end_call(&self) {
@@ -323,22 +333,24 @@ impl PluginInstance {
             stderr,
             returned: Vec::new(),
             last_panic: None,
+            budget: CallBudget::start(self.settings.deadline),
         };
         let mut store = Store::new(self.plugin.engine(), state);
         store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_trap();
+        let tick = self.plugin.epoch_tick();
+        store.epoch_deadline_callback(move |mut c| Ok(c.data_mut().budget.on_epoch_deadline(tick)));
         // The epoch ticks while this runs (instantiation and init).
         let _calling = self.plugin.calling();
-        self.arm_deadline(&mut store);
+        Self::arm_deadline(&self.plugin, self.settings.deadline, &mut store);
         let start_err = |e: wasmtime::Error, store: &Store<HostState>| LoadError::Start {
             plugin: name.clone(),
-            source: classify(e, store, self.settings.deadline),
+            source: classify(e, store),
         };
         let bindings = match self.plugin.pre().instantiate(&mut store) {
             Ok(b) => b,
             Err(e) => return Err(start_err(e, &store)),
         };
-        self.arm_deadline(&mut store);
+        Self::arm_deadline(&self.plugin, self.settings.deadline, &mut store);
         let init = bindings.call_init(&mut store, &self.settings.config);
         store.data().end_call();
         match init {
@@ -355,8 +367,10 @@ impl PluginInstance {
         Ok(())
     }
 
-    fn arm_deadline(&self, store: &mut Store<HostState>) {
-        store.set_epoch_deadline(self.plugin.runtime_ticks(self.settings.deadline));
+    /// Starts a call's budget: `deadline` of CPU time from now.
+    fn arm_deadline(plugin: &LoadedPlugin, deadline: Duration, store: &mut Store<HostState>) {
+        store.data_mut().budget = CallBudget::start(deadline);
+        store.set_epoch_deadline(ticks(deadline, plugin.epoch_tick()));
     }
 
     /// Runs `handle` on a batch of events.
@@ -379,13 +393,11 @@ impl PluginInstance {
                 edits: Vec::new(),
             };
         }
-        let deadline = self.settings.deadline;
-        let ticks = self.plugin.runtime_ticks(deadline);
         let Some(live) = self.live.as_mut() else {
             unreachable!("instance started above")
         };
         let store = &mut live.store;
-        store.set_epoch_deadline(ticks);
+        Self::arm_deadline(&self.plugin, self.settings.deadline, store);
         let n = events.len();
         let mut handles = Vec::with_capacity(n);
         let mut reps = Vec::with_capacity(n);
@@ -429,7 +441,7 @@ impl PluginInstance {
                 "kept {kept} of {n} events after handle returned"
             ))),
             Ok(v) => Ok(v.into_iter().map(Verdict::from).collect()),
-            Err(e) => Err(classify(e, store, deadline)),
+            Err(e) => Err(classify(e, store)),
         };
         let mut out = Vec::with_capacity(n);
         let mut edits = Vec::with_capacity(n);

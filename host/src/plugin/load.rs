@@ -62,8 +62,8 @@ impl LoadedPlugin {
     pub(crate) fn pre(&self) -> &PluginPre<super::instance::HostState> {
         &self.pre
     }
-    pub(crate) fn runtime_ticks(&self, d: Duration) -> u64 {
-        self.runtime.ticks(d)
+    pub(crate) fn epoch_tick(&self) -> Duration {
+        self.runtime.epoch_tick()
     }
     pub(crate) fn calling(&self) -> super::runtime::CallGuard {
         self.runtime.calling()

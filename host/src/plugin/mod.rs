@@ -14,6 +14,7 @@
 
 mod bindings;
 mod breaker;
+mod budget;
 mod chain;
 mod drop_log;
 mod error;

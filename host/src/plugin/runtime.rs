@@ -41,6 +41,11 @@ impl Default for RuntimeConfig {
     }
 }
 
+/// Epoch ticks of `tick` that make up `d` (at least one).
+pub(crate) fn ticks(d: Duration, tick: Duration) -> u64 {
+    (d.as_nanos().div_ceil(tick.as_nanos().max(1)) as u64).max(1)
+}
+
 /// The epoch ticker: a thread that advances the engine's epoch every
 /// `epoch_tick` while plugin calls run, and sleeps (parked) otherwise.
 /// Ticking only matters to a call's deadline; 200 wake-ups a second of an
@@ -337,10 +342,9 @@ impl Runtime {
         self.inner.ticker.calling()
     }
 
-    /// Epoch ticks that make up `d` (at least one).
-    pub(crate) fn ticks(&self, d: Duration) -> u64 {
-        let tick = self.inner.config.epoch_tick.as_nanos().max(1);
-        (d.as_nanos().div_ceil(tick) as u64).max(1)
+    /// How often the epoch advances while a call runs.
+    pub(crate) fn epoch_tick(&self) -> Duration {
+        self.inner.config.epoch_tick
     }
 }
 

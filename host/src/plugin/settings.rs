@@ -137,7 +137,8 @@ pub struct PluginSettings {
     pub config: String,
     /// Cap on the plugin's linear memory.
     pub memory_limit: usize,
-    /// Longest a single call (`init` or one `handle` batch) may run.
+    /// CPU time a single call (`init` or one `handle` batch) may use; the
+    /// clock caps it at ten times this (see `budget`).
     pub deadline: Duration,
     /// Fate of a failed call's events.
     pub on_error: OnError,

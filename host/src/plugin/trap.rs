@@ -9,21 +9,17 @@ use super::instance::HostState;
 use super::output::{MAX_REASON, sanitise};
 
 /// Names what went wrong in a failed call.
-pub(crate) fn classify(
-    e: wasmtime::Error,
-    store: &Store<HostState>,
-    deadline: std::time::Duration,
-) -> PluginError {
+pub(crate) fn classify(e: wasmtime::Error, store: &Store<HostState>) -> PluginError {
     if let Some(m) = e.downcast_ref::<MemoryLimitExceeded>() {
         return PluginError::Memory {
             limit: m.limit,
             asked: m.asked,
         };
     }
-    if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
-        return PluginError::Deadline(deadline);
-    }
     let state = store.data();
+    if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
+        return state.budget().error();
+    }
     if let Some(p) = &state.last_panic {
         return PluginError::Panicked(p.clone());
     }

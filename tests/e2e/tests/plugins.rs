@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use herald::change::ChangeType;
 use herald::plugin::{
-    Chain, EventData, Fate, LoadError, LoadedPlugin, OnError, PluginError, PluginInstance,
-    PluginSettings, Runtime, RuntimeConfig, Verdict,
+    Capability, Chain, EventData, Fate, LoadError, LoadedPlugin, OnError, PluginError,
+    PluginInstance, PluginSettings, Runtime, RuntimeConfig, Verdict,
 };
 use herald_e2e::wasm;
 use serde_json::{Value, json};
@@ -68,6 +68,43 @@ fn assert_recovers(hostile: &mut PluginInstance) {
             Verdict::Pass,
             Verdict::Drop("label app=db, want web".into())
         ])
+    );
+}
+
+/// A deadline counts the CPU time a call uses, not the time it spends off a
+/// core (a busy node, a pod held at its CPU limit): a call that waits three
+/// times its deadline, using no CPU meanwhile, is not failed. The clock still
+/// caps a call at ten times its deadline, and the error says it waited.
+#[test]
+fn a_deadline_counts_cpu_time_and_the_clock_caps_a_call_at_ten_times_it() {
+    let clocks = [Capability::Clocks];
+    let plugin = runtime()
+        .load("clock_plugin", &wasm("clock_plugin"), &clocks)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut p = PluginInstance::new(
+        plugin,
+        PluginSettings {
+            deadline: Duration::from_millis(50),
+            allow: clocks.to_vec(),
+            ..PluginSettings::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = p.handle(vec![pod("sleep-150", "web")]);
+    assert_eq!(out.verdicts, Ok(vec![Verdict::Drop("slept 150 ms".into())]));
+    assert_eq!(p.restarts(), 0);
+
+    let started = std::time::Instant::now();
+    let out = p.handle(vec![pod("sleep-700", "web")]);
+    assert_eq!(
+        out.verdicts,
+        Err(PluginError::WallDeadline(Duration::from_millis(500)))
+    );
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    assert_eq!(p.restarts(), 1);
+    assert_eq!(
+        p.handle(vec![pod("web-1", "web")]).verdicts,
+        Ok(vec![Verdict::Pass])
     );
 }
 

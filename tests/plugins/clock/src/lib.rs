@@ -1,5 +1,9 @@
-//! A test plugin (not shipped) that reads the wall clock: it loads only
-//! when its policy grants `clocks`, and the refusal says so.
+//! A test plugin (not shipped) that reads the clocks: it loads only when its
+//! policy grants `clocks`, and the refusal says so.
+//!
+//! An event named `sleep-<ms>` makes the call wait that many milliseconds on
+//! the monotonic clock (using no CPU meanwhile), to check that a deadline
+//! counts the CPU time a call uses, with the wall clock as a cap.
 
 use herald_plugin_sdk::{Event, NoConfig, Plugin, Verdict};
 
@@ -12,7 +16,15 @@ impl Plugin for Clock {
         Ok(Clock)
     }
 
-    fn handle(&mut self, _event: &mut Event<'_>) -> Verdict {
+    fn handle(&mut self, event: &mut Event<'_>) -> Verdict {
+        if let Some(ms) = event
+            .name()
+            .strip_prefix("sleep-")
+            .and_then(|ms| ms.parse::<u64>().ok())
+        {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            return Verdict::drop(format!("slept {ms} ms"));
+        }
         match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
             Ok(d) if d.as_secs() > 0 => Verdict::Pass,
             _ => Verdict::drop("the clock is not set"),
