@@ -166,6 +166,33 @@ pub(super) fn sink_references(config: &Config) -> Result<()> {
     Ok(())
 }
 
+/// Plugins that see Secret values (their watch says `secretData: include`)
+/// and whose failed calls let events go on as if they were not there
+/// (`onError: pass`, the default): if such a plugin is the one that redacts,
+/// a call that fails sends the values on. One line each, naming the watch,
+/// the plugin and the fix, for a warning at start.
+pub(super) fn fail_open_secret_plugins(config: &Config) -> Vec<String> {
+    let mut found = Vec::new();
+    for (i, w) in config.watch.iter().enumerate() {
+        if w.secret_data != crate::source::SecretData::Include {
+            continue;
+        }
+        for plugin in &w.plugins {
+            let on_error = config.plugins.policy.get(plugin).map(|p| &p.on_error);
+            if on_error.is_none_or(|e| *e == crate::plugin::OnError::Pass) {
+                found.push(format!(
+                    "{}watch[{i}] ({}) lets Secret values reach plugin {plugin:?}, whose onError is pass: \
+                     a call of it that fails sends its events on as if it were not there, values \
+                     included; if it redacts, set plugins.policy.{plugin}.onError to drop or route: <sink>",
+                    config.file_prefix(),
+                    w.id(),
+                ));
+            }
+        }
+    }
+    found
+}
+
 /// What `herald config check` found.
 #[derive(Debug)]
 pub struct Checked {
@@ -235,6 +262,36 @@ mod tests {
         assert_eq!(f, None);
         let (m, _) = without_json_position("bad at line two");
         assert_eq!(m, "bad at line two", "only a real position goes");
+    }
+
+    #[test]
+    fn a_plugin_that_sees_secret_values_and_fails_open_is_named() {
+        let text = r#"
+watch:
+  - { version: v1, kind: Secret, secretData: include, plugins: [prune, tag] }
+  - { name: cms, version: v1, kind: ConfigMap, plugins: [tag] }
+  - { name: quiet, version: v1, kind: Secret, plugins: [tag] }
+plugins:
+  dir: /nonexistent
+  policy:
+    prune: { onError: drop }
+sinks:
+  - { name: out, type: log }
+"#;
+        let config = super::super::parse_config(text, Path::new("herald.yaml")).unwrap();
+        let found = fail_open_secret_plugins(&config);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("herald.yaml: watch[0] (secret.v1.core) lets Secret values reach plugin \"tag\", whose onError is pass")
+                && found[0].contains("set plugins.policy.tag.onError to drop or route: <sink>"),
+            "{found:?}"
+        );
+        let routed = text.replace(
+            "{ onError: drop }",
+            "{ onError: drop }\n    tag: { onError: \"route: out\" }",
+        );
+        let config = super::super::parse_config(&routed, Path::new("herald.yaml")).unwrap();
+        assert_eq!(fail_open_secret_plugins(&config), Vec::<String>::new());
     }
 
     #[test]

@@ -277,6 +277,9 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config> {
             tracing::warn!(plugin = name, "plugin is configured but no watch uses it");
         }
     }
+    for warning in super::check::fail_open_secret_plugins(&config) {
+        tracing::warn!("{warning}");
+    }
     Ok(config)
 }
 

@@ -84,7 +84,8 @@ plugins:
     # only as safe as the previous state prune left.
     diff: {{ secrets: false, maskRedacted: false }}
   policy:
-    prune: {{ file: prune.wasm }}
+    # prune is what keeps the values in: it fails closed.
+    prune: {{ file: prune.wasm, onError: drop }}
     diff: {{ file: diff.wasm }}
 sinks:
   - name: raw-full
