@@ -813,11 +813,7 @@ async fn update(sim: &Sim, t: &(String, Value)) -> String {
     let mut o = t.1.clone();
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
     o["metadata"]["labels"]["seq"] = json!(seq.to_string());
-    let r = sim.update(&t.0, o).await.expect("update");
-    r["metadata"]["resourceVersion"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    sim.update_version(&t.0, o).await.expect("update")
 }
 
 // === 1. throughput ===
