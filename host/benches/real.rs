@@ -57,11 +57,6 @@ fn unix_ns() -> u128 {
         .unwrap_or(0)
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-    l.local_addr().expect("addr").port()
-}
-
 /// A binary of this workspace beside the `herald` that cargo built for the bench.
 fn sibling(name: &str) -> PathBuf {
     let p = Path::new(env!("CARGO_BIN_EXE_herald")).with_file_name(name);
@@ -147,13 +142,13 @@ struct Herald {
 impl Herald {
     async fn start(kubeconfig: &Path, hook: &str) -> Herald {
         let dir = tempfile::tempdir().expect("tempdir");
-        let metrics = free_port();
+        let metrics = herald_e2e::free_port();
         let config = json!({
             "cluster": "bench",
             "kubeconfig": kubeconfig,
             "watch": [{"version": "v1", "kind": "Pod", "namespaces": [NAMESPACE]}],
             "sinks": [{"name": "out", "type": "webhook", "url": hook, "format": "raw"}],
-            "api": {"listen": format!("127.0.0.1:{}", free_port()), "auth": "none"},
+            "api": {"listen": format!("127.0.0.1:{}", herald_e2e::free_port()), "auth": "none"},
             "metrics": {"listen": format!("127.0.0.1:{metrics}")},
         });
         let path = dir.path().join("herald.yaml");
