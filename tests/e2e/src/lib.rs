@@ -152,10 +152,14 @@ impl HeraldProcess {
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|t| t.split_whitespace().next()?.parse::<u32>().ok())
-        .unwrap_or(32768);
+    // The range's low end, read once per process.
+    static LOW: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let low = *LOW.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|t| t.split_whitespace().next()?.parse::<u32>().ok())
+            .unwrap_or(32768)
+    });
     // Ports below 1024 are privileged; keep clear of them.
     let span = low.saturating_sub(2048).min(10_000);
     if span < 100 {
