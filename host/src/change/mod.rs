@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod blocks;
 mod deferred;
 mod doc;
 mod found;

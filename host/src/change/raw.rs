@@ -41,18 +41,7 @@ pub(crate) const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 /// the API server writes objects). Text that is not JSON may give either
 /// answer.
 pub(crate) fn is_compact(json: &[u8]) -> bool {
-    let mut i = 0;
-    while let Some(&b) = json.get(i) {
-        match b {
-            b'"' => match skip_string(json, i) {
-                Ok(end) => i = end,
-                Err(_) => return false,
-            },
-            b' ' | b'\t' | b'\n' | b'\r' => return false,
-            _ => i += 1,
-        }
-    }
-    true
+    super::blocks::is_compact(json)
 }
 
 /// The JSON text at the pointer given as its unescaped `tokens`, or `None`
@@ -373,27 +362,7 @@ fn skip_string(json: &[u8], i: usize) -> Result<usize, Malformed> {
 pub(crate) fn skip_value(json: &[u8], i: usize) -> Result<usize, Malformed> {
     match byte(json, i)? {
         b'"' => skip_string(json, i),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut j = i;
-            loop {
-                match byte(json, j)? {
-                    b'"' => {
-                        j = skip_string(json, j)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Ok(j + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                j += 1;
-            }
-        }
+        b'{' | b'[' => super::blocks::skip_container(json, i),
         b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => {
             let mut j = i + 1;
             while json
