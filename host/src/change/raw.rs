@@ -74,21 +74,29 @@ pub(crate) fn find(
 ) -> Result<Option<Range<usize>>, Malformed> {
     let mut i = skip_ws(json, 0)?;
     for token in tokens {
-        let token = token.as_ref();
-        let next = match byte(json, i)? {
-            b'{' => member(json, i, token)?,
-            b'[' => match index(token) {
-                Some(n) => item(json, i, n)?,
-                None => None,
-            },
-            _ => None,
-        };
-        match next {
+        match step(json, i, token.as_ref())? {
             Some(at) => i = at,
             None => return Ok(None),
         }
     }
     Ok(Some(i..skip_value(json, i)?))
+}
+
+/// Where the value `token` names in the container at `i` starts (a member
+/// of an object, an item of an array); `None` when there is none or `i` is
+/// a scalar.
+///
+/// # Errors
+/// The container is not JSON.
+pub(crate) fn step(json: &[u8], i: usize, token: &str) -> Result<Option<usize>, Malformed> {
+    match byte(json, i)? {
+        b'{' => member(json, i, token),
+        b'[' => match index(token) {
+            Some(n) => item(json, i, n),
+            None => Ok(None),
+        },
+        _ => Ok(None),
+    }
 }
 
 /// A pointer's unescaped tokens, borrowed from it where they hold no
@@ -333,7 +341,7 @@ fn byte(json: &[u8], i: usize) -> Result<u8, Malformed> {
     json.get(i).copied().ok_or(Malformed { at: i })
 }
 
-fn skip_ws(json: &[u8], mut i: usize) -> Result<usize, Malformed> {
+pub(crate) fn skip_ws(json: &[u8], mut i: usize) -> Result<usize, Malformed> {
     while matches!(byte(json, i)?, b' ' | b'\t' | b'\n' | b'\r') {
         i += 1;
     }

@@ -75,11 +75,12 @@ pub(crate) fn remove_all(
 ) -> Result<Option<RemovedAll>, Malformed> {
     let mut touched: Vec<Touched> = Vec::new();
     let mut found = Vec::with_capacity(pointers.len());
+    let mut path = Path::default();
     for p in pointers {
         let Some(tokens) = raw::tokens(p) else {
             return Ok(None);
         };
-        found.push(mark(json, &tokens, &mut touched)?);
+        found.push(mark(json, tokens, &mut path, &mut touched)?);
     }
     if !found.contains(&true) {
         return Ok(None);
@@ -102,32 +103,75 @@ struct Touched {
     removed: Vec<bool>,
 }
 
+/// The last parent [`mark`] went to: its tokens, and where the value after
+/// each of them starts (`at[0]` the root). Pointers in removal order share
+/// their first tokens (`/spec/containers/3/env`, `/spec/containers/2/env`),
+/// so the next walk starts where the two part instead of at the root.
+#[derive(Default)]
+struct Path<'p> {
+    tokens: raw::Tokens<'p>,
+    at: smallvec::SmallVec<[usize; 8]>,
+}
+
+impl<'p> Path<'p> {
+    /// Where the value at `tokens` starts, walking on from the longest
+    /// prefix shared with the last walk.
+    fn find(
+        &mut self,
+        json: &[u8],
+        tokens: &[std::borrow::Cow<'p, str>],
+    ) -> Result<Option<usize>, Malformed> {
+        if self.at.is_empty() {
+            self.at.push(raw::skip_ws(json, 0)?);
+        }
+        let shared = self
+            .tokens
+            .iter()
+            .zip(tokens)
+            .take_while(|(a, b)| a == b)
+            .count();
+        self.tokens.truncate(shared);
+        self.at.truncate(shared + 1);
+        for token in &tokens[shared..] {
+            let Some(at) = raw::step(json, self.at[self.at.len() - 1], token)? else {
+                return Ok(None);
+            };
+            self.tokens.push(token.clone());
+            self.at.push(at);
+        }
+        Ok(Some(self.at[self.at.len() - 1]))
+    }
+}
+
 /// Marks what `tokens` names (every member of the name) in its container;
 /// whether anything not marked before was there.
-fn mark(
+fn mark<'p>(
     json: &[u8],
-    tokens: &[impl AsRef<str>],
+    tokens: raw::Tokens<'p>,
+    path: &mut Path<'p>,
     touched: &mut Vec<Touched>,
 ) -> Result<bool, Malformed> {
-    let Some((last, path)) = tokens.split_last() else {
+    let Some((last, parent_tokens)) = tokens.split_last() else {
         return Ok(false);
     };
     let last = last.as_ref();
-    let Some(parent) = raw::find(json, path)? else {
+    let Some(open) = path.find(json, parent_tokens)? else {
         return Ok(false);
     };
-    let object = match json[parent.start] {
+    let object = match json[open] {
         b'{' => true,
         b'[' => false,
         _ => return Ok(false),
     };
-    let t = match touched.iter().position(|t| t.open == parent.start) {
+    let t = match touched.iter().position(|t| t.open == open) {
         Some(i) => &mut touched[i],
         None => {
-            let entries = raw::entries(json, parent.start)?;
+            let entries = raw::entries(json, open)?;
+            // The container's closing bracket follows its last entry.
+            let close = raw::skip_ws(json, entries.last().map_or(open + 1, |e| e.end))?;
             touched.push(Touched {
-                open: parent.start,
-                close: parent.end - 1,
+                open,
+                close,
                 removed: vec![false; entries.len()],
                 entries,
             });
