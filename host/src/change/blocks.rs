@@ -248,6 +248,50 @@ pub(super) fn is_compact(json: &[u8]) -> bool {
     true
 }
 
+/// Where the first quote, backslash or control character (below 0x20) at
+/// or after `from` is: what ends or interrupts a string's plain text.
+/// Sixteen bytes at a time: most strings of an object (keys, names, paths)
+/// are short, where a search tuned for long text spends more on its set-up
+/// than on the bytes.
+pub(crate) fn string_stop(json: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    #[cfg(target_arch = "x86_64")]
+    while let Some(chunk) = json.get(at..at + 16) {
+        let stops = stops16(chunk.try_into().expect("16 bytes"));
+        if stops != 0 {
+            return Some(at + stops.trailing_zeros() as usize);
+        }
+        at += 16;
+    }
+    let rest = json.get(at..)?;
+    rest.iter().position(|&b| is_stop(b)).map(|k| at + k)
+}
+
+/// A byte [`string_stop`] stops at.
+fn is_stop(b: u8) -> bool {
+    b == b'"' || b == b'\\' || b < 0x20
+}
+
+/// Bit `k` set where byte `k` of `chunk` is a [`string_stop`] stop.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn stops16(chunk: &[u8; 16]) -> u32 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    // SAFETY: SSE2 is part of every x86_64 target; the load reads the 16
+    // bytes of `chunk` (an unaligned load).
+    unsafe {
+        let v = _mm_loadu_si128(chunk.as_ptr().cast());
+        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+        let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+        // Unsigned `v <= 0x1F`: the smaller of the two is `v` itself.
+        let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v);
+        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)) as u32
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -402,6 +446,25 @@ mod tests {
                 .enumerate()
                 .any(|(i, b)| outside[i] && matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
             assert_eq!(is_compact(&json), want, "{json:?}");
+        }
+    }
+
+    #[test]
+    fn a_string_stops_where_a_byte_by_byte_search_stops() {
+        for seed in 0..3_000 {
+            let mut text = noise(seed, seed as usize % 90);
+            // Control characters and bytes above 0x7F too.
+            for (i, b) in text.iter_mut().enumerate() {
+                if *b == b'a' {
+                    *b = [b'a', 0x01, 0x1F, 0x20, 0x7F, 0x80, 0xE9, 0xFF][(i + seed as usize) % 8];
+                }
+            }
+            for from in 0..=text.len() + 1 {
+                let want = text
+                    .get(from..)
+                    .and_then(|rest| rest.iter().position(|&b| is_stop(b)).map(|k| from + k));
+                assert_eq!(string_stop(&text, from), want, "from {from} in {text:?}");
+            }
         }
     }
 }

@@ -14,6 +14,8 @@
 use std::fmt;
 use std::ops::Range;
 
+pub(crate) use super::blocks::string_stop;
+
 /// The scan met something that is not JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Malformed {
@@ -352,17 +354,16 @@ pub(crate) fn skip_ws(json: &[u8], mut i: usize) -> Result<usize, Malformed> {
 fn skip_string(json: &[u8], i: usize) -> Result<usize, Malformed> {
     let mut j = i + 1;
     loop {
-        let Some(k) = json
-            .get(j..)
-            .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
-        else {
+        // A control character is not JSON in a string; skipped, it is
+        // only passed over.
+        let Some(k) = string_stop(json, j) else {
             return Err(Malformed { at: i });
         };
-        j += k;
-        if json[j] == b'"' {
-            return Ok(j + 1);
+        match json[k] {
+            b'"' => return Ok(k + 1),
+            b'\\' => j = k + 2,
+            _ => j = k + 1,
         }
-        j += 2;
     }
 }
 

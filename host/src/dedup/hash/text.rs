@@ -15,6 +15,7 @@ use std::borrow::Cow;
 
 use super::json::{KEY_AT, Member, RAW_VALUE_TOKEN, Scratch};
 use super::trie::Node;
+use crate::change::raw::string_stop;
 
 /// Nesting beyond this is left to serde_json (which refuses beyond 128).
 const MAX_DEPTH: usize = 100;
@@ -115,16 +116,18 @@ impl<'a> Walk<'a> {
         let mut end = start;
         let mut escaped = false;
         loop {
-            end += memchr::memchr2(b'"', b'\\', b.get(end..)?)?;
-            if b[end] == b'"' {
-                break;
+            end = string_stop(b, end)?;
+            match b[end] {
+                b'"' => break,
+                b'\\' => {
+                    escaped = true;
+                    end += 2;
+                }
+                // A control character (serde's to refuse). One right after
+                // a backslash is passed over here and refused by serde,
+                // which reads every string with an escape.
+                _ => return None,
             }
-            escaped = true;
-            end += 2;
-        }
-        let control = b[start..end].iter().fold(false, |any, &c| any | (c < 0x20));
-        if control {
-            return None;
         }
         self.i = end + 1;
         if escaped {
