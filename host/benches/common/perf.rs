@@ -46,11 +46,11 @@ const BUCKETS: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        // The watch line split and every JSON scan (the watch decode, the
-        // dedup walk, reads and patches on bytes) search with memchr: its
-        // symbols do not say which.
-        "memchr (line split and JSON string scans)",
-        &["memchr"],
+        // herald's JSON scans (the watch decode, the dedup walk, reads and
+        // edits on bytes) read blocks of bytes at a time; the watch's line
+        // split searches with memchr. Neither's symbols say which caller.
+        "byte scans (herald's block scans, the line split's memchr)",
+        &["herald::change::blocks", "memchr"],
     ),
     (
         "JSON trees (Value parse, clone, drop, compare)",
