@@ -232,7 +232,11 @@ impl Doc {
         self.unparsed(
             pointer,
             |v| Found::Tree(v?).keys(),
-            |bytes, tokens| Ok(raw::find(bytes, tokens)?.and_then(|at| raw::keys(bytes, at.start))),
+            // The container is walked once: its start, then its entries.
+            |bytes, tokens| match raw::locate(bytes, tokens)? {
+                Some(at) => raw::keys_checked(bytes, at),
+                None => Ok(None),
+            },
         )
     }
 
@@ -522,6 +526,12 @@ mod tests {
             Some(vec!["0".into(), "1".into()])
         );
         assert_eq!(Found::Raw("{\"a\": ").keys(), None, "not JSON");
+        // What a doc's bytes answer with: not JSON is an error (the tree
+        // then answers), a scalar has no keys.
+        assert!(raw::keys_checked(b"{\"a\": ", 0).is_err());
+        assert!(raw::keys_checked(b"\"s", 0).is_err());
+        assert_eq!(raw::keys_checked(b"\"s\"", 0), Ok(None));
+        assert_eq!(raw::keys_checked(b"[]", 0), Ok(Some(vec![])));
     }
 
     #[test]

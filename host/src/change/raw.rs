@@ -74,6 +74,18 @@ pub(crate) fn find(
     json: &[u8],
     tokens: &[impl AsRef<str>],
 ) -> Result<Option<Range<usize>>, Malformed> {
+    let Some(i) = locate(json, tokens)? else {
+        return Ok(None);
+    };
+    Ok(Some(i..skip_value(json, i)?))
+}
+
+/// Where the value at `tokens` starts in `json`, its end not read (as
+/// [`find`]).
+///
+/// # Errors
+/// The bytes on the path are not JSON.
+pub(crate) fn locate(json: &[u8], tokens: &[impl AsRef<str>]) -> Result<Option<usize>, Malformed> {
     let mut i = skip_ws(json, 0)?;
     for token in tokens {
         match step(json, i, token.as_ref())? {
@@ -81,7 +93,7 @@ pub(crate) fn find(
             None => return Ok(None),
         }
     }
-    Ok(Some(i..skip_value(json, i)?))
+    Ok(Some(i))
 }
 
 /// Where the value `token` names in the container at `i` starts (a member
@@ -159,24 +171,36 @@ pub(crate) fn entries(json: &[u8], open: usize) -> Result<Vec<Entry>, Malformed>
 /// (escapes read), or the indices of the array there; `None` for a scalar
 /// or bytes that are not JSON.
 pub(crate) fn keys(json: &[u8], open: usize) -> Option<Vec<String>> {
-    let object = match json.get(open)? {
+    keys_checked(json, open).ok().flatten()
+}
+
+/// [`keys`], with bytes that are not JSON an error: `Ok(None)` is a
+/// scalar.
+///
+/// # Errors
+/// The value at `open` is not JSON.
+pub(crate) fn keys_checked(json: &[u8], open: usize) -> Result<Option<Vec<String>>, Malformed> {
+    let object = match byte(json, open)? {
         b'{' => true,
         b'[' => false,
-        _ => return None,
+        _ => {
+            skip_value(json, open)?;
+            return Ok(None);
+        }
     };
-    let entries = entries(json, open).ok()?;
+    let entries = entries(json, open)?;
     if !object {
-        return Some((0..entries.len()).map(|i| i.to_string()).collect());
+        return Ok(Some((0..entries.len()).map(|i| i.to_string()).collect()));
     }
     let mut seen = std::collections::HashSet::with_capacity(entries.len());
     let mut keys = Vec::with_capacity(entries.len());
     for e in entries {
-        let key = unquote(&json[e.start..e.key_end])?;
+        let key = unquote(&json[e.start..e.key_end]).ok_or(Malformed { at: e.start })?;
         if seen.insert(key.clone()) {
             keys.push(key.into_owned());
         }
     }
-    Some(keys)
+    Ok(Some(keys))
 }
 
 /// Whether the quoted key `quoted` (with its quotes) is `token`, escapes read.
