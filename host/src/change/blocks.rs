@@ -44,6 +44,7 @@ struct Scanner {
 }
 
 /// The raw compares of one block.
+#[derive(Default)]
 struct Raw {
     quote: u64,
     backslash: u64,
@@ -59,13 +60,7 @@ fn classify<const SPACE: bool>(block: &[u8; BLOCK]) -> Raw {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
-    let mut raw = Raw {
-        quote: 0,
-        backslash: 0,
-        open: 0,
-        close: 0,
-        space: 0,
-    };
+    let mut raw = Raw::default();
     // SAFETY: SSE2 is part of every x86_64 target, and each load reads the
     // 16 bytes of a 16-byte chunk (an unaligned load).
     unsafe {
@@ -104,13 +99,7 @@ fn classify<const SPACE: bool>(block: &[u8; BLOCK]) -> Raw {
 #[cfg(any(test, not(target_arch = "x86_64")))]
 #[inline]
 fn classify_portable<const SPACE: bool>(block: &[u8; BLOCK]) -> Raw {
-    let mut raw = Raw {
-        quote: 0,
-        backslash: 0,
-        open: 0,
-        close: 0,
-        space: 0,
-    };
+    let mut raw = Raw::default();
     // Four lanes of 16 bytes each, so that each lane's compares become one
     // vector compare and one mask move.
     for (lane, bytes) in block.chunks_exact(16).enumerate() {
