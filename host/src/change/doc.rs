@@ -88,6 +88,13 @@ impl Doc {
             .as_deref()
     }
 
+    /// About how many bytes the doc's JSON takes: those it was made from
+    /// (with the edits made on them), 0 for a doc made from a tree. A
+    /// writer sizes its buffer with it, never relies on it.
+    pub(crate) fn size_hint(&self) -> usize {
+        self.bytes().map_or(0, <[u8]>::len)
+    }
+
     /// The bytes the doc was made from, with the edits made on them.
     fn bytes(&self) -> Option<&[u8]> {
         match &self.edited {

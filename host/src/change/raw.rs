@@ -167,6 +167,20 @@ pub(crate) fn entries(json: &[u8], open: usize) -> Result<Vec<Entry>, Malformed>
     Ok(out)
 }
 
+/// [`entries`], and where the container ends (one past its closing
+/// bracket): a caller that reads a container's members and walks on after
+/// it skips it once, not twice.
+///
+/// # Errors
+/// The container is not JSON.
+pub(crate) fn entries_and_end(json: &[u8], open: usize) -> Result<(Vec<Entry>, usize), Malformed> {
+    let out = entries(json, open)?;
+    // The walk ended at the closing bracket, the first byte after the last
+    // entry (or the opening one) that is not whitespace.
+    let close = skip_ws(json, out.last().map_or(open + 1, |e| e.end))?;
+    Ok((out, close + 1))
+}
+
 /// The keys of the object at `open`, each once in the order they come
 /// (escapes read), or the indices of the array there; `None` for a scalar
 /// or bytes that are not JSON.
@@ -475,6 +489,29 @@ mod tests {
             b"{\"x\": 1, \"a\": \"\xff\"}",
         ] {
             assert!(lookup(bad, &toks("/a")).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn entries_and_end_ends_where_the_container_ends() {
+        for text in [
+            r#"{}"#,
+            r#"{ }"#,
+            r#"[]"#,
+            r#"{"a":1}"#,
+            r#"{"a":{"b":[1,2]},"c":"}"}"#,
+            r#"[ 1 , [2] , {"x":"]"} ]"#,
+            "{\n \"a\" : 1 \t}",
+        ] {
+            // The container, then more text after it.
+            let json = format!(r#"[{text},"after"]"#);
+            let (got, end) = entries_and_end(json.as_bytes(), 1).unwrap();
+            assert_eq!(got, entries(json.as_bytes(), 1).unwrap(), "{text}");
+            assert_eq!(end, skip_value(json.as_bytes(), 1).unwrap(), "{text}");
+            assert_eq!(&json[end..], r#","after"]"#, "{text}");
+        }
+        for bad in [&b"{\"a\":1"[..], b"{\"a\":1,}", b"[1 2]", b"{"] {
+            assert!(entries_and_end(bad, 0).is_err(), "{bad:?}");
         }
     }
 

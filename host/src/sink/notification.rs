@@ -242,6 +242,30 @@ impl Notification {
     }
 }
 
+impl Envelope<'_> {
+    /// Room for the envelope's JSON: its object's (and old state's) bytes,
+    /// and what the other fields take.
+    pub(crate) fn size_hint(&self) -> usize {
+        const FIELDS: usize = 512;
+        FIELDS + self.object.size_hint() + self.old.map_or(0, Doc::size_hint)
+    }
+
+    /// The envelope's JSON.
+    pub(crate) fn to_vec(&self) -> Vec<u8> {
+        encode(self, self.size_hint())
+    }
+}
+
+/// `value`'s JSON, written into a buffer of `capacity` bytes to start with:
+/// an envelope is mostly an object's kilobytes, which a buffer grown from
+/// empty would copy several times over.
+pub(crate) fn encode(value: &impl serde::Serialize, capacity: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity);
+    // herald's envelopes have string keys and finite numbers only.
+    serde_json::to_writer(&mut out, value).expect("JSON");
+    out
+}
+
 /// herald's raw envelope of one notification, borrowing from it.
 #[derive(Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -380,5 +404,28 @@ mod tests {
         assert!(full.get("metadata").is_none());
         let none = n.envelope("hook", &Map::new(), OldState::None);
         assert!(none.get("old").is_none() && none.get("patch").is_none());
+    }
+
+    #[test]
+    fn an_envelope_of_stored_objects_is_written_into_a_buffer_made_for_it() {
+        let stored = |v: Value| Doc::stored(Arc::new(crate::cache::CachedObject::from_value(&v)));
+        let mut n = sample("u1", "7");
+        let padding = "x".repeat(5_000);
+        n.object = stored(json!({"metadata": {"name": "a", "resourceVersion": "7"},
+                                 "spec": {"replicas": 3, "note": padding}}));
+        n.old = Some(stored(
+            json!({"metadata": {"name": "a", "resourceVersion": "6"},
+                                   "spec": {"replicas": 2, "note": padding}}),
+        ));
+        let mut md = Map::new();
+        md.insert("team".into(), json!("payments"));
+        for old in [OldState::Full, OldState::Patch, OldState::None] {
+            let envelope = n.envelope_ref("hook", &md, old);
+            let hint = envelope.size_hint();
+            let out = envelope.to_vec();
+            assert_eq!(out, serde_json::to_vec(&envelope).unwrap(), "{old:?}");
+            // Written without growing (and so copying) the buffer.
+            assert_eq!(out.capacity(), hint, "{old:?}: {} bytes", out.len());
+        }
     }
 }

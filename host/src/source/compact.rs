@@ -23,6 +23,9 @@ pub(crate) struct TopLevel {
     pub(crate) api_version: bool,
     /// The object has a `kind` key.
     pub(crate) kind: bool,
+    /// `metadata`'s members, as offsets in the text, when they were read on
+    /// the way ([`top_level_of_text`], for an object `metadata`).
+    pub(crate) metadata_entries: Option<Vec<raw::Entry>>,
 }
 
 /// Writes the JSON object `d` yields to `out` (appending), noting where its
@@ -39,7 +42,9 @@ pub(crate) fn top_level<'de, D: Deserializer<'de>>(
 
 /// What [`top_level`] would note of the JSON object text `json`, read from
 /// the text: its members are walked until `metadata`, `apiVersion` and
-/// `kind` have been met, or to its end.
+/// `kind` have been met, or to its end. `metadata`'s members are read on
+/// the way (the metadata the cache indexes is read from them), so the
+/// walk passes over `metadata` once.
 ///
 /// # Errors
 /// The text is not a JSON object (where it was walked).
@@ -48,23 +53,45 @@ pub(crate) fn top_level_of_text(json: &[u8]) -> Result<TopLevel, Malformed> {
         return Err(Malformed { at: 0 });
     }
     let mut seen = TopLevel::default();
-    let done = std::cell::Cell::new(false);
+    fn note(seen: &mut TopLevel, key: &[u8]) {
+        if raw::key_is(key, "apiVersion") {
+            seen.api_version = true;
+        } else if raw::key_is(key, "kind") {
+            seen.kind = true;
+        }
+    }
+    // Until `metadata` (the API server writes it after `apiVersion` and
+    // `kind`): its value's start.
+    let mut metadata = None;
     raw::walk(
         json,
         0,
-        |_, _| done.get(),
-        |entry| {
-            let key = &json[entry.start..entry.key_end];
-            if raw::key_is(key, "metadata") {
-                seen.metadata.get_or_insert(entry.value..entry.end);
-            } else if raw::key_is(key, "apiVersion") {
-                seen.api_version = true;
-            } else if raw::key_is(key, "kind") {
-                seen.kind = true;
+        |value, key| {
+            let hit = key.is_some_and(|k| raw::key_is(k, "metadata"));
+            if hit {
+                metadata = Some(value);
             }
-            done.set(seen.metadata.is_some() && seen.api_version && seen.kind);
+            hit
         },
+        |entry| note(&mut seen, &json[entry.start..entry.key_end]),
     )?;
+    let Some(value) = metadata else {
+        return Ok(seen);
+    };
+    let end = if json.get(value) == Some(&b'{') {
+        let (entries, end) = raw::entries_and_end(json, value)?;
+        seen.metadata_entries = Some(entries);
+        end
+    } else {
+        raw::skip_value(json, value)?
+    };
+    seen.metadata = Some(value..end);
+    if !(seen.api_version && seen.kind) {
+        let (rest, _) = raw::entries_until(json, 0, Some(end), |_| false)?;
+        for entry in rest {
+            note(&mut seen, &json[entry.start..entry.key_end]);
+        }
+    }
     Ok(seen)
 }
 
@@ -365,6 +392,67 @@ mod tests {
             serde_json::from_str::<Value>(DOC).expect("json")
         );
         assert!(!w.item.contains(&b' '));
+    }
+
+    #[test]
+    fn the_text_reading_notes_what_the_serde_one_does_and_reads_metadata_on_the_way() {
+        for text in [
+            // The API server's order.
+            r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","labels":{"x":"1"},"managedFields":[{"m":"}"}]},"spec":{}}"#,
+            // `apiVersion` and `kind` after `metadata`, or missing.
+            r#"{"metadata":{"name":"a"},"spec":{"kind":"x"},"kind":"Pod","apiVersion":"v1"}"#,
+            r#"{"metadata":{"name":"a"},"spec":{}}"#,
+            r#"{"kind":"Pod","metadata":{}}"#,
+            // `metadata` that is not an object, or none.
+            r#"{"apiVersion":"v1","kind":"Pod","metadata":"m","spec":{}}"#,
+            r#"{"kind":"Pod","metadata":null}"#,
+            r#"{"kind":"Pod","spec":{"metadata":{}}}"#,
+            r#"{}"#,
+        ] {
+            let seen = top_level_of_text(text.as_bytes()).expect(text);
+            let mut out = Vec::new();
+            let reference =
+                top_level(&mut serde_json::Deserializer::from_str(text), &mut out).expect(text);
+            assert_eq!(out, text.as_bytes(), "compact text is written as it is");
+            assert_eq!(seen.metadata, reference.metadata, "{text}");
+            assert_eq!(
+                (seen.api_version, seen.kind),
+                (reference.api_version, reference.kind),
+                "{text}"
+            );
+            let metadata = seen.metadata.clone().map(|m| &text.as_bytes()[m]);
+            let expected = match metadata {
+                Some(m) if m.first() == Some(&b'{') => {
+                    let start = seen.metadata.as_ref().map_or(0, |m| m.start);
+                    let shifted = |e: raw::Entry| raw::Entry {
+                        start: e.start + start,
+                        key_end: e.key_end + start,
+                        value: e.value + start,
+                        end: e.end + start,
+                    };
+                    Some(
+                        raw::entries(m, 0)
+                            .unwrap()
+                            .into_iter()
+                            .map(shifted)
+                            .collect(),
+                    )
+                }
+                _ => None,
+            };
+            assert_eq!(seen.metadata_entries, expected, "{text}");
+        }
+        // Bad text up to `metadata`'s end is an error, never a panic.
+        let good = r#"{"kind":"Pod","metadata":{"name":"a","labels":{"x":"1"}},"spec":{}}"#;
+        let metadata_end = good.find(r#","spec""#).unwrap();
+        for cut in 0..=metadata_end {
+            assert!(
+                top_level_of_text(&good.as_bytes()[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        assert!(top_level_of_text(br#"{"metadata":{"a" 1}}"#).is_err());
+        assert!(top_level_of_text(b"[1]").is_err());
     }
 
     #[test]

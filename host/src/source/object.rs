@@ -64,6 +64,12 @@ impl<'a> Meta<'a> {
         if json.first() != Some(&b'{') {
             return Err("not an object".into());
         }
+        let entries = raw::entries(json, 0).map_err(|e| e.to_string())?;
+        Meta::of_entries(json, &entries)
+    }
+
+    /// [`Meta::read`] of `metadata`'s members, `entries` (offsets in `json`).
+    fn of_entries(json: &'a [u8], entries: &[raw::Entry]) -> Result<Meta<'a>, String> {
         let mut meta = Meta {
             name: None,
             namespace: None,
@@ -72,7 +78,7 @@ impl<'a> Meta<'a> {
             labels: Vec::new(),
             owner_references: Vec::new(),
         };
-        for e in raw::entries(json, 0).map_err(|e| e.to_string())? {
+        for e in entries {
             let key = raw::unquote(&json[e.start..e.key_end]).ok_or("a key is not a string")?;
             let value = &json[e.value..e.end];
             let parsed = |what: &str, e: serde_json::Error| format!("{what}: {e}");
@@ -267,12 +273,12 @@ fn decode<E: serde::de::Error>(
 /// (or its reading of text) noted of it: its metadata read, its bytes
 /// copied out at their exact size.
 fn build<E: serde::de::Error>(json: &[u8], seen: &compact::TopLevel) -> Result<WatchedObject, E> {
-    let meta: Meta<'_> = match &seen.metadata {
-        Some(range) => {
-            Meta::read(&json[range.clone()]).map_err(|e| E::custom(format!("metadata: {e}")))?
-        }
-        None => return Err(E::missing_field("metadata")),
-    };
+    let meta = match (&seen.metadata, &seen.metadata_entries) {
+        (_, Some(entries)) => Meta::of_entries(json, entries),
+        (Some(range), None) => Meta::read(&json[range.clone()]),
+        (None, None) => return Err(E::missing_field("metadata")),
+    }
+    .map_err(|e| E::custom(format!("metadata: {e}")))?;
     let index = IndexFields {
         uid: meta.uid.clone().map(Cow::into_owned),
         resource_version: meta.resource_version.clone().map(Cow::into_owned),

@@ -19,7 +19,7 @@ pub(super) struct Encoder {
 impl Encoder {
     /// One item of the `items` array.
     pub(super) fn item(&self, n: &Notification) -> Vec<u8> {
-        serde_json::to_vec(&n.envelope_ref(&self.sink, &Map::new(), self.old)).expect("JSON")
+        n.envelope_ref(&self.sink, &Map::new(), self.old).to_vec()
     }
 
     /// Bytes a request carries besides its items.

@@ -147,7 +147,7 @@ impl Encoder {
     pub(crate) fn encode(&self, n: &Notification) -> Message {
         let id = n.id(&self.sink);
         let envelope = n.envelope_ref(&self.sink, &self.metadata, self.old);
-        let payload = serde_json::to_vec(&envelope).expect("JSON");
+        let payload = envelope.to_vec();
         let mut headers = vec![("Nats-Msg-Id", id.clone())];
         if self.format == Format::Cloudevents {
             // The CloudEvents NATS protocol binding, binary mode.

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use super::config::{CeMode, Format};
 use crate::sink::config::OldState;
-use crate::sink::notification::Notification;
+use crate::sink::notification::{self, Notification};
 
 /// A request body and the headers that describe it.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,7 +29,7 @@ struct Structured<'a> {
     subject: String,
     time: String,
     datacontenttype: &'static str,
-    data: crate::sink::notification::Envelope<'a>,
+    data: notification::Envelope<'a>,
 }
 
 /// How one webhook encodes notifications.
@@ -79,7 +79,7 @@ impl Encoder {
             (Format::Raw, _) => Encoded {
                 content_type: "application/json",
                 headers: vec![],
-                body: serde_json::to_vec(&envelope).expect("JSON"),
+                body: envelope.to_vec(),
             },
             (Format::Cloudevents, CeMode::Binary) => Encoded {
                 content_type: "application/json",
@@ -91,7 +91,7 @@ impl Encoder {
                     ("ce-subject", n.subject()),
                     ("ce-time", n.time_rfc3339()),
                 ],
-                body: serde_json::to_vec(&envelope).expect("JSON"),
+                body: envelope.to_vec(),
             },
             (Format::Cloudevents, CeMode::Structured) => {
                 let event = Structured {
@@ -104,10 +104,11 @@ impl Encoder {
                     datacontenttype: "application/json",
                     data: envelope,
                 };
+                let room = event.data.size_hint();
                 Encoded {
                     content_type: "application/cloudevents+json",
                     headers: vec![],
-                    body: serde_json::to_vec(&event).expect("JSON"),
+                    body: notification::encode(&event, room),
                 }
             }
         }
