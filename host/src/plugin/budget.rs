@@ -104,6 +104,14 @@ impl CallBudget {
         }
     }
 
+    /// How long the call may still wait at `now`: what is left of its
+    /// wall-clock cap. A wait uses no CPU, so the cap is what bounds it (see
+    /// [`super::clocks`]).
+    pub(crate) fn wait_left(&self, now: Instant) -> Duration {
+        let used = now.saturating_duration_since(self.wall_start);
+        self.wall_cap().saturating_sub(used)
+    }
+
     /// The wall-clock cap: [`WALL_FACTOR`] times the deadline.
     pub(crate) fn wall_cap(&self) -> Duration {
         self.deadline.saturating_mul(WALL_FACTOR)

@@ -16,6 +16,7 @@ mod bindings;
 mod breaker;
 mod budget;
 mod chain;
+mod clocks;
 mod drop_log;
 mod error;
 mod event;

@@ -243,6 +243,8 @@ impl Runtime {
         // context has no preopens, env, args or network.
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        // A plugin's waits end with its call's budget.
+        super::clocks::bound_waits(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let ticker = Ticker::start(engine.clone(), config.epoch_tick)
             .map_err(|e| LoadError::Engine(format!("cannot start epoch ticker: {e}")))?;
         Ok(Runtime {

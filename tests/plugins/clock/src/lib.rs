@@ -3,7 +3,9 @@
 //!
 //! An event named `sleep-<ms>` makes the call wait that many milliseconds on
 //! the monotonic clock (using no CPU meanwhile), to check that a deadline
-//! counts the CPU time a call uses, with the wall clock as a cap.
+//! counts the CPU time a call uses, with the wall clock as a cap;
+//! `until-<ms>` waits for the instant that many milliseconds on, the other
+//! way WASI has to wait.
 
 use herald_plugin_sdk::{Event, NoConfig, Plugin, Verdict};
 
@@ -24,6 +26,17 @@ impl Plugin for Clock {
         {
             std::thread::sleep(std::time::Duration::from_millis(ms));
             return Verdict::drop(format!("slept {ms} ms"));
+        }
+        #[cfg(target_arch = "wasm32")]
+        if let Some(ms) = event
+            .name()
+            .strip_prefix("until-")
+            .and_then(|ms| ms.parse::<u64>().ok())
+        {
+            use wasip2::clocks::monotonic_clock;
+            let when = monotonic_clock::now().saturating_add(ms.saturating_mul(1_000_000));
+            monotonic_clock::subscribe_instant(when).block();
+            return Verdict::drop(format!("waited {ms} ms"));
         }
         match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
             Ok(d) if d.as_secs() > 0 => Verdict::Pass,
