@@ -294,22 +294,7 @@ fn pipeline_chain(inst: &dyn Fn(&str, Value) -> PluginInstance) {
 /// managers, so `prune` makes five removals; both states as stored bytes.
 fn wide_pod_chain(inst: &dyn Fn(&str, Value) -> PluginInstance) {
     let mut chain = light_chain(inst);
-    let mut old = herald_sim::fixtures::pod("shop", "web-1", &[("app", "seed"), ("shard", "3")]);
-    // Three more copies of the first item of each list, renamed.
-    for (list, field, prefix) in [
-        ("/spec/containers", "name", "side"),
-        ("/metadata/managedFields", "manager", "manager"),
-    ] {
-        let items = old
-            .pointer_mut(list)
-            .and_then(Value::as_array_mut)
-            .expect(list);
-        for i in 1..4 {
-            let mut item = items[0].clone();
-            item[field] = json!(format!("{prefix}-{i}"));
-            items.push(item);
-        }
-    }
+    let old = herald_sim::fixtures::wide_pod("shop", "web-1", &[("app", "seed"), ("shard", "3")]);
     let (new, stored) = modified(&old);
     let size = serde_json::to_vec(&new).expect("serialise").len();
     let out = chain.run(vec![stored()]);

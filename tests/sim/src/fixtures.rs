@@ -112,6 +112,26 @@ pub fn pod(namespace: &str, name: &str, labels: &[(&str, &str)]) -> Value {
     p
 }
 
+/// [`pod`] widened to the shape of a real one: four containers, each with
+/// its `env`, and `managedFields` of four managers (about 11.7 KB).
+pub fn wide_pod(namespace: &str, name: &str, labels: &[(&str, &str)]) -> Value {
+    let mut p = pod(namespace, name, labels);
+    // Three more copies of the first item of each list, renamed.
+    for (list, field, prefix) in [
+        ("/spec/containers", "name", "side"),
+        ("/metadata/managedFields", "manager", "manager"),
+    ] {
+        if let Some(items) = p.pointer_mut(list).and_then(Value::as_array_mut) {
+            for i in 1..4 {
+                let mut item = items[0].clone();
+                item[field] = json!(format!("{prefix}-{i}"));
+                items.push(item);
+            }
+        }
+    }
+    p
+}
+
 /// A small ConfigMap.
 pub fn config_map(namespace: &str, name: &str, data: &[(&str, &str)]) -> Value {
     let data: serde_json::Map<String, Value> =
@@ -153,5 +173,35 @@ mod tests {
         let n = p.to_string().len();
         assert!((POD_BYTES - 300..POD_BYTES).contains(&n), "{n}");
         assert_eq!(p["metadata"]["labels"]["tier"], "front");
+    }
+
+    #[test]
+    fn a_wide_pod_has_four_containers_and_four_managers() {
+        let p = wide_pod("ns", "web-1", &[("tier", "front")]);
+        let names = |list: &str, field: &str| -> Vec<String> {
+            p.pointer(list)
+                .and_then(Value::as_array)
+                .map(|items| {
+                    items
+                        .iter()
+                        .map(|i| i[field].as_str().unwrap_or_default().to_string())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            names("/spec/containers", "name"),
+            ["web", "side-1", "side-2", "side-3"]
+        );
+        assert_eq!(
+            names("/metadata/managedFields", "manager"),
+            [
+                "kube-controller-manager",
+                "manager-1",
+                "manager-2",
+                "manager-3"
+            ]
+        );
+        assert!(p.to_string().len() > 2 * POD_BYTES - 2_000);
     }
 }
