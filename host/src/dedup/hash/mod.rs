@@ -494,6 +494,43 @@ mod tests {
         let deep = format!("{}{}", "[".repeat(101), "]".repeat(101));
         assert_eq!(fast(&hasher, deep.as_bytes()), None);
         let _ = same(&hasher, deep.as_bytes());
+        // Values the walk leaves to serde are left to it in an excluded field
+        // too, where nothing of them is written.
+        for value in [
+            r#""x\y""#,
+            "-1",
+            "1.5",
+            "1e3",
+            "12345678901234567890",
+            "01",
+            r#"{"$serde_json::private::RawValue":"1"}"#,
+            "\"tab\there\"",
+            "tru",
+            "[1 2]",
+            "{\"a\" 1}",
+            "[1,]",
+            &format!("{}{}", "[".repeat(100), "]".repeat(100)),
+        ] {
+            for doc in [
+                format!(r#"{{"status":{value}}}"#),
+                format!(r#"{{"status":{{"x":[{value}]}}}}"#),
+                format!(r#"{{"spec":{{"containers":[{{"env":{value},"name":"a"}}]}}}}"#),
+            ] {
+                assert_eq!(fast(&hasher, doc.as_bytes()), None, "{doc}");
+                let _ = same(&hasher, doc.as_bytes());
+            }
+        }
+        // What it takes there it takes as a whole, escapes included.
+        for value in [
+            r#"{"k:{\"name\"}":["\u00e9",0,true,null,{}]}"#,
+            "[]",
+            "7",
+            "false",
+        ] {
+            let doc =
+                format!(r#"{{"status":{value},"spec":{{"containers":[{{"env":{value}}}]}}}}"#);
+            assert!(fast(&hasher, doc.as_bytes()).is_some(), "{doc}");
+        }
         assert!(fast(&hasher, &[b'"', 0xff, b'"']).is_none(), "not UTF-8");
         // Every cut of the pod is left to serde, which refuses it.
         for n in 0..compact.len() {

@@ -79,15 +79,28 @@ impl<'a> Walk<'a> {
     }
 
     fn literal(&mut self, word: &str, tag: u8, s: &mut Scratch) -> Option<()> {
-        self.text[self.i..].starts_with(word).then(|| {
-            self.i += word.len();
-            s.enc.push(tag);
-        })
+        self.word(word)?;
+        s.enc.push(tag);
+        Some(())
+    }
+
+    /// `word` spelled out at the cursor.
+    fn word(&mut self, word: &str) -> Option<()> {
+        self.text[self.i..]
+            .starts_with(word)
+            .then(|| self.i += word.len())
     }
 
     /// A non-negative integer of at most [`SAFE_DIGITS`] digits (no leading
     /// zero): `u` and its value, as serde_json's `visit_u64` gives it.
     fn integer(&mut self, s: &mut Scratch) -> Option<()> {
+        let v = self.integer_value()?;
+        s.tagged(b'u', v.to_le_bytes());
+        Some(())
+    }
+
+    /// The integer [`Walk::integer`] reads.
+    fn integer_value(&mut self) -> Option<u64> {
         let b = self.text.as_bytes();
         let start = self.i;
         let mut end = start;
@@ -104,8 +117,7 @@ impl<'a> Walk<'a> {
         }
         let v: u64 = self.text[start..end].parse().ok()?;
         self.i = end;
-        s.tagged(b'u', v.to_le_bytes());
-        Some(())
+        Some(v)
     }
 
     /// The string at the cursor, unquoted; `None` for a control character
@@ -211,15 +223,74 @@ impl<'a> Walk<'a> {
     }
 
     /// A value that is excluded (`node` says so) is read and checked like
-    /// any other, then its encoding dropped, as `Skip` reads it in full.
+    /// any other, and nothing of it written, as `Skip` reads it in full.
     fn member_value(&mut self, s: &mut Scratch, node: Option<&Node>) -> Option<()> {
-        if !node.is_some_and(|n| n.excluded) {
-            return self.value(s, node);
+        if node.is_some_and(|n| n.excluded) {
+            return self.skip();
         }
-        let (enc, members) = (s.enc.len(), s.members.len());
-        self.value(s, None)?;
-        s.enc.truncate(enc);
-        s.members.truncate(members);
+        self.value(s, node)
+    }
+
+    /// [`Walk::value`] without its encoding: the same text accepted, and
+    /// the same given up on (`managedFields`, often a third of an object,
+    /// is read this way: its strings are not copied nor its maps sorted).
+    fn skip(&mut self) -> Option<()> {
+        self.ws();
+        match self.peek()? {
+            b'{' => {
+                self.enter()?;
+                self.i += 1;
+                self.ws();
+                if self.peek()? == b'}' {
+                    self.i += 1;
+                } else {
+                    let mut first = true;
+                    loop {
+                        self.ws();
+                        if self.peek()? != b'"' {
+                            return None;
+                        }
+                        let key = self.string()?;
+                        if first && *key == *RAW_VALUE_TOKEN {
+                            return None;
+                        }
+                        first = false;
+                        self.expect(b':')?;
+                        self.skip()?;
+                        if self.closed(b'}')? {
+                            break;
+                        }
+                    }
+                }
+                self.depth -= 1;
+            }
+            b'[' => {
+                self.enter()?;
+                self.i += 1;
+                self.ws();
+                if self.peek()? == b']' {
+                    self.i += 1;
+                } else {
+                    loop {
+                        self.skip()?;
+                        if self.closed(b']')? {
+                            break;
+                        }
+                    }
+                }
+                self.depth -= 1;
+            }
+            b'"' => {
+                self.string()?;
+            }
+            b't' => self.word("true")?,
+            b'f' => self.word("false")?,
+            b'n' => self.word("null")?,
+            b'0'..=b'9' => {
+                self.integer_value()?;
+            }
+            _ => return None,
+        }
         Some(())
     }
 
