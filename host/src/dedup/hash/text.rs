@@ -152,34 +152,67 @@ impl<'a> Walk<'a> {
     }
 
     fn array(&mut self, s: &mut Scratch, node: Option<&Node>) -> Option<()> {
+        s.enc.push(b'[');
+        self.items(|walk, n| walk.member_value(s, node.and_then(|p| p.index(n))))?;
+        s.enc.push(b']');
+        Some(())
+    }
+
+    fn object(&mut self, s: &mut Scratch, node: Option<&Node>) -> Option<()> {
+        let open = s.enc.len();
+        s.enc.push(b'{');
+        let base = s.members.len();
+        self.members(|walk, key| {
+            let child = node.and_then(|p| p.key(&key));
+            if child.is_some_and(|c| c.excluded) {
+                return walk.skip();
+            }
+            let start = s.enc.len();
+            s.string(b'k', &key);
+            debug_assert_eq!(s.enc.len(), start + KEY_AT + key.len());
+            walk.value(s, child)?;
+            s.members.push(Member {
+                start,
+                end: s.enc.len(),
+                key_len: key.len(),
+            });
+            Some(())
+        })?;
+        s.sort_members(open + 1, base);
+        s.enc.push(b'}');
+        Some(())
+    }
+
+    /// The array at the cursor: `each` reads item `n` (from its start, or
+    /// the whitespace before it).
+    fn items(&mut self, mut each: impl FnMut(&mut Self, usize) -> Option<()>) -> Option<()> {
         self.enter()?;
         self.i += 1;
-        s.enc.push(b'[');
         self.ws();
         if self.peek()? == b']' {
             self.i += 1;
         } else {
             let mut n = 0;
             loop {
-                let child = node.and_then(|p| p.index(n));
-                self.member_value(s, child)?;
+                each(self, n)?;
                 n += 1;
                 if self.closed(b']')? {
                     break;
                 }
             }
         }
-        s.enc.push(b']');
         self.depth -= 1;
         Some(())
     }
 
-    fn object(&mut self, s: &mut Scratch, node: Option<&Node>) -> Option<()> {
+    /// The object at the cursor: `each` reads the value of the member
+    /// whose key it gets (unquoted).
+    fn members(
+        &mut self,
+        mut each: impl FnMut(&mut Self, Cow<'a, str>) -> Option<()>,
+    ) -> Option<()> {
         self.enter()?;
         self.i += 1;
-        let open = s.enc.len();
-        s.enc.push(b'{');
-        let base = s.members.len();
         self.ws();
         if self.peek()? == b'}' {
             self.i += 1;
@@ -197,27 +230,12 @@ impl<'a> Walk<'a> {
                 }
                 first = false;
                 self.expect(b':')?;
-                let child = node.and_then(|p| p.key(&key));
-                if child.is_some_and(|c| c.excluded) {
-                    self.member_value(s, child)?;
-                } else {
-                    let start = s.enc.len();
-                    s.string(b'k', &key);
-                    debug_assert_eq!(s.enc.len(), start + KEY_AT + key.len());
-                    self.value(s, child)?;
-                    s.members.push(Member {
-                        start,
-                        end: s.enc.len(),
-                        key_len: key.len(),
-                    });
-                }
+                each(self, key)?;
                 if self.closed(b'}')? {
                     break;
                 }
             }
         }
-        s.sort_members(open + 1, base);
-        s.enc.push(b'}');
         self.depth -= 1;
         Some(())
     }
@@ -237,61 +255,15 @@ impl<'a> Walk<'a> {
     fn skip(&mut self) -> Option<()> {
         self.ws();
         match self.peek()? {
-            b'{' => {
-                self.enter()?;
-                self.i += 1;
-                self.ws();
-                if self.peek()? == b'}' {
-                    self.i += 1;
-                } else {
-                    let mut first = true;
-                    loop {
-                        self.ws();
-                        if self.peek()? != b'"' {
-                            return None;
-                        }
-                        let key = self.string()?;
-                        if first && *key == *RAW_VALUE_TOKEN {
-                            return None;
-                        }
-                        first = false;
-                        self.expect(b':')?;
-                        self.skip()?;
-                        if self.closed(b'}')? {
-                            break;
-                        }
-                    }
-                }
-                self.depth -= 1;
-            }
-            b'[' => {
-                self.enter()?;
-                self.i += 1;
-                self.ws();
-                if self.peek()? == b']' {
-                    self.i += 1;
-                } else {
-                    loop {
-                        self.skip()?;
-                        if self.closed(b']')? {
-                            break;
-                        }
-                    }
-                }
-                self.depth -= 1;
-            }
-            b'"' => {
-                self.string()?;
-            }
-            b't' => self.word("true")?,
-            b'f' => self.word("false")?,
-            b'n' => self.word("null")?,
-            b'0'..=b'9' => {
-                self.integer_value()?;
-            }
-            _ => return None,
+            b'{' => self.members(|walk, _| walk.skip()),
+            b'[' => self.items(|walk, _| walk.skip()),
+            b'"' => self.string().map(drop),
+            b't' => self.word("true"),
+            b'f' => self.word("false"),
+            b'n' => self.word("null"),
+            b'0'..=b'9' => self.integer_value().map(drop),
+            _ => None,
         }
-        Some(())
     }
 
     /// After a member or an item: `,` (more follow) or `close` (the end);
