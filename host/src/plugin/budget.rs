@@ -121,9 +121,8 @@ impl CallBudget {
     /// run, or which limit it has spent, with the thread's CPU clock at
     /// `cpu_now` and the clock at `now`.
     fn check(&self, cpu_now: Duration, now: Instant) -> Result<Duration, Spent> {
-        let wall_used = now.saturating_duration_since(self.wall_start);
         let cpu_used = cpu_now.saturating_sub(self.cpu_start);
-        let wall_left = self.wall_cap().saturating_sub(wall_used);
+        let wall_left = self.wait_left(now);
         if wall_left.is_zero() {
             return Err(Spent::Wall);
         }
