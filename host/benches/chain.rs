@@ -158,7 +158,7 @@ fn main() {
 
 /// `old` with a label added and a new resourceVersion, and a maker of the
 /// MODIFIED event between them with both states as the cache's stored
-/// bytes (as the pipeline gives the chain).
+/// bytes, keys in a real API server's order (as the pipeline gives the chain).
 fn modified(old: &Value) -> (Value, impl Fn() -> EventData) {
     use herald::cache::CachedObject;
     use herald::change::Doc;
@@ -166,10 +166,11 @@ fn modified(old: &Value) -> (Value, impl Fn() -> EventData) {
     let mut new = old.clone();
     new["metadata"]["resourceVersion"] = json!("99");
     new["metadata"]["labels"]["seq"] = json!("1");
-    let (old_c, new_c) = (
-        Arc::new(CachedObject::from_value(old)),
-        Arc::new(CachedObject::from_value(&new)),
-    );
+    // As a real API server writes a pod: its keys in the struct's order.
+    let stored_as = |v: &Value| {
+        Arc::new(CachedObject::from_json(herald_sim::order::server_json(v)).expect("json"))
+    };
+    let (old_c, new_c) = (stored_as(old), stored_as(&new));
     let stored = move || {
         EventData::of_docs(
             ChangeType::Modified,

@@ -74,6 +74,23 @@ impl CachedObject {
     /// `kind`): its compact JSON and the fields the index keeps. For states
     /// that do not come from a watch (a recording, `herald explain`, tests).
     pub fn from_value(v: &Value) -> Self {
+        let json = serde_json::to_vec(v).expect("a tree serialises");
+        Self::of_value_and_json(v, json)
+    }
+
+    /// An object from its compact JSON, kept byte for byte (its keys in the
+    /// order they come), with the fields the index keeps read from a parse of
+    /// it: a state as a server wrote it (benches, tests).
+    ///
+    /// # Errors
+    /// `json` is not JSON.
+    pub fn from_json(json: Vec<u8>) -> serde_json::Result<Self> {
+        let v: Value = serde_json::from_slice(&json)?;
+        Ok(Self::of_value_and_json(&v, json))
+    }
+
+    /// The object whose tree is `v` and whose JSON is `json`.
+    fn of_value_and_json(v: &Value, json: Vec<u8>) -> Self {
         let md = |p: &str| v.pointer(p).and_then(Value::as_str);
         let labels = v
             .pointer("/metadata/labels")
@@ -99,7 +116,6 @@ impl CachedObject {
             labels,
             owner_uids,
         };
-        let json = serde_json::to_vec(v).expect("a tree serialises");
         Self::new(
             md("/metadata/namespace").unwrap_or_default(),
             md("/metadata/name").unwrap_or_default(),

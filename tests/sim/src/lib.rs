@@ -33,6 +33,8 @@
 //! - `managed` — `managedFields` as a real server writes them (opt-in).
 //! - `store` — objects, the global resourceVersion, history, past reads, change log.
 //! - `object` — a stored object: JSON serialised once, plus what selectors read.
+//! - [`order`] — the key order a real server writes objects in (struct order for
+//!   built-in types, sorted for custom resources).
 //! - `selector` — label and field selectors.
 //! - `registry`, [`types`], `crd` — the served resource types.
 //! - `review` — TokenReview and SubjectAccessReview from rules a test sets.
@@ -53,6 +55,7 @@ pub mod kubeconfig;
 mod list;
 mod managed;
 mod object;
+pub mod order;
 mod patch;
 mod registry;
 mod review;

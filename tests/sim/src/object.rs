@@ -6,6 +6,8 @@ use std::sync::OnceLock;
 use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::{Map, Value};
 
+use crate::order::{self, KeyOrder};
+
 /// Namespace (empty when cluster-scoped) and name: the order objects are listed in.
 pub type Key = (String, String);
 
@@ -22,8 +24,11 @@ pub struct Obj {
     pub labels: BTreeMap<String, String>,
     /// Values of the type's selectable fields, for field selectors.
     pub fields: Vec<(&'static str, String)>,
-    /// The object without `kind`/`apiVersion` (as list items are sent), starting with `{`.
+    /// The object without `kind`/`apiVersion` (as list items are sent), starting with `{`,
+    /// its keys in the order a real API server writes them (see [`order`]).
     pub body: Bytes,
+    /// How the body's keys are ordered (and so where `kind` goes on output).
+    pub order: KeyOrder,
     /// `{"metadata":...}` for PartialObjectMetadata responses, built on first use.
     meta: OnceLock<Bytes>,
 }
@@ -56,11 +61,12 @@ impl Obj {
                     .collect()
             })
             .unwrap_or_default();
+        let order = KeyOrder::of(&v);
         if let Some(m) = v.as_object_mut() {
             m.remove("kind");
             m.remove("apiVersion");
         }
-        let body = Bytes::from(encode(&v));
+        let body = Bytes::from(order::to_vec(&v, order));
         Self {
             key: (namespace, name),
             uid,
@@ -68,6 +74,7 @@ impl Obj {
             labels,
             fields,
             body,
+            order,
             meta: OnceLock::new(),
         }
     }
@@ -108,7 +115,7 @@ impl Obj {
 
     /// Writes the object with `apiVersion` and `kind` into `out`.
     pub fn write_full(&self, out: &mut BytesMut, api_version: &str, kind: &str) {
-        write_typed(out, &self.body, api_version, kind);
+        write_typed(out, &self.body, api_version, kind, self.order);
     }
 
     /// Writes the object as `PartialObjectMetadata` into `out`.
@@ -121,9 +128,16 @@ impl Obj {
                 .unwrap_or_else(|| Value::Object(Map::new()));
             let mut o = Map::new();
             o.insert("metadata".into(), m);
-            Bytes::from(encode(&Value::Object(o)))
+            // A built-in type, whatever the object's own type.
+            Bytes::from(order::to_vec(&Value::Object(o), KeyOrder::Struct))
         });
-        write_typed(out, meta, "meta.k8s.io/v1", "PartialObjectMetadata");
+        write_typed(
+            out,
+            meta,
+            "meta.k8s.io/v1",
+            "PartialObjectMetadata",
+            KeyOrder::Struct,
+        );
     }
 
     /// Writes the object the way the request asked for it.
@@ -149,13 +163,22 @@ pub enum View<'a> {
     Metadata,
 }
 
-/// `{"apiVersion":..,"kind":..,` + the rest of `body`.
-fn write_typed(out: &mut BytesMut, body: &[u8], api_version: &str, kind: &str) {
+/// `{"kind":..,"apiVersion":..,` (a built-in type's order; `apiVersion` first when
+/// sorted) + the rest of `body`.
+fn write_typed(out: &mut BytesMut, body: &[u8], api_version: &str, kind: &str, order: KeyOrder) {
     out.reserve(body.len() + api_version.len() + kind.len() + 32);
-    out.put_slice(b"{\"apiVersion\":");
-    put_json_str(out, api_version);
-    out.put_slice(b",\"kind\":");
-    put_json_str(out, kind);
+    let ([first, second], [a, b]) = match order {
+        KeyOrder::Struct => (["kind", "apiVersion"], [kind, api_version]),
+        KeyOrder::Sorted => (["apiVersion", "kind"], [api_version, kind]),
+    };
+    out.put_u8(b'{');
+    put_json_str(out, first);
+    out.put_u8(b':');
+    put_json_str(out, a);
+    out.put_u8(b',');
+    put_json_str(out, second);
+    out.put_u8(b':');
+    put_json_str(out, b);
     let rest = body.get(1..).unwrap_or_default();
     if rest.first().is_some_and(|&b| b != b'}') {
         out.put_u8(b',');
@@ -165,15 +188,6 @@ fn write_typed(out: &mut BytesMut, body: &[u8], api_version: &str, kind: &str) {
     } else {
         out.put_slice(rest);
     }
-}
-
-/// Serialises a value.
-///
-/// `Value`'s `Display` is compiled (optimised) inside serde_json, while a generic
-/// `serde_json::to_vec` call is compiled in this crate, unoptimised in test builds and
-/// several times slower on big objects.
-pub fn encode(v: &Value) -> Vec<u8> {
-    v.to_string().into_bytes()
 }
 
 /// Parses JSON into a value, through serde_json's own (optimised) `FromStr`.
