@@ -305,8 +305,9 @@ impl WatchedObject {
         self.meta.namespace.as_deref()
     }
 
-    /// The cache's form, with `apiVersion` and `kind` of `resource` added when the
-    /// JSON lacks them (list items do), so every object looks the same whichever path
+    /// The cache's form, with `kind` and `apiVersion` of `resource` added (in
+    /// that order, the API server's) when the JSON lacks them (a built-in
+    /// type's list items do), so every object looks the same whichever path
     /// it took; with `redact`, a Secret's values replaced by digests (see
     /// [`secrets`](super::secrets)).
     pub(crate) fn into_cached(
@@ -317,16 +318,19 @@ impl WatchedObject {
         let json = if self.has_api_version && self.has_kind {
             self.json
         } else {
+            // `kind` first, as the API server writes a built-in type (whose
+            // list items come without both; a custom resource's list items
+            // carry them), so an object's bytes are the same listed or watched.
             let mut head = Vec::new();
-            if !self.has_api_version {
-                head.extend_from_slice(b"\"apiVersion\":");
-                // A string never fails to serialise.
-                let _ = serde_json::to_writer(&mut head, &resource.api_version);
-                head.push(b',');
-            }
             if !self.has_kind {
                 head.extend_from_slice(b"\"kind\":");
+                // A string never fails to serialise.
                 let _ = serde_json::to_writer(&mut head, &resource.kind);
+                head.push(b',');
+            }
+            if !self.has_api_version {
+                head.extend_from_slice(b"\"apiVersion\":");
+                let _ = serde_json::to_writer(&mut head, &resource.api_version);
                 head.push(b',');
             }
             // `{` + head + the rest; an empty object loses the head's last comma.
@@ -422,7 +426,7 @@ pub(crate) mod tests {
         );
         assert_eq!(c.owner_uids().collect::<Vec<_>>(), ["o1"]);
         let json = std::str::from_utf8(c.json()).expect("utf-8");
-        assert!(json.starts_with(r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p""#));
+        assert!(json.starts_with(r#"{"kind":"Pod","apiVersion":"v1","metadata":{"name":"p""#));
         let mut want: Value = serde_json::from_str(text).expect("json");
         want["apiVersion"] = json!("v1");
         want["kind"] = json!("Pod");
@@ -454,7 +458,7 @@ pub(crate) mod tests {
         let c = o.into_cached(&pods(), None);
         assert_eq!(
             std::str::from_utf8(c.json()).expect("utf-8"),
-            r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"s":"a b"}}"#
+            r#"{"kind":"Pod","apiVersion":"v1","metadata":{"name":"p"},"spec":{"s":"a b"}}"#
         );
         // kube's ObjectList buffers its input (a flattened field): the
         // object's values, not its text, reach the decode.
@@ -466,7 +470,7 @@ pub(crate) mod tests {
         let c = list.items[0].clone().into_cached(&pods(), None);
         assert_eq!(
             std::str::from_utf8(c.json()).expect("utf-8"),
-            r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"s":"a b"}}"#
+            r#"{"kind":"Pod","apiVersion":"v1","metadata":{"name":"p"},"spec":{"s":"a b"}}"#
         );
     }
 

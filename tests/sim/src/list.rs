@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::object::{Key, Obj, put_json_str};
+use crate::order::KeyOrder;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::state::Shared;
 use crate::store::{ListQuery, Page, too_large};
@@ -183,22 +184,24 @@ pub fn list(shared: &Shared, req: &ListRequest) -> Result<Bytes, ApiError> {
     Ok(render(req, &page, before))
 }
 
+/// The list document, in a real server's key order: a built-in type's list
+/// as its Go struct (`kind`, `apiVersion`, `metadata`, `items`; items without
+/// `kind` and `apiVersion`), a custom resource's sorted (`apiVersion`,
+/// `items`, `kind`, `metadata`; items with both), as unstructured JSON is.
 fn render(req: &ListRequest, page: &Page, before: usize) -> Bytes {
     let returned = before + page.items.len();
-    let size: usize = page.items.iter().map(|o| o.body.len() + 1).sum();
-    let mut out = BytesMut::with_capacity(size + 256);
+    let size: usize = page.items.iter().map(|o| o.body.len() + 64).sum();
     let api_version = req.rt.api_version();
-    if req.metadata_only {
-        out.put_slice(b"{\"kind\":\"PartialObjectMetadataList\",\"apiVersion\":\"meta.k8s.io/v1\"");
+    let (list_kind, list_version) = if req.metadata_only {
+        ("PartialObjectMetadataList".to_string(), "meta.k8s.io/v1")
     } else {
-        out.put_slice(b"{\"kind\":");
-        put_json_str(&mut out, &format!("{}List", req.rt.kind));
-        out.put_slice(b",\"apiVersion\":");
-        put_json_str(&mut out, &api_version);
-    }
-    out.put_slice(b",\"metadata\":{\"resourceVersion\":\"");
-    out.put_slice(page.rv.to_string().as_bytes());
-    out.put_u8(b'"');
+        (format!("{}List", req.rt.kind), api_version.as_str())
+    };
+    let sorted = !req.metadata_only && KeyOrder::of_api_version(&api_version) == KeyOrder::Sorted;
+
+    let mut meta = BytesMut::new();
+    let rv = page.rv.to_string();
+    let mut meta_fields: Vec<(&str, Vec<u8>)> = vec![("resourceVersion", json_str(&rv))];
     if let Some((ns, name)) = &page.next {
         let tok = Token {
             v: TOKEN_VERSION.into(),
@@ -208,27 +211,76 @@ fn render(req: &ListRequest, page: &Page, before: usize) -> Bytes {
             n: returned,
             t: page.total,
         };
-        out.put_slice(b",\"continue\":");
-        put_json_str(&mut out, &encode_token(&tok));
+        meta_fields.push(("continue", json_str(&encode_token(&tok))));
         if !req.filtered() {
             let remaining = page.total.saturating_sub(returned);
-            out.put_slice(b",\"remainingItemCount\":");
-            out.put_slice(remaining.to_string().as_bytes());
+            meta_fields.push(("remainingItemCount", remaining.to_string().into_bytes()));
         }
     }
-    out.put_slice(b"},\"items\":[");
-    for (i, o) in page.items.iter().enumerate() {
+    if sorted {
+        meta_fields.sort_by_key(|(k, _)| *k);
+    }
+    meta.put_u8(b'{');
+    for (i, (k, v)) in meta_fields.iter().enumerate() {
         if i > 0 {
-            out.put_u8(b',');
+            meta.put_u8(b',');
         }
-        if req.metadata_only {
-            o.write_metadata(&mut out);
-        } else {
-            out.put_slice(&o.body);
-        }
+        put_json_str(&mut meta, k);
+        meta.put_u8(b':');
+        meta.put_slice(v);
     }
-    out.put_slice(b"]}");
+    meta.put_u8(b'}');
+
+    let write_items = |out: &mut BytesMut| {
+        out.put_u8(b'[');
+        for (i, o) in page.items.iter().enumerate() {
+            if i > 0 {
+                out.put_u8(b',');
+            }
+            if req.metadata_only {
+                o.write_metadata(out);
+            } else if sorted {
+                o.write_full(out, &api_version, &req.rt.kind);
+            } else {
+                out.put_slice(&o.body);
+            }
+        }
+        out.put_u8(b']');
+    };
+    let key = |out: &mut BytesMut, first: bool, key: &str| {
+        out.put_slice(if first { b"{" } else { b"," });
+        put_json_str(out, key);
+        out.put_u8(b':');
+    };
+    let mut out = BytesMut::with_capacity(size + meta.len() + 128);
+    if sorted {
+        key(&mut out, true, "apiVersion");
+        put_json_str(&mut out, list_version);
+        key(&mut out, false, "items");
+        write_items(&mut out);
+        key(&mut out, false, "kind");
+        put_json_str(&mut out, &list_kind);
+        key(&mut out, false, "metadata");
+        out.put_slice(&meta);
+    } else {
+        key(&mut out, true, "kind");
+        put_json_str(&mut out, &list_kind);
+        key(&mut out, false, "apiVersion");
+        put_json_str(&mut out, list_version);
+        key(&mut out, false, "metadata");
+        out.put_slice(&meta);
+        key(&mut out, false, "items");
+        write_items(&mut out);
+    }
+    out.put_u8(b'}');
     out.freeze()
+}
+
+/// `s` as a JSON string.
+fn json_str(s: &str) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    put_json_str(&mut out, s);
+    out.to_vec()
 }
 
 /// URL-safe alphabet without padding, as the real server's tokens use.

@@ -253,3 +253,84 @@ async fn hundred_thousand_pods() {
         t.elapsed()
     );
 }
+
+/// Lists and reads come in a real server's key order: a built-in type's as its
+/// Go struct (`kind` first, list items without `kind` and `apiVersion`), a
+/// custom resource's sorted, its list items with both (kube-apiserver v1.28).
+#[tokio::test]
+async fn lists_and_reads_are_written_in_the_servers_key_order() {
+    let sim = common::start().await;
+    sim.add_resource(herald_sim::ResourceType::new(
+        "example.com",
+        "v1",
+        "Widget",
+        "widgets",
+    ));
+    sim.create(
+        "configmaps",
+        serde_json::json!({"metadata": {"name": "cm", "namespace": "default",
+                           "labels": {"a": "1"}, "annotations": {"z": "1"}},
+                           "data": {"k": "v"}}),
+    )
+    .await
+    .expect("configmap");
+    sim.create(
+        "widgets",
+        serde_json::json!({"apiVersion": "example.com/v1", "kind": "Widget",
+                           "metadata": {"name": "w", "namespace": "default",
+                                        "labels": {"a": "1"}},
+                           "spec": {"z": 1, "a": 2}}),
+    )
+    .await
+    .expect("widget");
+    let text = |path: &'static str| {
+        let sim = &sim;
+        async move {
+            let (code, _, body) = common::request(sim, "GET", path, None, "").await;
+            assert_eq!(code, 200, "{path}");
+            String::from_utf8(body.to_vec()).expect("utf-8")
+        }
+    };
+
+    let cm = text("/api/v1/namespaces/default/configmaps/cm").await;
+    assert!(
+        cm.starts_with(r#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"cm","namespace":"default","uid":"#),
+        "{cm}"
+    );
+    let at = |s: &str, key: &str| s.find(&format!("\"{key}\":")).expect(key);
+    assert!(at(&cm, "resourceVersion") < at(&cm, "creationTimestamp"));
+    assert!(at(&cm, "labels") < at(&cm, "annotations"));
+    assert!(at(&cm, "metadata") < at(&cm, "data"));
+    let list = text("/api/v1/namespaces/default/configmaps").await;
+    assert!(
+        list.starts_with(
+            r#"{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"#
+        ),
+        "{list}"
+    );
+    assert!(
+        list.contains(r#""items":[{"metadata":{"name":"cm","#),
+        "{list}"
+    );
+
+    let w = text("/apis/example.com/v1/namespaces/default/widgets/w").await;
+    assert!(
+        w.starts_with(
+            r#"{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"creationTimestamp":"#
+        ),
+        "{w}"
+    );
+    assert!(w.contains(r#""spec":{"a":2,"z":1}"#), "{w}");
+    let list = text("/apis/example.com/v1/namespaces/default/widgets").await;
+    assert!(
+        list.starts_with(r#"{"apiVersion":"example.com/v1","items":[{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"creationTimestamp":"#),
+        "{list}"
+    );
+    assert!(
+        list.contains(r#"],"kind":"WidgetList","metadata":{"resourceVersion":""#),
+        "{list}"
+    );
+    // Both still decode as lists.
+    let v: Value = serde_json::from_str(&list).expect("json");
+    assert_eq!(v["items"][0]["metadata"]["name"], "w");
+}
