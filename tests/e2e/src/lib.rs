@@ -204,6 +204,26 @@ pub async fn http_send_as(
     body: Option<&serde_json::Value>,
     token: Option<&str>,
 ) -> Result<(u16, serde_json::Value), String> {
+    let (code, body) = http_send_raw(method, url, body, token).await?;
+    Ok((
+        code,
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+    ))
+}
+
+/// GET `url` over a real socket; the status and the body's bytes as they
+/// came (key order included).
+pub async fn http_get_bytes(url: &str) -> Result<(u16, Vec<u8>), String> {
+    http_send_raw("GET", url, None, None).await
+}
+
+/// As [`http_send_as`], the body's bytes as they came.
+async fn http_send_raw(
+    method: &str,
+    url: &str,
+    body: Option<&serde_json::Value>,
+    token: Option<&str>,
+) -> Result<(u16, Vec<u8>), String> {
     use http_body_util::{BodyExt, Full};
     use hyper::body::Bytes;
     let uri: hyper::Uri = url.parse().map_err(|e| format!("{e}"))?;
@@ -240,10 +260,7 @@ pub async fn http_send_as(
         .await
         .map_err(|e| e.to_string())?
         .to_bytes();
-    Ok((
-        code,
-        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
-    ))
+    Ok((code, body.to_vec()))
 }
 
 /// Waits until `url` answers 200, for at most 30 s: a herald that starts

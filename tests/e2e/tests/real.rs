@@ -520,7 +520,8 @@ async fn a_client_certificate_kubeconfig_works() {
 }
 
 /// The query API answers what the API server answers: the same objects (names
-/// and resourceVersions) for a namespace, a label selector and pages.
+/// and resourceVersions) for a namespace, a label selector and pages, and an
+/// object's bytes as the API server's own GET gives them, listed or watched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_query_api_answers_as_the_apiserver_does() {
     let k8s = RealApiServer::shared();
@@ -624,6 +625,34 @@ async fn the_query_api_answers_as_the_apiserver_does() {
         one["metadata"]["uid"].as_str(),
         want.metadata.uid.as_deref()
     );
+
+    // Byte for byte what the API server answers, for an object herald
+    // listed (its list item came without `kind` and `apiVersion`) and for
+    // one it was sent by its watch.
+    k8s::create(
+        &client,
+        &cms,
+        Some(&ns),
+        json!({"metadata": {"name": "cm-late", "labels": {"tier": "web"}}, "data": {"i": "late"}}),
+    )
+    .await;
+    for name in ["cm-3", "cm-late"] {
+        let url = setup.api(&format!("/api/v1/resources/core/v1/configmaps/{ns}/{name}"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let ours = loop {
+            let (code, body) = herald_e2e::http_get_bytes(&url).await.expect("get");
+            if code == 200 || Instant::now() > deadline {
+                assert_eq!(code, 200, "{name}: {}", String::from_utf8_lossy(&body));
+                break body;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let request = kube::core::Request::new(format!("/api/v1/namespaces/{ns}/configmaps"))
+            .get(name, &kube::api::GetParams::default())
+            .expect("request");
+        let theirs = client.request_text(request).await.expect("get");
+        assert_eq!(String::from_utf8_lossy(&ours), theirs.trim_end(), "{name}");
+    }
 }
 
 // === issue 14: the API answers only what the API server allows ===
