@@ -11,7 +11,10 @@
 //! object finds it before the annotations, as against a real server, and one that
 //! hashes or compares objects meets members out of sorted order. Below the levels
 //! named here (a pod's `spec` and `status`, label and annotation maps, which Go sorts)
-//! keys are sorted.
+//! keys are sorted. One difference is left: objects are stored without `kind` and
+//! `apiVersion` (stamped per served version), which are written first, so a custom
+//! resource's top-level key that sorts between them (`data`, `items`) comes after
+//! `kind` here and before it on a real server.
 
 use std::io::Write as _;
 
