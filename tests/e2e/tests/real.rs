@@ -638,15 +638,9 @@ async fn the_query_api_answers_as_the_apiserver_does() {
     .await;
     for name in ["cm-3", "cm-late"] {
         let url = setup.api(&format!("/api/v1/resources/core/v1/configmaps/{ns}/{name}"));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let ours = loop {
-            let (code, body) = herald_e2e::http_get_bytes(&url).await.expect("get");
-            if code == 200 || Instant::now() > deadline {
-                assert_eq!(code, 200, "{name}: {}", String::from_utf8_lossy(&body));
-                break body;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        assert!(wait_http_ok(&url).await, "{name} in the cache");
+        let (code, ours) = herald_e2e::http_get_bytes(&url).await.expect("get");
+        assert_eq!(code, 200, "{name}: {}", String::from_utf8_lossy(&ours));
         let request = kube::core::Request::new(format!("/api/v1/namespaces/{ns}/configmaps"))
             .get(name, &kube::api::GetParams::default())
             .expect("request");

@@ -27,8 +27,6 @@ pub struct Obj {
     /// The object without `kind`/`apiVersion` (as list items are sent), starting with `{`,
     /// its keys in the order a real API server writes them (see [`order`]).
     pub body: Bytes,
-    /// How the body's keys are ordered (and so where `kind` goes on output).
-    pub order: KeyOrder,
     /// `{"metadata":...}` for PartialObjectMetadata responses, built on first use.
     meta: OnceLock<Bytes>,
 }
@@ -74,7 +72,6 @@ impl Obj {
             labels,
             fields,
             body,
-            order,
             meta: OnceLock::new(),
         }
     }
@@ -115,7 +112,7 @@ impl Obj {
 
     /// Writes the object with `apiVersion` and `kind` into `out`.
     pub fn write_full(&self, out: &mut BytesMut, api_version: &str, kind: &str) {
-        write_typed(out, &self.body, api_version, kind, self.order);
+        write_typed(out, &self.body, api_version, kind);
     }
 
     /// Writes the object as `PartialObjectMetadata` into `out`.
@@ -131,13 +128,7 @@ impl Obj {
             // A built-in type, whatever the object's own type.
             Bytes::from(order::to_vec(&Value::Object(o), KeyOrder::Struct))
         });
-        write_typed(
-            out,
-            meta,
-            "meta.k8s.io/v1",
-            "PartialObjectMetadata",
-            KeyOrder::Struct,
-        );
+        write_typed(out, meta, "meta.k8s.io/v1", "PartialObjectMetadata");
     }
 
     /// Writes the object the way the request asked for it.
@@ -163,11 +154,11 @@ pub enum View<'a> {
     Metadata,
 }
 
-/// `{"kind":..,"apiVersion":..,` (a built-in type's order; `apiVersion` first when
-/// sorted) + the rest of `body`.
-fn write_typed(out: &mut BytesMut, body: &[u8], api_version: &str, kind: &str, order: KeyOrder) {
+/// `{"kind":..,"apiVersion":..,` (a built-in type's order; `apiVersion` first for
+/// a custom resource's, which is sorted) + the rest of `body`.
+fn write_typed(out: &mut BytesMut, body: &[u8], api_version: &str, kind: &str) {
     out.reserve(body.len() + api_version.len() + kind.len() + 32);
-    let ([first, second], [a, b]) = match order {
+    let ([first, second], [a, b]) = match KeyOrder::of_api_version(api_version) {
         KeyOrder::Struct => (["kind", "apiVersion"], [kind, api_version]),
         KeyOrder::Sorted => (["apiVersion", "kind"], [api_version, kind]),
     };
